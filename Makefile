@@ -1,0 +1,120 @@
+# dojo — top-level build.
+#
+#   make            build/dojo, build/libdojo.a, build/libdojo.so (release)
+#   make setup      install missing Debian packages (tools/setup.sh)
+#   make demo       setup + build + `dojo train` with no arguments
+#   make test       setup + build + all tests, normal and under ASan+UBSan
+#   make bench      the benchmarks (bench/run.sh)
+#   make MODE=asan  a sanitizer build in build/asan/
+#
+# Plain GNU make rather than CMake: the tree is one library, one command and
+# a folder of tests, all found by wildcard, so a new file needs no edit here.
+
+MODE ?= release
+ARCH := $(shell uname -m)
+
+ifeq ($(MODE),release)
+  BUILD ?= build
+  OPT := -O3 -g
+else ifeq ($(MODE),asan)
+  BUILD ?= build/asan
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(MODE),debug)
+  BUILD ?= build/debug
+  OPT := -O0 -g
+else
+  $(error MODE must be release, asan or debug, not '$(MODE)')
+endif
+
+CC ?= gcc
+PKGS := libavformat libavcodec libavutil libswscale libcjson yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# snprintf truncation is how messages are bounded here, not a bug: not a warning.
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
+CFLAGS ?=
+CFLAGS += -std=gnu11 $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc $(PKG_CFLAGS) \
+          -DDJ_BUILD_TYPE='"$(MODE)"' -MMD -MP
+LDLIBS := $(PKG_LIBS) -lm -pthread
+SAN_FLAGS := -fsanitize=address,undefined
+LDFLAGS_MODE := $(if $(filter asan,$(MODE)),$(SAN_FLAGS))
+
+# The library: everything under src/ except the command line.
+LIB_DIRS := src/core src/kernels/cpu src/nn src/video src/data src/train src/dist
+LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+# x86-64 kernel variants are compiled with their instruction set enabled and
+# only called after cpuid says the CPU has it; other targets leave them out.
+ifneq ($(ARCH),x86_64)
+  LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
+CLI_SRC := $(wildcard src/cli/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+
+AVX2_FLAGS := -mavx2 -mfma -mf16c
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512bf16 -mavx512vnni
+
+.PHONY: all setup demo test test-one bench clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN)
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libdojo.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdojo.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS_MODE) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/dojo: $(CLI_OBJ) $(BUILD)/libdojo.a
+	$(CC) $(LDFLAGS_MODE) -o $@ $(CLI_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+
+setup:
+	@sh tools/setup.sh
+
+demo: setup
+	$(MAKE) all
+	$(BUILD)/dojo train
+
+# Runs the suite twice (release, then ASan+UBSan) and ends with one line
+# "N passed, N failed" summing both runs.
+test: setup
+	$(MAKE) MODE=release all
+	$(MAKE) MODE=asan all
+	@sh tests/run.sh build build/asan
+
+# One mode only, for quick iteration: make test-one MODE=asan
+test-one: all
+	@sh tests/run.sh $(BUILD)
+
+bench: setup
+	$(MAKE) MODE=release all
+	@sh bench/run.sh build
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d) $(TEST_SUPPORT_OBJ:.o=.d)

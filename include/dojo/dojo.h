@@ -1,0 +1,10 @@
+/* dojo/dojo.h — the whole public API of libdojo, one header per subsystem. */
+#ifndef DOJO_DOJO_H
+#define DOJO_DOJO_H
+
+#include "dojo/error.h"   /* status codes, per-thread error message */
+#include "dojo/log.h"     /* leveled logging, progress line */
+#include "dojo/cpu.h"     /* run-time CPU features */
+#include "dojo/version.h" /* version and build information */
+
+#endif

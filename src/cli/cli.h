@@ -1,0 +1,72 @@
+/* cli.h — what every sub-command file shares: the option parser, the
+ * command table and the exit-status conventions of the `dojo` command.
+ *
+ * Exit status: 0 success, 1 the command failed (message "dojo: error: WHAT
+ * (WHERE)"), 2 the command line is wrong (unknown option or sub-command,
+ * missing or malformed value). */
+#ifndef DOJO_CLI_H
+#define DOJO_CLI_H
+
+#include <stdint.h>
+
+enum { DJ_EXIT_OK = 0, DJ_EXIT_FAIL = 1, DJ_EXIT_USAGE = 2 };
+
+typedef enum dj_opt_type {
+    DJ_OPT_FLAG,   /* int*: set to 1 when present, takes no value */
+    DJ_OPT_INT,    /* int64_t*: a whole number within [min, max] */
+    DJ_OPT_DOUBLE, /* double*: a finite number within [min, max] */
+    DJ_OPT_STRING, /* const char**: any non-empty text */
+} dj_opt_type;
+
+typedef struct dj_option {
+    const char *name;    /* long name without dashes: "epochs" */
+    dj_opt_type type;
+    void *value;         /* where the parsed value goes (keeps its default) */
+    const char *metavar; /* "N", "FILE", ...; NULL for flags */
+    const char *help;
+    double min, max;     /* bounds for numbers; min == max means none */
+} dj_option;
+
+typedef struct dj_command {
+    const char *name;
+    const char *summary; /* one line for `dojo --help` */
+    int (*run)(int argc, char **argv); /* argv[0] is the sub-command name */
+} dj_command;
+
+/* Describes a sub-command's command line for `--help`. */
+typedef struct dj_cli_spec {
+    const char *command;     /* "probe" */
+    const char *usage;       /* "FILE... [--json]" */
+    const char *description; /* a paragraph; may be NULL */
+    const dj_option *options; /* terminated by an entry with name NULL */
+    int min_positional, max_positional; /* max < 0: unbounded */
+} dj_cli_spec;
+
+/* Parses argv[1..argc-1] against spec. Options may come before, between and
+ * after positional arguments; "--name value" and "--name=value" both work;
+ * "--" ends the options. --help, --quiet and --verbose are understood by every
+ * command. The positional arguments are moved, in order, to argv[1..n] and
+ * their count n stored in *npositional.
+ * Returns -1 when parsing succeeded and the command should run, otherwise the
+ * exit status to return at once (0 after --help, 2 after a usage error, whose
+ * message has been printed). */
+int dj_cli_parse(const dj_cli_spec *spec, int argc, char **argv, int *npositional);
+
+/* Prints the --help text of a sub-command to stdout. */
+void dj_cli_print_help(const dj_cli_spec *spec);
+
+/* Prints "dojo: error: MESSAGE" and a hint to run --help; returns 2. */
+int dj_cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "dojo: error: " followed by the library's last error message; returns 1. */
+int dj_cli_fail(void);
+
+/* The table of sub-commands (cli_main.c). */
+const dj_command *dj_cli_commands(int *count);
+const dj_command *dj_cli_find(const char *name);
+
+/* The sub-commands, one file each: cmd_NAME.c. */
+int dj_cmd_version(int argc, char **argv);
+int dj_cmd_train(int argc, char **argv);
+
+#endif
