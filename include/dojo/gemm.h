@@ -1,0 +1,44 @@
+/* dojo/gemm.h — matrix multiply, the kernel under every conv and linear.
+ *
+ * Row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, where
+ * op(X) is X or X transposed (then A is stored K x M with leading dimension
+ * lda, and so on, as in cblas with CblasRowMajor). beta == 0 ignores what C
+ * held (NaN included). The fast kernels (packed, cache-blocked, AVX-512 or
+ * AVX2 chosen at run time, scalar otherwise) split work over M and N only,
+ * never over K, so the result is bit-identical for any number of threads. */
+#ifndef DOJO_GEMM_H
+#define DOJO_GEMM_H
+
+#include <stdint.h>
+
+#include "dojo/error.h"
+#include "dojo/threadpool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dj_trans {
+    DJ_NO_TRANS = 0,
+    DJ_TRANS = 1,
+} dj_trans;
+
+/* float32 GEMM with the best kernel for this CPU. */
+dj_status dj_sgemm(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* The naive triple loop (accumulates in double): the reference every fast
+ * kernel is tested against. */
+dj_status dj_sgemm_ref(dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* bfloat16 inputs, float32 accumulation and output (AVX512_BF16 dot
+ * products where the CPU has them, converted to float32 otherwise). */
+dj_status dj_gemm_bf16(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+                       const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
+                       int64_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
