@@ -68,5 +68,8 @@ const dj_command *dj_cli_find(const char *name);
 /* The sub-commands, one file each: cmd_NAME.c. */
 int dj_cmd_version(int argc, char **argv);
 int dj_cmd_train(int argc, char **argv);
+int dj_cmd_bench(int argc, char **argv);
+
+/* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
 
 #endif

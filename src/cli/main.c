@@ -9,6 +9,7 @@
 #include "dojo/log.h"
 
 static const dj_command dj_commands[] = {
+    {"bench", "measure kernels, decoding and training steps against their peers", dj_cmd_bench},
     {"train", "train a model on a folder of videos (the built-in demo without arguments)", dj_cmd_train},
     {"version", "print the version, build, CPU features and libraries", dj_cmd_version},
 };

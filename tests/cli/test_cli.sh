@@ -30,6 +30,7 @@ expect version-ffmpeg 0 "libavcodec [0-9]+\." -- "$DOJO" version
 expect version-backends 0 "^backends: +cpu" -- "$DOJO" version
 expect version-json 0 '^\{"version":"[0-9.]+","build_type":"(release|asan|debug)"' -- "$DOJO" version --json
 expect quiet-accepted 0 "^dojo " -- "$DOJO" --quiet version
+expect bench-unknown 2 "unknown benchmark 'nope'" -- "$DOJO" bench nope
 
 # The CPU features dojo reports match the kernel's view in /proc/cpuinfo.
 if [ -r /proc/cpuinfo ] && grep -q '^flags' /proc/cpuinfo; then

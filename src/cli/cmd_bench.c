@@ -1,0 +1,40 @@
+/* cmd_bench.c — `dojo bench KIND ...`: finds the benchmark and runs it.
+ * Each benchmark lives in its own file (bench_KIND.c) and is listed once in
+ * the table below. Benchmarks print figures and ratios; they assert nothing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct dj_bench_kind {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is "bench KIND" */
+} dj_bench_kind;
+
+static const dj_bench_kind dj_bench_kinds[] = {
+    {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
+};
+
+static void dj_bench_help(void) {
+    printf("usage: dojo bench KIND [OPTIONS]\n\nkinds:\n");
+    for (size_t i = 0; i < sizeof dj_bench_kinds / sizeof dj_bench_kinds[0]; i++)
+        if (dj_bench_kinds[i].name)
+            printf("  %-12s %s\n", dj_bench_kinds[i].name, dj_bench_kinds[i].summary);
+    printf("\nRun 'dojo bench KIND --help' for the options of a benchmark.\n");
+}
+
+int dj_cmd_bench(int argc, char **argv) {
+    if (argc < 2) {
+        dj_bench_help();
+        return DJ_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        dj_bench_help();
+        return DJ_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof dj_bench_kinds / sizeof dj_bench_kinds[0]; i++)
+        if (dj_bench_kinds[i].name && strcmp(dj_bench_kinds[i].name, argv[1]) == 0)
+            return dj_bench_kinds[i].run(argc - 1, argv + 1);
+    return dj_cli_usage_error("bench", "unknown benchmark '%s'", argv[1]);
+}
