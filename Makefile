@@ -48,8 +48,26 @@ LIB_SRC := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 ifneq ($(ARCH),x86_64)
   LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
 endif
+# CUDA: src/kernels/cuda/*.cu compile only when nvcc is found (CUDA=0 turns
+# the backend off); elsewhere the build is CPU-only and still complete.
+CUDA ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+CUDA_SRC := $(wildcard src/kernels/cuda/*.cu)
+ifneq ($(CUDA),0)
+  ifneq ($(NVCC),)
+    ifneq ($(CUDA_SRC),)
+      CUDA_ON := 1
+    endif
+  endif
+endif
+ifeq ($(CUDA_ON),1)
+  CUDA_HOME ?= /usr/local/cuda
+  CFLAGS += -DDJ_HAVE_CUDA -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart
+  CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+endif
 CLI_SRC := $(wildcard src/cli/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -72,6 +90,10 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
