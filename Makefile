@@ -79,40 +79,60 @@ AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512bf16 -mavx512vnni
 
 .PHONY: all setup demo test test-one bench clean
+# keep test objects (otherwise make deletes them as intermediates)
+.SECONDARY:
+
+# Short build lines; `make V=1` prints the full commands.
+V ?= 0
+ifeq ($(V),0)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+else
+  Q :=
+  say =
+endif
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN)
 
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc -c $< -o $@
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) -O3 -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libdojo.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libdojo.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS_MODE) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared $(LDFLAGS_MODE) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dojo: $(CLI_OBJ) $(BUILD)/libdojo.a
-	$(CC) $(LDFLAGS_MODE) -o $@ $(CLI_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $(CLI_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
 
 setup:
 	@sh tools/setup.sh

@@ -11,5 +11,7 @@
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
 #include "dojo/ops.h"     /* operator conventions and context */
+#include "dojo/arena.h"   /* one mapped block per model */
+#include "dojo/graph.h"   /* operator graph, memory plan, passes */
 
 #endif

@@ -48,7 +48,8 @@ size_t dj_tensor_nbytes(const dj_tensor *t);
 /* Allocates a zero-filled tensor (64-byte aligned). Fails on a negative or
  * overflowing shape. */
 dj_status dj_tensor_create(dj_dtype dtype, int ndim, const int64_t *shape, dj_tensor *out);
-/* Describes memory owned elsewhere; data must hold nbytes. */
+/* Describes memory owned elsewhere; data must hold nbytes. data may be NULL
+ * for a shape-only descriptor (operators' shape inference). */
 dj_status dj_tensor_view(dj_dtype dtype, int ndim, const int64_t *shape, void *data, dj_tensor *out);
 /* Frees owned data and clears the struct; safe on a zeroed or view tensor. */
 void dj_tensor_free(dj_tensor *t);

@@ -97,8 +97,6 @@ dj_status dj_tensor_create(dj_dtype dtype, int ndim, const int64_t *shape, dj_te
 dj_status dj_tensor_view(dj_dtype dtype, int ndim, const int64_t *shape, void *data, dj_tensor *out) {
     size_t bytes = 0;
     DJ_TRY(dj_tensor_describe(dtype, ndim, shape, out, &bytes));
-    if (!data && bytes)
-        return dj_error_set(DJ_ERR_INVALID, "dj_tensor_view", "NULL data for %zu bytes", bytes);
     out->data = data;
     out->owns_data = 0;
     return DJ_OK;

@@ -1,0 +1,146 @@
+/* dojo/graph.h — a model as a graph of operators, with its memory planned once.
+ *
+ * Building: declare parameters, buffers and inputs by name, then add nodes in
+ * forward order; each node names an operator definition (dj_op_def), its
+ * parameter struct and its input tensors, and gets its output tensors back.
+ * Building errors are sticky, as in ggml: once a call fails, later calls do
+ * nothing and return -1, and dj_graph_plan() reports the first error — so a
+ * model builder reads as a list of layers without a check on every line.
+ *
+ * Planning (dj_graph_plan): once the shapes are known, every tensor gets an
+ * offset in one arena. Parameters, their gradients, buffers and inputs are
+ * persistent; activations and their gradients are placed by liveness over
+ * the forward-then-backward timeline (a tensor saved for a backward pass
+ * lives until that backward pass), so buffers are reused; a node's saved
+ * state (argmax, batch statistics) lives from its forward to its backward.
+ * After planning, forward and backward passes allocate nothing.
+ *
+ * Gradients: dj_graph_backward() zeroes each activation gradient when it
+ * becomes live and runs the backward passes in reverse order; parameter
+ * gradients ACCUMULATE across calls (gradient accumulation) until
+ * dj_graph_zero_grads(). Only tensors that depend on a parameter get a
+ * gradient: the first layer does not compute the input's gradient. */
+#ifndef DOJO_GRAPH_H
+#define DOJO_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dojo/error.h"
+#include "dojo/ops.h"
+#include "dojo/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { DJ_NODE_MAX_IO = 8 };
+
+typedef enum dj_tensor_kind {
+    DJ_KIND_PARAM = 0,      /* learned; has a gradient; saved in checkpoints */
+    DJ_KIND_BUFFER = 1,     /* state without gradient (running stats); saved */
+    DJ_KIND_INPUT = 2,      /* filled by the caller before each forward */
+    DJ_KIND_ACTIVATION = 3, /* produced by a node; planned by liveness */
+} dj_tensor_kind;
+
+/* What an operator sees when the graph runs it. */
+typedef struct dj_node_io {
+    int n_in, n_out;
+    dj_tensor *in[DJ_NODE_MAX_IO];   /* input values */
+    dj_tensor *out[DJ_NODE_MAX_IO];  /* output values */
+    dj_tensor *din[DJ_NODE_MAX_IO];  /* input gradients to accumulate into; NULL: not wanted */
+    dj_tensor *dout[DJ_NODE_MAX_IO]; /* output gradients (backward only) */
+    const void *params;              /* the operator's parameter struct */
+    void *saved;                     /* saved_bytes() of memory kept from forward to backward */
+    int training;                    /* 1 in training mode (batch norm statistics, dropout) */
+    uint64_t seed, step;             /* for seeded operators (dropout) */
+} dj_node_io;
+
+/* An operator as the graph knows it. Shapes come from infer(). */
+typedef struct dj_op_def {
+    const char *name;
+    /* Writes dtype, ndim and shape of each output (data is ignored). */
+    dj_status (*infer)(const void *params, const dj_tensor *const *in, int n_in, dj_tensor *out, int n_out);
+    dj_status (*forward)(const dj_exec *ex, dj_node_io *io);
+    dj_status (*backward)(const dj_exec *ex, dj_node_io *io); /* NULL: no gradient flows */
+    size_t (*scratch_bytes)(const dj_node_io *io);            /* NULL: none */
+    size_t (*saved_bytes)(const dj_node_io *io);              /* NULL: none */
+    /* Forward multiply-adds x 2 (FLOPs), for benchmarks; NULL: not counted. */
+    double (*flops)(const dj_node_io *io);
+    unsigned saves_inputs;  /* bit i: backward reads input i */
+    unsigned saves_outputs; /* bit i: backward reads output i */
+} dj_op_def;
+
+typedef struct dj_graph dj_graph;
+
+typedef struct dj_graph_memory {
+    size_t params;           /* parameter values */
+    size_t grads;            /* parameter gradients */
+    size_t buffers;          /* running statistics and other state */
+    size_t inputs;           /* the input tensors */
+    size_t activations;      /* planned activations, their gradients and saved state */
+    size_t activations_naive; /* the same without reuse, for comparison */
+    size_t scratch;          /* the largest scratch of any node */
+    size_t total;            /* the arena */
+} dj_graph_memory;
+
+dj_status dj_graph_create(dj_graph **out);
+void dj_graph_free(dj_graph *g);
+
+/* Declarations; they return the tensor's id (>= 0), or -1 after an error. */
+int dj_graph_param(dj_graph *g, const char *name, int ndim, const int64_t *shape);
+int dj_graph_buffer(dj_graph *g, const char *name, int ndim, const int64_t *shape);
+int dj_graph_input(dj_graph *g, const char *name, dj_dtype dtype, int ndim, const int64_t *shape);
+
+/* Adds a node running `op` with a copy of params (params_size bytes) on the
+ * given inputs; writes the ids of its n_out outputs to out_ids. Returns the
+ * id of the first output, or -1 after an error. `name` names the node in
+ * messages and profiles ("layer1.0.conv1"). */
+int dj_graph_add(dj_graph *g, const char *name, const dj_op_def *op, const void *params, size_t params_size,
+                 const int *in_ids, int n_in, int *out_ids, int n_out);
+
+/* Keeps a tensor readable for the whole step (logits read after the
+ * backward pass, features); unmarked activations may be reused. */
+void dj_graph_mark_output(dj_graph *g, int id);
+
+/* The first building error, or DJ_OK. */
+dj_status dj_graph_status(const dj_graph *g);
+
+/* Plans memory for training (with gradients) or for inference only. */
+dj_status dj_graph_plan(dj_graph *g, int training);
+dj_status dj_graph_memory_report(const dj_graph *g, dj_graph_memory *m);
+
+/* Runs the forward pass (training selects batch statistics and dropout). */
+dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training);
+/* Seeds d(loss) = loss_scale for the scalar tensor `loss_id` and runs the
+ * backward pass. Requires a plan made with training = 1. */
+dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float loss_scale);
+void dj_graph_zero_grads(dj_graph *g);
+void dj_graph_set_seed(dj_graph *g, uint64_t seed, uint64_t step);
+
+/* The largest scratch any node asked for; give the dj_exec that much. */
+size_t dj_graph_scratch_bytes(const dj_graph *g);
+
+/* Access after planning. Tensors are views into the arena. */
+int dj_graph_find(const dj_graph *g, const char *name); /* -1 if absent */
+int dj_graph_num_tensors(const dj_graph *g);
+dj_tensor *dj_graph_tensor(dj_graph *g, int id);
+dj_tensor *dj_graph_grad(dj_graph *g, int id); /* NULL when it has none */
+dj_tensor_kind dj_graph_kind(const dj_graph *g, int id);
+const char *dj_graph_name(const dj_graph *g, int id);
+/* Activations are named "<node name>.out" (or ".out<i>"). */
+
+/* Nodes, for profiles and FLOP counts. */
+int dj_graph_num_nodes(const dj_graph *g);
+const char *dj_graph_node_name(const dj_graph *g, int node);
+const char *dj_graph_node_op(const dj_graph *g, int node);
+double dj_graph_node_flops(dj_graph *g, int node);
+/* Optional per-node timing: when enabled, forward/backward add their
+ * seconds to the node's counters. */
+void dj_graph_set_profiling(dj_graph *g, int on);
+void dj_graph_node_times(const dj_graph *g, int node, double *forward_s, double *backward_s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
