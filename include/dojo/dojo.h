@@ -7,6 +7,7 @@
 #include "dojo/cpu.h"     /* run-time CPU features */
 #include "dojo/version.h" /* version and build information */
 #include "dojo/rng.h"     /* seeded generators, counter-based hashes */
+#include "dojo/config.h"  /* YAML/JSON configs with strict keys */
 #include "dojo/tensor.h"  /* dense tensors up to 5-D, dtypes, bf16 */
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
