@@ -407,7 +407,7 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
                             const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out) {
     static const char who[] = "dj_conv3d_forward";
     dj_conv_geom g;
-    float *col;
+    float *col = NULL;
     DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
     DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, bias, out, who));
     DJ_TRY(dj_conv_scratch(ex, &g, &col, who));
@@ -473,7 +473,7 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
                              dj_tensor *dbias) {
     static const char who[] = "dj_conv3d_backward";
     dj_conv_geom g;
-    float *col;
+    float *col = NULL;
     DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
     DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, dbias, dout, who));
     if (dinp)

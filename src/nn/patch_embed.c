@@ -115,7 +115,7 @@ dj_status dj_patch_embed_forward(const dj_exec *ex, const dj_tensor *inp, const 
                                  const dj_tensor *bias, dj_tensor *out) {
     static const char who[] = "dj_patch_embed_forward";
     dj_pe_geom g;
-    float *patches;
+    float *patches = NULL;
     DJ_TRY(dj_pe_setup(inp, weight, out, "output", DJ_DTYPE_F32, &g, who));
     DJ_TRY(dj_expect_vec(bias, DJ_DTYPE_F32, g.D, 1, who, "bias"));
     DJ_TRY(dj_pe_scratch(ex, &g, &patches, who));
@@ -137,7 +137,7 @@ dj_status dj_patch_embed_backward(const dj_exec *ex, const dj_tensor *inp, const
                                   const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
     static const char who[] = "dj_patch_embed_backward";
     dj_pe_geom g;
-    float *patches;
+    float *patches = NULL;
     DJ_TRY(dj_pe_setup(inp, weight, dout, "output gradient", DJ_DTYPE_F32, &g, who));
     if (dinp)
         DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
