@@ -123,8 +123,9 @@ dj_status dj_add_relu_backward(const dj_exec *ex, const dj_tensor *y, const dj_t
 /* ---- shapes ----------------------------------------------------------------
  * torch.cat(inputs, dim=axis): all inputs have out's ndim and shape except
  * along axis (negative axis counts from the end); out's size along axis is
- * their sum. Backward is the split: dinputs[i] += the slice of dout (a NULL
- * entry is skipped). */
+ * their sum. Backward is the split: dinputs[i] += its slice of dout; every
+ * dinputs[i] must be given (their shapes locate the slices; pass a scratch
+ * tensor for an input that needs no gradient). */
 dj_status dj_concat_forward(const dj_exec *ex, int axis, int n, const dj_tensor *const *inputs, dj_tensor *out);
 dj_status dj_concat_backward(const dj_exec *ex, int axis, int n, const dj_tensor *dout, dj_tensor *const *dinputs);
 
