@@ -1,0 +1,212 @@
+/* dojo/ops_spatial.h — the spatial operators of video networks: conv3d,
+ * linear, batch/layer/group norm, max/avg/adaptive-avg pool 3d and the
+ * tubelet (patch) embedding, forward and backward, with PyTorch semantics.
+ *
+ * Conventions of include/dojo/ops.h: float32 tensors, forward overwrites its
+ * outputs, backward ACCUMULATES (+=) into the gradients given (NULL = not
+ * wanted), shapes are checked (DJ_ERR_INVALID naming the operator and the
+ * shapes), no allocation inside (scratch from ex->scratch, sized by
+ * *_scratch_bytes()), parallel through ex->pool, bit-identical results for
+ * any number of threads (every reduction runs in a fixed order).
+ *
+ * Each operator has a naive double-precision reference (*_ref_*) over
+ * DJ_DTYPE_F64 tensors of the same shapes, used by the tests and the
+ * finite-difference gradient checks. */
+#ifndef DOJO_OPS_SPATIAL_H
+#define DOJO_OPS_SPATIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dojo/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- conv3d
+ * torch.nn.functional.conv3d. Axes are (T,H,W). A zero stride or dilation
+ * means 1, zero groups means 1, so {.padding = {1,1,1}} is a 3x3x3 "same"
+ * conv. conv2d / conv1d are the cases T = kT = 1 (and H = kH = 1).
+ * Output size per axis: (In + 2*pad - dil*(k-1) - 1) / stride + 1.
+ * Paths: 1x1x1 stride-1 unpadded convs run as one GEMM per sample and group
+ * (no im2col); depthwise-style convs (Cin/groups == 1) run a direct loop;
+ * the rest run blocked vol2col + dj_sgemm (a block of output positions at a
+ * time, so the column buffer stays a few MiB). */
+typedef struct dj_conv3d_params {
+    int stride[3];
+    int padding[3];
+    int dilation[3];
+    int groups;
+} dj_conv3d_params;
+
+/* in (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW) -> out (N,Cout,To,Ho,Wo). */
+dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
+                                 int64_t out_shape[5]);
+/* Scratch for forward and backward (the same buffer serves both); 0 when
+ * the conv needs none. Shapes are taken from inp and weight. */
+size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight);
+/* inp (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW), bias (Cout) or NULL
+ * -> out (N,Cout,To,Ho,Wo) */
+dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                            const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out);
+/* dout (N,Cout,To,Ho,Wo) -> dinp += , dweight += , dbias += (each may be NULL).
+ * The weight gradient sums over the batch in order n = 0..N-1. */
+dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                             const dj_tensor *weight, const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight,
+                             dj_tensor *dbias);
+dj_status dj_conv3d_ref_forward(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                                const dj_tensor *bias, dj_tensor *out);
+dj_status dj_conv3d_ref_backward(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                                 const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+/* ---------------------------------------------------------------- linear
+ * torch.nn.functional.linear: inp (..., In), weight (Out, In), bias (Out) or
+ * NULL -> out (..., Out) = inp @ weight^T + bias. */
+dj_status dj_linear_forward(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                            dj_tensor *out);
+dj_status dj_linear_backward(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *dout,
+                             dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+dj_status dj_linear_ref_forward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out);
+dj_status dj_linear_ref_backward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *dout,
+                                 dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+/* ---------------------------------------------------------------- batch norm
+ * torch.nn.functional.batch_norm over (N,C,...) (any ndim >= 2).
+ * Training: normalises with the batch mean and BIASED variance; when
+ * running_mean/running_var are given they are updated as
+ * running = (1 - momentum) * running + momentum * stat, with the UNBIASED
+ * variance for running_var (needs N*spatial > 1). Eval: uses the running
+ * statistics (required). save_mean/save_invstd (C) receive the mean and
+ * 1/sqrt(var + eps) used, which the backward needs. */
+typedef struct dj_batchnorm_params {
+    int training;   /* 1: batch statistics; 0: running statistics */
+    float momentum; /* PyTorch default 0.1 */
+    float eps;      /* PyTorch default 1e-5 */
+} dj_batchnorm_params;
+
+/* {training 1, momentum 0.1, eps 1e-5}: nn.BatchNorm3d's defaults. */
+dj_batchnorm_params dj_batchnorm_defaults(void);
+/* inp (N,C,...), weight (C) or NULL (= 1), bias (C) or NULL (= 0),
+ * running_mean/var (C) or NULL (training only), save_mean/save_invstd (C)
+ * -> out (same shape as inp) */
+dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
+                               dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd);
+/* Training: through the batch statistics; eval: the affine map only. */
+dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                                const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
+                                const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+/* Eval-mode batch norm and ReLU in one pass (inference):
+ * out = max(0, (x - running_mean) / sqrt(running_var + eps) * weight + bias). */
+dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_tensor *inp, const dj_tensor *weight,
+                                         const dj_tensor *bias, const dj_tensor *running_mean,
+                                         const dj_tensor *running_var, dj_tensor *out);
+dj_status dj_batchnorm_ref_forward(const dj_batchnorm_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                                   const dj_tensor *bias, dj_tensor *running_mean, dj_tensor *running_var,
+                                   dj_tensor *out, dj_tensor *save_mean, dj_tensor *save_invstd);
+dj_status dj_batchnorm_ref_backward(const dj_batchnorm_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                                    const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                    dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+/* ---------------------------------------------------------------- layer norm
+ * torch.nn.functional.layer_norm over the last `norm_dims` dimensions of
+ * inp: weight/bias (or NULL) have exactly those trailing dimensions;
+ * save_mean/save_invstd hold one value per normalised row (numel / D). */
+dj_status dj_layernorm_forward(const dj_exec *ex, int norm_dims, float eps, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd);
+dj_status dj_layernorm_backward(const dj_exec *ex, int norm_dims, const dj_tensor *inp, const dj_tensor *weight,
+                                const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+dj_status dj_layernorm_ref_forward(int norm_dims, double eps, const dj_tensor *inp, const dj_tensor *weight,
+                                   const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                                   dj_tensor *save_invstd);
+dj_status dj_layernorm_ref_backward(int norm_dims, const dj_tensor *inp, const dj_tensor *weight,
+                                    const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                    dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+/* ---------------------------------------------------------------- group norm
+ * torch.nn.functional.group_norm: inp (N,C,...) with C % groups == 0,
+ * weight/bias (C) or NULL, save_mean/save_invstd (N, groups). */
+dj_status dj_groupnorm_forward(const dj_exec *ex, int groups, float eps, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd);
+dj_status dj_groupnorm_backward(const dj_exec *ex, int groups, const dj_tensor *inp, const dj_tensor *weight,
+                                const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+dj_status dj_groupnorm_ref_forward(int groups, double eps, const dj_tensor *inp, const dj_tensor *weight,
+                                   const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                                   dj_tensor *save_invstd);
+dj_status dj_groupnorm_ref_backward(int groups, const dj_tensor *inp, const dj_tensor *weight,
+                                    const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                    dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+/* ---------------------------------------------------------------- pooling
+ * torch.nn.functional.max_pool3d / avg_pool3d over (N,C,T,H,W). A zero
+ * stride means stride = kernel (PyTorch's default), a zero dilation means 1.
+ * padding <= kernel/2 per axis. Output size per axis:
+ * floor_or_ceil((In + 2*pad - dil*(k-1) - 1) / stride) + 1, and in ceil mode
+ * the last window must start inside the input or left padding.
+ * Max pool: padded cells never win; NaN propagates. `indices` (DJ_DTYPE_I64,
+ * shape of out) receives the argmax as a flat index into the T*H*W plane of
+ * its (n,c) — PyTorch's return_indices — and the backward routes the
+ * gradient through it (dinp[n,c,idx] += dout).
+ * Avg pool: count_include_pad is PyTorch's default (divide by the window
+ * clipped to the padded input) unless exclude_pad is set (divide by the
+ * cells inside the input). dilation must be 1 for avg pool. */
+typedef struct dj_pool3d_params {
+    int kernel[3];
+    int stride[3];
+    int padding[3];
+    int dilation[3];
+    int ceil_mode;
+    int exclude_pad; /* avg pool: 1 = count_include_pad=False */
+} dj_pool3d_params;
+
+dj_status dj_pool3d_output_shape(const dj_pool3d_params *p, const int64_t in_shape[5], int64_t out_shape[5]);
+/* inp (N,C,T,H,W) -> out (N,C,To,Ho,Wo), indices (N,C,To,Ho,Wo) int64 */
+dj_status dj_maxpool3d_forward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out,
+                               dj_tensor *indices);
+dj_status dj_maxpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *indices,
+                                const dj_tensor *dout, dj_tensor *dinp);
+dj_status dj_avgpool3d_forward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out);
+dj_status dj_avgpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *dout,
+                                dj_tensor *dinp);
+/* References in double; the max-pool reference fills `indices` too. */
+dj_status dj_maxpool3d_ref_forward(const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out,
+                                   dj_tensor *indices);
+dj_status dj_maxpool3d_ref_backward(const dj_pool3d_params *p, const dj_tensor *indices, const dj_tensor *dout,
+                                    dj_tensor *dinp);
+dj_status dj_avgpool3d_ref_forward(const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out);
+dj_status dj_avgpool3d_ref_backward(const dj_pool3d_params *p, const dj_tensor *dout, dj_tensor *dinp);
+
+/* torch.nn.functional.adaptive_avg_pool3d: out (N,C,oT,oH,oW) gives the
+ * output size; window i of an axis is [floor(i*In/Out), ceil((i+1)*In/Out)).
+ * Output 1x1x1 (global average pool) takes a fast path. */
+dj_status dj_adaptive_avgpool3d_forward(const dj_exec *ex, const dj_tensor *inp, dj_tensor *out);
+dj_status dj_adaptive_avgpool3d_backward(const dj_exec *ex, const dj_tensor *dout, dj_tensor *dinp);
+dj_status dj_adaptive_avgpool3d_ref_forward(const dj_tensor *inp, dj_tensor *out);
+dj_status dj_adaptive_avgpool3d_ref_backward(const dj_tensor *dout, dj_tensor *dinp);
+
+/* ---------------------------------------------------------------- tubelet embedding
+ * A conv3d with stride = kernel and no padding, then flattening to tokens:
+ * inp (N,C,T,H,W), weight (D,C,kT,kH,kW), bias (D) or NULL
+ * -> out (N, T'*H'*W', D) with T' = T / kT (floor, as the conv), token
+ * order t', h', w' (that is conv3d(...).flatten(2).transpose(1, 2)).
+ * Runs as one GEMM per sample over the gathered patches. */
+size_t dj_patch_embed_scratch_bytes(const dj_tensor *inp, const dj_tensor *weight);
+dj_status dj_patch_embed_forward(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight,
+                                 const dj_tensor *bias, dj_tensor *out);
+dj_status dj_patch_embed_backward(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight,
+                                  const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+dj_status dj_patch_embed_ref_forward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                     dj_tensor *out);
+dj_status dj_patch_embed_ref_backward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *dout,
+                                      dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,504 @@
+/* conv3d.c — 3-D convolution (torch.nn.functional.conv3d), forward and
+ * backward, float32.
+ *
+ * Three paths chosen from the shapes alone (never from the thread count):
+ * - pointwise (1x1x1, stride 1, no padding): the input of one sample and
+ *   group already is the (Cin_g, T*H*W) matrix the GEMM wants;
+ * - depthwise-style (Cin/groups == 1): direct loops, im2col would only copy;
+ * - general: blocked vol2col. For each sample n and group g, the output
+ *   positions are cut into blocks of `pblock`; a block's columns
+ *   col (K = Cin_g*kT*kH*kW, pblock) are gathered, then
+ *     forward   out[:, blk]  = W_g (Cout_g, K) @ col
+ *     weight    dW_g        += dout[:, blk] @ col^T   (n, then blocks, in order)
+ *     input     dcol         = W_g^T @ dout[:, blk];  col2vol adds it into dinp.
+ * dj_sgemm never splits K over threads, vol2col is parallel over column rows
+ * and col2vol over input channels, so every sum runs in a fixed order. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dojo/gemm.h"
+#include "nn/spatial_internal.h"
+
+/* Column buffer budget in floats: the block of positions is sized so that
+ * K * pblock stays near this (8 MiB). */
+enum { DJ_CONV_COL_FLOATS = 1 << 21 };
+
+static int64_t dj_def1(int v) { return v == 0 ? 1 : v; }
+
+dj_status dj_conv_geom_init(const dj_conv3d_params *p, const int64_t in[5], const int64_t w[5], dj_conv_geom *g,
+                            const char *who) {
+    static const dj_conv3d_params zero = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, 0};
+    if (!p)
+        p = &zero;
+    memset(g, 0, sizeof *g);
+    char si[128], sw[128];
+    dj_shape_string(5, in, si, sizeof si);
+    dj_shape_string(5, w, sw, sizeof sw);
+    for (int a = 0; a < 3; a++)
+        if (p->stride[a] < 0 || p->padding[a] < 0 || p->dilation[a] < 0)
+            return dj_error_set(DJ_ERR_INVALID, who, "negative stride, padding or dilation on axis %d", a);
+    if (p->groups < 0)
+        return dj_error_set(DJ_ERR_INVALID, who, "negative groups %d", p->groups);
+    g->N = in[0], g->Cin = in[1], g->T = in[2], g->H = in[3], g->W = in[4];
+    g->Cout = w[0], g->kT = w[2], g->kH = w[3], g->kW = w[4];
+    g->st = dj_def1(p->stride[0]), g->sh = dj_def1(p->stride[1]), g->sw = dj_def1(p->stride[2]);
+    g->pt = p->padding[0], g->ph = p->padding[1], g->pw = p->padding[2];
+    g->dt = dj_def1(p->dilation[0]), g->dh = dj_def1(p->dilation[1]), g->dw = dj_def1(p->dilation[2]);
+    g->G = dj_def1(p->groups);
+    if (g->Cin <= 0 || g->Cout <= 0 || g->kT <= 0 || g->kH <= 0 || g->kW <= 0 || g->N < 0)
+        return dj_error_set(DJ_ERR_INVALID, who, "empty input %s or weight %s", si, sw);
+    if (g->Cin % g->G || g->Cout % g->G)
+        return dj_error_set(DJ_ERR_INVALID, who, "groups %lld must divide Cin and Cout: input %s, weight %s",
+                            (long long)g->G, si, sw);
+    g->Cin_g = g->Cin / g->G, g->Cout_g = g->Cout / g->G;
+    if (w[1] != g->Cin_g)
+        return dj_error_set(DJ_ERR_INVALID, who, "weight %s needs Cin/groups = %lld channels for input %s", sw,
+                            (long long)g->Cin_g, si);
+    int64_t span_t = g->dt * (g->kT - 1) + 1, span_h = g->dh * (g->kH - 1) + 1, span_w = g->dw * (g->kW - 1) + 1;
+    int64_t et = g->T + 2 * g->pt - span_t, eh = g->H + 2 * g->ph - span_h, ew = g->W + 2 * g->pw - span_w;
+    if (et < 0 || eh < 0 || ew < 0)
+        return dj_error_set(DJ_ERR_INVALID, who, "kernel of weight %s larger than padded input %s", sw, si);
+    g->To = et / g->st + 1, g->Ho = eh / g->sh + 1, g->Wo = ew / g->sw + 1;
+    g->kvol = g->kT * g->kH * g->kW;
+    g->K = g->Cin_g * g->kvol;
+    g->S = g->T * g->H * g->W;
+    g->P = g->To * g->Ho * g->Wo;
+    g->pointwise = g->kvol == 1 && g->st == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->ph == 0 && g->pw == 0;
+    g->depthwise = !g->pointwise && g->Cin_g == 1;
+    int64_t pb = DJ_CONV_COL_FLOATS / g->K;
+    if (pb < 64)
+        pb = 64;
+    g->pblock = pb < g->P ? pb : g->P;
+    return DJ_OK;
+}
+
+dj_status dj_conv_check(const dj_conv_geom *g, dj_dtype dt, const dj_tensor *inp, const dj_tensor *weight,
+                        const dj_tensor *bias, const dj_tensor *out, const char *who) {
+    char where[160];
+    int64_t in_shape[5] = {g->N, g->Cin, g->T, g->H, g->W};
+    int64_t w_shape[5] = {g->Cout, g->Cin_g, g->kT, g->kH, g->kW};
+    int64_t o_shape[5] = {g->N, g->Cout, g->To, g->Ho, g->Wo};
+    snprintf(where, sizeof where, "%s input", who);
+    DJ_TRY(dj_tensor_expect(inp, dt, 5, in_shape, where));
+    snprintf(where, sizeof where, "%s weight", who);
+    DJ_TRY(dj_tensor_expect(weight, dt, 5, w_shape, where));
+    DJ_TRY(dj_expect_vec(bias, dt, g->Cout, 1, who, "bias"));
+    if (out) {
+        snprintf(where, sizeof where, "%s output", who);
+        DJ_TRY(dj_tensor_expect(out, dt, 5, o_shape, where));
+    }
+    return DJ_OK;
+}
+
+static dj_status dj_conv_setup(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                               dj_conv_geom *g, const char *who) {
+    if (!inp || !weight)
+        return dj_error_set(DJ_ERR_INVALID, who, "missing input or weight");
+    if (inp->ndim != 5 || weight->ndim != 5) {
+        char si[128], sw[128];
+        return dj_error_set(DJ_ERR_INVALID, who, "input %s and weight %s must both be 5-D (N,C,T,H,W)",
+                            dj_shape_string(inp->ndim, inp->shape, si, sizeof si),
+                            dj_shape_string(weight->ndim, weight->shape, sw, sizeof sw));
+    }
+    return dj_conv_geom_init(p, inp->shape, weight->shape, g, who);
+}
+
+dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
+                                 int64_t out_shape[5]) {
+    dj_conv_geom g;
+    DJ_TRY(dj_conv_geom_init(p, in_shape, w_shape, &g, "dj_conv3d_output_shape"));
+    out_shape[0] = g.N, out_shape[1] = g.Cout, out_shape[2] = g.To, out_shape[3] = g.Ho, out_shape[4] = g.Wo;
+    return DJ_OK;
+}
+
+static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
+    if (g->pointwise || g->depthwise)
+        return 0;
+    return (size_t)(g->K * g->pblock) * sizeof(float);
+}
+
+size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
+    dj_conv_geom g;
+    if (!inp || !weight || inp->ndim != 5 || weight->ndim != 5)
+        return 0;
+    if (dj_conv_geom_init(p, inp->shape, weight->shape, &g, "dj_conv3d_scratch_bytes") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return dj_conv_scratch_for(&g);
+}
+
+static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float **col, const char *who) {
+    size_t need = dj_conv_scratch_for(g);
+    *col = NULL;
+    if (need == 0)
+        return DJ_OK;
+    if (!ex || !ex->scratch || ex->scratch_bytes < need)
+        return dj_error_set(DJ_ERR_INVALID, who, "scratch of %zu bytes given, %zu needed (dj_conv3d_scratch_bytes)",
+                            ex && ex->scratch ? ex->scratch_bytes : (size_t)0, need);
+    *col = ex->scratch;
+    return DJ_OK;
+}
+
+/* The output positions j in [0, n) of a row whose input index
+ * j*stride + off lies in [0, len): [*lo, *hi). */
+static inline void dj_valid_range(int64_t off, int64_t stride, int64_t len, int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t b = off >= len ? 0 : (len - off + stride - 1) / stride;
+    if (a > n)
+        a = n;
+    if (b > n)
+        b = n;
+    if (b < a)
+        b = a;
+    *lo = a, *hi = b;
+}
+
+/* ---------------------------------------------------------------- vol2col / col2vol */
+
+typedef struct dj_col_job {
+    const dj_conv_geom *g;
+    const float *x; /* (Cin_g, T, H, W) of one sample and group */
+    float *dx;      /* same, for col2vol */
+    float *col;     /* (K, pb) */
+    int64_t p0, pb;
+} dj_col_job;
+
+/* Walks the block [p0, p0+pb) of output positions of column row r
+ * (channel c, kernel offset kt,kh,kw) as runs along W; calls back per run. */
+#define DJ_COL_ROW_WALK(g, r, p0, pb, BODY)                                                           \
+    do {                                                                                              \
+        int64_t c_ = (r) / (g)->kvol, k_ = (r) % (g)->kvol;                                           \
+        int64_t kt_ = k_ / ((g)->kH * (g)->kW), kh_ = (k_ / (g)->kW) % (g)->kH, kw_ = k_ % (g)->kW;    \
+        int64_t to_ = (p0) / ((g)->Ho * (g)->Wo), ho_ = ((p0) / (g)->Wo) % (g)->Ho, wo_ = (p0) % (g)->Wo; \
+        int64_t left_ = (pb), j0_ = 0;                                                                \
+        int64_t iw_off_ = kw_ * (g)->dw - (g)->pw;                                                    \
+        while (left_ > 0) {                                                                           \
+            int64_t seg = (g)->Wo - wo_ < left_ ? (g)->Wo - wo_ : left_;                              \
+            int64_t it = to_ * (g)->st - (g)->pt + kt_ * (g)->dt;                                     \
+            int64_t ih = ho_ * (g)->sh - (g)->ph + kh_ * (g)->dh;                                     \
+            int64_t iw0 = wo_ * (g)->sw + iw_off_, lo = 0, hi = 0;                                    \
+            int inside = it >= 0 && it < (g)->T && ih >= 0 && ih < (g)->H;                            \
+            if (inside)                                                                               \
+                dj_valid_range(iw0, (g)->sw, (g)->W, seg, &lo, &hi);                                  \
+            int64_t plane = c_ * (g)->S + (it * (g)->H + ih) * (g)->W;                                \
+            int64_t j0 = j0_;                                                                         \
+            BODY;                                                                                     \
+            j0_ += seg, left_ -= seg, wo_ = 0;                                                        \
+            if (++ho_ == (g)->Ho)                                                                     \
+                ho_ = 0, to_++;                                                                       \
+        }                                                                                             \
+    } while (0)
+
+static void dj_vol2col_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_col_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        float *dst = j->col + r * j->pb;
+        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
+            float *d = dst + j0;
+            for (int64_t q = 0; q < lo; q++)
+                d[q] = 0.0f;
+            if (hi > lo) {
+                const float *src = j->x + plane + iw0;
+                if (g->sw == 1) {
+                    memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                } else {
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = src[q * g->sw];
+                }
+            }
+            for (int64_t q = hi; q < seg; q++)
+                d[q] = 0.0f;
+        });
+    }
+}
+
+static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_col_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t r = c0 * g->kvol; r < c1 * g->kvol; r++) {
+        const float *srow = j->col + r * j->pb;
+        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
+            if (hi > lo) {
+                float *dst = j->dx + plane + iw0;
+                const float *s = srow + j0;
+                if (g->sw == 1) {
+                    for (int64_t q = lo; q < hi; q++)
+                        dst[q] += s[q];
+                } else {
+                    for (int64_t q = lo; q < hi; q++)
+                        dst[q * g->sw] += s[q];
+                }
+            }
+        });
+    }
+}
+
+/* ---------------------------------------------------------------- depthwise (Cin_g == 1) */
+
+typedef struct dj_dw_job {
+    const dj_conv_geom *g;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw;
+} dj_dw_job;
+
+/* Walks every (kernel offset k, output row (to,ho)) pair with a valid input
+ * row; BODY sees k, the output row offset orow, the input row offset irow
+ * (into one channel plane), iw0 and the valid output range [lo, hi). */
+#define DJ_DW_WALK(g, BODY)                                                                \
+    for (int64_t kt = 0; kt < (g)->kT; kt++)                                               \
+        for (int64_t kh = 0; kh < (g)->kH; kh++)                                           \
+            for (int64_t kw = 0; kw < (g)->kW; kw++) {                                     \
+                int64_t k = (kt * (g)->kH + kh) * (g)->kW + kw;                            \
+                int64_t iw0 = kw * (g)->dw - (g)->pw, lo, hi;                              \
+                dj_valid_range(iw0, (g)->sw, (g)->W, (g)->Wo, &lo, &hi);                   \
+                if (hi <= lo)                                                              \
+                    continue;                                                              \
+                for (int64_t to = 0; to < (g)->To; to++) {                                 \
+                    int64_t it = to * (g)->st - (g)->pt + kt * (g)->dt;                    \
+                    if (it < 0 || it >= (g)->T)                                            \
+                        continue;                                                          \
+                    for (int64_t ho = 0; ho < (g)->Ho; ho++) {                             \
+                        int64_t ih = ho * (g)->sh - (g)->ph + kh * (g)->dh;                \
+                        if (ih < 0 || ih >= (g)->H)                                        \
+                            continue;                                                      \
+                        int64_t orow = (to * (g)->Ho + ho) * (g)->Wo;                      \
+                        int64_t irow = (it * (g)->H + ih) * (g)->W + iw0;                  \
+                        BODY;                                                              \
+                    }                                                                      \
+                }                                                                          \
+            }
+
+/* rows = n*Cout + oc */
+static void dj_dw_forward_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_dw_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / g->Cout, oc = r % g->Cout, ic = oc / g->Cout_g;
+        float *y = j->y + r * g->P;
+        const float *x = j->x + (n * g->Cin + ic) * g->S;
+        const float *w = j->w + oc * g->kvol;
+        float b = j->b ? j->b[oc] : 0.0f;
+        for (int64_t q = 0; q < g->P; q++)
+            y[q] = b;
+        DJ_DW_WALK(g, {
+            float wk = w[k];
+            float *yo = y + orow;
+            const float *xi = x + irow;
+            for (int64_t q = lo; q < hi; q++)
+                yo[q] += wk * xi[q * g->sw];
+        });
+    }
+}
+
+/* rows = n*Cin + ic; sums the Cout_g output channels of the group in order. */
+static void dj_dw_dinput_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_dw_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / g->Cin, ic = r % g->Cin;
+        float *dx = j->dx + r * g->S;
+        for (int64_t m = 0; m < g->Cout_g; m++) {
+            int64_t oc = ic * g->Cout_g + m;
+            const float *dy = j->dy + (n * g->Cout + oc) * g->P;
+            const float *w = j->w + oc * g->kvol;
+            DJ_DW_WALK(g, {
+                float wk = w[k];
+                const float *d = dy + orow;
+                float *xi = dx + irow;
+                for (int64_t q = lo; q < hi; q++)
+                    xi[q * g->sw] += wk * d[q];
+            });
+        }
+    }
+}
+
+/* rows = oc; sums over n in order. */
+static void dj_dw_dweight_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_dw_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t oc = r0; oc < r1; oc++) {
+        int64_t ic = oc / g->Cout_g;
+        float *dw = j->dw + oc * g->kvol;
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *dy = j->dy + (n * g->Cout + oc) * g->P;
+            const float *x = j->x + (n * g->Cin + ic) * g->S;
+            DJ_DW_WALK(g, {
+                const float *d = dy + orow;
+                const float *xi = x + irow;
+                float acc = 0.0f;
+                for (int64_t q = lo; q < hi; q++)
+                    acc += d[q] * xi[q * g->sw];
+                dw[k] += acc;
+            });
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- bias */
+
+typedef struct dj_bias_job {
+    const dj_conv_geom *g;
+    const float *b, *dy;
+    float *y, *db;
+} dj_bias_job;
+
+static void dj_bias_add_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_bias_job *j = arg;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        float b = j->b[r % j->g->Cout];
+        float *y = j->y + r * j->g->P;
+        for (int64_t q = 0; q < j->g->P; q++)
+            y[q] += b;
+    }
+}
+
+static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_bias_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t c = c0; c < c1; c++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < g->N; n++) {
+            const float *dy = j->dy + (n * g->Cout + c) * g->P;
+            float part = 0.0f;
+            for (int64_t q = 0; q < g->P; q++)
+                part += dy[q];
+            acc += part;
+        }
+        j->db[c] += (float)acc;
+    }
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
+                                      float *y, float *col) {
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;
+            const float *wg = w + gi * g->Cout_g * g->K;
+            float *yg = y + (n * g->Cout + gi * g->Cout_g) * g->P;
+            if (g->pointwise) {
+                DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, xg, g->P, 0.0f,
+                                yg, g->P));
+                continue;
+            }
+            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+                int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
+                dj_col_job cj = {g, xg, NULL, col, p0, pb};
+                dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
+                DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, g->Cout_g, pb, g->K, 1.0f, wg, g->K, col, pb, 0.0f,
+                                yg + p0, g->P));
+            }
+        }
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                            const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out) {
+    static const char who[] = "dj_conv3d_forward";
+    dj_conv_geom g;
+    float *col = NULL;
+    DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
+    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, bias, out, who));
+    DJ_TRY(dj_conv_scratch(ex, &g, &col, who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    const float *x = inp->data, *w = weight->data, *b = bias ? bias->data : NULL;
+    float *y = out->data;
+    if (g.N == 0)
+        return DJ_OK;
+    if (g.depthwise) {
+        dj_dw_job j = {&g, x, w, b, NULL, y, NULL, NULL};
+        dj_parallel_for(pool, g.N * g.Cout, 1, dj_dw_forward_rows, &j);
+        return DJ_OK;
+    }
+    DJ_TRY(dj_conv_forward_gemm(ex, &g, x, w, y, col));
+    if (b) {
+        dj_bias_job bj = {&g, b, NULL, y, NULL};
+        dj_parallel_for(pool, g.N * g.Cout, 4, dj_bias_add_rows, &bj);
+    }
+    return DJ_OK;
+}
+
+/* ---------------------------------------------------------------- backward */
+
+static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
+                                       const float *dy, float *dx, float *dw, float *col) {
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;
+            const float *wg = w + gi * g->Cout_g * g->K;
+            const float *dyg = dy + (n * g->Cout + gi * g->Cout_g) * g->P;
+            float *dwg = dw ? dw + gi * g->Cout_g * g->K : NULL;
+            float *dxg = dx ? dx + (n * g->Cin + gi * g->Cin_g) * g->S : NULL;
+            if (g->pointwise) {
+                if (dwg)
+                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, g->P, 1.0f, dyg, g->P, xg, g->P,
+                                    1.0f, dwg, g->K));
+                if (dxg)
+                    DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, g->P, g->Cout_g, 1.0f, wg, g->K, dyg, g->P,
+                                    1.0f, dxg, g->P));
+                continue;
+            }
+            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+                int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
+                dj_col_job cj = {g, xg, dxg, col, p0, pb};
+                if (dwg) {
+                    dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
+                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, pb, 1.0f, dyg + p0, g->P, col, pb,
+                                    1.0f, dwg, g->K));
+                }
+                if (dxg) {
+                    DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P,
+                                    0.0f, col, pb));
+                    dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
+                }
+            }
+        }
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                             const dj_tensor *weight, const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight,
+                             dj_tensor *dbias) {
+    static const char who[] = "dj_conv3d_backward";
+    dj_conv_geom g;
+    float *col = NULL;
+    DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
+    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, dbias, dout, who));
+    if (dinp)
+        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
+    if (dweight)
+        DJ_TRY(dj_expect_like(dweight, DJ_DTYPE_F32, weight, who, "weight gradient"));
+    DJ_TRY(dj_conv_scratch(ex, &g, &col, who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    const float *x = inp->data, *w = weight->data, *dy = dout->data;
+    float *dx = dinp ? dinp->data : NULL, *dw = dweight ? dweight->data : NULL;
+    if (g.N == 0)
+        return DJ_OK;
+    if (dbias) {
+        dj_bias_job bj = {&g, NULL, dy, NULL, dbias->data};
+        dj_parallel_for(pool, g.Cout, 1, dj_bias_grad_rows, &bj);
+    }
+    if (g.depthwise) {
+        dj_dw_job j = {&g, x, w, NULL, dy, NULL, dx, dw};
+        if (dx)
+            dj_parallel_for(pool, g.N * g.Cin, 1, dj_dw_dinput_rows, &j);
+        if (dw)
+            dj_parallel_for(pool, g.Cout, 1, dj_dw_dweight_rows, &j);
+        return DJ_OK;
+    }
+    if (!dx && !dw)
+        return DJ_OK;
+    return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
+}

@@ -1,0 +1,448 @@
+/* norm.c — batch norm (training and eval, running statistics), the fused
+ * eval batch-norm + ReLU, layer norm and group norm, forward and backward,
+ * float32 data with double accumulators for the statistics.
+ * Parallel over channels (batch norm), rows (layer norm) or (n, group)
+ * (group norm); the parameter gradients are reduced per channel / column by
+ * one thread in a fixed order, so results never depend on the thread count. */
+#include <math.h>
+#include <stdio.h>
+
+#include "nn/spatial_internal.h"
+
+dj_batchnorm_params dj_batchnorm_defaults(void) {
+    dj_batchnorm_params p = {1, 0.1f, 1e-5f};
+    return p;
+}
+
+static dj_status dj_nc_check(const dj_tensor *inp, const char *who) {
+    char s[128];
+    if (!inp || inp->ndim < 2 || inp->dtype != DJ_DTYPE_F32)
+        return dj_error_set(DJ_ERR_INVALID, who, "input %s must be a float32 (N,C,...) tensor",
+                            inp ? dj_shape_string(inp->ndim, inp->shape, s, sizeof s) : "(missing)");
+    return DJ_OK;
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+typedef struct dj_bn_job {
+    const dj_batchnorm_params *p;
+    int64_t N, C, R; /* R: cells per channel per sample */
+    const float *x, *w, *b, *dy, *mean_in, *invstd_in;
+    float *y, *rm, *rv, *mean, *invstd, *dx, *dw, *db;
+    int relu;
+} dj_bn_job;
+
+static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    const int64_t M = j->N * j->R;
+    for (int64_t c = c0; c < c1; c++) {
+        double mean, invstd;
+        if (j->p->training) {
+            double s = 0.0, ss = 0.0;
+            for (int64_t n = 0; n < j->N; n++) {
+                const float *x = j->x + (n * j->C + c) * j->R;
+                for (int64_t r = 0; r < j->R; r++)
+                    s += x[r];
+            }
+            mean = s / (double)M;
+            for (int64_t n = 0; n < j->N; n++) {
+                const float *x = j->x + (n * j->C + c) * j->R;
+                for (int64_t r = 0; r < j->R; r++)
+                    ss += (x[r] - mean) * (x[r] - mean);
+            }
+            double var = ss / (double)M;
+            invstd = 1.0 / sqrt(var + j->p->eps);
+            if (j->rm) {
+                double m = j->p->momentum;
+                j->rm[c] = (float)((1.0 - m) * j->rm[c] + m * mean);
+                j->rv[c] = (float)((1.0 - m) * j->rv[c] + m * ss / (double)(M - 1));
+            }
+        } else {
+            mean = j->rm[c];
+            invstd = 1.0 / sqrt((double)j->rv[c] + j->p->eps);
+        }
+        if (j->mean)
+            j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
+        float scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
+        float shift = (float)((j->b ? j->b[c] : 0.0f) - mean * invstd * (j->w ? j->w[c] : 1.0f));
+        for (int64_t n = 0; n < j->N; n++) {
+            const float *x = j->x + (n * j->C + c) * j->R;
+            float *y = j->y + (n * j->C + c) * j->R;
+            if (j->relu) {
+                for (int64_t r = 0; r < j->R; r++) {
+                    float v = x[r] * scale + shift;
+                    y[r] = v > 0.0f ? v : 0.0f;
+                }
+            } else {
+                for (int64_t r = 0; r < j->R; r++)
+                    y[r] = x[r] * scale + shift;
+            }
+        }
+    }
+}
+
+dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
+                               dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd) {
+    static const char who[] = "dj_batchnorm_forward";
+    dj_bn_job j = {0};
+    if (!p)
+        return dj_error_set(DJ_ERR_INVALID, who, "missing parameters");
+    DJ_TRY(dj_nc_check(inp, who));
+    dj_nc_rest(inp, &j.N, &j.C, &j.R);
+    DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
+    DJ_TRY(dj_expect_vec(weight, DJ_DTYPE_F32, j.C, 1, who, "weight"));
+    DJ_TRY(dj_expect_vec(bias, DJ_DTYPE_F32, j.C, 1, who, "bias"));
+    int need_running = !p->training;
+    DJ_TRY(dj_expect_vec(running_mean, DJ_DTYPE_F32, j.C, !need_running, who, "running_mean"));
+    DJ_TRY(dj_expect_vec(running_var, DJ_DTYPE_F32, j.C, !need_running, who, "running_var"));
+    if ((running_mean == NULL) != (running_var == NULL))
+        return dj_error_set(DJ_ERR_INVALID, who, "give both running_mean and running_var or neither");
+    DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
+    DJ_TRY(dj_expect_vec(save_invstd, DJ_DTYPE_F32, j.C, 0, who, "save_invstd"));
+    if (p->training && running_mean && j.N * j.R < 2)
+        return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input has %lld",
+                            (long long)(j.N * j.R));
+    if (p->training && j.N * j.R < 1)
+        return dj_error_set(DJ_ERR_INVALID, who, "empty batch");
+    j.p = p;
+    j.x = inp->data, j.w = weight ? weight->data : NULL, j.b = bias ? bias->data : NULL;
+    j.y = out->data, j.rm = running_mean ? running_mean->data : NULL, j.rv = running_var ? running_var->data : NULL;
+    j.mean = save_mean->data, j.invstd = save_invstd->data;
+    dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_fwd_channels, &j);
+    return DJ_OK;
+}
+
+dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_tensor *inp, const dj_tensor *weight,
+                                         const dj_tensor *bias, const dj_tensor *running_mean,
+                                         const dj_tensor *running_var, dj_tensor *out) {
+    static const char who[] = "dj_batchnorm_relu_eval_forward";
+    dj_batchnorm_params p = {0, 0.0f, eps};
+    dj_bn_job j = {0};
+    DJ_TRY(dj_nc_check(inp, who));
+    dj_nc_rest(inp, &j.N, &j.C, &j.R);
+    DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
+    DJ_TRY(dj_expect_vec(weight, DJ_DTYPE_F32, j.C, 1, who, "weight"));
+    DJ_TRY(dj_expect_vec(bias, DJ_DTYPE_F32, j.C, 1, who, "bias"));
+    DJ_TRY(dj_expect_vec(running_mean, DJ_DTYPE_F32, j.C, 0, who, "running_mean"));
+    DJ_TRY(dj_expect_vec(running_var, DJ_DTYPE_F32, j.C, 0, who, "running_var"));
+    j.p = &p, j.relu = 1;
+    j.x = inp->data, j.w = weight ? weight->data : NULL, j.b = bias ? bias->data : NULL, j.y = out->data;
+    j.rm = running_mean->data, j.rv = running_var->data;
+    dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_fwd_channels, &j);
+    return DJ_OK;
+}
+
+static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    const int64_t M = j->N * j->R;
+    for (int64_t c = c0; c < c1; c++) {
+        const double mean = j->mean_in[c], invstd = j->invstd_in[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < j->N; n++) {
+            const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
+            for (int64_t r = 0; r < j->R; r++) {
+                sdy += dy[r];
+                sdyx += dy[r] * (x[r] - mean);
+            }
+        }
+        sdyx *= invstd; /* sum of dy * xhat */
+        if (j->dw)
+            j->dw[c] += (float)sdyx;
+        if (j->db)
+            j->db[c] += (float)sdy;
+        if (!j->dx)
+            continue;
+        const double k = invstd * (j->w ? j->w[c] : 1.0f);
+        /* dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) in training */
+        const double mdy = j->p->training ? sdy / (double)M : 0.0;
+        const double mdyx = j->p->training ? sdyx / (double)M * invstd : 0.0;
+        const float a = (float)k, b = (float)(-k * mdy + k * mdyx * mean), s = (float)(-k * mdyx);
+        for (int64_t n = 0; n < j->N; n++) {
+            const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
+            float *dx = j->dx + (n * j->C + c) * j->R;
+            for (int64_t r = 0; r < j->R; r++)
+                dx[r] += a * dy[r] + s * x[r] + b;
+        }
+    }
+}
+
+dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                                const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
+                                const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_batchnorm_backward";
+    dj_bn_job j = {0};
+    if (!p)
+        return dj_error_set(DJ_ERR_INVALID, who, "missing parameters");
+    DJ_TRY(dj_nc_check(inp, who));
+    dj_nc_rest(inp, &j.N, &j.C, &j.R);
+    DJ_TRY(dj_expect_like(dout, DJ_DTYPE_F32, inp, who, "output gradient"));
+    if (dinp)
+        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
+    DJ_TRY(dj_expect_vec(weight, DJ_DTYPE_F32, j.C, 1, who, "weight"));
+    DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
+    DJ_TRY(dj_expect_vec(save_invstd, DJ_DTYPE_F32, j.C, 0, who, "save_invstd"));
+    DJ_TRY(dj_expect_vec(dweight, DJ_DTYPE_F32, j.C, 1, who, "weight gradient"));
+    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, j.C, 1, who, "bias gradient"));
+    j.p = p;
+    j.x = inp->data, j.w = weight ? weight->data : NULL, j.dy = dout->data;
+    j.mean_in = save_mean->data, j.invstd_in = save_invstd->data;
+    j.dx = dinp ? dinp->data : NULL, j.dw = dweight ? dweight->data : NULL, j.db = dbias ? dbias->data : NULL;
+    dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_bwd_channels, &j);
+    return DJ_OK;
+}
+
+/* ---------------------------------------------------------------- layer norm and group norm
+ * Both normalise contiguous rows: layer norm rows of D values, group norm
+ * rows of (C/G)*rest values for each (n, g). The affine parameter of
+ * element i of a row is indexed by i / aff_div % aff_mod + aff_base. */
+
+typedef struct dj_rn_job {
+    int64_t rows, D;   /* rows of D contiguous values */
+    int64_t G, Cg, R;  /* group norm: groups, channels per group, cells per channel; layer norm: G = 0 */
+    float eps;
+    const float *x, *w, *b, *dy, *mean_in, *invstd_in;
+    float *y, *mean, *invstd, *dx, *dw, *db;
+} dj_rn_job;
+
+/* Affine parameter index of element i of row r. */
+static inline int64_t dj_rn_param(const dj_rn_job *j, int64_t r, int64_t i) {
+    return j->G ? (r % j->G) * j->Cg + i / j->R : i;
+}
+
+static void dj_rn_fwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_rn_job *j = arg;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * j->D;
+        float *y = j->y + r * j->D;
+        double s = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < j->D; i++)
+            s += x[i];
+        const double mean = s / (double)j->D;
+        for (int64_t i = 0; i < j->D; i++)
+            ss += (x[i] - mean) * (x[i] - mean);
+        const double invstd = 1.0 / sqrt(ss / (double)j->D + j->eps);
+        j->mean[r] = (float)mean, j->invstd[r] = (float)invstd;
+        const float m = (float)mean, is = (float)invstd;
+        for (int64_t i = 0; i < j->D; i++) {
+            int64_t k = dj_rn_param(j, r, i);
+            y[i] = (x[i] - m) * is * (j->w ? j->w[k] : 1.0f) + (j->b ? j->b[k] : 0.0f);
+        }
+    }
+}
+
+static void dj_rn_bwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_rn_job *j = arg;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * j->D, *dy = j->dy + r * j->D;
+        float *dx = j->dx + r * j->D;
+        const double mean = j->mean_in[r], invstd = j->invstd_in[r];
+        double sg = 0.0, sgx = 0.0; /* sums of g = dy * w and g * xhat */
+        for (int64_t i = 0; i < j->D; i++) {
+            double g = dy[i] * (double)(j->w ? j->w[dj_rn_param(j, r, i)] : 1.0f);
+            sg += g;
+            sgx += g * (x[i] - mean) * invstd;
+        }
+        const double mg = sg / (double)j->D, mgx = sgx / (double)j->D;
+        for (int64_t i = 0; i < j->D; i++) {
+            double g = dy[i] * (double)(j->w ? j->w[dj_rn_param(j, r, i)] : 1.0f);
+            double xh = (x[i] - mean) * invstd;
+            dx[i] += (float)(invstd * (g - mg - xh * mgx));
+        }
+    }
+}
+
+/* Layer norm parameter gradients: columns [d0, d1), summing rows in order. */
+static void dj_ln_param_cols(void *arg, int64_t d0, int64_t d1, int thread) {
+    const dj_rn_job *j = arg;
+    (void)thread;
+    for (int64_t d = d0; d < d1; d++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t r = 0; r < j->rows; r++) {
+            double dy = j->dy[r * j->D + d];
+            sw += dy * (j->x[r * j->D + d] - (double)j->mean_in[r]) * j->invstd_in[r];
+            sb += dy;
+        }
+        if (j->dw)
+            j->dw[d] += (float)sw;
+        if (j->db)
+            j->db[d] += (float)sb;
+    }
+}
+
+/* Group norm parameter gradients: channels [c0, c1), summing n in order. */
+static void dj_gn_param_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_rn_job *j = arg;
+    (void)thread;
+    const int64_t C = j->G * j->Cg, N = j->rows / j->G;
+    for (int64_t c = c0; c < c1; c++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            int64_t row = n * j->G + c / j->Cg;
+            const float *x = j->x + (n * C + c) * j->R, *dy = j->dy + (n * C + c) * j->R;
+            const double mean = j->mean_in[row], invstd = j->invstd_in[row];
+            for (int64_t i = 0; i < j->R; i++) {
+                sw += dy[i] * (x[i] - mean) * invstd;
+                sb += dy[i];
+            }
+        }
+        if (j->dw)
+            j->dw[c] += (float)sw;
+        if (j->db)
+            j->db[c] += (float)sb;
+    }
+}
+
+/* Layer norm: D = product of the last norm_dims dims. */
+static dj_status dj_ln_setup(int norm_dims, const dj_tensor *inp, const dj_tensor *weight, dj_rn_job *j,
+                             const char *who) {
+    char s[128];
+    if (!inp || inp->dtype != DJ_DTYPE_F32 || norm_dims < 1 || norm_dims > inp->ndim)
+        return dj_error_set(DJ_ERR_INVALID, who, "input %s cannot be normalised over its last %d dimensions",
+                            inp ? dj_shape_string(inp->ndim, inp->shape, s, sizeof s) : "(missing)", norm_dims);
+    j->D = 1;
+    for (int i = inp->ndim - norm_dims; i < inp->ndim; i++)
+        j->D *= inp->shape[i];
+    if (j->D <= 0)
+        return dj_error_set(DJ_ERR_INVALID, who, "empty normalised shape in input %s",
+                            dj_shape_string(inp->ndim, inp->shape, s, sizeof s));
+    j->rows = dj_tensor_numel(inp) / j->D;
+    if (weight) {
+        char where[160];
+        snprintf(where, sizeof where, "%s weight", who);
+        DJ_TRY(dj_tensor_expect(weight, DJ_DTYPE_F32, norm_dims, inp->shape + inp->ndim - norm_dims, where));
+    }
+    return DJ_OK;
+}
+
+static dj_status dj_rn_stats_check(const dj_rn_job *j, const dj_tensor *mean, const dj_tensor *invstd,
+                                   const char *who) {
+    DJ_TRY(dj_expect_vec(mean, DJ_DTYPE_F32, j->rows, 0, who, "save_mean"));
+    DJ_TRY(dj_expect_vec(invstd, DJ_DTYPE_F32, j->rows, 0, who, "save_invstd"));
+    return DJ_OK;
+}
+
+/* Statistics tensors of layer/group norm may be given with any shape of the
+ * right size (e.g. (N, G)); they are viewed as 1-D. */
+static dj_status dj_flat(const dj_tensor *t, dj_tensor *flat) {
+    int64_t n = dj_tensor_numel(t);
+    return dj_tensor_reshape(t, 1, &n, flat);
+}
+
+static dj_status dj_rn_forward(const dj_exec *ex, dj_rn_job *j, const dj_tensor *inp, const dj_tensor *bias,
+                               const dj_tensor *weight, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd, const char *who) {
+    dj_tensor fm, fi;
+    DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
+    if (weight && bias)
+        DJ_TRY(dj_expect_like(bias, DJ_DTYPE_F32, weight, who, "bias"));
+    if (!save_mean || !save_invstd)
+        return dj_error_set(DJ_ERR_INVALID, who, "save_mean and save_invstd are required");
+    DJ_TRY(dj_flat(save_mean, &fm));
+    DJ_TRY(dj_flat(save_invstd, &fi));
+    DJ_TRY(dj_rn_stats_check(j, &fm, &fi, who));
+    j->x = inp->data, j->w = weight ? weight->data : NULL, j->b = bias ? bias->data : NULL;
+    j->y = out->data, j->mean = fm.data, j->invstd = fi.data;
+    dj_parallel_for(ex ? ex->pool : NULL, j->rows, 1, dj_rn_fwd_rows, j);
+    return DJ_OK;
+}
+
+static dj_status dj_rn_backward_check(dj_rn_job *j, const dj_tensor *inp, const dj_tensor *weight,
+                                      const dj_tensor *save_mean, const dj_tensor *save_invstd,
+                                      const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias,
+                                      const char *who) {
+    dj_tensor fm, fi;
+    DJ_TRY(dj_expect_like(dout, DJ_DTYPE_F32, inp, who, "output gradient"));
+    if (dinp)
+        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
+    if (!save_mean || !save_invstd)
+        return dj_error_set(DJ_ERR_INVALID, who, "save_mean and save_invstd are required");
+    DJ_TRY(dj_flat(save_mean, &fm));
+    DJ_TRY(dj_flat(save_invstd, &fi));
+    DJ_TRY(dj_rn_stats_check(j, &fm, &fi, who));
+    j->x = inp->data, j->w = weight ? weight->data : NULL, j->dy = dout->data;
+    j->mean_in = fm.data, j->invstd_in = fi.data;
+    j->dx = dinp ? dinp->data : NULL, j->dw = dweight ? dweight->data : NULL, j->db = dbias ? dbias->data : NULL;
+    return DJ_OK;
+}
+
+dj_status dj_layernorm_forward(const dj_exec *ex, int norm_dims, float eps, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd) {
+    static const char who[] = "dj_layernorm_forward";
+    dj_rn_job j = {0};
+    DJ_TRY(dj_ln_setup(norm_dims, inp, weight, &j, who));
+    if (bias)
+        DJ_TRY(dj_ln_setup(norm_dims, inp, bias, &j, "dj_layernorm_forward bias"));
+    j.eps = eps;
+    return dj_rn_forward(ex, &j, inp, bias, weight, out, save_mean, save_invstd, who);
+}
+
+dj_status dj_layernorm_backward(const dj_exec *ex, int norm_dims, const dj_tensor *inp, const dj_tensor *weight,
+                                const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_layernorm_backward";
+    dj_rn_job j = {0};
+    DJ_TRY(dj_ln_setup(norm_dims, inp, weight, &j, who));
+    if (dweight)
+        DJ_TRY(dj_ln_setup(norm_dims, inp, dweight, &j, "dj_layernorm_backward weight gradient"));
+    if (dbias)
+        DJ_TRY(dj_ln_setup(norm_dims, inp, dbias, &j, "dj_layernorm_backward bias gradient"));
+    DJ_TRY(dj_rn_backward_check(&j, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    if (j.dx)
+        dj_parallel_for(pool, j.rows, 1, dj_rn_bwd_rows, &j);
+    if (j.dw || j.db)
+        dj_parallel_for(pool, j.D, 16, dj_ln_param_cols, &j);
+    return DJ_OK;
+}
+
+static dj_status dj_gn_setup(int groups, const dj_tensor *inp, dj_rn_job *j, const char *who) {
+    char s[128];
+    DJ_TRY(dj_nc_check(inp, who));
+    int64_t N, C, R;
+    dj_nc_rest(inp, &N, &C, &R);
+    if (groups <= 0 || C % groups)
+        return dj_error_set(DJ_ERR_INVALID, who, "%d groups must divide the %lld channels of input %s", groups,
+                            (long long)C, dj_shape_string(inp->ndim, inp->shape, s, sizeof s));
+    if (R <= 0)
+        return dj_error_set(DJ_ERR_INVALID, who, "empty input %s", dj_shape_string(inp->ndim, inp->shape, s, sizeof s));
+    j->G = groups, j->Cg = C / groups, j->R = R;
+    j->rows = N * groups, j->D = j->Cg * R;
+    return DJ_OK;
+}
+
+dj_status dj_groupnorm_forward(const dj_exec *ex, int groups, float eps, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd) {
+    static const char who[] = "dj_groupnorm_forward";
+    dj_rn_job j = {0};
+    DJ_TRY(dj_gn_setup(groups, inp, &j, who));
+    DJ_TRY(dj_expect_vec(weight, DJ_DTYPE_F32, inp->shape[1], 1, who, "weight"));
+    DJ_TRY(dj_expect_vec(bias, DJ_DTYPE_F32, inp->shape[1], 1, who, "bias"));
+    j.eps = eps;
+    return dj_rn_forward(ex, &j, inp, bias, weight, out, save_mean, save_invstd, who);
+}
+
+dj_status dj_groupnorm_backward(const dj_exec *ex, int groups, const dj_tensor *inp, const dj_tensor *weight,
+                                const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
+                                dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_groupnorm_backward";
+    dj_rn_job j = {0};
+    DJ_TRY(dj_gn_setup(groups, inp, &j, who));
+    DJ_TRY(dj_expect_vec(weight, DJ_DTYPE_F32, inp->shape[1], 1, who, "weight"));
+    DJ_TRY(dj_expect_vec(dweight, DJ_DTYPE_F32, inp->shape[1], 1, who, "weight gradient"));
+    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, inp->shape[1], 1, who, "bias gradient"));
+    DJ_TRY(dj_rn_backward_check(&j, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    if (j.dx)
+        dj_parallel_for(pool, j.rows, 1, dj_rn_bwd_rows, &j);
+    if (j.dw || j.db)
+        dj_parallel_for(pool, inp->shape[1], 1, dj_gn_param_channels, &j);
+    return DJ_OK;
+}

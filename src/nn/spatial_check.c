@@ -1,0 +1,26 @@
+/* spatial_check.c — shape checks shared by the spatial operators. */
+#include <stdio.h>
+
+#include "nn/spatial_internal.h"
+
+dj_status dj_expect_like(const dj_tensor *t, dj_dtype dt, const dj_tensor *like, const char *who, const char *what) {
+    char where[160];
+    snprintf(where, sizeof where, "%s %s", who, what);
+    return dj_tensor_expect(t, dt, like->ndim, like->shape, where);
+}
+
+dj_status dj_expect_vec(const dj_tensor *t, dj_dtype dt, int64_t n, int optional, const char *who, const char *what) {
+    if (!t && optional)
+        return DJ_OK;
+    char where[160];
+    snprintf(where, sizeof where, "%s %s", who, what);
+    return dj_tensor_expect(t, dt, 1, &n, where);
+}
+
+void dj_nc_rest(const dj_tensor *t, int64_t *N, int64_t *C, int64_t *rest) {
+    *N = t->shape[0];
+    *C = t->shape[1];
+    *rest = 1;
+    for (int i = 2; i < t->ndim; i++)
+        *rest *= t->shape[i];
+}
