@@ -14,6 +14,7 @@
 #include "dojo/ops.h"     /* operator conventions and context */
 #include "dojo/arena.h"   /* one mapped block per model */
 #include "dojo/graph.h"   /* operator graph, memory plan, passes */
+#include "dojo/layers.h"  /* operators as graph nodes, layer builders */
 #include "dojo/optim.h"   /* SGD, AdamW, clipping, schedules */
 
 #endif

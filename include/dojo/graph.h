@@ -54,6 +54,7 @@ typedef struct dj_node_io {
     void *saved;                     /* saved_bytes() of memory kept from forward to backward */
     int training;                    /* 1 in training mode (batch norm statistics, dropout) */
     uint64_t seed, step;             /* for seeded operators (dropout) */
+    int threads;                     /* threads the graph runs on (scratch sizing) */
 } dj_node_io;
 
 /* An operator as the graph knows it. Shapes come from infer(). */
@@ -103,8 +104,17 @@ int dj_graph_add(dj_graph *g, const char *name, const dj_op_def *op, const void 
  * backward pass, features); unmarked activations may be reused. */
 void dj_graph_mark_output(dj_graph *g, int id);
 
+/* Records a building error (the thread's current message) as the graph's
+ * sticky error, for builders that check their own arguments; returns -1. */
+int dj_graph_error(dj_graph *g, dj_status status);
+
 /* The first building error, or DJ_OK. */
 dj_status dj_graph_status(const dj_graph *g);
+
+/* The number of compute threads the graph will run with (default 1);
+ * operators whose scratch grows with threads size it from this. Set before
+ * planning. */
+void dj_graph_set_threads(dj_graph *g, int threads);
 
 /* Plans memory for training (with gradients) or for inference only. */
 dj_status dj_graph_plan(dj_graph *g, int training);

@@ -47,6 +47,7 @@ struct dj_graph {
     dj_arena *arena;
     dj_graph_memory memory;
     int profiling;
+    int threads;
     uint64_t seed, step;
 };
 
@@ -59,6 +60,8 @@ static int dj_graph_fail(dj_graph *g, dj_status s) {
     }
     return -1;
 }
+
+int dj_graph_error(dj_graph *g, dj_status status) { return dj_graph_fail(g, status); }
 
 static char *dj_strdup(const char *s) {
     size_t n = strlen(s) + 1;
@@ -292,6 +295,7 @@ static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, i
     io->saved = node->saved;
     io->seed = g->seed;
     io->step = g->step;
+    io->threads = g->threads > 0 ? g->threads : 1;
 }
 
 static size_t dj_graph_persistent_bytes(const dj_graph *g, dj_tensor_kind kind) {
@@ -521,6 +525,8 @@ void dj_graph_zero_grads(dj_graph *g) {
             memset(t->grad.data, 0, dj_tensor_nbytes(&t->grad));
     }
 }
+
+void dj_graph_set_threads(dj_graph *g, int threads) { g->threads = threads; }
 
 void dj_graph_set_seed(dj_graph *g, uint64_t seed, uint64_t step) {
     g->seed = seed;
