@@ -11,5 +11,8 @@
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
 #include "dojo/ops.h"     /* operator conventions and context */
+#include "dojo/dataset.h" /* labelled video lists: class folders, list files, Kinetics CSV */
+#include "dojo/transform.h" /* decoded frame -> cropped, resized, normalised batch slice */
+#include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
 
 #endif
