@@ -362,10 +362,15 @@ typedef struct dj_csv_cols {
     int label, id, start, end;
 } dj_csv_cols;
 
-/* A header line names the columns; returns 1 when `field` is a header. */
+/* Line 1 is a header when it names a label or youtube_id column and its
+ * third field is not a time; returns 1 then, with cols set (all -1 when a
+ * needed column is absent). */
 static int dj_csv_header(char **field, int n, dj_csv_cols *cols) {
     double t;
-    if (n < 4 || (dj_parse_time(field[2], &t) && strcasecmp(field[0], "label") != 0))
+    int named = 0;
+    for (int i = 0; i < n; i++)
+        named |= !strcasecmp(field[i], "label") || !strcasecmp(field[i], "youtube_id");
+    if (!named || (n > 2 && dj_parse_time(field[2], &t)))
         return 0;
     dj_csv_cols c = {-1, -1, -1, -1};
     for (int i = 0; i < n; i++) {
@@ -374,8 +379,9 @@ static int dj_csv_header(char **field, int n, dj_csv_cols *cols) {
         else if (!strcasecmp(field[i], "time_start")) c.start = i;
         else if (!strcasecmp(field[i], "time_end")) c.end = i;
     }
-    if (c.label >= 0 && c.id >= 0 && c.start >= 0 && c.end >= 0)
-        *cols = c;
+    if (c.label < 0 || c.id < 0 || c.start < 0 || c.end < 0)
+        c = (dj_csv_cols){-1, -1, -1, -1};
+    *cols = c;
     return 1;
 }
 
