@@ -78,6 +78,19 @@ static int dj_src_full_range(const dj_frame_view *f, const AVPixFmtDescriptor *d
     return f->color_range == AVCOL_RANGE_JPEG;
 }
 
+/* The YUVJ formats are their YUV twins in full range: swscale warns about
+ * the deprecated names, so it gets the twin and the range separately. */
+static int dj_sws_format(int fmt) {
+    switch (fmt) {
+    case AV_PIX_FMT_YUVJ420P: return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: return AV_PIX_FMT_YUV411P;
+    default: return fmt;
+    }
+}
+
 static int dj_sws_colorspace(int spc) {
     switch (spc) {
     case AVCOL_SPC_BT709: return SWS_CS_ITU709;
@@ -232,7 +245,7 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
     dj_crop_box box = crop ? *crop : (dj_crop_box){0, 0, src->width, src->height};
     DJ_TRY(dj_check_crop(src, &box));
     int T = (int)batch->shape[2], H = (int)batch->shape[3], W = (int)batch->shape[4];
-    dj_sws_key key = {box.w, box.h, src->format, W, H, dj_src_full_range(src, desc),
+    dj_sws_key key = {box.w, box.h, dj_sws_format(src->format), W, H, dj_src_full_range(src, desc),
                       dj_sws_colorspace(src->colorspace)};
     struct SwsContext *ctx = NULL;
     DJ_TRY(dj_sws_get(tf, &key, &ctx));

@@ -282,6 +282,36 @@ static void test_shard_helper(void) {
     dj_dataset_free(ds);
 }
 
+/* The shared ASL clips, one per class folder through symlinks. */
+static void test_real_clips_as_class_folders(void) {
+    const char *root = dj_test_real_data();
+    if (!root)
+        SKIP("no real clips (set DOJO_REAL_DATA)");
+    static const char *words[] = {"again", "bird", "book", "yes"};
+    char cls[64], src[2048], dst[2048];
+    for (int i = 0; i < 4; i++) {
+        snprintf(cls, sizeof cls, "asl/%s", words[i]);
+        mkdirs(cls);
+        snprintf(src, sizeof src, "%s/asl_signs/%s.mkv", root, words[i]);
+        snprintf(dst, sizeof dst, "%s/%s/%s.mkv", dj_test_tmpdir(), cls, words[i]);
+        CHECK(symlink(src, dst) == 0);
+    }
+    dj_dataset *ds;
+    CHECK(dj_dataset_open(tpath("asl"), NULL, &ds) == DJ_OK);
+    if (!ds)
+        return;
+    CHECK_EQ_INT(dj_dataset_size(ds), 4);
+    CHECK_EQ_INT(dj_dataset_num_classes(ds), 4);
+    for (int i = 0; i < 4; i++) {
+        const dj_dataset_entry *e = dj_dataset_entry_at(ds, i);
+        CHECK_EQ_INT(e->label, i);
+        CHECK(strcmp(dj_dataset_class_name(ds, i), words[i]) == 0);
+        struct stat st;
+        CHECK(stat(e->path, &st) == 0 && st.st_size > 1000);
+    }
+    dj_dataset_free(ds);
+}
+
 int main(void) {
     DJ_RUN(test_folders_ucf_layout);
     DJ_RUN(test_folders_errors);
@@ -290,5 +320,6 @@ int main(void) {
     DJ_RUN(test_kinetics_csv);
     DJ_RUN(test_kinetics_csv_errors);
     DJ_RUN(test_shard_helper);
+    DJ_RUN(test_real_clips_as_class_folders);
     return dj_test_finish();
 }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
 #include <libavutil/pixfmt.h>
 
 #include "dojo/transform.h"
@@ -196,6 +198,10 @@ static void test_gray_and_full_range(void) {
     f.v.color_range = AVCOL_RANGE_MPEG;
     CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
     CHECK(slot_error(&b, 0, 0, g_solid) > 8);
+    f.v.format = AV_PIX_FMT_YUVJ420P; /* the JPEG twin is full range by itself */
+    f.v.color_range = AVCOL_RANGE_UNSPECIFIED;
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK_MSG(slot_error(&b, 0, 0, g_solid) <= 4, "yuvj error %d", slot_error(&b, 0, 0, g_solid));
     frame_free(&f);
     dj_tensor_free(&b);
     dj_transformer_free(tf);
@@ -434,6 +440,86 @@ static void test_short_side_crop_geometry(void) {
     CHECK(dj_crop_short_side(0, 240, 120, 112, 1, &c) == DJ_ERR_INVALID);
 }
 
+/* ---- real decoded frames (skipped without the shared clips) ---- */
+
+/* Decodes the first video frame of path; returns NULL on any failure. */
+static AVFrame *decode_first_frame(const char *path) {
+    AVFormatContext *fmt = NULL;
+    AVCodecContext *dec = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc(), *got = NULL;
+    int stream = -1;
+    if (avformat_open_input(&fmt, path, NULL, NULL) < 0 || avformat_find_stream_info(fmt, NULL) < 0)
+        goto done;
+    const AVCodec *codec = NULL;
+    stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (stream < 0 || !(dec = avcodec_alloc_context3(codec)) ||
+        avcodec_parameters_to_context(dec, fmt->streams[stream]->codecpar) < 0 || avcodec_open2(dec, codec, NULL) < 0)
+        goto done;
+    while (!got && av_read_frame(fmt, pkt) >= 0) {
+        if (pkt->stream_index == stream && avcodec_send_packet(dec, pkt) >= 0 && avcodec_receive_frame(dec, frame) >= 0)
+            got = frame;
+        av_packet_unref(pkt);
+    }
+    if (!got && avcodec_send_packet(dec, NULL) >= 0 && avcodec_receive_frame(dec, frame) >= 0)
+        got = frame;
+done:
+    if (!got)
+        av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&dec);
+    avformat_close_input(&fmt);
+    return got;
+}
+
+static dj_frame_view view_of(const AVFrame *f) {
+    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace};
+    for (int p = 0; p < 4; p++) {
+        v.data[p] = f->data[p];
+        v.linesize[p] = f->linesize[p];
+    }
+    return v;
+}
+
+static void test_real_decoded_frames(void) {
+    const char *root = dj_test_real_data();
+    if (!root)
+        SKIP("no real clips (set DOJO_REAL_DATA)");
+    static const char *clips[] = {"androidx_media/mp4/sample_with_increasing_timestamps_320w_240h_5s.mp4",
+                                  "androidx_media/vp9/bear-vp9-odd-dimensions.webm",
+                                  "androidx_media/vp9/roadtrip-vp92-10bit.webm"};
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 2, 56, 56);
+    float lo = (0 - 0.485f) / 0.229f - 1e-4f, hi = (1 - 0.406f) / 0.225f + 1e-4f;
+    for (size_t k = 0; k < sizeof clips / sizeof clips[0]; k++) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", root, clips[k]);
+        AVFrame *f = decode_first_frame(path);
+        CHECK_MSG(f != NULL, "cannot decode %s", path);
+        if (!f)
+            continue;
+        dj_frame_view v = view_of(f);
+        dj_crop_box odd = {1, 1, v.width - 3, v.height - 2};
+        CHECK(dj_transform_frame(tf, &v, NULL, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &v, &odd, 1, &dj_norm_imagenet, &b, 0, 1) == DJ_OK);
+        double sum = 0, sum2 = 0;
+        int bad = 0;
+        for (int64_t i = 0; i < dj_tensor_numel(&b); i++) {
+            float x = ((float *)b.data)[i];
+            bad += !(x >= lo && x <= hi);
+            sum += x;
+            sum2 += (double)x * x;
+        }
+        double n = (double)dj_tensor_numel(&b), var = sum2 / n - (sum / n) * (sum / n);
+        CHECK_MSG(bad == 0, "%s: %d values out of range", clips[k], bad);
+        CHECK_MSG(var > 0.01, "%s: flat output (variance %g)", clips[k], var);
+        av_frame_free(&f);
+    }
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
 int main(void) {
     DJ_RUN(test_writes_only_its_slot);
     DJ_RUN(test_pure_colours_all_formats);
@@ -446,5 +532,6 @@ int main(void) {
     DJ_RUN(test_bad_inputs);
     DJ_RUN(test_scaler_cache_reuse);
     DJ_RUN(test_short_side_crop_geometry);
+    DJ_RUN(test_real_decoded_frames);
     return dj_test_finish();
 }
