@@ -424,9 +424,11 @@ static dj_status dj_csv_row(dj_dataset *ds, dj_csv_state *cs, long lineno, char 
     int need = 1 + (c->label > c->id ? c->label : c->id);
     need = need > c->start + 1 ? need : c->start + 1;
     need = need > c->end + 1 ? need : c->end + 1;
+    if (n < 0)
+        return dj_error_set(DJ_ERR_FORMAT, where, "unterminated quote or more than %d fields", DJ_CSV_MAX_FIELDS);
     if (n < need)
         return dj_error_set(DJ_ERR_FORMAT, where, "expected 'label,youtube_id,time_start,time_end,split', got %d fields",
-                            n < 0 ? 0 : n);
+                            n);
     double t0, t1;
     if (!dj_parse_time(field[c->start], &t0) || !dj_parse_time(field[c->end], &t1) || t1 <= t0)
         return dj_error_set(DJ_ERR_FORMAT, where, "bad times '%s', '%s'", field[c->start], field[c->end]);

@@ -147,6 +147,8 @@ static dj_status dj_clip_check(const dj_clip_spec *s, double source_fps, int vie
     if (s->target_fps > 0 && source_fps / s->target_fps > 1000)
         return dj_error_set(DJ_ERR_INVALID, w, "target fps %g too low for source fps %g", s->target_fps,
                             source_fps);
+    if (s->num_clips < 0 || s->num_clips > 1000)
+        return dj_error_set(DJ_ERR_INVALID, w, "number of clips %d not in [1, 1000]", s->num_clips);
     int K = s->mode == DJ_CLIP_UNIFORM && s->num_clips > 0 ? s->num_clips : 1;
     if (view < 0 || view >= K)
         return dj_error_set(DJ_ERR_RANGE, w, "view %d not in [0, %d)", view, K);
@@ -312,10 +314,8 @@ static dj_status dj_plan_fill_slot(dj_plan_slot *slot, const dj_video_info *v, u
     return DJ_OK;
 }
 
-/* Groups one batch's slots by entry and writes each video's decode list
- * (sorted, unique) at *pool, advancing it. */
-static void dj_plan_dedup_batch(dj_batch_plan *p, dj_plan_batch *b, int64_t **pool) {
-    int T = p->frames_per_clip;
+/* Gives each slot of a batch the batch's video of its entry (one per entry). */
+static void dj_plan_group_batch(dj_batch_plan *p, dj_plan_batch *b) {
     b->first_video = p->num_videos;
     for (int i = 0; i < b->num_slots; i++) {
         dj_plan_slot *s = &p->slots[b->first_slot + i];
@@ -330,36 +330,47 @@ static void dj_plan_dedup_batch(dj_batch_plan *p, dj_plan_batch *b, int64_t **po
         s->video = vid;
     }
     b->num_videos = (int)(p->num_videos - b->first_video);
-    for (int64_t v = b->first_video; v < p->num_videos; v++) {
-        int64_t *list = *pool, m = 0;
-        for (int i = 0; i < b->num_slots; i++) {
-            const dj_plan_slot *s = &p->slots[b->first_slot + i];
-            if (s->video == v)
-                for (int t = 0; t < T; t++)
-                    list[m++] = s->frames[t];
-        }
-        qsort(list, (size_t)m, sizeof *list, dj_cmp_i64);
-        int64_t u = 0;
-        for (int64_t j = 0; j < m; j++)
-            if (u == 0 || list[u - 1] != list[j])
-                list[u++] = list[j];
-        p->videos[v].frames = list;
-        p->videos[v].num_frames = (int)u;
-        *pool += u;
-        for (int i = 0; i < b->num_slots; i++) {
-            dj_plan_slot *s = &p->slots[b->first_slot + i];
-            if (s->video != v)
-                continue;
-            for (int t = 0; t < T; t++) {
-                const int64_t *hit = bsearch(&s->frames[t], list, (size_t)u, sizeof *list, dj_cmp_i64);
-                ((int32_t *)s->frame_pos)[t] = (int32_t)(hit - list);
-            }
+}
+
+/* Writes video v's decode list at `list` (the frames of its slots in batch b,
+ * sorted, unique), points each slot's frame_pos into it; returns its length. */
+static int64_t dj_plan_decode_list(dj_batch_plan *p, const dj_plan_batch *b, int64_t v, int64_t *list) {
+    int T = p->frames_per_clip;
+    int64_t m = 0, u = 0;
+    for (int i = 0; i < b->num_slots; i++) {
+        const dj_plan_slot *s = &p->slots[b->first_slot + i];
+        for (int t = 0; s->video == v && t < T; t++)
+            list[m++] = s->frames[t];
+    }
+    qsort(list, (size_t)m, sizeof *list, dj_cmp_i64);
+    for (int64_t j = 0; j < m; j++)
+        if (u == 0 || list[u - 1] != list[j])
+            list[u++] = list[j];
+    p->videos[v].frames = list;
+    p->videos[v].num_frames = (int)u;
+    for (int i = 0; i < b->num_slots; i++) {
+        dj_plan_slot *s = &p->slots[b->first_slot + i];
+        for (int t = 0; s->video == v && t < T; t++) {
+            const int64_t *hit = bsearch(&s->frames[t], list, (size_t)u, sizeof *list, dj_cmp_i64);
+            ((int32_t *)s->frame_pos)[t] = (int32_t)(hit - list);
         }
     }
+    return u;
+}
+
+/* Groups one batch's slots by entry and writes each video's decode list at
+ * *pool, advancing it. */
+static void dj_plan_dedup_batch(dj_batch_plan *p, dj_plan_batch *b, int64_t **pool) {
+    dj_plan_group_batch(p, b);
+    for (int64_t v = b->first_video; v < p->num_videos; v++)
+        *pool += dj_plan_decode_list(p, b, v, *pool);
 }
 
 static dj_status dj_plan_alloc(dj_batch_plan *p, int64_t samples, const dj_plan_options *o, int T) {
     int64_t B = o->batch_size;
+    if (samples > ((int64_t)1 << 31) / ((int64_t)p->views_per_sample * T))
+        return dj_error_set(DJ_ERR_RANGE, "batch plan", "%lld samples x %d views x %d frames is too large for one plan",
+                            (long long)samples, p->views_per_sample, T);
     int64_t slots = samples * p->views_per_sample;
     if (o->shard.drop_last)
         slots -= slots % B;

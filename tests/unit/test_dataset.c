@@ -237,6 +237,9 @@ static void test_kinetics_csv_errors(void) {
     write_file("bad5.csv", "label,id,start,end\nx,y,1,2\n");
     CHECK(dj_dataset_open(tpath("bad5.csv"), &opt, &ds) == DJ_ERR_FORMAT);
     CHECK_STR_CONTAINS(dj_error_message(), "header");
+    write_file("wide.csv", "a,b,1,2,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q\n");
+    CHECK(dj_dataset_open(tpath("wide.csv"), &opt, &ds) == DJ_ERR_FORMAT);
+    CHECK_STR_CONTAINS(dj_error_message(), "more than 16 fields");
     write_file("none.csv", "abseiling,nothere,1,11,train\n");
     CHECK(dj_dataset_open(tpath("none.csv"), &opt, &ds) == DJ_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(dj_error_message(), "none of the 1 rows");

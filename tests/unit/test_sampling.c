@@ -224,6 +224,13 @@ static void test_bad_clip_specs(void) {
     s = clip(4, 1, DJ_CLIP_RANDOM);
     CHECK(dj_clip_sample(&s, 100, -1, -1, 0, 0, 0, 0, 0, NULL) == DJ_ERR_INVALID);
     CHECK(dj_clip_sample(NULL, 100, -1, -1, 0, 0, 0, 0, 0, f) == DJ_ERR_INVALID);
+    s = clip(4, 1, DJ_CLIP_UNIFORM);
+    s.num_clips = 5000;
+    CHECK(dj_clip_sample(&s, 100, -1, -1, 0, 0, 0, 0, 0, f) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "number of clips");
+    s = clip(4, 1, DJ_CLIP_RANDOM);
+    s.target_fps = 0.01; /* 1000+ frames between samples */
+    CHECK(dj_clip_sample(&s, 100, -1, -1, 30, 0, 0, 0, 0, f) == DJ_ERR_INVALID);
 }
 
 /* ---- crops ---- */
