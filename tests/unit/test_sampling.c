@@ -409,6 +409,39 @@ static void test_plan_multiview_dedup(void) {
     free(v);
 }
 
+static void test_plan_scale_jitter_and_batch_size_independence(void) {
+    int n = 30;
+    dj_video_info *v = make_videos(n);
+    dj_plan_options o = train_options(4);
+    o.spatial = (dj_spatial_spec){.mode = DJ_SPATIAL_SCALE_JITTER, .jitter_min = 128, .jitter_max = 160,
+                                  .crop_size = 112, .flip_prob = 0.5f};
+    dj_batch_plan *a, *b;
+    CHECK(dj_batch_plan_create(v, n, 4, 2, &o, &a) == DJ_OK);
+    o.batch_size = 7;
+    CHECK(dj_batch_plan_create(v, n, 4, 2, &o, &b) == DJ_OK);
+    CHECK_EQ_INT(a->num_slots, b->num_slots);
+    int sides[2] = {1 << 30, 0};
+    for (int64_t i = 0; i < a->num_slots; i++) {
+        CHECK(slots_equal(a, i, b, i)); /* the draws do not depend on the batch size */
+        const dj_plan_slot *s = &a->slots[i];
+        const dj_video_info *vi = &v[s->entry];
+        CHECK(s->crop.w == s->crop.h);
+        /* short side 240 scaled to S in [128, 160]: crop 112 covers 112*240/S source pixels */
+        CHECK(s->crop.w >= 167 && s->crop.w <= 211);
+        CHECK(s->crop.x >= 0 && s->crop.y >= 0 && s->crop.x + s->crop.w <= vi->width &&
+              s->crop.y + s->crop.h <= vi->height);
+        sides[0] = s->crop.w < sides[0] ? s->crop.w : sides[0];
+        sides[1] = s->crop.w > sides[1] ? s->crop.w : sides[1];
+    }
+    CHECK(sides[1] - sides[0] > 15); /* the scale does vary */
+    dj_batch_plan_free(a);
+    dj_batch_plan_free(b);
+    o.spatial.jitter_min = 100; /* crop larger than the smallest short side */
+    CHECK(dj_batch_plan_create(v, n, 4, 2, &o, &a) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "scale jitter");
+    free(v);
+}
+
 static void test_plan_bad_inputs(void) {
     dj_video_info *v = make_videos(4);
     dj_plan_options o = train_options(2);
@@ -455,6 +488,7 @@ int main(void) {
     DJ_RUN(test_plan_deterministic_and_varies);
     DJ_RUN(test_plan_ranks_partition_the_single_plan);
     DJ_RUN(test_plan_multiview_dedup);
+    DJ_RUN(test_plan_scale_jitter_and_batch_size_independence);
     DJ_RUN(test_plan_bad_inputs);
     return dj_test_finish();
 }
