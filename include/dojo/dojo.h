@@ -16,5 +16,8 @@
 #include "dojo/graph.h"   /* operator graph, memory plan, passes */
 #include "dojo/layers.h"  /* operators as graph nodes, layer builders */
 #include "dojo/optim.h"   /* SGD, AdamW, clipping, schedules */
+#include "dojo/dataset.h" /* labelled video lists: class folders, list files, Kinetics CSV */
+#include "dojo/transform.h" /* decoded frame -> cropped, resized, normalised batch slice */
+#include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
 
 #endif

@@ -1,0 +1,77 @@
+/* dojo/transform.h — one decoded frame to one (n, :, t, :, :) slice of a batch.
+ *
+ * The decoder hands frames as dj_frame_view (the fields of an AVFrame that
+ * matter here). dj_transform_frame crops a box given in the frame's own pixel
+ * coordinates, converts to RGB and resizes to the batch's HxW in one libswscale
+ * pass, then flips and normalises in a second pass over the small output while
+ * it is still in cache. The batch is an N x 3 x T x H x W tensor, float32
+ * (normalised: (x/255 - mean[c]) / std[c]) or uint8 (raw 0..255 RGB).
+ *
+ * Colour: YUV frames are converted with the matrix and range the frame names
+ * (colorspace/color_range, AVColorSpace/AVColorRange values); unspecified means
+ * BT.601 limited range, except the YUVJ formats (full range). Odd crop offsets
+ * on subsampled chroma keep luma exact: the chroma plane starts at the chroma
+ * sample covering the first luma column/row (at most half a chroma sample off). */
+#ifndef DOJO_TRANSFORM_H
+#define DOJO_TRANSFORM_H
+
+#include <stdint.h>
+
+#include "dojo/error.h"
+#include "dojo/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dj_frame_view {
+    int width, height;
+    int format; /* enum AVPixelFormat */
+    const uint8_t *data[4];
+    int linesize[4];
+    int color_range; /* enum AVColorRange; 0: unspecified */
+    int colorspace;  /* enum AVColorSpace; 2 (or 0): unspecified */
+} dj_frame_view;
+
+/* A rectangle in source pixels: columns [x, x+w), rows [y, y+h). */
+typedef struct dj_crop_box {
+    int x, y, w, h;
+} dj_crop_box;
+
+/* Per-channel normalisation (RGB order), applied to x/255. */
+typedef struct dj_norm {
+    float mean[3];
+    float std[3];
+} dj_norm;
+
+/* The ImageNet/Kinetics statistics most video models use. */
+extern const dj_norm dj_norm_imagenet;
+
+/* Holds the reusable scaler contexts (a small cache keyed by crop size,
+ * output size and formats) and the scratch row buffer: one per worker thread;
+ * no allocation per frame once warm. */
+typedef struct dj_transformer dj_transformer;
+
+dj_status dj_transformer_create(dj_transformer **out);
+void dj_transformer_free(dj_transformer *tf);
+/* Scaler contexts created so far (cache misses), for tests and benchmarks. */
+int64_t dj_transformer_contexts_created(const dj_transformer *tf);
+
+/* Writes frame `src` cropped to `crop` (NULL: the whole frame), resized to the
+ * batch's H x W, mirrored left-right when flip, into batch[n, :, t, :, :].
+ * batch: N x 3 x T x H x W, DJ_DTYPE_F32 (norm required; NULL means mean 0,
+ * std 1, i.e. x/255) or DJ_DTYPE_U8 (norm ignored). */
+dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const dj_crop_box *crop, int flip,
+                             const dj_norm *norm, dj_tensor *batch, int n, int t);
+
+/* Eval geometry: the frame is resized so its short side is `short_side`, then
+ * a `crop_size` square is taken at `position` along the long side (0: left or
+ * top, 1: centre, 2: right or bottom; the short side is centred), as
+ * PySlowFast's uniform crop. The box is returned in the ORIGINAL frame's
+ * pixels (rounded), ready for dj_transform_frame. */
+dj_status dj_crop_short_side(int width, int height, int short_side, int crop_size, int position, dj_crop_box *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

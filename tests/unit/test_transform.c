@@ -1,0 +1,537 @@
+/* test_transform.c — frames of several pixel formats, synthesised with known
+ * patterns, cropped/converted/resized/flipped/normalised into batch slices. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/pixfmt.h>
+
+#include "dojo/transform.h"
+#include "support/test.h"
+
+/* A frame with tightly sized planes (no padding) so over-reads show up. */
+typedef struct test_frame {
+    dj_frame_view v;
+    uint8_t *buf[4];
+} test_frame;
+
+typedef struct rgb {
+    int r, g, b;
+} rgb;
+
+typedef rgb (*pattern_fn)(int x, int y, int w, int h);
+
+static void frame_alloc(test_frame *f, int fmt, int w, int h) {
+    memset(f, 0, sizeof *f);
+    f->v.width = w;
+    f->v.height = h;
+    f->v.format = fmt;
+    int cw = (w + 1) / 2, ch = (h + 1) / 2;
+    int ls[4] = {0}, rows[4] = {0};
+    switch (fmt) {
+    case AV_PIX_FMT_YUV420P: ls[0] = w, rows[0] = h, ls[1] = ls[2] = cw, rows[1] = rows[2] = ch; break;
+    case AV_PIX_FMT_NV12: ls[0] = w, rows[0] = h, ls[1] = 2 * cw, rows[1] = ch; break;
+    case AV_PIX_FMT_YUV444P: ls[0] = ls[1] = ls[2] = w, rows[0] = rows[1] = rows[2] = h; break;
+    case AV_PIX_FMT_RGB24: ls[0] = 3 * w, rows[0] = h; break;
+    case AV_PIX_FMT_GRAY8: ls[0] = w, rows[0] = h; break;
+    }
+    for (int p = 0; p < 4 && ls[p]; p++) {
+        f->buf[p] = malloc((size_t)ls[p] * rows[p]);
+        f->v.data[p] = f->buf[p];
+        f->v.linesize[p] = ls[p];
+    }
+}
+
+static void frame_free(test_frame *f) {
+    for (int p = 0; p < 4; p++)
+        free(f->buf[p]);
+}
+
+static int clamp255(double v) { return v < 0 ? 0 : v > 255 ? 255 : (int)(v + 0.5); }
+
+/* BT.601 (kr 0.299, kb 0.114) limited or full range. */
+static void rgb_to_yuv(rgb c, int full, int *y, int *u, int *v) {
+    double Y = 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
+    double U = (c.b - Y) / 1.772, V = (c.r - Y) / 1.402;
+    if (full) {
+        *y = clamp255(Y), *u = clamp255(128 + U), *v = clamp255(128 + V);
+    } else {
+        *y = clamp255(16 + Y * 219 / 255), *u = clamp255(128 + U * 224 / 255), *v = clamp255(128 + V * 224 / 255);
+    }
+}
+
+/* Fills every pixel from pat; chroma of subsampled formats from the
+ * top-left pixel of each 2x2 block. */
+static void frame_fill(test_frame *f, pattern_fn pat, int full) {
+    int w = f->v.width, h = f->v.height, fmt = f->v.format;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            rgb c = pat(x, y, w, h);
+            int Y, U, V;
+            rgb_to_yuv(c, full, &Y, &U, &V);
+            uint8_t **d = f->buf;
+            int *ls = f->v.linesize;
+            switch (fmt) {
+            case AV_PIX_FMT_RGB24:
+                d[0][y * ls[0] + 3 * x] = (uint8_t)c.r;
+                d[0][y * ls[0] + 3 * x + 1] = (uint8_t)c.g;
+                d[0][y * ls[0] + 3 * x + 2] = (uint8_t)c.b;
+                break;
+            case AV_PIX_FMT_GRAY8: d[0][y * ls[0] + x] = (uint8_t)c.g; break;
+            case AV_PIX_FMT_YUV444P:
+                d[0][y * ls[0] + x] = (uint8_t)Y, d[1][y * ls[1] + x] = (uint8_t)U, d[2][y * ls[2] + x] = (uint8_t)V;
+                break;
+            default:
+                d[0][y * ls[0] + x] = (uint8_t)Y;
+                if (x % 2 == 0 && y % 2 == 0) {
+                    if (fmt == AV_PIX_FMT_NV12)
+                        d[1][(y / 2) * ls[1] + x] = (uint8_t)U, d[1][(y / 2) * ls[1] + x + 1] = (uint8_t)V;
+                    else
+                        d[1][(y / 2) * ls[1] + x / 2] = (uint8_t)U, d[2][(y / 2) * ls[2] + x / 2] = (uint8_t)V;
+                }
+            }
+        }
+}
+
+static rgb g_solid;
+static rgb pat_solid(int x, int y, int w, int h) { return g_solid; }
+static rgb pat_red_blue(int x, int y, int w, int h) { return x < w / 2 ? (rgb){255, 0, 0} : (rgb){0, 0, 255}; }
+static rgb pat_gradient(int x, int y, int w, int h) {
+    int v = x * 255 / (w - 1);
+    return (rgb){v, v, v};
+}
+/* 8x8 blocks of six colours. */
+static rgb pat_blocks(int x, int y, int w, int h) {
+    static const rgb pal[6] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 0}, {0, 255, 255}, {255, 255, 255}};
+    return pal[((x / 8) + 2 * (y / 8)) % 6];
+}
+
+static const int k_formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NV12, AV_PIX_FMT_YUV444P, AV_PIX_FMT_RGB24};
+
+static uint8_t px(const dj_tensor *b, int n, int c, int t, int y, int x) {
+    int64_t T = b->shape[2], H = b->shape[3], W = b->shape[4];
+    return ((uint8_t *)b->data)[(((n * 3 + c) * T + t) * H + y) * W + x];
+}
+
+static float pxf(const dj_tensor *b, int n, int c, int t, int y, int x) {
+    int64_t T = b->shape[2], H = b->shape[3], W = b->shape[4];
+    return ((float *)b->data)[(((n * 3 + c) * T + t) * H + y) * W + x];
+}
+
+static dj_tensor batch_make(dj_dtype dt, int N, int T, int H, int W) {
+    dj_tensor b;
+    int64_t shape[5] = {N, 3, T, H, W};
+    CHECK(dj_tensor_create(dt, 5, shape, &b) == DJ_OK);
+    return b;
+}
+
+/* Max |out - expected colour| over a slot. */
+static int slot_error(const dj_tensor *b, int n, int t, rgb want) {
+    int worst = 0, wantc[3] = {want.r, want.g, want.b};
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < b->shape[3]; y++)
+            for (int x = 0; x < b->shape[4]; x++) {
+                int d = abs((int)px(b, n, c, t, y, x) - wantc[c]);
+                worst = d > worst ? d : worst;
+            }
+    return worst;
+}
+
+static void test_writes_only_its_slot(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_RGB24, 40, 30);
+    g_solid = (rgb){10, 200, 30};
+    frame_fill(&f, pat_solid, 1);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 2, 3, 8, 12);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 1, 2) == DJ_OK);
+    CHECK(slot_error(&b, 1, 2, g_solid) <= 1);
+    for (int n = 0; n < 2; n++)
+        for (int t = 0; t < 3; t++)
+            if (!(n == 1 && t == 2))
+                CHECK(slot_error(&b, n, t, (rgb){0, 0, 0}) == 0);
+    dj_tensor_free(&b);
+    frame_free(&f);
+    dj_transformer_free(tf);
+}
+
+static void test_pure_colours_all_formats(void) {
+    static const rgb colours[] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}, {0, 0, 0}, {128, 128, 128}};
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, 16, 16);
+    for (size_t k = 0; k < sizeof k_formats / sizeof k_formats[0]; k++)
+        for (size_t c = 0; c < sizeof colours / sizeof colours[0]; c++) {
+            test_frame f;
+            frame_alloc(&f, k_formats[k], 32, 24);
+            g_solid = colours[c];
+            frame_fill(&f, pat_solid, 0);
+            CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+            int err = slot_error(&b, 0, 0, g_solid);
+            CHECK_MSG(err <= 4, "format %d colour %zu: error %d", k_formats[k], c, err);
+            frame_free(&f);
+        }
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
+static void test_gray_and_full_range(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, 8, 8);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_GRAY8, 16, 16);
+    g_solid = (rgb){100, 100, 100};
+    frame_fill(&f, pat_solid, 1);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK_MSG(slot_error(&b, 0, 0, g_solid) <= 2, "gray error %d", slot_error(&b, 0, 0, g_solid));
+    frame_free(&f);
+    /* a full-range frame read as full range; the same bytes read as limited differ */
+    frame_alloc(&f, AV_PIX_FMT_YUV420P, 16, 16);
+    g_solid = (rgb){250, 20, 20};
+    frame_fill(&f, pat_solid, 1);
+    f.v.color_range = AVCOL_RANGE_JPEG;
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK_MSG(slot_error(&b, 0, 0, g_solid) <= 4, "full range error %d", slot_error(&b, 0, 0, g_solid));
+    f.v.color_range = AVCOL_RANGE_MPEG;
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK(slot_error(&b, 0, 0, g_solid) > 8);
+    f.v.format = AV_PIX_FMT_YUVJ420P; /* the JPEG twin is full range by itself */
+    f.v.color_range = AVCOL_RANGE_UNSPECIFIED;
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK_MSG(slot_error(&b, 0, 0, g_solid) <= 4, "yuvj error %d", slot_error(&b, 0, 0, g_solid));
+    frame_free(&f);
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
+static void test_bt709_flag_changes_matrix(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, 8, 8);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_YUV444P, 8, 8);
+    /* BT.709 limited green: Y = 16 + 219*0.7152, Cb = 128 - 112*0.7152/0.9278, Cr = 128 - 112*0.7152/0.7874 */
+    memset(f.buf[0], 173, 64);
+    memset(f.buf[1], 42, 64);
+    memset(f.buf[2], 26, 64);
+    f.v.colorspace = AVCOL_SPC_BT709;
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK_MSG(slot_error(&b, 0, 0, (rgb){0, 255, 0}) <= 4, "709 error %d", slot_error(&b, 0, 0, (rgb){0, 255, 0}));
+    f.v.colorspace = AVCOL_SPC_UNSPECIFIED; /* read as BT.601: visibly off */
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK(slot_error(&b, 0, 0, (rgb){0, 255, 0}) > 10);
+    frame_free(&f);
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
+static void test_crop_picks_region(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 2, 12, 10);
+    for (size_t k = 0; k < sizeof k_formats / sizeof k_formats[0]; k++) {
+        test_frame f;
+        frame_alloc(&f, k_formats[k], 64, 48);
+        frame_fill(&f, pat_red_blue, 0);
+        dj_crop_box left = {2, 4, 28, 40}, right = {34, 4, 28, 40};
+        CHECK(dj_transform_frame(tf, &f.v, &left, 0, NULL, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, &right, 0, NULL, &b, 0, 1) == DJ_OK);
+        CHECK_MSG(slot_error(&b, 0, 0, (rgb){255, 0, 0}) <= 4, "format %d left", k_formats[k]);
+        CHECK_MSG(slot_error(&b, 0, 1, (rgb){0, 0, 255}) <= 4, "format %d right", k_formats[k]);
+        frame_free(&f);
+    }
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
+static void test_flip_reverses_columns(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int formats[] = {AV_PIX_FMT_GRAY8, AV_PIX_FMT_YUV420P};
+    for (int k = 0; k < 2; k++) {
+        test_frame f;
+        frame_alloc(&f, formats[k], 64, 32);
+        frame_fill(&f, pat_gradient, 1);
+        dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 2, 16, 24);
+        dj_tensor bf = batch_make(DJ_DTYPE_F32, 1, 2, 16, 24);
+        CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, NULL, 1, NULL, &b, 0, 1) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &bf, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, NULL, 1, NULL, &bf, 0, 1) == DJ_OK);
+        int mismatches = 0;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 24; x++) {
+                    mismatches += px(&b, 0, c, 0, y, x) != px(&b, 0, c, 1, y, 23 - x);
+                    mismatches += pxf(&bf, 0, c, 0, y, x) != pxf(&bf, 0, c, 1, y, 23 - x);
+                }
+        CHECK_EQ_INT(mismatches, 0);
+        /* the gradient rises left to right unflipped */
+        CHECK(px(&b, 0, 0, 0, 5, 0) < 30 && px(&b, 0, 0, 0, 5, 23) > 225);
+        CHECK(px(&b, 0, 1, 0, 5, 4) < px(&b, 0, 1, 0, 5, 12));
+        dj_tensor_free(&b);
+        dj_tensor_free(&bf);
+        frame_free(&f);
+    }
+    dj_transformer_free(tf);
+}
+
+static void test_normalisation_arithmetic(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_YUV420P, 48, 32);
+    frame_fill(&f, pat_blocks, 0);
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, 20, 20);
+    dj_tensor bf = batch_make(DJ_DTYPE_F32, 2, 1, 20, 20);
+    dj_crop_box box = {4, 2, 40, 28};
+    CHECK(dj_transform_frame(tf, &f.v, &box, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, &box, 0, &dj_norm_imagenet, &bf, 1, 0) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, &box, 0, NULL, &bf, 0, 0) == DJ_OK);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 20; y++)
+            for (int x = 0; x < 20; x++) {
+                float u = px(&b, 0, c, 0, y, x) / 255.0f;
+                float want = (u - dj_norm_imagenet.mean[c]) / dj_norm_imagenet.std[c];
+                CHECK_CLOSE(pxf(&bf, 1, c, 0, y, x), want, 1e-5, 1e-5);
+                CHECK_CLOSE(pxf(&bf, 0, c, 0, y, x), u, 1e-6, 1e-6);
+            }
+    dj_tensor_free(&b);
+    dj_tensor_free(&bf);
+    frame_free(&f);
+    dj_transformer_free(tf);
+}
+
+/* Odd crop offsets on 4:2:0: luma stays exact, chroma follows; a 1:1 crop
+ * of 8x8 colour blocks must reproduce the blocks away from their edges. */
+static void test_odd_crop_offsets_subsampled(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NV12};
+    dj_crop_box boxes[] = {{9, 5, 31, 23}, {1, 1, 33, 27}, {17, 13, 31, 19} /* touches the bottom-right corner */};
+    for (int k = 0; k < 2; k++)
+        for (int bi = 0; bi < 3; bi++) {
+            test_frame f;
+            frame_alloc(&f, formats[k], 48, 32);
+            frame_fill(&f, pat_blocks, 0);
+            dj_crop_box c = boxes[bi];
+            dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, c.h, c.w);
+            CHECK(dj_transform_frame(tf, &f.v, &c, 0, NULL, &b, 0, 0) == DJ_OK);
+            int bad = 0;
+            for (int y = 0; y < c.h; y++)
+                for (int x = 0; x < c.w; x++) {
+                    int sx = x + c.x, sy = y + c.y;
+                    if (sx % 8 < 2 || sx % 8 > 5 || sy % 8 < 2 || sy % 8 > 5)
+                        continue; /* near a block edge chroma is interpolated */
+                    rgb want = pat_blocks(sx, sy, 48, 32);
+                    int e = abs(px(&b, 0, 0, 0, y, x) - want.r) + abs(px(&b, 0, 1, 0, y, x) - want.g) +
+                            abs(px(&b, 0, 2, 0, y, x) - want.b);
+                    bad += e > 12;
+                }
+            CHECK_MSG(bad == 0, "format %d box %d: %d wrong pixels", formats[k], bi, bad);
+            dj_tensor_free(&b);
+            frame_free(&f);
+        }
+    dj_transformer_free(tf);
+}
+
+static void test_bad_inputs(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_YUV420P, 32, 24);
+    frame_fill(&f, pat_blocks, 0);
+    dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 1, 8, 8);
+    dj_crop_box outside = {20, 0, 16, 8}, zero = {0, 0, 0, 8}, negative = {-1, 0, 8, 8};
+    CHECK(dj_transform_frame(tf, &f.v, &outside, 0, NULL, &b, 0, 0) == DJ_ERR_RANGE);
+    CHECK_STR_CONTAINS(dj_error_message(), "not inside the 32x24 frame");
+    CHECK(dj_transform_frame(tf, &f.v, &zero, 0, NULL, &b, 0, 0) == DJ_ERR_RANGE);
+    CHECK(dj_transform_frame(tf, &f.v, &negative, 0, NULL, &b, 0, 0) == DJ_ERR_RANGE);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 1, 0) == DJ_ERR_RANGE);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &b, 0, -1) == DJ_ERR_RANGE);
+    CHECK(dj_transform_frame(tf, NULL, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_INVALID);
+    CHECK(dj_transform_frame(NULL, &f.v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_INVALID);
+    dj_norm bad_norm = {{0, 0, 0}, {1, 0, 1}};
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, &bad_norm, &b, 0, 0) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "std[1]");
+
+    dj_frame_view v = f.v;
+    v.width = 0;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_INVALID);
+    v = f.v;
+    v.data[2] = NULL;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "plane 2");
+    v = f.v;
+    v.format = AV_PIX_FMT_PAL8;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_UNSUPPORTED);
+    CHECK_STR_CONTAINS(dj_error_message(), "pal8");
+    v.format = AV_PIX_FMT_CUDA;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_UNSUPPORTED);
+    v.format = 100000;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_UNSUPPORTED);
+    v.format = -1;
+    CHECK(dj_transform_frame(tf, &v, NULL, 0, NULL, &b, 0, 0) == DJ_ERR_UNSUPPORTED);
+
+    float store[16];
+    dj_tensor zero_out, four_d, wrong_c, wrong_dt;
+    int64_t s0[5] = {1, 3, 1, 0, 4}, s4[4] = {1, 3, 2, 2}, sc[5] = {1, 1, 1, 2, 2}, sd[5] = {1, 3, 1, 1, 1};
+    CHECK(dj_tensor_view(DJ_DTYPE_F32, 5, s0, store, &zero_out) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &zero_out, 0, 0) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "output size");
+    CHECK(dj_tensor_view(DJ_DTYPE_F32, 4, s4, store, &four_d) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &four_d, 0, 0) == DJ_ERR_INVALID);
+    CHECK(dj_tensor_view(DJ_DTYPE_F32, 5, sc, store, &wrong_c) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &wrong_c, 0, 0) == DJ_ERR_INVALID);
+    CHECK(dj_tensor_view(DJ_DTYPE_F64, 5, sd, store, &wrong_dt) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, NULL, 0, NULL, &wrong_dt, 0, 0) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "dtype");
+    dj_tensor_free(&b);
+    frame_free(&f);
+    dj_transformer_free(tf);
+}
+
+static void test_scaler_cache_reuse(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    test_frame f;
+    frame_alloc(&f, AV_PIX_FMT_YUV420P, 64, 48);
+    frame_fill(&f, pat_blocks, 0);
+    dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 4, 16, 16);
+    dj_crop_box box = {3, 5, 40, 30};
+    for (int i = 0; i < 12; i++)
+        CHECK(dj_transform_frame(tf, &f.v, &box, i & 1, &dj_norm_imagenet, &b, 0, i % 4) == DJ_OK);
+    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
+    box.x = 10; /* same size elsewhere: same scaler */
+    CHECK(dj_transform_frame(tf, &f.v, &box, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
+    for (int w = 20; w < 60; w++) { /* 40 sizes: more than the cache holds, evicting */
+        dj_crop_box c = {0, 0, w, 40};
+        CHECK(dj_transform_frame(tf, &f.v, &c, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+    }
+    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 41);
+    dj_tensor_free(&b);
+    frame_free(&f);
+    dj_transformer_free(tf);
+}
+
+static void test_short_side_crop_geometry(void) {
+    dj_crop_box c;
+    /* 320x240, short side 120 (half size), crop 112: resized 160x120 */
+    CHECK(dj_crop_short_side(320, 240, 120, 112, 0, &c) == DJ_OK);
+    CHECK(c.x == 0 && c.y == 8 && c.w == 224 && c.h == 224);
+    CHECK(dj_crop_short_side(320, 240, 120, 112, 1, &c) == DJ_OK);
+    CHECK(c.x == 48 && c.y == 8 && c.w == 224 && c.h == 224);
+    CHECK(dj_crop_short_side(320, 240, 120, 112, 2, &c) == DJ_OK);
+    CHECK(c.x == 96 && c.y == 8 && c.w == 224 && c.h == 224);
+    /* portrait: the crops move along the height */
+    CHECK(dj_crop_short_side(240, 320, 120, 112, 2, &c) == DJ_OK);
+    CHECK(c.x == 8 && c.y == 96 && c.w == 224 && c.h == 224);
+    /* every position stays inside odd sizes */
+    for (int pos = 0; pos < 3; pos++) {
+        CHECK(dj_crop_short_side(341, 199, 256, 224, pos, &c) == DJ_OK);
+        CHECK(c.x >= 0 && c.y >= 0 && c.x + c.w <= 341 && c.y + c.h <= 199 && c.w > 0 && c.h > 0);
+    }
+    CHECK(dj_crop_short_side(320, 240, 100, 112, 1, &c) == DJ_ERR_INVALID);
+    CHECK(dj_crop_short_side(320, 240, 120, 112, 3, &c) == DJ_ERR_INVALID);
+    CHECK(dj_crop_short_side(0, 240, 120, 112, 1, &c) == DJ_ERR_INVALID);
+}
+
+/* ---- real decoded frames (skipped without the shared clips) ---- */
+
+/* Decodes the first video frame of path; returns NULL on any failure. */
+static AVFrame *decode_first_frame(const char *path) {
+    AVFormatContext *fmt = NULL;
+    AVCodecContext *dec = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc(), *got = NULL;
+    int stream = -1;
+    if (avformat_open_input(&fmt, path, NULL, NULL) < 0 || avformat_find_stream_info(fmt, NULL) < 0)
+        goto done;
+    const AVCodec *codec = NULL;
+    stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (stream < 0 || !(dec = avcodec_alloc_context3(codec)) ||
+        avcodec_parameters_to_context(dec, fmt->streams[stream]->codecpar) < 0 || avcodec_open2(dec, codec, NULL) < 0)
+        goto done;
+    while (!got && av_read_frame(fmt, pkt) >= 0) {
+        if (pkt->stream_index == stream && avcodec_send_packet(dec, pkt) >= 0 && avcodec_receive_frame(dec, frame) >= 0)
+            got = frame;
+        av_packet_unref(pkt);
+    }
+    if (!got && avcodec_send_packet(dec, NULL) >= 0 && avcodec_receive_frame(dec, frame) >= 0)
+        got = frame;
+done:
+    if (!got)
+        av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&dec);
+    avformat_close_input(&fmt);
+    return got;
+}
+
+static dj_frame_view view_of(const AVFrame *f) {
+    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace};
+    for (int p = 0; p < 4; p++) {
+        v.data[p] = f->data[p];
+        v.linesize[p] = f->linesize[p];
+    }
+    return v;
+}
+
+static void test_real_decoded_frames(void) {
+    const char *root = dj_test_real_data();
+    if (!root)
+        SKIP("no real clips (set DOJO_REAL_DATA)");
+    static const char *clips[] = {"androidx_media/mp4/sample_with_increasing_timestamps_320w_240h_5s.mp4",
+                                  "androidx_media/vp9/bear-vp9-odd-dimensions.webm",
+                                  "androidx_media/vp9/roadtrip-vp92-10bit.webm"};
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 2, 56, 56);
+    float lo = (0 - 0.485f) / 0.229f - 1e-4f, hi = (1 - 0.406f) / 0.225f + 1e-4f;
+    for (size_t k = 0; k < sizeof clips / sizeof clips[0]; k++) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", root, clips[k]);
+        AVFrame *f = decode_first_frame(path);
+        CHECK_MSG(f != NULL, "cannot decode %s", path);
+        if (!f)
+            continue;
+        dj_frame_view v = view_of(f);
+        dj_crop_box odd = {1, 1, v.width - 3, v.height - 2};
+        CHECK(dj_transform_frame(tf, &v, NULL, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &v, &odd, 1, &dj_norm_imagenet, &b, 0, 1) == DJ_OK);
+        double sum = 0, sum2 = 0;
+        int bad = 0;
+        for (int64_t i = 0; i < dj_tensor_numel(&b); i++) {
+            float x = ((float *)b.data)[i];
+            bad += !(x >= lo && x <= hi);
+            sum += x;
+            sum2 += (double)x * x;
+        }
+        double n = (double)dj_tensor_numel(&b), var = sum2 / n - (sum / n) * (sum / n);
+        CHECK_MSG(bad == 0, "%s: %d values out of range", clips[k], bad);
+        CHECK_MSG(var > 0.01, "%s: flat output (variance %g)", clips[k], var);
+        av_frame_free(&f);
+    }
+    dj_tensor_free(&b);
+    dj_transformer_free(tf);
+}
+
+int main(void) {
+    DJ_RUN(test_writes_only_its_slot);
+    DJ_RUN(test_pure_colours_all_formats);
+    DJ_RUN(test_gray_and_full_range);
+    DJ_RUN(test_bt709_flag_changes_matrix);
+    DJ_RUN(test_crop_picks_region);
+    DJ_RUN(test_flip_reverses_columns);
+    DJ_RUN(test_normalisation_arithmetic);
+    DJ_RUN(test_odd_crop_offsets_subsampled);
+    DJ_RUN(test_bad_inputs);
+    DJ_RUN(test_scaler_cache_reuse);
+    DJ_RUN(test_short_side_crop_geometry);
+    DJ_RUN(test_real_decoded_frames);
+    return dj_test_finish();
+}
