@@ -4,6 +4,7 @@
  * decoder skip non-reference frames nobody asked for. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dojo/log.h"
 #include "video_internal.h"
@@ -122,6 +123,11 @@ static void dj_reader_reset_position(dj_video_reader *r, int64_t skip_until) {
 
 static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_index *ix) {
     const AVCodecParameters *par = r->fmt->streams[r->stream]->codecpar;
+    struct stat sb;
+    if (ix->file_size > 0 && stat(r->path, &sb) == 0 &&
+        (sb.st_size != ix->file_size ||
+         (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec != ix->file_mtime_ns))
+        return dj_error_set(DJ_ERR_INVALID, r->path, "the file changed since it was indexed (re-run dojo index)");
     if (ix->stream_index != r->stream || ix->codec_id != (int)par->codec_id || ix->width != par->width ||
         ix->height != par->height || ix->nframes <= 0 || ix->npackets <= 0)
         return dj_error_set(DJ_ERR_INVALID, r->path, "the index does not describe this file (re-run dojo index)");

@@ -14,10 +14,10 @@
 #include "dojo/video.h"
 
 /* 1 when the ffmpeg command-line tool can be run. */
-static int ref_have_ffmpeg(void) { return system("ffmpeg -version >/dev/null 2>&1") == 0; }
+static inline int ref_have_ffmpeg(void) { return system("ffmpeg -version >/dev/null 2>&1") == 0; }
 
 /* Runs `ffmpeg -v error -y ARGS` and returns its exit status. */
-static int ref_ffmpeg(const char *args) {
+static inline int ref_ffmpeg(const char *args) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -hide_banner -v error -y %s </dev/null >/dev/null 2>&1", args);
     return system(cmd);
@@ -35,7 +35,7 @@ typedef struct ref_video {
     ref_frame *f;
 } ref_video;
 
-static void ref_video_free(ref_video *v) {
+static inline void ref_video_free(ref_video *v) {
     for (int64_t i = 0; i < v->n; i++)
         free(v->f[i].bytes);
     free(v->f);
@@ -44,7 +44,7 @@ static void ref_video_free(ref_video *v) {
 }
 
 /* Packs the planes of an AVFrame-shaped picture; returns a malloc'd buffer. */
-static uint8_t *ref_pack(uint8_t *const data[4], const int linesize[4], int fmt, int w, int h, int *size) {
+static inline uint8_t *ref_pack(uint8_t *const data[4], const int linesize[4], int fmt, int w, int h, int *size) {
     int n = av_image_get_buffer_size((enum AVPixelFormat)fmt, w, h, 1);
     if (n <= 0)
         return NULL;
@@ -59,7 +59,7 @@ static uint8_t *ref_pack(uint8_t *const data[4], const int linesize[4], int fmt,
     return buf;
 }
 
-static int ref_push(ref_video *v, AVFrame *fr, int64_t max_frames) {
+static inline int ref_push(ref_video *v, AVFrame *fr, int64_t max_frames) {
     if (v->n >= max_frames)
         return 0;
     ref_frame *nf = realloc(v->f, (size_t)(v->n + 1) * sizeof *nf);
@@ -73,7 +73,7 @@ static int ref_push(ref_video *v, AVFrame *fr, int64_t max_frames) {
     return r->bytes ? 0 : -1;
 }
 
-static int ref_drain(AVCodecContext *dec, AVFrame *fr, ref_video *v, int64_t max_frames, int64_t *count) {
+static inline int ref_drain(AVCodecContext *dec, AVFrame *fr, ref_video *v, int64_t max_frames, int64_t *count) {
     while (avcodec_receive_frame(dec, fr) == 0) {
         (*count)++;
         int rc = ref_push(v, fr, max_frames);
@@ -86,7 +86,7 @@ static int ref_drain(AVCodecContext *dec, AVFrame *fr, ref_video *v, int64_t max
 
 /* Decodes path sequentially; keeps the first max_frames frames in v and
  * returns the total count of frames the decoder yields, or -1. */
-static int64_t ref_decode(const char *path, ref_video *v, int64_t max_frames) {
+static inline int64_t ref_decode(const char *path, ref_video *v, int64_t max_frames) {
     AVFormatContext *fmt = NULL;
     v->n = 0;
     v->f = NULL;
@@ -140,7 +140,7 @@ typedef struct ref_got {
     uint8_t *bytes[256];
 } ref_got;
 
-static dj_status ref_collect(void *arg, const dj_frame *f) {
+static inline dj_status ref_collect(void *arg, const dj_frame *f) {
     ref_got *g = arg;
     if (g->n >= 256)
         return dj_error_set(DJ_ERR_RANGE, "test", "too many frames");
@@ -150,7 +150,7 @@ static dj_status ref_collect(void *arg, const dj_frame *f) {
     return DJ_OK;
 }
 
-static void ref_got_free(ref_got *g) {
+static inline void ref_got_free(ref_got *g) {
     for (int64_t i = 0; i < g->n; i++)
         free(g->bytes[i]);
     g->n = 0;
