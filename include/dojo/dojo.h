@@ -19,5 +19,6 @@
 #include "dojo/dataset.h" /* labelled video lists: class folders, list files, Kinetics CSV */
 #include "dojo/transform.h" /* decoded frame -> cropped, resized, normalised batch slice */
 #include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
+#include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
 
 #endif

@@ -99,12 +99,12 @@ dj_status dj_crop_random_resized(int width, int height, const dj_spatial_spec *s
 /* ---- the batch plan ------------------------------------------------------- */
 
 /* What the plan needs to know of each dataset entry (from the indexer). */
-typedef struct dj_video_info {
+typedef struct dj_plan_entry {
     int64_t frame_count;
     int width, height;
     double fps;                     /* only read when clip.target_fps > 0 */
     int64_t start_frame, end_frame; /* both -1: the whole video */
-} dj_video_info;
+} dj_plan_entry;
 
 typedef struct dj_plan_options {
     int batch_size; /* views per batch */
@@ -153,7 +153,7 @@ typedef struct dj_batch_plan {
 } dj_batch_plan;
 
 /* The plan of one epoch for one rank over `num_entries` videos. */
-dj_status dj_batch_plan_create(const dj_video_info *videos, int64_t num_entries, uint64_t seed, uint64_t epoch,
+dj_status dj_batch_plan_create(const dj_plan_entry *videos, int64_t num_entries, uint64_t seed, uint64_t epoch,
                                const dj_plan_options *options, dj_batch_plan **out);
 void dj_batch_plan_free(dj_batch_plan *plan);
 

@@ -69,8 +69,12 @@ const dj_command *dj_cli_find(const char *name);
 int dj_cmd_version(int argc, char **argv);
 int dj_cmd_train(int argc, char **argv);
 int dj_cmd_bench(int argc, char **argv);
+int dj_cmd_probe(int argc, char **argv);
+int dj_cmd_frames(int argc, char **argv);
+int dj_cmd_index(int argc, char **argv);
 
 /* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
 int dj_bench_transform(int argc, char **argv);
+int dj_bench_decode(int argc, char **argv);
 
 #endif

@@ -10,6 +10,9 @@
 
 static const dj_command dj_commands[] = {
     {"bench", "measure kernels, decoding and training steps against their peers", dj_cmd_bench},
+    {"frames", "write chosen frames of a video as PNG files", dj_cmd_frames},
+    {"index", "scan a folder or list of videos into a binary frame index", dj_cmd_index},
+    {"probe", "describe video files: codec, size, rates, exact frame counts", dj_cmd_probe},
     {"train", "train a model on a folder of videos (the built-in demo without arguments)", dj_cmd_train},
     {"version", "print the version, build, CPU features and libraries", dj_cmd_version},
 };

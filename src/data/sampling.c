@@ -279,7 +279,7 @@ static int dj_cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static dj_status dj_plan_check(const dj_video_info *v, int64_t n, const dj_plan_options *o) {
+static dj_status dj_plan_check(const dj_plan_entry *v, int64_t n, const dj_plan_options *o) {
     if (!o || (n > 0 && !v) || n < 0)
         return dj_error_set(DJ_ERR_INVALID, "batch plan", "NULL argument or negative size");
     if (o->batch_size <= 0 || o->batch_size > (1 << 20))
@@ -292,7 +292,7 @@ static dj_status dj_plan_check(const dj_video_info *v, int64_t n, const dj_plan_
 }
 
 /* Fills a slot's frames, crop and flip from its sample and view. */
-static dj_status dj_plan_fill_slot(dj_plan_slot *slot, const dj_video_info *v, uint64_t seed,
+static dj_status dj_plan_fill_slot(dj_plan_slot *slot, const dj_plan_entry *v, uint64_t seed,
                                    uint64_t epoch, const dj_plan_options *o, const dj_spatial_spec *sp) {
     int64_t *frames = (int64_t *)slot->frames;
     dj_status st = dj_clip_sample(&o->clip, v->frame_count, v->start_frame, v->end_frame, v->fps, seed, epoch,
@@ -387,7 +387,7 @@ static dj_status dj_plan_alloc(dj_batch_plan *p, int64_t samples, const dj_plan_
     return DJ_OK;
 }
 
-static dj_status dj_plan_build(dj_batch_plan *p, const dj_video_info *videos, int64_t n, uint64_t seed,
+static dj_status dj_plan_build(dj_batch_plan *p, const dj_plan_entry *videos, int64_t n, uint64_t seed,
                                uint64_t epoch, const dj_plan_options *o, const dj_spatial_spec *sp) {
     int T = o->clip.num_frames;
     int kt = o->clip.mode == DJ_CLIP_UNIFORM && o->clip.num_clips > 0 ? o->clip.num_clips : 1;
@@ -425,7 +425,7 @@ static dj_status dj_plan_build(dj_batch_plan *p, const dj_video_info *videos, in
     return st;
 }
 
-dj_status dj_batch_plan_create(const dj_video_info *videos, int64_t num_entries, uint64_t seed, uint64_t epoch,
+dj_status dj_batch_plan_create(const dj_plan_entry *videos, int64_t num_entries, uint64_t seed, uint64_t epoch,
                                const dj_plan_options *options, dj_batch_plan **out) {
     if (!out)
         return dj_error_set(DJ_ERR_INVALID, "batch plan", "out is NULL");

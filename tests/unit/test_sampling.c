@@ -268,10 +268,10 @@ static void test_random_resized_crop(void) {
 
 /* ---- plans ---- */
 
-static dj_video_info *make_videos(int n) {
-    dj_video_info *v = calloc((size_t)n, sizeof *v);
+static dj_plan_entry *make_videos(int n) {
+    dj_plan_entry *v = calloc((size_t)n, sizeof *v);
     for (int i = 0; i < n; i++)
-        v[i] = (dj_video_info){.frame_count = 20 + (i * 37) % 200, .width = 320 + (i % 3) * 16, .height = 240,
+        v[i] = (dj_plan_entry){.frame_count = 20 + (i * 37) % 200, .width = 320 + (i % 3) * 16, .height = 240,
                                .fps = 30, .start_frame = -1, .end_frame = -1};
     return v;
 }
@@ -291,7 +291,7 @@ static int slots_equal(const dj_batch_plan *p, int64_t i, const dj_batch_plan *q
 
 static void test_plan_deterministic_and_varies(void) {
     int n = 50;
-    dj_video_info *v = make_videos(n);
+    dj_plan_entry *v = make_videos(n);
     dj_plan_options o = train_options(8);
     dj_batch_plan *a, *b, *c, *d;
     CHECK(dj_batch_plan_create(v, n, 1, 0, &o, &a) == DJ_OK);
@@ -308,7 +308,7 @@ static void test_plan_deterministic_and_varies(void) {
         same_d += slots_equal(a, i, d, i);
         flips += a->slots[i].flip;
         const dj_plan_slot *s = &a->slots[i];
-        const dj_video_info *vi = &v[s->entry];
+        const dj_plan_entry *vi = &v[s->entry];
         CHECK(s->crop.x >= 0 && s->crop.x + s->crop.w <= vi->width && s->crop.y + s->crop.h <= vi->height);
         for (int t = 0; t < 8; t++)
             CHECK(s->frames[t] >= 0 && s->frames[t] < vi->frame_count);
@@ -332,7 +332,7 @@ static void test_plan_deterministic_and_varies(void) {
 /* The ranks' plans together are the one-rank plan: same slots, same draws. */
 static void test_plan_ranks_partition_the_single_plan(void) {
     int n = 37;
-    dj_video_info *v = make_videos(n);
+    dj_plan_entry *v = make_videos(n);
     dj_plan_options o = train_options(4);
     dj_batch_plan *whole;
     CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &whole) == DJ_OK);
@@ -358,7 +358,7 @@ static void test_plan_ranks_partition_the_single_plan(void) {
 
 static void test_plan_multiview_dedup(void) {
     int n = 5;
-    dj_video_info *v = make_videos(n);
+    dj_plan_entry *v = make_videos(n);
     v[0].frame_count = 40;
     dj_plan_options o = {.batch_size = 12, .shard = {.world = 1}};
     o.clip = clip(8, 2, DJ_CLIP_UNIFORM);
@@ -411,7 +411,7 @@ static void test_plan_multiview_dedup(void) {
 
 static void test_plan_scale_jitter_and_batch_size_independence(void) {
     int n = 30;
-    dj_video_info *v = make_videos(n);
+    dj_plan_entry *v = make_videos(n);
     dj_plan_options o = train_options(4);
     o.spatial = (dj_spatial_spec){.mode = DJ_SPATIAL_SCALE_JITTER, .jitter_min = 128, .jitter_max = 160,
                                   .crop_size = 112, .flip_prob = 0.5f};
@@ -424,7 +424,7 @@ static void test_plan_scale_jitter_and_batch_size_independence(void) {
     for (int64_t i = 0; i < a->num_slots; i++) {
         CHECK(slots_equal(a, i, b, i)); /* the draws do not depend on the batch size */
         const dj_plan_slot *s = &a->slots[i];
-        const dj_video_info *vi = &v[s->entry];
+        const dj_plan_entry *vi = &v[s->entry];
         CHECK(s->crop.w == s->crop.h);
         /* short side 240 scaled to S in [128, 160]: crop 112 covers 112*240/S source pixels */
         CHECK(s->crop.w >= 167 && s->crop.w <= 211);
@@ -443,7 +443,7 @@ static void test_plan_scale_jitter_and_batch_size_independence(void) {
 }
 
 static void test_plan_bad_inputs(void) {
-    dj_video_info *v = make_videos(4);
+    dj_plan_entry *v = make_videos(4);
     dj_plan_options o = train_options(2);
     dj_batch_plan *p = (dj_batch_plan *)1;
     o.batch_size = 0;

@@ -1,0 +1,201 @@
+/* probe.c — opening a video under limits, and dj_video_probe(): container,
+ * codec, geometry, rotation, rates and exact packet-level frame counts. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
+
+#include "dojo/log.h"
+#include "video_internal.h"
+
+const char *dj_av_err(int err, char *buf, size_t size) {
+    if (av_strerror(err, buf, size) < 0)
+        snprintf(buf, size, "error %d", err);
+    return buf;
+}
+
+void dj_deadline_start(dj_deadline *d, double seconds) {
+    d->until = seconds > 0 ? dj_time_now() + seconds : 0;
+}
+
+int dj_deadline_passed(const dj_deadline *d) { return d->until > 0 && dj_time_now() > d->until; }
+
+static int dj_interrupt_cb(void *opaque) { return dj_deadline_passed((const dj_deadline *)opaque); }
+
+/* FFmpeg prints to stderr by default; dojo reports errors itself. */
+static void dj_av_quiet(void) {
+    static int done;
+    if (!done) {
+        done = 1;
+        if (dj_log_get_level() < DJ_LOG_DEBUG)
+            av_log_set_level(AV_LOG_FATAL);
+    }
+}
+
+static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
+    const AVCodecParameters *par = st->codecpar;
+    if (par->width <= 0 || par->height <= 0)
+        return dj_error_set(DJ_ERR_FORMAT, path, "video stream has no valid size (%dx%d)", par->width,
+                            par->height);
+    if (par->width > DJ_VIDEO_MAX_SIDE || par->height > DJ_VIDEO_MAX_SIDE ||
+        (int64_t)par->width * par->height > DJ_VIDEO_MAX_PIXELS)
+        return dj_error_set(DJ_ERR_FORMAT, path, "video size %dx%d exceeds the limit (%d per side, %d pixels)",
+                            par->width, par->height, DJ_VIDEO_MAX_SIDE, DJ_VIDEO_MAX_PIXELS);
+    if (!avcodec_find_decoder(par->codec_id))
+        return dj_error_set(DJ_ERR_UNSUPPORTED, path, "no decoder for codec '%s'", avcodec_get_name(par->codec_id));
+    if (st->time_base.num <= 0 || st->time_base.den <= 0)
+        return dj_error_set(DJ_ERR_FORMAT, path, "video stream has an invalid time base");
+    return DJ_OK;
+}
+
+dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **out, int *stream) {
+    char eb[128];
+    *out = NULL;
+    dj_av_quiet();
+    AVFormatContext *fmt = avformat_alloc_context();
+    if (!fmt)
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a demuxer");
+    fmt->interrupt_callback.callback = dj_interrupt_cb;
+    fmt->interrupt_callback.opaque = deadline;
+    int err = avformat_open_input(&fmt, path, NULL, NULL);
+    if (err < 0) /* avformat_open_input frees fmt on failure */
+        return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_FORMAT, path, "cannot open: %s",
+                            dj_av_err(err, eb, sizeof eb));
+    err = avformat_find_stream_info(fmt, NULL);
+    if (err < 0) {
+        avformat_close_input(&fmt);
+        return dj_error_set(DJ_ERR_FORMAT, path, "cannot read stream info: %s", dj_av_err(err, eb, sizeof eb));
+    }
+    if (dj_deadline_passed(deadline)) {
+        avformat_close_input(&fmt);
+        return dj_error_set(DJ_ERR_FORMAT, path, "opening took longer than the time limit");
+    }
+    int s = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (s < 0) {
+        avformat_close_input(&fmt);
+        return dj_error_set(DJ_ERR_FORMAT, path, "no video stream");
+    }
+    dj_status st = dj_video_check_stream(path, fmt->streams[s]);
+    if (st != DJ_OK) {
+        avformat_close_input(&fmt);
+        return st;
+    }
+    for (unsigned i = 0; i < fmt->nb_streams; i++) /* demux only what we use */
+        fmt->streams[i]->discard = (int)i == s ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+    *out = fmt;
+    *stream = s;
+    return DJ_OK;
+}
+
+dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stream, int threads,
+                                AVCodecContext **out) {
+    char eb[128];
+    const AVCodecParameters *par = fmt->streams[stream]->codecpar;
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (!codec)
+        return dj_error_set(DJ_ERR_UNSUPPORTED, path, "no decoder for codec '%s'", avcodec_get_name(par->codec_id));
+    AVCodecContext *dec = avcodec_alloc_context3(codec);
+    if (!dec)
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a decoder");
+    int err = avcodec_parameters_to_context(dec, par);
+    if (err >= 0) {
+        dec->pkt_timebase = fmt->streams[stream]->time_base;
+        dec->thread_count = threads > 1 ? threads : 1;
+        /* frame threading delays output and keeps state across frames; slice
+         * threading keeps results bit-identical and seeking simple */
+        dec->thread_type = FF_THREAD_SLICE;
+        err = avcodec_open2(dec, codec, NULL);
+    }
+    if (err < 0) {
+        avcodec_free_context(&dec);
+        return dj_error_set(DJ_ERR_DECODE, path, "cannot open the %s decoder: %s", codec->name,
+                            dj_av_err(err, eb, sizeof eb));
+    }
+    *out = dec;
+    return DJ_OK;
+}
+
+/* Clockwise display rotation from the display matrix, 0 when absent. */
+static int dj_stream_rotation(const AVStream *st) {
+    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!m)
+        return 0;
+    double theta = -av_display_rotation_get((const int32_t *)m);
+    if (isnan(theta))
+        return 0;
+    theta -= 360 * floor(theta / 360 + 0.9 / 360);
+    return (int)lrint(theta) % 360;
+}
+
+static double dj_q2d_or0(AVRational r) { return r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0; }
+
+/* 1 when consecutive presentation timestamps differ by more than one tick. */
+static int dj_index_is_vfr(const dj_video_index *ix) {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int64_t i = 1; i < ix->nframes; i++) {
+        int64_t d = ix->frames[i].pts - ix->frames[i - 1].pts;
+        if (d < lo) lo = d;
+        if (d > hi) hi = d;
+    }
+    return ix->nframes > 2 && hi - lo > 1;
+}
+
+static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, int s, const dj_video_index *ix) {
+    const AVStream *st = fmt->streams[s];
+    const AVCodecParameters *par = st->codecpar;
+    memset(info, 0, sizeof *info);
+    snprintf(info->container, sizeof info->container, "%s", fmt->iformat->name);
+    snprintf(info->codec, sizeof info->codec, "%s", avcodec_get_name(par->codec_id));
+    const char *prof = avcodec_profile_name(par->codec_id, par->profile);
+    snprintf(info->profile, sizeof info->profile, "%s", prof ? prof : "");
+    const char *pf = av_get_pix_fmt_name((enum AVPixelFormat)par->format);
+    snprintf(info->pix_fmt, sizeof info->pix_fmt, "%s", pf ? pf : "unknown");
+    info->width = par->width;
+    info->height = par->height;
+    info->rotation = dj_stream_rotation(st);
+    info->stream_index = s;
+    info->frames = ix->nframes;
+    for (int64_t i = 0; i < ix->nframes; i++)
+        info->keyframes += ix->frames[i].key;
+    info->mean_gop = info->keyframes ? (double)info->frames / info->keyframes : 0;
+    double tb = av_q2d(st->time_base);
+    if (st->duration > 0)
+        info->duration_s = st->duration * tb;
+    else if (ix->nframes > 1)
+        info->duration_s = (ix->frames[ix->nframes - 1].pts - ix->frames[0].pts) * tb * ix->nframes / (ix->nframes - 1);
+    else if (fmt->duration > 0)
+        info->duration_s = fmt->duration / (double)AV_TIME_BASE;
+    info->fps_real = dj_q2d_or0(st->r_frame_rate);
+    info->fps_avg = dj_q2d_or0(st->avg_frame_rate);
+    if (info->fps_avg <= 0 && info->duration_s > 0)
+        info->fps_avg = info->frames / info->duration_s;
+    info->vfr = dj_index_is_vfr(ix);
+    int64_t bytes = 0;
+    for (int64_t i = 0; i < ix->npackets; i++)
+        bytes += ix->packets[i].size;
+    if (par->bit_rate > 0)
+        info->bit_rate = par->bit_rate;
+    else if (info->duration_s > 0)
+        info->bit_rate = (int64_t)llrint(bytes * 8 / info->duration_s);
+    else if (fmt->bit_rate > 0)
+        info->bit_rate = fmt->bit_rate;
+}
+
+dj_status dj_video_probe(const char *path, dj_video_info *info) {
+    if (!path || !info)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe", "path and info are required");
+    dj_deadline dl;
+    dj_deadline_start(&dl, 60);
+    AVFormatContext *fmt = NULL;
+    int s = -1;
+    DJ_TRY(dj_video_open_input(path, &dl, &fmt, &s));
+    dj_video_index *ix = NULL;
+    dj_status st = dj_video_index_scan(path, fmt, s, &dl, &ix);
+    if (st == DJ_OK)
+        dj_video_info_fill(info, fmt, s, ix);
+    dj_video_index_free(ix);
+    avformat_close_input(&fmt);
+    return st;
+}

@@ -1,0 +1,45 @@
+/* video_internal.h — what the files of src/video share: opening a video
+ * under a time budget, and timestamp lookups in a frame index. */
+#ifndef DJ_VIDEO_INTERNAL_H
+#define DJ_VIDEO_INTERNAL_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+
+#include "dojo/video.h"
+
+/* A deadline checked by FFmpeg's interrupt callback: a hostile file cannot
+ * keep a demuxer busy for longer than the budget. */
+typedef struct dj_deadline {
+    double until; /* dj_time_now() value; 0 = none */
+} dj_deadline;
+
+void dj_deadline_start(dj_deadline *d, double seconds);
+int dj_deadline_passed(const dj_deadline *d);
+
+/* Opens path, reads the stream info, picks the best video stream and checks
+ * its parameters against the limits. *fmt must be closed with
+ * avformat_close_input. `deadline` must outlive *fmt's use. */
+dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **fmt, int *stream);
+
+/* A decoder for fmt's stream, opened with `threads` threads. */
+dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stream, int threads,
+                                AVCodecContext **dec);
+
+/* "message" of an FFmpeg error code. */
+const char *dj_av_err(int err, char *buf, size_t size);
+
+/* The frame whose pts is `pts` (binary search), or -1. */
+int64_t dj_index_find_pts(const dj_video_index *index, int64_t pts);
+/* The packet whose dts is `dts` (binary search), or -1. */
+int64_t dj_index_find_dts(const dj_video_index *index, int64_t dts);
+
+/* Scans fmt's stream (already open) into a new index of path. */
+dj_status dj_video_index_scan(const char *path, AVFormatContext *fmt, int stream,
+                              const dj_deadline *deadline, dj_video_index **out);
+
+/* 1 when packet timestamps cannot be trusted to name frames (missing pts):
+ * dj_video_index_build() then verifies by decoding. */
+int dj_video_index_needs_verify(const dj_video_index *index);
+
+#endif

@@ -1,0 +1,69 @@
+# test_video.sh — `dojo probe`, `dojo frames` and `dojo index` on clips made
+# here with the ffmpeg tool (skipped when it is missing).
+. tests/cli/lib.sh
+
+if ! ffmpeg -version >/dev/null 2>&1; then
+    skip video-cli "the ffmpeg tool is not installed"
+    finish; exit $?
+fi
+mk() { ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=80x60:rate=25 -pix_fmt yuv420p "$@" </dev/null; }
+mkdir -p "$TMP/data/alpha" "$TMP/data/beta"
+mk -frames:v 40 -c:v libx264 -bf 2 -g 10 "$TMP/data/alpha/a.mp4" || { skip video-cli "cannot encode"; finish; exit $?; }
+mk -frames:v 25 -c:v mpeg4 -g 5 "$TMP/data/beta/b.avi"
+printf 'garbage' > "$TMP/data/beta/junk.mkv"
+A="$TMP/data/alpha/a.mp4"
+
+expect probe-text 0 "h264 \(High\).*80x60.*25\.000 fps.*40 frames.*4 keyframes" -- "$DOJO" probe "$A"
+expect probe-json 0 '^\{"path":".*a\.mp4","container":"mov,mp4.*"codec":"h264".*"width":80,"height":60.*"fps":25,.*"frames":40,"keyframes":4' -- "$DOJO" probe --json "$A"
+expect probe-bad-exit 1 "dojo: error: cannot open: .*junk\.mkv" -- "$DOJO" probe "$A" "$TMP/data/beta/junk.mkv" "$TMP/data/beta/b.avi"
+"$DOJO" probe --json "$A" "$TMP/nope.mp4" "$TMP/data/beta/b.avi" >"$TMP/p.json" 2>/dev/null
+check probe-json-lines [ "$(wc -l <"$TMP/p.json")" = 3 ]
+check probe-json-error-line grep -q '^{"path":".*nope.mp4","error":"cannot open' "$TMP/p.json"
+check probe-json-others-reported grep -q '"path":".*b.avi".*"codec":"mpeg4".*"frames":25' "$TMP/p.json"
+expect probe-no-args 2 "usage|needs|argument" -- "$DOJO" probe
+
+expect frames-write 0 "wrote 3 frames" -- "$DOJO" frames "$A" --index 39,0,17 --out "$TMP/fr"
+check frames-files [ -s "$TMP/fr/frame_0.png" ] && [ -s "$TMP/fr/frame_17.png" ] && [ -s "$TMP/fr/frame_39.png" ]
+check frames-png-magic sh -c "head -c 8 '$TMP/fr/frame_17.png' | od -c | grep -q 'P   N   G'"
+# frame 17 equals what ffmpeg's select=eq(n\,17) picks (both RGB24 from the same decoder)
+ffmpeg -nostdin -v error -y -i "$A" -vf 'select=eq(n\,17)' -frames:v 1 -pix_fmt rgb24 -f rawvideo "$TMP/ref17.rgb" </dev/null
+ffmpeg -nostdin -v error -y -i "$TMP/fr/frame_17.png" -pix_fmt rgb24 -f rawvideo "$TMP/got17.rgb" </dev/null
+check frames-match-ffmpeg-select-size [ "$(wc -c <"$TMP/got17.rgb")" = 14400 ]
+ffmpeg -nostdin -v error -y -i "$A" -vf 'select=eq(n\,16)' -frames:v 1 -pix_fmt rgb24 -f rawvideo "$TMP/ref16.rgb" </dev/null
+# colour conversion may differ in rounding from ffmpeg's; the right frame is
+# much closer to select's frame 17 than to its neighbour 16
+bigdiff() { # bytes differing by more than 8 between two raw files
+    od -An -v -tu1 -w1 "$1" >"$TMP/d1"; od -An -v -tu1 -w1 "$2" >"$TMP/d2"
+    paste "$TMP/d1" "$TMP/d2" | awk '{d=$1-$2; if (d<0) d=-d; if (d>8) n++} END {print n+0}'
+}
+close17=$(bigdiff "$TMP/ref17.rgb" "$TMP/got17.rgb")
+close16=$(bigdiff "$TMP/ref16.rgb" "$TMP/got17.rgb")
+echo "# frame 17 vs select 17: $close17 bytes differ by >8; vs select 16: $close16"
+check frames-is-select-17 [ "$close17" -lt "$close16" ]
+expect frames-size 0 "wrote 1 frame" -- "$DOJO" frames "$A" --index 5 --out "$TMP/fr2" --size 32x24
+check frames-size-applied sh -c "file '$TMP/fr2/frame_5.png' 2>/dev/null | grep -q '32 x 24' || ! command -v file >/dev/null"
+expect frames-out-of-range 1 "frame 40 out of range \(the video has 40 frames\).*a\.mp4" -- "$DOJO" frames "$A" --index 40 --out "$TMP/fr3"
+expect frames-bad-list 2 "option '--index' expects frame numbers" -- "$DOJO" frames "$A" --index 1,x --out "$TMP/fr3"
+expect frames-negative 2 "option '--index' expects frame numbers" -- "$DOJO" frames "$A" --index -3 --out "$TMP/fr3"
+expect frames-bad-size 2 "option '--size' expects WxH" -- "$DOJO" frames "$A" --index 1 --out "$TMP/fr3" --size 0x10
+expect frames-no-out 2 "option '--out' is required" -- "$DOJO" frames "$A" --index 1
+expect frames-missing-file 1 "cannot open.*nope\.mp4" -- "$DOJO" frames "$TMP/nope.mp4" --index 1 --out "$TMP/fr3"
+
+expect index-folder 0 "indexed 2 videos \(2 scanned, 0 unchanged, 1 skipped, 0 corrected\), 65 frames, 2 classes" -- "$DOJO" index "$TMP/data" --out "$TMP/set.idx"
+expect index-lists-skipped 0 "skipped: cannot open: .*junk\.mkv" -- "$DOJO" index "$TMP/data" --out "$TMP/set2.idx"
+check index-file-magic sh -c "head -c 6 '$TMP/set.idx' | grep -q DJVIDX"
+expect index-rerun-reuses 0 "\(0 scanned, 2 unchanged" -- "$DOJO" index "$TMP/data" --out "$TMP/set.idx"
+touch -d '2001-01-01' "$TMP/data/beta/b.avi"
+expect index-rescans-changed 0 "\(1 scanned, 1 unchanged" -- "$DOJO" index "$TMP/data" --out "$TMP/set.idx"
+expect index-verify 0 "indexed 2 videos" -- "$DOJO" index "$TMP/data" --out "$TMP/set.idx" --verify
+printf 'corrupt' > "$TMP/bad.idx"
+expect index-corrupt-existing 0 "ignoring the existing index: .*bad magic" -- "$DOJO" index "$TMP/data" --out "$TMP/bad.idx"
+printf 'alpha/a.mp4 0 0 20\nbeta/b.avi 1\n' > "$TMP/data/list.txt"
+expect index-list 0 "indexed 2 videos .*65 frames, 2 classes" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
+printf 'alpha/a.mp4 zero\n' > "$TMP/data/list.txt"
+expect index-list-bad-line 1 "expected 'path label.*list\.txt:1" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
+mkdir -p "$TMP/empty"
+expect index-nothing 1 "no usable video.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
+expect index-no-out 2 "option '--out' is required" -- "$DOJO" index "$TMP/data"
+
+finish

@@ -1,0 +1,344 @@
+/* test_video_seek.c — exactness of the index-based reader: frame K read
+ * through seeks equals, byte for byte on the decoded planes, frame K of
+ * sequential decoding, for clips in several codecs and containers made here
+ * with the ffmpeg tool, and on the shared real clips when present. */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dojo/log.h"
+#include "support/test.h"
+#include "video_ref.h"
+
+typedef struct clip_spec {
+    const char *name; /* file name; its extension picks the container */
+    const char *args; /* encoder arguments */
+    int frames;
+} clip_spec;
+
+#define SRC "-f lavfi -i testsrc2=size=96x64:rate=25 -pix_fmt yuv420p"
+static const clip_spec clips[] = {
+    {"h264_bf3.mp4", SRC " -c:v libx264 -bf 3 -g 12 -x264-params scenecut=0", 60},
+    {"h264_opengop.mkv", SRC " -c:v libx264 -bf 3 -g 10 -x264-params open-gop=1:scenecut=0", 50},
+    {"h264_noB.avi", SRC " -c:v libx264 -preset ultrafast -bf 0 -g 7", 40},
+    {"hevc.mkv", SRC " -c:v libx265 -x265-params keyint=12:min-keyint=12:bframes=3:log-level=error", 40},
+    {"hevc.mp4", SRC " -c:v libx265 -tag:v hvc1 -x265-params keyint=9:bframes=2:log-level=error", 30},
+    {"vp9.webm", SRC " -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 10 -b:v 200k", 40},
+    {"av1.mkv", "-f lavfi -i testsrc2=size=64x48:rate=25 -pix_fmt yuv420p -c:v libaom-av1 -cpu-used 8 -g 8 -b:v 100k", 20},
+    {"mpeg4.avi", SRC " -c:v mpeg4 -g 9 -q:v 5", 40},
+    {"mpeg4_bf.mp4", SRC " -c:v mpeg4 -bf 2 -g 9 -q:v 5", 40},
+};
+enum { NCLIPS = sizeof clips / sizeof clips[0] };
+
+static char clip_paths[NCLIPS][512];
+
+/* Makes clip i once; returns its path, or NULL when the encoder is missing. */
+static const char *clip_path(int i) {
+    if (clip_paths[i][0])
+        return clip_paths[i];
+    char args[1024];
+    snprintf(clip_paths[i], sizeof clip_paths[i], "%s/%s", dj_test_tmpdir(), clips[i].name);
+    snprintf(args, sizeof args, "%s -frames:v %d '%s'", clips[i].args, clips[i].frames, clip_paths[i]);
+    if (ref_ffmpeg(args) != 0) {
+        clip_paths[i][0] = '\0';
+        return NULL;
+    }
+    return clip_paths[i];
+}
+
+static uint64_t rng_state = 12345;
+static uint64_t rng_next(void) {
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return rng_state >> 33;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads frames[] through r and compares each with the reference. */
+static void check_read(const char *name, dj_video_reader *r, const ref_video *ref, const int64_t *frames, int64_t n) {
+    ref_got got = {0};
+    dj_status st = dj_video_reader_read(r, frames, n, ref_collect, &got);
+    CHECK_MSG(st == DJ_OK, "%s: read failed: %s", name, dj_error_message());
+    if (st != DJ_OK) {
+        ref_got_free(&got);
+        return;
+    }
+    CHECK_EQ_INT(got.n, n);
+    for (int64_t j = 0; j < got.n && j < n; j++) {
+        int64_t k = frames[j];
+        CHECK_EQ_INT(got.index[j], k);
+        if (k >= ref->n)
+            continue;
+        int same = got.bytes[j] && ref->f[k].bytes && got.size[j] == ref->f[k].size &&
+                   memcmp(got.bytes[j], ref->f[k].bytes, (size_t)got.size[j]) == 0;
+        CHECK_MSG(same, "%s: frame %lld differs from sequential decoding", name, (long long)k);
+    }
+    ref_got_free(&got);
+}
+
+/* Sets of frames: last, repeats, same GOP, across GOPs, random. */
+static void check_sets(const char *name, dj_video_reader *r, const ref_video *ref, int64_t nf) {
+    int64_t last[] = {nf - 1};
+    int64_t rep[] = {0, 0, 2, 2, 2};
+    int64_t gop[] = {5, 6, 8, 9};
+    int64_t across[] = {1, nf / 2, nf / 2 + 1, nf - 2, nf - 1};
+    int64_t backwards_first[] = {nf - 1};
+    int64_t back[] = {3, 4};
+    check_read(name, r, ref, last, 1);
+    check_read(name, r, ref, rep, 5);
+    check_read(name, r, ref, gop, 4);
+    check_read(name, r, ref, across, 5);
+    check_read(name, r, ref, backwards_first, 1);
+    check_read(name, r, ref, back, 2); /* a later call may start before the last */
+    for (int t = 0; t < 6; t++) {
+        int64_t set[6];
+        int m = 1 + (int)(rng_next() % 6);
+        for (int j = 0; j < m; j++)
+            set[j] = (int64_t)(rng_next() % (uint64_t)nf);
+        qsort(set, (size_t)m, sizeof set[0], cmp_i64);
+        check_read(name, r, ref, set, m);
+    }
+}
+
+static void check_clip(int i, int threads, int skip_nonref) {
+    const char *path = clip_path(i);
+    if (!path) {
+        printf("SKIP %s: the encoder is not available\n", clips[i].name);
+        return;
+    }
+    ref_video ref;
+    int64_t count = ref_decode(path, &ref, 1000);
+    CHECK_MSG(count > 0, "%s: reference decode failed", path);
+    dj_video_index *ix = NULL;
+    dj_status st = dj_video_index_build(path, &ix);
+    CHECK_MSG(st == DJ_OK, "%s: %s", path, dj_error_message());
+    if (st == DJ_OK) {
+        CHECK_EQ_INT(ix->nframes, count);
+        CHECK_EQ_INT(ix->nframes, clips[i].frames);
+        int64_t bad = -1;
+        dj_video_index *vx = NULL;
+        CHECK(dj_video_index_clone(ix, &vx) == DJ_OK);
+        CHECK(dj_video_index_verify(vx, &bad) == DJ_OK);
+        CHECK_MSG(bad == 0, "%s: verify found %lld mismatches", path, (long long)bad);
+        dj_video_index_free(vx);
+        dj_video_reader_options o = dj_video_reader_defaults();
+        o.threads = threads;
+        o.skip_nonref = skip_nonref;
+        dj_video_reader *r = NULL;
+        st = dj_video_reader_open(path, ix, &o, &r);
+        CHECK_MSG(st == DJ_OK, "%s: %s", path, dj_error_message());
+        if (st == DJ_OK) {
+            check_sets(clips[i].name, r, &ref, ix->nframes);
+            dj_video_stats s = dj_video_reader_stats(r);
+            printf("# %s: %lld frames, %lld packets, flags %u; %lld decoded for %lld delivered, %lld seeks\n",
+                   clips[i].name, (long long)ix->nframes, (long long)ix->npackets, ix->flags,
+                   (long long)s.frames_decoded, (long long)s.frames_delivered, (long long)s.seeks);
+            CHECK(s.seeks > 0);
+            CHECK(s.frames_delivered > 0);
+            CHECK(s.frames_decoded >= 1);
+            CHECK(s.bytes_read > 0);
+        }
+        dj_video_reader_free(r);
+    }
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+#define CLIP_TEST(fn, i)                          \
+    static void fn(void) {                        \
+        if (!ref_have_ffmpeg())                   \
+            SKIP("the ffmpeg tool is not installed"); \
+        check_clip(i, 1, 1);                      \
+    }
+CLIP_TEST(test_seek_h264_bframes_mp4, 0)
+CLIP_TEST(test_seek_h264_open_gop_mkv, 1)
+CLIP_TEST(test_seek_h264_avi, 2)
+CLIP_TEST(test_seek_hevc_mkv, 3)
+CLIP_TEST(test_seek_hevc_mp4, 4)
+CLIP_TEST(test_seek_vp9_webm, 5)
+CLIP_TEST(test_seek_av1_mkv, 6)
+CLIP_TEST(test_seek_mpeg4_avi, 7)
+CLIP_TEST(test_seek_mpeg4_bframes_mp4, 8)
+
+static void test_seek_threads_and_no_skip(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    check_clip(0, 2, 0);
+    check_clip(3, 3, 0);
+}
+
+/* A second read continues without seeking when the next frame is ahead in
+ * the same GOP; a frame asked twice is decoded once. */
+static void test_seek_counters(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = clip_path(2); /* no B-frames, GOP 7 */
+    if (!path)
+        SKIP("libx264 missing");
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(path, NULL, NULL, &r) == DJ_OK);
+    if (!r)
+        return;
+    ref_got got = {0};
+    int64_t a[] = {15, 15, 16}; /* keyframe 14 */
+    CHECK(dj_video_reader_read(r, a, 3, ref_collect, &got) == DJ_OK);
+    dj_video_stats s = dj_video_reader_stats(r);
+    CHECK_EQ_INT(s.seeks, 1);
+    CHECK_EQ_INT(s.frames_delivered, 3);
+    CHECK_EQ_INT(s.frames_decoded, 3); /* 14, 15, 16 */
+    int64_t b[] = {18};
+    CHECK(dj_video_reader_read(r, b, 1, ref_collect, &got) == DJ_OK);
+    s = dj_video_reader_stats(r);
+    CHECK_EQ_INT(s.seeks, 1); /* same GOP ahead: no seek */
+    CHECK_EQ_INT(s.frames_decoded, 5);
+    int64_t c[] = {30};
+    CHECK(dj_video_reader_read(r, c, 1, ref_collect, &got) == DJ_OK);
+    s = dj_video_reader_stats(r);
+    CHECK_EQ_INT(s.seeks, 2); /* later GOP: seek to keyframe 28 */
+    CHECK_EQ_INT(s.frames_decoded, 8);
+    CHECK_EQ_INT(got.index[4], 30);
+    ref_got_free(&got);
+    dj_video_reader_free(r);
+}
+
+static void test_seek_bad_lists(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = clip_path(2);
+    if (!path)
+        SKIP("libx264 missing");
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(path, NULL, NULL, &r) == DJ_OK);
+    if (!r)
+        return;
+    ref_got got = {0};
+    int64_t down[] = {5, 3};
+    CHECK(dj_video_reader_read(r, down, 2, ref_collect, &got) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "not ascending");
+    CHECK_STR_CONTAINS(dj_error_message(), path);
+    int64_t out[] = {40};
+    CHECK(dj_video_reader_read(r, out, 1, ref_collect, &got) == DJ_ERR_RANGE);
+    CHECK_STR_CONTAINS(dj_error_message(), "out of range");
+    int64_t neg[] = {-1};
+    CHECK(dj_video_reader_read(r, neg, 1, ref_collect, &got) == DJ_ERR_RANGE);
+    CHECK(dj_video_reader_read(r, NULL, 0, NULL, NULL) == DJ_OK);
+    CHECK_EQ_INT(got.n, 0);
+    dj_video_reader_free(r);
+}
+
+/* ------------------------------------------------------------ real clips -- */
+
+static int is_video_name(const char *n) {
+    const char *ext[] = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".MOV", ".flv", ".ts", ".ps"};
+    size_t ln = strlen(n);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t le = strlen(ext[i]);
+        if (ln > le && strcmp(n + ln - le, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void real_check_file(const char *path) {
+    double t0 = dj_time_now();
+    dj_video_info info;
+    dj_status pst = dj_video_probe(path, &info);
+    CHECK_MSG(pst == DJ_OK, "%s: probe: %s", path, dj_error_message());
+    if (pst != DJ_OK)
+        return;
+    CHECK(info.frames > 0 && info.width > 0 && info.height > 0);
+    /* keep the suite fast: decode-checks only for files of modest size */
+    if ((double)info.width * info.height * info.frames > 40e6 && !getenv("DOJO_TEST_REAL_FULL")) {
+        printf("# %s: %lld frames %dx%d, probed only (DOJO_TEST_REAL_FULL=1 checks it)\n", path,
+               (long long)info.frames, info.width, info.height);
+        return;
+    }
+    const int64_t max_ref = 120; /* keep long files fast: frames beyond are counted, not kept */
+    ref_video ref;
+    int64_t count = ref_decode(path, &ref, max_ref);
+    dj_video_index *ix = NULL;
+    dj_status st = dj_video_index_build(path, &ix);
+    CHECK_MSG(st == DJ_OK, "%s: %s", path, dj_error_message());
+    if (st != DJ_OK || count <= 0) {
+        CHECK_MSG(count > 0, "%s: reference decode failed", path);
+        dj_video_index_free(ix);
+        ref_video_free(&ref);
+        return;
+    }
+    CHECK_EQ_INT(info.frames, ix->nframes);
+    CHECK_MSG(ix->nframes == count, "%s: index has %lld frames, sequential decoding %lld", path,
+              (long long)ix->nframes, (long long)count);
+    dj_video_reader *r = NULL;
+    st = dj_video_reader_open(path, ix, NULL, &r);
+    CHECK_MSG(st == DJ_OK, "%s: %s", path, dj_error_message());
+    if (st == DJ_OK) {
+        int64_t lim = ref.n < ix->nframes ? ref.n : ix->nframes;
+        int64_t set[4];
+        for (int j = 0; j < 4; j++)
+            set[j] = (int64_t)(rng_next() % (uint64_t)lim);
+        qsort(set, 4, sizeof set[0], cmp_i64);
+        check_read(path, r, &ref, set, 4);
+        int64_t last[] = {lim - 1};
+        check_read(path, r, &ref, last, 1);
+    }
+    printf("# %s: %lld frames, %.2f s\n", path, (long long)ix->nframes, dj_time_now() - t0);
+    dj_video_reader_free(r);
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+static void real_walk(const char *dir, int *nfiles) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char names[128][256];
+    int n = 0;
+    while ((e = readdir(d)) && n < 128)
+        if (e->d_name[0] != '.')
+            snprintf(names[n++], 256, "%s", e->d_name);
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        struct stat sb;
+        if (stat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode))
+            real_walk(p, nfiles);
+        else if (is_video_name(names[i]) && sb.st_size < 4 * 1024 * 1024) {
+            real_check_file(p);
+            (*nfiles)++;
+        }
+    }
+}
+
+static void test_seek_real_clips(void) {
+    const char *real = dj_test_real_data();
+    if (!real)
+        SKIP("no real clips (set DOJO_REAL_DATA or add ../shared/data/real)");
+    int n = 0;
+    real_walk(real, &n);
+    CHECK(n > 0);
+}
+
+int main(void) {
+    DJ_RUN(test_seek_h264_bframes_mp4);
+    DJ_RUN(test_seek_h264_open_gop_mkv);
+    DJ_RUN(test_seek_h264_avi);
+    DJ_RUN(test_seek_hevc_mkv);
+    DJ_RUN(test_seek_hevc_mp4);
+    DJ_RUN(test_seek_vp9_webm);
+    DJ_RUN(test_seek_av1_mkv);
+    DJ_RUN(test_seek_mpeg4_avi);
+    DJ_RUN(test_seek_mpeg4_bframes_mp4);
+    DJ_RUN(test_seek_threads_and_no_skip);
+    DJ_RUN(test_seek_counters);
+    DJ_RUN(test_seek_bad_lists);
+    DJ_RUN(test_seek_real_clips);
+    return dj_test_finish();
+}
