@@ -50,7 +50,8 @@ def write_safetensors(path, tensors, metadata):
     at = 0
     blobs = []
     for name in order:
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name])
+        a = a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray makes 0-d 1-d)
         data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": ST_DTYPES[a.dtype], "shape": list(a.shape),
                         "data_offsets": [at, at + len(data)]}

@@ -86,6 +86,12 @@ void dj_fixture_hash_init(const char *param_name, float *data, int64_t n, float 
     }
 }
 
+float dj_fixture_hash_value(const char *param_name, int64_t index, float scale) {
+    float u = (float)(dj_fixture_hash_u64(param_name, (uint64_t)index) >> 40) * (1.0f / 16777216.0f);
+    float centred = 2.0f * u - 1.0f;
+    return scale * centred;
+}
+
 void dj_fixture_hash_positions(const char *param_name, int64_t numel, int64_t *pos) {
     char name[512];
     snprintf(name, sizeof name, "%s#pos", param_name);

@@ -31,6 +31,8 @@ uint64_t dj_fixture_fnv1a64(const char *name);
 uint64_t dj_fixture_hash_u64(const char *name, uint64_t index);
 /* data[i] = scale * (2u - 1), u = (hash_u64(name, i) >> 40) / 2^24, in float. */
 void dj_fixture_hash_init(const char *param_name, float *data, int64_t n, float scale);
+/* The same value for one element: what dj_fixture_hash_init puts at index. */
+float dj_fixture_hash_value(const char *param_name, int64_t index, float scale);
 /* pos[j] = hash_u64(name + "#pos", j) % numel for j < DJ_FIXTURE_NPOS. */
 void dj_fixture_hash_positions(const char *param_name, int64_t numel, int64_t *pos);
 /* float32(1 / sqrt(fan_in)), the scale of conv and linear weights. */
