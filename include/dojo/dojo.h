@@ -20,5 +20,6 @@
 #include "dojo/transform.h" /* decoded frame -> cropped, resized, normalised batch slice */
 #include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
 #include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
+#include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
 
 #endif
