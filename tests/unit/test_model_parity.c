@@ -1,0 +1,186 @@
+/* test_model_parity.c — whole-network parity with torchvision: r3d_18,
+ * mc3_18 and r2plus1d_18 built by dojo from configs/models, initialised with
+ * the fixtures' hash init, must give torchvision's eval and train logits,
+ * loss, every parameter gradient (norm, sum, 32 sampled values), and after
+ * three SGD steps (momentum, weight decay) the same losses, weights and
+ * batch-norm running statistics (tests/fixtures/nets, tools/README.md). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dojo/dojo.h"
+#include "dojo/model.h"
+#include "dojo/safetensors.h"
+#include "support/fixture.h"
+#include "support/test.h"
+
+enum { NPOS = DJ_FIXTURE_NPOS };
+
+static double scalar(const dj_safetensors *st, const char *name) {
+    double v = NAN;
+    if (dj_safetensors_read_f64(st, name, 0, NULL, &v) != DJ_OK)
+        dj_test_fail_at(__FILE__, __LINE__, "fixture tensor %s: %s", name, dj_error_message());
+    return v;
+}
+
+/* norm, sum and sampled values of `data` against fixture entries prefix/... */
+static void check_summary(const dj_safetensors *st, const char *prefix, const char *name, const float *data,
+                          int64_t n, double rtol, double value_tol) {
+    char key[300];
+    double norm = 0, sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        norm += (double)data[i] * data[i];
+        sum += data[i];
+    }
+    norm = sqrt(norm);
+    snprintf(key, sizeof key, "%s/%s/norm", prefix, name);
+    double want_norm = scalar(st, key);
+    CHECK_MSG(fabs(norm - want_norm) <= rtol * fabs(want_norm) + 1e-7, "%s: %.9g vs torch %.9g", key, norm,
+              want_norm);
+    snprintf(key, sizeof key, "%s/%s/sum", prefix, name);
+    double want_sum = scalar(st, key);
+    /* a sum can cancel to ~0: compare it against the norm's scale */
+    CHECK_MSG(fabs(sum - want_sum) <= rtol * (fabs(want_norm) * sqrt((double)n)) + 1e-6, "%s: %.9g vs torch %.9g", key,
+              sum, want_sum);
+    int64_t pos[NPOS];
+    dj_fixture_hash_positions(name, n, pos);
+    float at[NPOS];
+    for (int j = 0; j < NPOS; j++)
+        at[j] = data[pos[j]];
+    snprintf(key, sizeof key, "%s/%s/at", prefix, name);
+    /* single values: relative to the tensor's typical magnitude */
+    double scale = want_norm / sqrt((double)n);
+    dj_fixture_check_close(st, key, at, NPOS, value_tol, value_tol * scale + 1e-7);
+}
+
+/* rtol: 1e-4 for r3d_18 and mc3_18 (single sampled values at 10x that),
+ * everything compared, three SGD steps included.
+ * r2plus1d_18 on this fixture's input is ill-conditioned in float32 (batch
+ * norm over 8-16 values between its factored convolutions). Measured with
+ * PyTorch itself, float32 against its float64 reference: the stem's
+ * gradient differs by up to 4.5e-3 of its largest element and 1.2e-4 in
+ * norm, and after two SGD steps the loss is 0.831 instead of 0.888 (the
+ * updates amplify rounding chaotically). So for r2plus1d_18 the logits,
+ * the first loss and every step-1 gradient's norm and sum are compared at
+ * 5e-3, its sampled values at 0.25 of the tensor's RMS, and the later steps
+ * are not compared: float32 cannot reproduce them, PyTorch's
+ * included. A better-conditioned fixture (more clips, larger frames) would
+ * allow the full check; see tools/README.md. */
+static void parity(const char *net, double rtol, double value_tol, int compare_steps) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "nets/%s.safetensors", net);
+    dj_safetensors *st = dj_fixture_open(rel);
+    if (!st)
+        return;
+    int nparams = 0;
+    dj_fixture_param *params = dj_fixture_params(st, &nparams);
+    char path[1024];
+    dj_config *cfg = NULL;
+    dj_model *m = NULL;
+    dj_model_shape shape = {2, 8, 32, 32, 10, 0.0f, 1};
+    if (dj_model_find(net, path, sizeof path) != DJ_OK || dj_config_load(path, &cfg) != DJ_OK ||
+        dj_model_create(cfg, &shape, &m) != DJ_OK || dj_graph_plan(dj_model_graph(m), 1) != DJ_OK) {
+        dj_test_fail_at(__FILE__, __LINE__, "%s: %s", net, dj_error_message());
+        goto done;
+    }
+    dj_graph *g = dj_model_graph(m);
+    /* every torchvision entry exists with its shape, and nothing else */
+    int ours = 0;
+    for (int id = 0; id < dj_graph_num_tensors(g); id++)
+        ours += dj_graph_kind(g, id) == DJ_KIND_PARAM || dj_graph_kind(g, id) == DJ_KIND_BUFFER;
+    int theirs = 0;
+    for (int i = 0; i < nparams; i++) {
+        const dj_fixture_param *p = &params[i];
+        if (p->is_int)
+            continue; /* num_batches_tracked: dojo keeps no counter per layer */
+        theirs++;
+        int id = dj_graph_find(g, p->name);
+        CHECK_MSG(id >= 0, "%s: no tensor %s", net, p->name);
+        if (id < 0)
+            continue;
+        dj_tensor *t = dj_graph_tensor(g, id);
+        CHECK_MSG(dj_tensor_expect(t, DJ_DTYPE_F32, p->ndim, p->shape, p->name) == DJ_OK, "%s", dj_error_message());
+        float *w = t->data;
+        if (!strcmp(p->init, "hash"))
+            dj_fixture_hash_init(p->name, w, p->numel, p->scale);
+        else
+            for (int64_t k = 0; k < p->numel; k++)
+                w[k] = !strcmp(p->init, "ones") ? 1.0f : 0.0f;
+    }
+    CHECK_EQ_INT(ours, theirs);
+    dj_tensor *x = dj_graph_tensor(g, dj_model_input(m));
+    dj_fixture_hash_init("input", x->data, dj_tensor_numel(x), 1.0f);
+    CHECK(dj_safetensors_read_i64(st, "labels", 1, (int64_t[]){2}, dj_graph_tensor(g, dj_model_labels(m))->data) ==
+          DJ_OK);
+
+    size_t scratch_bytes = dj_graph_scratch_bytes(g);
+    void *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
+    dj_threadpool *pool = NULL;
+    CHECK(dj_threadpool_create(2, &pool) == DJ_OK);
+    dj_exec ex = {pool, scratch, scratch_bytes};
+    const float *logits = dj_graph_tensor(g, dj_model_logits(m))->data;
+
+    CHECK(dj_graph_forward(g, &ex, 0) == DJ_OK);
+    dj_fixture_check_close(st, "logits_eval", logits, 20, rtol, 1e-5);
+
+    dj_optim_config oc = dj_optim_defaults(DJ_OPTIM_SGD);
+    oc.momentum = 0.9;
+    oc.weight_decay = 1e-4;
+    dj_optimizer *opt = NULL;
+    CHECK(dj_optimizer_create(g, &oc, &opt) == DJ_OK);
+    double losses[3];
+    for (int step = 0; step < 3 && opt; step++) {
+        dj_graph_zero_grads(g);
+        CHECK(dj_graph_forward(g, &ex, 1) == DJ_OK);
+        losses[step] = *(const float *)dj_graph_tensor(g, dj_model_loss(m))->data;
+        if (step == 0) {
+            dj_fixture_check_close(st, "logits", logits, 20, rtol, 1e-5);
+            CHECK_CLOSE(losses[0], scalar(st, "loss"), 1e-5, 0);
+        }
+        CHECK(dj_graph_backward(g, &ex, dj_model_loss(m), 1.0f) == DJ_OK);
+        if (step == 0)
+            for (int i = 0; i < nparams; i++)
+                if (params[i].trainable) {
+                    dj_tensor *gr = dj_graph_grad(g, dj_graph_find(g, params[i].name));
+                    if (gr)
+                        check_summary(st, "grad", params[i].name, gr->data, params[i].numel, rtol, value_tol);
+                }
+        CHECK(dj_optimizer_step(opt, &ex, 0.01, NULL) == DJ_OK);
+    }
+    double want[3];
+    CHECK(dj_safetensors_read_f64(st, "losses", 1, (int64_t[]){3}, want) == DJ_OK);
+    if (!compare_steps)
+        goto cleanup;
+    for (int s = 0; s < 3; s++)
+        CHECK_MSG(fabs(losses[s] - want[s]) <= rtol * fabs(want[s]), "%s: loss %d: %.9g vs torch %.9g", net, s,
+                  losses[s], want[s]);
+    for (int i = 0; i < nparams; i++) {
+        if (params[i].is_int)
+            continue;
+        int id = dj_graph_find(g, params[i].name);
+        if (id >= 0)
+            check_summary(st, "step3", params[i].name, dj_graph_tensor(g, id)->data, params[i].numel, rtol,
+                          value_tol);
+    }
+cleanup:
+    dj_optimizer_free(opt);
+    dj_threadpool_free(pool);
+    free(scratch);
+done:
+    dj_model_free(m);
+    dj_config_free(cfg);
+    free(params);
+    dj_safetensors_close(st);
+}
+
+static void test_r3d_18(void) { parity("r3d_18", 1e-4, 1e-3, 1); }
+static void test_mc3_18(void) { parity("mc3_18", 1e-4, 1e-3, 1); }
+static void test_r2plus1d_18(void) { parity("r2plus1d_18", 5e-3, 0.25, 0); }
+
+int main(void) {
+    DJ_RUN(test_r3d_18);
+    DJ_RUN(test_mc3_18);
+    DJ_RUN(test_r2plus1d_18);
+    return dj_test_finish();
+}
