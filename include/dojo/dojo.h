@@ -11,5 +11,6 @@
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
 #include "dojo/ops.h"     /* operator conventions and context */
+#include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
 
 #endif

@@ -69,6 +69,7 @@ const dj_command *dj_cli_find(const char *name);
 int dj_cmd_version(int argc, char **argv);
 int dj_cmd_train(int argc, char **argv);
 int dj_cmd_bench(int argc, char **argv);
+int dj_cmd_gen(int argc, char **argv);
 
 /* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
 

@@ -10,6 +10,7 @@
 
 static const dj_command dj_commands[] = {
     {"bench", "measure kernels, decoding and training steps against their peers", dj_cmd_bench},
+    {"gen", "generate synthetic videos: the motion data set or decoder test clips", dj_cmd_gen},
     {"train", "train a model on a folder of videos (the built-in demo without arguments)", dj_cmd_train},
     {"version", "print the version, build, CPU features and libraries", dj_cmd_version},
 };
