@@ -29,6 +29,8 @@ struct dj_video_writer {
     AVStream *st;
     struct SwsContext *sws;
     AVFrame *frame; /* one frame in the encoder's pixel format */
+    uint8_t *rgb;   /* [height][rgb_stride]: the input, copied to 64-byte aligned rows */
+    int rgb_stride;
     AVPacket *pkt;
     int width, height;
     int64_t frames;
@@ -109,6 +111,7 @@ static void dj_writer_free(dj_video_writer *w, int remove_partial) {
     sws_freeContext(w->sws);
     av_frame_free(&w->frame);
     av_packet_free(&w->pkt);
+    av_free(w->rgb);
     free(w->path);
     free(w->tmp_path);
     free(w);
@@ -188,8 +191,12 @@ static dj_status dj_encoder_settings(const char *path, const AVCodec *c, AVCodec
                  o->lossless ? ":lossless=1" : "");
         av_dict_set(d, "x265-params", p, 0);
     }
-    if (!strncmp(n, "libx264", 7) && o->max_b_frames > 0) /* exactly the B-frames asked for */
-        av_dict_set(d, "x264-params", "b-adapt=0", 0);
+    /* x264's macroblock-tree rate control gives different bytes for the same
+     * input when a process encodes more than once (measured with libx264
+     * 164, one thread): it is turned off. b-adapt=0 makes x264 use exactly
+     * the B-frames asked for. */
+    if (!strncmp(n, "libx264", 7))
+        av_dict_set(d, "x264-params", o->max_b_frames > 0 ? "mbtree=0:b-adapt=0" : "mbtree=0", 0);
     if (o->preset && dj_has_priv_option(c, "preset"))
         av_dict_set(d, "preset", o->preset, 0);
     if (!strcmp(n, "libvpx-vp9") || !strcmp(n, "libvpx")) {
@@ -313,6 +320,17 @@ static dj_status dj_alloc_buffers(dj_video_writer *w) {
     w->frame->height = w->height;
     if (av_frame_get_buffer(w->frame, 0) < 0)
         return dj_error_set(DJ_ERR_NOMEM, w->path, "out of memory for a %dx%d frame", w->width, w->height);
+    /* the padding past each row is never written by swscale: zero it so an
+     * encoder that reads it sees the same bytes every time */
+    for (int i = 0; i < AV_NUM_DATA_POINTERS && w->frame->buf[i]; i++)
+        memset(w->frame->buf[i]->data, 0, w->frame->buf[i]->size);
+    /* swscale's SIMD input paths depend on the alignment of the source, and
+     * do not all give the C code's bytes: converting from our own aligned
+     * copy makes the output the same whatever buffer the caller passes */
+    w->rgb_stride = (3 * w->width + 63) & ~63;
+    w->rgb = av_mallocz((size_t)w->rgb_stride * w->height + 64); /* + swscale's over-read */
+    if (!w->rgb)
+        return dj_error_set(DJ_ERR_NOMEM, w->path, "out of memory for a %dx%d frame", w->width, w->height);
     /* same size, so only the colour conversion and chroma averaging happen;
      * bit-exact C code paths make it independent of the CPU */
     w->sws = sws_getContext(w->width, w->height, AV_PIX_FMT_RGB24, w->width, w->height, w->enc->pix_fmt,
@@ -401,8 +419,10 @@ dj_status dj_video_writer_write_rgb(dj_video_writer *w, const uint8_t *rgb24, in
                             w->width);
     if (av_frame_make_writable(w->frame) < 0)
         return dj_error_set(DJ_ERR_NOMEM, w->path, "out of memory for a frame");
-    const uint8_t *src[1] = {rgb24};
-    int src_stride[1] = {stride};
+    for (int y = 0; y < w->height; y++)
+        memcpy(w->rgb + (size_t)y * w->rgb_stride, rgb24 + (size_t)y * stride, (size_t)3 * w->width);
+    const uint8_t *src[1] = {w->rgb};
+    int src_stride[1] = {w->rgb_stride};
     sws_scale(w->sws, src, src_stride, 0, w->height, w->frame->data, w->frame->linesize);
     w->frame->pts = w->frames;
     DJ_TRY(dj_encode(w, w->frame));
