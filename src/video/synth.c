@@ -137,7 +137,13 @@ static dj_status dj_sprite_create(dj_sprite *s, int size, dj_rng *r) {
         t[0] = (float)(2 + dj_rng_below(r, 4));
     float c1[3], c2[3], g[3];
     dj_random_colour(r, c1);
-    dj_random_colour(r, c2);
+    /* the two colours differ clearly, so that the texture (and a rotation
+     * of it) is always visible; the draw count depends only on the stream */
+    for (int tries = 0; tries < 16; tries++) {
+        dj_random_colour(r, c2);
+        if (fabsf(c1[0] - c2[0]) + fabsf(c1[1] - c2[1]) + fabsf(c1[2] - c2[2]) >= 180.0f)
+            break;
+    }
     for (int k = 0; k < 3; k++)
         g[k] = dj_uniform(r, -40.0f, 40.0f); /* a gradient along x: one more asymmetry */
     for (int i = 0; i < size; i++) {
