@@ -21,5 +21,6 @@
 #include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
 #include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
 #include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
+#include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
 
 #endif
