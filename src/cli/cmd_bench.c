@@ -13,6 +13,7 @@ typedef struct dj_bench_kind {
 } dj_bench_kind;
 
 static const dj_bench_kind dj_bench_kinds[] = {
+    {"gemm", "matrix multiply GFLOP/s against the FMA peak", dj_bench_gemm},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

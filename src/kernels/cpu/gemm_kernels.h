@@ -1,0 +1,48 @@
+/* gemm_kernels.h — private: the GEMM micro-kernels of each instruction set
+ * and the constants the packed driver (gemm.c) shares with them.
+ *
+ * A micro-kernel computes one MR x NR tile of C from packed panels:
+ *   a: MR x kc, k-major (for each k, MR consecutive values of a column of A)
+ *   b: kc x NR, k-major (for each k, NR consecutive values of a row of B)
+ *   C[MR,NR] (row stride ldc) = alpha * a.b + beta * C, beta == 0: C not read.
+ * The bf16 kernel takes k in pairs: a holds, for each pair, MR uint32 words
+ * (A[i,k] low, A[i,k+1] high) and b holds, for each pair, NR interleaved
+ * (B[k,j], B[k+1,j]) couples; kc counts bf16 values (even).
+ * Kernels are called only after dj_cpu_best_isa() allows their ISA. */
+#ifndef DOJO_GEMM_KERNELS_H
+#define DOJO_GEMM_KERNELS_H
+
+#include <stdint.h>
+
+typedef void (*dj_gemm_micro_fn)(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha,
+                                 float beta);
+
+/* tiles (rows x columns of C) */
+enum {
+    DJ_GEMM_SCALAR_MR = 4, DJ_GEMM_SCALAR_NR = 8,
+    DJ_GEMM_AVX2_MR = 6, DJ_GEMM_AVX2_NR = 16,
+    DJ_GEMM_AVX512_MR = 12, DJ_GEMM_AVX512_NR = 32,
+    DJ_GEMM_BF16_MR = 12, DJ_GEMM_BF16_NR = 32,
+    DJ_GEMM_MAX_MR = 12, DJ_GEMM_MAX_NR = 32,
+};
+
+void dj_sgemm_micro_scalar(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+#if defined(__x86_64__)
+void dj_sgemm_micro_avx2(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+void dj_sgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+/* needs avx512_bf16 as well */
+void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+#endif
+
+/* Fused multiply-add peak probes for `dojo bench gemm`: run `iters` steps of
+ * independent FMA chains on registers with that ISA and return the number of
+ * floating-point operations done (2 per lane per FMA). */
+double dj_fma_peak_scalar(int64_t iters);
+#if defined(__x86_64__)
+double dj_fma_peak_avx2(int64_t iters);
+double dj_fma_peak_avx512(int64_t iters);
+/* vdpbf16ps: 4 flops per float32 lane per instruction */
+double dj_bf16_peak_avx512(int64_t iters);
+#endif
+
+#endif
