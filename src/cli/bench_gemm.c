@@ -162,7 +162,21 @@ static void dj_bg_free(dj_bg_mats *x) {
 
 typedef struct dj_bg_result {
     double f32, f32_best, bf16, bf16_best, peak, bf16_peak;
+    double loadavg; /* 1-minute load average before the run, -1 unknown */
 } dj_bg_result;
+
+/* Other work on the machine slows GEMM and peak alike, but not always at the
+ * same moments: the load average is printed so that readers can tell. */
+static double dj_bg_loadavg(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = -1.0;
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1.0;
+        fclose(f);
+    }
+    return l;
+}
 
 static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int bf16_native) {
     double g = dj_bg_bf16 ? r->bf16 : r->f32;
@@ -172,12 +186,14 @@ static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int
         cJSON_AddNumberToObject(o, "gflops", g);
         cJSON_AddNumberToObject(o, "peak_gflops", r->peak);
         cJSON_AddNumberToObject(o, "fraction", g / r->peak);
+        cJSON_AddNumberToObject(o, "fraction_best", (dj_bg_bf16 ? r->bf16_best : r->f32_best) / r->peak);
         cJSON_AddStringToObject(o, "isa", isa);
         cJSON_AddNumberToObject(o, "threads", threads);
         cJSON_AddNumberToObject(o, "m", (double)dj_bg_m);
         cJSON_AddNumberToObject(o, "n", (double)dj_bg_n);
         cJSON_AddNumberToObject(o, "k", (double)dj_bg_k);
         cJSON_AddNumberToObject(o, "repeat", (double)dj_bg_repeat);
+        cJSON_AddNumberToObject(o, "loadavg", r->loadavg);
         cJSON_AddNumberToObject(o, "f32_gflops", r->f32);
         cJSON_AddNumberToObject(o, "f32_best_gflops", r->f32_best);
         if (dj_bg_bf16) {
@@ -197,9 +213,11 @@ static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int
     }
     printf("gemm %lldx%lldx%lld, %s kernels, %d thread%s, median of %lld\n", (long long)dj_bg_m, (long long)dj_bg_n,
            (long long)dj_bg_k, isa, threads, threads == 1 ? "" : "s", (long long)dj_bg_repeat);
+    if (r->loadavg >= 0)
+        printf("  load average %8.2f before the run (other work lowers the figures)\n", r->loadavg);
     printf("  fma peak     %8.1f GFLOP/s\n", r->peak);
-    printf("  float32      %8.1f GFLOP/s (best %.1f)  %5.1f%% of peak\n", r->f32, r->f32_best,
-           100.0 * r->f32 / r->peak);
+    printf("  float32      %8.1f GFLOP/s (best %.1f)  %5.1f%% of peak (best %.1f%%)\n", r->f32, r->f32_best,
+           100.0 * r->f32 / r->peak, 100.0 * r->f32_best / r->peak);
     if (dj_bg_bf16) {
         printf("  bf16 (%s) %8.1f GFLOP/s (best %.1f)  %.2fx float32, %5.1f%% of fma peak\n",
                bf16_native ? "dpbf16" : "cvt", r->bf16, r->bf16_best, r->bf16 / r->f32, 100.0 * r->bf16 / r->peak);
@@ -230,6 +248,7 @@ int dj_bench_gemm(int argc, char **argv) {
     dj_cpu_isa isa = dj_cpu_best_isa();
     int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
     dj_bg_result r = {0};
+    r.loadavg = dj_bg_loadavg();
     r.peak = dj_bg_measure_peak(pool, isa, 0);
     if (dj_bg_bf16 && bf16_native)
         r.bf16_peak = dj_bg_measure_peak(pool, isa, 1);

@@ -34,27 +34,36 @@ typedef struct dj_gemm_plan {
     int pairs;             /* 1: bf16 packed in k-pairs for vdpbf16ps */
     size_t esize;          /* bytes of one packed element */
     dj_gemm_micro_fn micro;
+    int avx512_pack;       /* AVX-512 transposing packers allowed */
 } dj_gemm_plan;
 
 /* Zen 4/5: L1d 32-48 KiB, L2 1 MiB per core. The A micro-panel (12 x 256
  * floats = 12 KiB) stays in L1 while the B block (256 x 512 floats = 512
  * KiB) is streamed from L2. */
+static dj_gemm_plan dj_gemm_plan_pick0(int bf16);
 static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
-    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar};
+    dj_gemm_plan p = dj_gemm_plan_pick0(bf16);
+    if (getenv("DJ_KC")) p.kc = atoi(getenv("DJ_KC"));
+    if (getenv("DJ_NC")) p.nc = atoi(getenv("DJ_NC"));
+    if (getenv("DJ_MC")) p.mc = atoi(getenv("DJ_MC"));
+    return p;
+}
+static dj_gemm_plan dj_gemm_plan_pick0(int bf16) {
+    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar, 0};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
     if (isa == DJ_CPU_ISA_AVX512 && bf16 && dj_cpu_detect()->avx512_bf16) {
         dj_gemm_plan b = {DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 96, 512, 512, 1, sizeof(uint16_t),
-                          dj_bgemm_micro_avx512};
+                          dj_bgemm_micro_avx512, 1};
         return b;
     }
     if (isa == DJ_CPU_ISA_AVX512) {
         dj_gemm_plan f = {DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 96, 256, 512, 0, sizeof(float),
-                          dj_sgemm_micro_avx512};
+                          dj_sgemm_micro_avx512, 1};
         return f;
     }
     if (isa == DJ_CPU_ISA_AVX2) {
-        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2};
+        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2, 0};
         return f;
     }
 #endif
@@ -238,7 +247,52 @@ static void *dj_gemm_scratch(size_t bytes) {
     return m;
 }
 
+#if defined(__x86_64__)
+/* Panels whose k runs along memory rows (op(A) = A, op(B) = B^T), packed by
+ * 16x16 register transposes: `rows` rows of X from row r0, kc values from
+ * k0, into micro-panels of `mr` rows. For bf16 pairs the 32-bit words are
+ * (X[r,k], X[r,k+1]) and an odd last k is finished here. */
+static void dj_pack_rows_fast(const dj_gemm_job *g, const void *X, int64_t ld, int64_t r0, int64_t rows, int64_t k0,
+                              int64_t kc, int mr, void *dst) {
+    int pairs = g->plan.pairs;
+    int64_t words = pairs ? kc / 2 : kc, kp = pairs ? (kc + 1) / 2 : kc;
+    for (int64_t ir = 0; ir < rows; ir += mr) {
+        int m = rows - ir < mr ? (int)(rows - ir) : mr;
+        uint32_t *d = (uint32_t *)dst + ir * kp;
+        if (pairs) {
+            const uint16_t *s = (const uint16_t *)X + (r0 + ir) * ld + k0;
+            dj_pack_rows32_avx512(s, ld * 2, m, words, mr, d);
+            if (kc & 1)
+                for (int r = 0; r < mr; r++)
+                    d[(kp - 1) * mr + r] = r < m ? s[r * ld + kc - 1] : 0;
+        } else {
+            dj_pack_rows32_avx512((const float *)X + (r0 + ir) * ld + k0, ld * 4, m, words, mr, d);
+        }
+    }
+}
+
+/* bf16 B (not transposed) in k-pairs: two rows interleaved per pair. */
+static void dj_pack_pairs_b_fast(const uint16_t *X, int64_t ld, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                                 int nr, uint16_t *dst) {
+    int64_t kp = (kc + 1) / 2;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int n = nc - jr < nr ? (int)(nc - jr) : nr;
+        uint16_t *d = dst + jr * 2 * kp;
+        for (int64_t p = 0; p < kp; p++, d += 2 * nr) {
+            const uint16_t *s0 = X + (k0 + 2 * p) * ld + j0 + jr;
+            dj_pack_interleave_avx512(s0, 2 * p + 1 < kc ? s0 + ld : NULL, n, d);
+        }
+    }
+}
+#endif
+
 static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, void *dst) {
+#if defined(__x86_64__)
+    if (g->plan.avx512_pack && !g->ta && (g->plan.pairs || !g->bf16)) {
+        dj_pack_rows_fast(g, g->A, g->lda, i0, mc, k0, kc, g->plan.mr, dst);
+        return;
+    }
+#endif
     if (g->plan.pairs)
         dj_pack_pairs_a(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
     else if (g->bf16)
@@ -249,6 +303,18 @@ static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t
 
 static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, void *dst) {
     /* op(B)[k,j] == op'(B)^T[j,k]: the A packer with the flag flipped */
+#if defined(__x86_64__)
+    if (g->plan.avx512_pack && (g->plan.pairs || !g->bf16)) {
+        if (g->tb) {
+            dj_pack_rows_fast(g, g->B, g->ldb, j0, nc, k0, kc, g->plan.nr, dst);
+            return;
+        }
+        if (g->plan.pairs && g->plan.nr == 32) {
+            dj_pack_pairs_b_fast(g->B, g->ldb, k0, kc, j0, nc, g->plan.nr, dst);
+            return;
+        }
+    }
+#endif
     if (g->plan.pairs)
         dj_pack_pairs_b(g->B, g->ldb, g->tb, k0, kc, j0, nc, g->plan.nr, dst);
     else if (g->bf16)
@@ -356,20 +422,20 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
     int64_t mcp = (p->mc + p->mr - 1) / p->mr * p->mr, ncp = (p->nc + p->nr - 1) / p->nr * p->nr;
     g->a_bytes = ((size_t)mcp * (size_t)p->kc * p->esize + 63) / 64 * 64;
     g->scratch_bytes = g->a_bytes + (size_t)ncp * (size_t)p->kc * p->esize;
-    /* blocks of C: shrink the column block when there are too few blocks to
-     * keep every thread busy (does not change any result) */
-    g->tm = (g->M + p->mc - 1) / p->mc;
-    g->nc = p->nc;
     /* below ~2 MFLOP waking the pool costs more than it saves */
     if ((double)g->M * (double)g->N * (double)g->K < (double)(1 << 20))
         pool = NULL;
+    /* blocks of C: column blocks of equal width (at most plan.nc), more of
+     * them when there are too few blocks to keep every thread busy. The
+     * block shapes never change a result: only KC orders the sums. */
+    g->tm = (g->M + p->mc - 1) / p->mc;
+    int64_t tn = (g->N + p->nc - 1) / p->nc;
     int64_t want = 4 * (int64_t)dj_threadpool_size(pool);
-    if (g->tm * ((g->N + g->nc - 1) / g->nc) < want) {
-        int64_t tn = (want + g->tm - 1) / g->tm;
-        int64_t nc = ((g->N + tn - 1) / tn + p->nr - 1) / p->nr * p->nr;
-        g->nc = nc < p->nr ? p->nr : nc > p->nc ? p->nc : nc;
-    }
-    int64_t tn = (g->N + g->nc - 1) / g->nc;
+    if (g->tm * tn < want)
+        tn = (want + g->tm - 1) / g->tm;
+    int64_t nc = ((g->N + tn - 1) / tn + p->nr - 1) / p->nr * p->nr;
+    g->nc = nc > p->nc ? p->nc : nc;
+    tn = (g->N + g->nc - 1) / g->nc;
     dj_parallel_for(pool, g->tm * tn, 1, dj_gemm_tasks, g);
     if (g->failed)
         return dj_error_set(DJ_ERR_NOMEM, who, "cannot allocate %zu bytes of packing buffer", g->scratch_bytes);

@@ -4,6 +4,7 @@
  * FMA peak probes of `dojo bench gemm`. Compiled with -mavx512*; called only
  * when cpuid says the CPU has them. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "gemm_kernels.h"
 
@@ -38,12 +39,19 @@ void dj_sgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c,
     const float *b = bp; /* kc x 32 */
     DJ_ROWS12(DJ_DECL)
     DJ_ROWS12(DJ_PREFETCH_C)
+#ifdef DJ_EMBED
+    /* FMA with the A value broadcast from memory inside the instruction */
+#define DJ_FMA(i)                                                                             \
+    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i])); \
+    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
+#else
 #define DJ_FMA(i)                                       \
     {                                                   \
         __m512 ai = _mm512_set1_ps(a[i]);               \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);     \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);     \
     }
+#endif
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
@@ -114,4 +122,74 @@ double dj_bf16_peak_avx512(int64_t iters) {
     volatile float sink = _mm512_reduce_add_ps(acc);
     (void)sink;
     return (double)iters * 12 * 16 * 4;
+}
+
+/* ---- packing helpers ------------------------------------------------------ */
+
+/* In-register transpose of a 16x16 block of 32-bit values: r[i] lane j
+ * becomes r[j] lane i. Pure bit moves (no arithmetic), so it serves bf16
+ * pairs as well as floats. */
+static inline void dj_transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        r[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c)); /* column 4L+0 of rows 4g..4g+3 */
+        r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int j = 0; j < 4; j++) {
+        t[4 * j + 0] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+        t[4 * j + 1] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+        t[4 * j + 2] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+        t[4 * j + 3] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[4 * j + 0], t[4 * j + 2], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[4 * j + 0], t[4 * j + 2], 0xdd);
+        r[4 + j] = _mm512_shuffle_f32x4(t[4 * j + 1], t[4 * j + 3], 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(t[4 * j + 1], t[4 * j + 3], 0xdd);
+    }
+}
+
+void dj_pack_rows32_avx512(const void *src, int64_t ld_bytes, int m, int64_t n, int mr, void *dstp) {
+    const char *s = src;
+    uint32_t *dst = dstp;
+    for (int h = 0; h < mr; h += 16) { /* 16 rows at a time */
+        int rows = m - h < 16 ? (m - h > 0 ? m - h : 0) : 16;
+        int lanes = mr - h < 16 ? mr - h : 16;
+        __mmask16 store = (__mmask16)((1u << lanes) - 1);
+        int64_t k = 0;
+        for (; k + 16 <= n; k += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < rows ? _mm512_loadu_ps(s + (h + i) * ld_bytes + 4 * k) : _mm512_setzero_ps();
+            dj_transpose16(r);
+            for (int j = 0; j < 16; j++)
+                _mm512_mask_storeu_ps(dst + (k + j) * mr + h, store, r[j]);
+        }
+        for (; k < n; k++)
+            for (int i = 0; i < lanes; i++) {
+                uint32_t v = 0;
+                if (i < rows)
+                    memcpy(&v, s + (h + i) * ld_bytes + 4 * k, 4);
+                dst[k * mr + h + i] = v;
+            }
+    }
+}
+
+void dj_pack_interleave_avx512(const uint16_t *s0, const uint16_t *s1, int n, uint16_t *d) {
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
+                                        37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    __mmask32 mask = n >= 32 ? 0xffffffffu : (__mmask32)((1u << n) - 1);
+    __m512i a = _mm512_maskz_loadu_epi16(mask, s0);
+    __m512i b = s1 ? _mm512_maskz_loadu_epi16(mask, s1) : _mm512_setzero_si512();
+    _mm512_storeu_si512(d, _mm512_permutex2var_epi16(a, lo, b));
+    _mm512_storeu_si512(d + 32, _mm512_permutex2var_epi16(a, hi, b));
 }

@@ -32,6 +32,13 @@ void dj_sgemm_micro_avx2(int64_t kc, const void *a, const void *b, float *c, int
 void dj_sgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
 /* needs avx512_bf16 as well */
 void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+/* Packing helpers. rows32: copies n 32-bit words from each of m rows
+ * (ld_bytes apart) into dst[n][mr], rows m..mr-1 zero (m <= mr <= 32): the
+ * transpose behind the A panels (floats, or bf16 pairs as words).
+ * interleave: d[2c] = s0[c], d[2c+1] = s1[c] for c < 32 (0 past n, and for
+ * s1 NULL): one k-pair of a bf16 B panel. */
+void dj_pack_rows32_avx512(const void *src, int64_t ld_bytes, int m, int64_t n, int mr, void *dst);
+void dj_pack_interleave_avx512(const uint16_t *s0, const uint16_t *s1, int n, uint16_t *d);
 #endif
 
 /* Fused multiply-add peak probes for `dojo bench gemm`: run `iters` steps of
