@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dojo/dojo.h"
+#include "kernels/cpu/gemm_kernels.h"
 #include "support/test.h"
 
 #define DJ_GUARD 12345.0f /* C entries between rows (ldc > N) must keep it */
@@ -361,7 +362,71 @@ static void test_reference_by_hand(void) {
     CHECK(D[0] == 58 && D[1] == 64 && D[2] == 139 && D[3] == 154);
 }
 
+/* One micro-kernel on packed panels a[kc][mr], b[kc][nr] (float32) or k-pair
+ * panels (bf16) against a direct sum, for beta 0 (C holds NaN) and beta 1.5. */
+static void dj_check_micro(const char *name, dj_gemm_micro_fn fn, int mr, int nr, int bf16) {
+    enum { KC = 37 * 2 };
+    dj_rng r;
+    dj_rng_seed(&r, 99, 0);
+    float *a = aligned_alloc(64, sizeof(float) * KC * DJ_GEMM_MAX_MR);
+    float *b = aligned_alloc(64, sizeof(float) * KC * DJ_GEMM_MAX_NR);
+    uint16_t *ah = aligned_alloc(64, sizeof(uint16_t) * KC * DJ_GEMM_MAX_MR);
+    uint16_t *bh = aligned_alloc(64, sizeof(uint16_t) * KC * DJ_GEMM_MAX_NR);
+    float c[DJ_GEMM_MAX_MR * 40], want[DJ_GEMM_MAX_MR * 40];
+    dj_fill(&r, a, KC * mr);
+    dj_fill(&r, b, KC * nr);
+    if (bf16) { /* round, then lay out as pairs: a[p][i][2], b[p][j][2] */
+        for (int k = 0; k < KC; k++) {
+            for (int i = 0; i < mr; i++) {
+                a[k * mr + i] = dj_bf16_to_f32(dj_f32_to_bf16(a[k * mr + i]));
+                ah[(k / 2) * 2 * mr + 2 * i + k % 2] = dj_f32_to_bf16(a[k * mr + i]);
+            }
+            for (int j = 0; j < nr; j++) {
+                b[k * nr + j] = dj_bf16_to_f32(dj_f32_to_bf16(b[k * nr + j]));
+                bh[(k / 2) * 2 * nr + 2 * j + k % 2] = dj_f32_to_bf16(b[k * nr + j]);
+            }
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        float beta = pass ? 1.5f : 0.0f;
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < 40; j++) {
+                c[i * 40 + j] = pass ? (float)(i - j) : NAN;
+                double acc = 0.0;
+                for (int k = 0; k < KC && j < nr; k++)
+                    acc += (double)a[k * mr + i] * b[k * nr + j];
+                want[i * 40 + j] = j < nr ? (float)(-0.5 * acc + (pass ? beta * (i - j) : 0.0)) : c[i * 40 + j];
+            }
+        fn(KC, bf16 ? (const void *)ah : a, bf16 ? (const void *)bh : b, c, 40, -0.5f, beta);
+        int bad = 0;
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < 40; j++) {
+                float got = c[i * 40 + j], w = want[i * 40 + j];
+                int ok = j < nr ? fabsf(got - w) <= 1e-4f * (1.0f + fabsf(w)) : (isnan(w) ? isnan(got) : got == w);
+                if (!ok && bad++ == 0)
+                    CHECK_MSG(0, "%s beta=%g: c[%d,%d] = %g, want %g", name, beta, i, j, got, w);
+            }
+    }
+    free(a), free(b), free(ah), free(bh);
+}
+
+/* each micro-kernel directly: tile shape, alpha, beta, row stride of C
+ * (columns past the tile stay untouched) */
+static void test_micro_kernels(void) {
+    dj_check_micro("scalar", dj_sgemm_micro_scalar, DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 0);
+#if defined(__x86_64__)
+    const dj_cpu_features *f = dj_cpu_detect();
+    if (f->avx2 && f->fma)
+        dj_check_micro("avx2", dj_sgemm_micro_avx2, DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 0);
+    if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl)
+        dj_check_micro("avx512", dj_sgemm_micro_avx512, DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 0);
+    if (f->avx512f && f->avx512_bf16)
+        dj_check_micro("avx512 bf16", dj_bgemm_micro_avx512, DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 1);
+#endif
+}
+
 int main(void) {
+    DJ_RUN(test_micro_kernels);
     DJ_RUN(test_reference_by_hand);
     DJ_RUN(test_sgemm_odd_shapes_every_kernel);
     DJ_RUN(test_sgemm_each_axis_every_size);
