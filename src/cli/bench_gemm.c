@@ -219,8 +219,8 @@ static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int
     printf("  float32      %8.1f GFLOP/s (best %.1f)  %5.1f%% of peak (best %.1f%%)\n", r->f32, r->f32_best,
            100.0 * r->f32 / r->peak, 100.0 * r->f32_best / r->peak);
     if (dj_bg_bf16) {
-        printf("  bf16 (%s) %8.1f GFLOP/s (best %.1f)  %.2fx float32, %5.1f%% of fma peak\n",
-               bf16_native ? "dpbf16" : "cvt", r->bf16, r->bf16_best, r->bf16 / r->f32, 100.0 * r->bf16 / r->peak);
+        printf("  %-12s %8.1f GFLOP/s (best %.1f)  %.2fx float32, %5.1f%% of fma peak\n",
+               bf16_native ? "bf16 dpbf16" : "bf16 cvt", r->bf16, r->bf16_best, r->bf16 / r->f32, 100.0 * r->bf16 / r->peak);
         if (bf16_native)
             printf("  dpbf16 peak  %8.1f GFLOP/s\n", r->bf16_peak);
     }
