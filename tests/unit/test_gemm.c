@@ -362,16 +362,19 @@ static void test_reference_by_hand(void) {
     CHECK(D[0] == 58 && D[1] == 64 && D[2] == 139 && D[3] == 154);
 }
 
+/* 64-byte aligned memory (packed panels are loaded with aligned loads) */
+static void *dj_alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* One micro-kernel on packed panels a[kc][mr], b[kc][nr] (float32) or k-pair
  * panels (bf16) against a direct sum, for beta 0 (C holds NaN) and beta 1.5. */
 static void dj_check_micro(const char *name, dj_gemm_micro_fn fn, int mr, int nr, int bf16) {
     enum { KC = 37 * 2 };
     dj_rng r;
     dj_rng_seed(&r, 99, 0);
-    float *a = aligned_alloc(64, sizeof(float) * KC * DJ_GEMM_MAX_MR);
-    float *b = aligned_alloc(64, sizeof(float) * KC * DJ_GEMM_MAX_NR);
-    uint16_t *ah = aligned_alloc(64, sizeof(uint16_t) * KC * DJ_GEMM_MAX_MR);
-    uint16_t *bh = aligned_alloc(64, sizeof(uint16_t) * KC * DJ_GEMM_MAX_NR);
+    float *a = dj_alloc64(sizeof(float) * KC * DJ_GEMM_MAX_MR);
+    float *b = dj_alloc64(sizeof(float) * KC * DJ_GEMM_MAX_NR);
+    uint16_t *ah = dj_alloc64(sizeof(uint16_t) * KC * DJ_GEMM_MAX_MR);
+    uint16_t *bh = dj_alloc64(sizeof(uint16_t) * KC * DJ_GEMM_MAX_NR);
     float c[DJ_GEMM_MAX_MR * 40], want[DJ_GEMM_MAX_MR * 40];
     dj_fill(&r, a, KC * mr);
     dj_fill(&r, b, KC * nr);
