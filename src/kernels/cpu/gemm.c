@@ -136,6 +136,9 @@ static inline float dj_f32f(float x) { return x; }
                     for (; r < mr; r++)                                                                   \
                         d[r] = 0.0f;                                                                      \
                 }                                                                                         \
+            } else if (m == mr && sizeof(T) == sizeof(float)) { /* X[k*ld + i]: whole runs of mr */      \
+                for (int64_t k = 0; k < kc; k++, d += mr)                                                 \
+                    memcpy(d, X + (k0 + k) * ld + i0 + ir, (size_t)mr * sizeof(float));                  \
             } else { /* X[k*ld + i]: contiguous runs of m */                                              \
                 for (int64_t k = 0; k < kc; k++, d += mr) {                                               \
                     const T *s = X + (k0 + k) * ld + i0 + ir;                                             \

@@ -39,19 +39,11 @@ void dj_sgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c,
     const float *b = bp; /* kc x 32 */
     DJ_ROWS12(DJ_DECL)
     DJ_ROWS12(DJ_PREFETCH_C)
-#ifdef DJ_EMBED
-    /* FMA with the A value broadcast from memory inside the instruction */
-#define DJ_FMA(i)                                                                             \
+    /* A broadcast from memory inside each FMA ({1to16}): measured ~1% faster
+     * on Zen 4 than a separate vbroadcastss feeding two FMAs */
+#define DJ_FMA(i)                                                                                     \
     __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i])); \
     __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
-#else
-#define DJ_FMA(i)                                       \
-    {                                                   \
-        __m512 ai = _mm512_set1_ps(a[i]);               \
-        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);     \
-        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);     \
-    }
-#endif
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
