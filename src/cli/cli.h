@@ -77,5 +77,6 @@ int dj_cmd_gen(int argc, char **argv);
 /* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
 int dj_bench_transform(int argc, char **argv);
 int dj_bench_decode(int argc, char **argv);
+int dj_bench_gemm(int argc, char **argv);
 
 #endif

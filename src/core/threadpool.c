@@ -30,7 +30,7 @@ struct dj_threadpool {
     int stop;
     dj_range_fn fn;
     void *arg;
-    int64_t n, chunk;
+    int64_t n;
     int active; /* threads that get a range this loop */
     /* per-thread scratch */
     void **scratch;
@@ -40,10 +40,10 @@ struct dj_threadpool {
 static void dj_pool_run_share(dj_threadpool *p, int t) {
     if (t >= p->active)
         return;
-    int64_t begin = (int64_t)t * p->chunk;
-    int64_t end = begin + p->chunk;
-    if (end > p->n)
-        end = p->n;
+    /* balanced: range sizes differ by at most one, and each holds at least
+     * n / active >= grain iterations */
+    int64_t begin = (int64_t)((__int128)t * p->n / p->active);
+    int64_t end = (int64_t)((__int128)(t + 1) * p->n / p->active);
     if (begin < end)
         p->fn(p->arg, begin, end, t);
 }
@@ -134,8 +134,8 @@ void dj_parallel_for(dj_threadpool *p, int64_t n, int64_t grain, dj_range_fn fn,
         return;
     if (grain < 1)
         grain = 1;
-    int64_t max_parts = (n + grain - 1) / grain;
-    if (!p || p->nthreads == 1 || max_parts == 1) {
+    int64_t max_parts = n / grain; /* every range gets at least grain */
+    if (!p || p->nthreads == 1 || max_parts <= 1) {
         fn(arg, 0, n, 0);
         return;
     }
@@ -145,7 +145,6 @@ void dj_parallel_for(dj_threadpool *p, int64_t n, int64_t grain, dj_range_fn fn,
     p->arg = arg;
     p->n = n;
     p->active = active;
-    p->chunk = (n + active - 1) / active;
     p->pending = p->nthreads - 1;
     p->generation++;
     pthread_cond_broadcast(&p->wake);
