@@ -127,6 +127,7 @@ typedef struct dj_synth_motion_options {
     const char *codec; /* "h264" (libx264, else mpeg4 with a warning), or any writer codec */
     int threads;       /* clips encoded in parallel; <= 0: one per core (at most 8) */
     int progress;      /* 1: show a progress line */
+    const dj_synth_params *scene; /* NULL: dj_synth_params_default; else distractors, noise, jitter, motion ranges */
 } dj_synth_motion_options;
 
 void dj_synth_motion_options_default(dj_synth_motion_options *o);

@@ -319,6 +319,12 @@ dj_status dj_synth_motion_generate(const dj_synth_motion_options *o) {
     j.o = o;
     DJ_TRY(dj_motion_encoder(o->codec, &j.encoder, &j.ext));
     dj_synth_params_default(&j.params, o->width, o->height, o->frames);
+    if (o->scene) { /* the caller's scene settings; the size always comes from o */
+        j.params = *o->scene;
+        j.params.width = o->width;
+        j.params.height = o->height;
+        j.params.frames = o->frames;
+    }
     j.nsplits = o->val_per_class > 0 ? 2 : 1;
     j.total = o->classes * (o->per_class + o->val_per_class);
     DJ_TRY(dj_motion_folders(&j));

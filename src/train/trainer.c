@@ -1,0 +1,506 @@
+/* trainer.c — the training loop: data, model, optimizer and schedule set up
+ * once; then per epoch a seeded batch plan, the loader running ahead, the
+ * forward/backward/update steps, validation, checkpoints and metrics. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "dojo/checkpoint.h"
+#include "dojo/layers.h"
+#include "dojo/loader.h"
+#include "dojo/log.h"
+#include "dojo/metrics.h"
+#include "dojo/train.h"
+
+typedef struct dj_run {
+    const dj_train_options *o;
+    dj_config *cfg;
+    char dir[1024], ckpt_dir[1100];
+    dj_index *train, *val;
+    int *val_map; /* val class id -> train class id */
+    dj_plan_entry *entries;
+    dj_model *model;
+    dj_graph *g;
+    dj_optimizer *opt;
+    dj_threadpool *pool;
+    void *scratch;
+    dj_exec ex;
+    dj_metrics *metrics;
+    dj_schedule sched;
+    int64_t steps_per_epoch;
+    char *config_json, *classes_json;
+    int threads;
+} dj_run;
+
+static dj_status dj_mkdir(const char *path) {
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return dj_error_set(DJ_ERR_IO, path, "cannot create the folder: %s", strerror(errno));
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return dj_error_set(DJ_ERR_IO, path, "exists and is not a folder");
+    return DJ_OK;
+}
+
+static int dj_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The class names of the training index as a JSON list. */
+static char *dj_classes_json(const dj_index *idx) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < dj_index_class_count(idx); i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(dj_index_class_name(idx, i)));
+    char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    return s;
+}
+
+static dj_status dj_write_text(const char *dir, const char *name, const char *text) {
+    char path[1200], tmp[1300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return dj_error_set(DJ_ERR_IO, tmp, "cannot write: %s", strerror(errno));
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dj_error_set(DJ_ERR_IO, path, "cannot write: %s", strerror(e));
+    }
+    return DJ_OK;
+}
+
+/* Maps the validation set's class names onto the training classes. */
+static dj_status dj_map_classes(dj_run *r) {
+    int nv = dj_index_class_count(r->val), nt = dj_index_class_count(r->train);
+    r->val_map = calloc((size_t)(nv > 0 ? nv : 1), sizeof *r->val_map);
+    if (!r->val_map)
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
+    for (int i = 0; i < nv; i++) {
+        r->val_map[i] = -1;
+        for (int j = 0; j < nt; j++)
+            if (!strcmp(dj_index_class_name(r->val, i), dj_index_class_name(r->train, j)))
+                r->val_map[i] = j;
+        if (r->val_map[i] < 0)
+            return dj_error_set(DJ_ERR_INVALID, r->o->val_data, "validation class '%s' is not a training class",
+                                dj_index_class_name(r->val, i));
+    }
+    return DJ_OK;
+}
+
+static dj_plan_options dj_train_plan_options(const dj_train_options *o) {
+    dj_plan_options po;
+    memset(&po, 0, sizeof po);
+    po.batch_size = (int)o->batch;
+    po.shard.shuffle = 1;
+    po.shard.drop_last = 1;
+    po.clip.num_frames = (int)o->frames;
+    po.clip.stride = (int)o->stride;
+    po.clip.mode = DJ_CLIP_RANDOM;
+    po.spatial.mode = DJ_SPATIAL_RESIZED_CROP;
+    po.spatial.scale_min = (float)o->scale_min;
+    po.spatial.scale_max = (float)o->scale_max;
+    po.spatial.ratio_min = (float)o->ratio_min;
+    po.spatial.ratio_max = (float)o->ratio_max;
+    po.spatial.flip_prob = (float)o->flip;
+    return po;
+}
+
+static dj_status dj_run_setup(dj_run *r) {
+    const dj_train_options *o = r->o;
+    if (!o->train_data)
+        return dj_error_set(DJ_ERR_INVALID, "--data", "no training data (give --data or data.train in the recipe)");
+    if (!o->out)
+        return dj_error_set(DJ_ERR_INVALID, "--out", "no run folder (give --out or train.out in the recipe)");
+    snprintf(r->dir, sizeof r->dir, "%s", o->out);
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->dir);
+    char last[1200];
+    snprintf(last, sizeof last, "%s/last.safetensors", r->ckpt_dir);
+    if (!o->resume && dj_exists(last))
+        return dj_error_set(DJ_ERR_INVALID, r->dir,
+                            "the run folder already holds a run: add --resume to continue it, or choose another --out");
+    if (o->resume && !dj_exists(last))
+        return dj_error_set(DJ_ERR_NOT_FOUND, last, "--resume: no checkpoint to resume from");
+    DJ_TRY(dj_mkdir(r->dir));
+    DJ_TRY(dj_mkdir(r->ckpt_dir));
+
+    /* data */
+    char cache[1200];
+    snprintf(cache, sizeof cache, "%s/train.index", r->dir);
+    DJ_TRY(dj_data_open(o->train_data, cache, &r->train));
+    if (o->val_data) {
+        snprintf(cache, sizeof cache, "%s/val.index", r->dir);
+        DJ_TRY(dj_data_open(o->val_data, cache, &r->val));
+        DJ_TRY(dj_map_classes(r));
+    }
+    int64_t n = dj_index_count(r->train);
+    if (n < o->batch)
+        return dj_error_set(DJ_ERR_INVALID, o->train_data, "%lld usable videos, fewer than one batch (%lld)",
+                            (long long)n, (long long)o->batch);
+    if (dj_index_class_count(r->train) < 2)
+        return dj_error_set(DJ_ERR_INVALID, o->train_data, "training needs at least 2 classes, found %d",
+                            dj_index_class_count(r->train));
+    r->entries = calloc((size_t)n, sizeof *r->entries);
+    if (!r->entries)
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
+    DJ_TRY(dj_loader_plan_entries(r->train, r->entries));
+
+    /* threads: the compute pool; decode workers run beside it */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    r->threads = o->threads > 0 ? (int)o->threads : (int)(cores > 0 ? cores : 1);
+    DJ_TRY(dj_threadpool_create(r->threads, &r->pool));
+
+    /* model */
+    char path[1024];
+    dj_config *mc = NULL;
+    DJ_TRY(dj_model_find(o->model, path, sizeof path));
+    DJ_TRY(dj_config_load(path, &mc));
+    dj_model_shape shape = {o->batch, o->frames, o->size, o->size, dj_index_class_count(r->train),
+                            (float)o->label_smoothing, r->threads};
+    dj_status s = dj_model_create(mc, &shape, &r->model);
+    dj_config_free(mc);
+    DJ_TRY(s);
+    r->g = dj_model_graph(r->model);
+    DJ_TRY(dj_graph_plan(r->g, 1));
+    DJ_TRY(dj_model_init(r->model, (uint64_t)o->seed));
+    size_t scratch = dj_graph_scratch_bytes(r->g);
+    if (scratch && !(r->scratch = aligned_alloc(64, (scratch + 63) / 64 * 64)))
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate %zu bytes of scratch", scratch);
+    r->ex = (dj_exec){r->pool, r->scratch, scratch};
+    dj_optim_config oc = o->optim;
+    DJ_TRY(dj_optimizer_create(r->g, &oc, &r->opt));
+
+    /* schedule, in optimizer steps */
+    dj_plan_options po = dj_train_plan_options(o);
+    dj_batch_plan *plan0 = NULL;
+    DJ_TRY(dj_batch_plan_create(r->entries, n, (uint64_t)o->seed, 0, &po, &plan0));
+    r->steps_per_epoch = plan0->num_batches / o->accumulate;
+    dj_batch_plan_free(plan0);
+    if (r->steps_per_epoch < 1)
+        return dj_error_set(DJ_ERR_INVALID, "train.accumulate", "fewer batches per epoch than accumulate steps");
+    memset(&r->sched, 0, sizeof r->sched);
+    r->sched.kind = o->schedule;
+    r->sched.base_lr = o->lr;
+    r->sched.warmup_steps = (int64_t)llround(o->warmup_epochs * (double)r->steps_per_epoch);
+    r->sched.warmup_start_factor = o->warmup_start_factor;
+    r->sched.total_steps = r->steps_per_epoch * o->epochs;
+    r->sched.step_size = (int64_t)llround(o->step_epochs * (double)r->steps_per_epoch);
+    if (r->sched.step_size < 1)
+        r->sched.step_size = 1;
+    r->sched.gamma = o->gamma;
+    r->sched.min_lr = o->min_lr;
+    DJ_TRY(dj_schedule_check(&r->sched));
+
+    r->config_json = dj_config_to_json(r->cfg);
+    r->classes_json = dj_classes_json(r->train);
+    if (!r->config_json || !r->classes_json)
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
+    DJ_TRY(dj_write_text(r->dir, "config.json", r->config_json));
+    DJ_TRY(dj_metrics_open(r->dir, &r->metrics));
+
+    dj_graph_memory mem;
+    dj_graph_memory_report(r->g, &mem);
+    dj_log_info("model %s (%s): %lld parameters, %d classes, input %lldx3x%lldx%lldx%lld", o->model,
+                dj_model_arch(r->model), (long long)dj_model_num_params(r->model), dj_index_class_count(r->train),
+                (long long)o->batch, (long long)o->frames, (long long)o->size, (long long)o->size);
+    dj_log_info("memory planned: parameters %.1f MiB, gradients %.1f MiB, optimizer %.1f MiB, activations %.1f MiB "
+                "(%.1f MiB without reuse), scratch %.1f MiB",
+                mem.params / 1048576.0, mem.grads / 1048576.0, dj_optimizer_bytes(r->opt) / 1048576.0,
+                mem.activations / 1048576.0, mem.activations_naive / 1048576.0, mem.scratch / 1048576.0);
+    dj_log_info("data: %lld training videos%s, %lld batches per epoch, %d compute threads, %lld decode workers",
+                (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),
+                r->threads, (long long)o->workers);
+    return DJ_OK;
+}
+
+static void dj_run_free(dj_run *r) {
+    dj_metrics_close(r->metrics);
+    dj_optimizer_free(r->opt);
+    dj_model_free(r->model);
+    free(r->scratch);
+    dj_threadpool_free(r->pool);
+    dj_index_free(r->train);
+    dj_index_free(r->val);
+    free(r->val_map);
+    free(r->entries);
+    free(r->config_json);
+    free(r->classes_json);
+}
+
+static dj_status dj_run_checkpoint(dj_run *r, int64_t epoch, int64_t step, double best, int is_best,
+                                   char *path_out, size_t path_size) {
+    dj_checkpoint_state st;
+    memset(&st, 0, sizeof st);
+    st.epoch = epoch;
+    st.step = step;
+    st.seed = (uint64_t)r->o->seed;
+    st.best_metric = best;
+    st.config_json = r->config_json;
+    st.model = (char *)r->o->model;
+    st.num_classes = dj_model_num_classes(r->model);
+    st.classes_json = r->classes_json;
+    char path[1300];
+    snprintf(path, sizeof path, "%s/step-%lld.safetensors", r->ckpt_dir, (long long)step);
+    DJ_TRY(dj_checkpoint_save(path, r->g, r->opt, &st));
+    snprintf(path, sizeof path, "%s/last.safetensors", r->ckpt_dir);
+    DJ_TRY(dj_checkpoint_save(path, r->g, r->opt, &st));
+    snprintf(path_out, path_size, "%s", path);
+    if (is_best) {
+        snprintf(path, sizeof path, "%s/best.safetensors", r->ckpt_dir);
+        DJ_TRY(dj_checkpoint_save(path, r->g, NULL, &st));
+        snprintf(path_out, path_size, "%s", path);
+    }
+    return dj_checkpoint_rotate(r->ckpt_dir, (int)r->o->keep_checkpoints);
+}
+
+static void dj_format_eta(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, n, "?");
+    else if (s >= 3600)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, n, "%ds", (int)s);
+}
+
+static dj_status dj_validate(dj_run *r, int64_t epoch, int64_t step, double wall, dj_eval_result *res) {
+    dj_eval_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.frames = r->o->frames;
+    eo.stride = r->o->stride;
+    eo.size = r->o->size;
+    eo.short_side = r->o->short_side;
+    eo.clips = r->o->eval_clips;
+    eo.crops = r->o->eval_crops;
+    eo.workers = r->o->workers;
+    eo.strict = r->o->strict;
+    eo.norm = r->o->norm;
+    DJ_TRY(dj_evaluate(r->model, &r->ex, r->val, r->val_map, &eo, res));
+    const char *keys[] = {"top1", "top5", "loss", "clip_top1"};
+    double vals[] = {res->video_top1, res->video_top5, res->loss, res->clip_top1};
+    DJ_TRY(dj_metrics_log(r->metrics, "val", epoch, step, wall, 4, keys, vals));
+    const char *names[4096];
+    int k = res->num_classes < 4096 ? res->num_classes : 4096;
+    for (int i = 0; i < k; i++)
+        names[i] = dj_index_class_name(r->train, i);
+    DJ_TRY(dj_metrics_log_confusion(r->metrics, epoch, step, k, res->confusion, names));
+    return dj_metrics_flush(r->metrics);
+}
+
+static dj_status dj_write_summary(dj_run *r, const dj_train_result *res) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
+    cJSON_AddNumberToObject(o, "val_top1", res->val_top1);
+    cJSON_AddNumberToObject(o, "val_top5", res->val_top5);
+    cJSON_AddNumberToObject(o, "epochs", (double)res->epochs);
+    cJSON_AddNumberToObject(o, "steps", (double)res->steps);
+    cJSON_AddNumberToObject(o, "wall_s", res->wall_s);
+    cJSON_AddNumberToObject(o, "clips_per_s", res->clips_per_s);
+    cJSON_AddStringToObject(o, "checkpoint", res->checkpoint);
+    cJSON_AddStringToObject(o, "model", r->o->model);
+    cJSON_AddNumberToObject(o, "parameters", (double)dj_model_num_params(r->model));
+    cJSON_AddNumberToObject(o, "threads", r->threads);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text)
+        return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
+    dj_status s = dj_write_text(r->dir, "summary.json", text);
+    free(text);
+    return s;
+}
+
+static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
+    const dj_train_options *o = r->o;
+    int64_t epoch0 = 0, step = 0;
+    double best = -1;
+    if (o->resume) {
+        char last[1300];
+        snprintf(last, sizeof last, "%s/last.safetensors", r->ckpt_dir);
+        dj_checkpoint_state st;
+        memset(&st, 0, sizeof st);
+        DJ_TRY(dj_checkpoint_load(last, r->g, r->opt, &st));
+        epoch0 = st.epoch;
+        step = st.step;
+        best = st.best_metric;
+        int same_seed = st.seed == (uint64_t)o->seed;
+        dj_checkpoint_state_free(&st);
+        if (!same_seed)
+            return dj_error_set(DJ_ERR_INVALID, last, "--resume: the checkpoint was made with another seed");
+        dj_log_info("resuming from %s: epoch %lld done, step %lld", last, (long long)epoch0, (long long)step);
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", last);
+    }
+    const int64_t n = dj_index_count(r->train);
+    dj_plan_options po = dj_train_plan_options(o);
+    dj_loader_options lo = dj_loader_defaults();
+    lo.workers = (int)o->workers;
+    lo.height = lo.width = (int)o->size;
+    lo.norm = o->norm;
+    lo.strict = o->strict;
+    dj_tensor *input = dj_graph_tensor(r->g, dj_model_input(r->model));
+    dj_tensor *labels = dj_graph_tensor(r->g, dj_model_labels(r->model));
+    const dj_tensor *logits = dj_graph_tensor(r->g, dj_model_logits(r->model));
+    const float *loss_ptr = dj_graph_tensor(r->g, dj_model_loss(r->model))->data;
+    dj_progress *progress = dj_progress_create(stderr);
+    const double t_start = dj_time_now();
+    double train_time = 0;
+    int64_t train_clips = 0;
+    dj_status s = DJ_OK;
+    for (int64_t epoch = epoch0; epoch < o->epochs && s == DJ_OK; epoch++) {
+        double t_epoch = dj_time_now();
+        if (o->time_limit_s > 0 && epoch > epoch0) {
+            double per_epoch = (t_epoch - t_start) / (double)(epoch - epoch0);
+            if (t_epoch - t_start + per_epoch > o->time_limit_s) {
+                dj_log_warn("stopping after epoch %lld: the next epoch would pass train.time_limit_s",
+                            (long long)epoch);
+                break;
+            }
+        }
+        dj_batch_plan *plan = NULL;
+        dj_loader *loader = NULL;
+        s = dj_batch_plan_create(r->entries, n, (uint64_t)o->seed, (uint64_t)epoch, &po, &plan);
+        if (s == DJ_OK)
+            s = dj_loader_create(r->train, plan, &lo, &loader);
+        int64_t nb = plan ? r->steps_per_epoch * o->accumulate : 0;
+        double loss_sum = 0, wait_sum = 0, step_sum = 0;
+        int64_t correct = 0, seen = 0, log_n = 0;
+        dj_loader_stats prev = {0};
+        for (int64_t bi = 0; s == DJ_OK && bi < nb; bi++) {
+            double t0 = dj_time_now();
+            const dj_loader_batch *b;
+            s = dj_loader_next(loader, &b);
+            if (s != DJ_OK)
+                break;
+            if (!b) {
+                s = dj_error_set(DJ_ERR_INTERNAL, "train", "the loader ended early at batch %lld", (long long)bi);
+                break;
+            }
+            double t_data = dj_time_now();
+            memcpy(input->data, b->video.data, dj_tensor_nbytes(&b->video));
+            memcpy(labels->data, b->labels.data, dj_tensor_nbytes(&b->labels));
+            if (bi % o->accumulate == 0)
+                dj_graph_zero_grads(r->g);
+            dj_graph_set_seed(r->g, (uint64_t)o->seed, (uint64_t)step);
+            s = dj_graph_forward(r->g, &r->ex, 1);
+            if (s == DJ_OK)
+                s = dj_graph_backward(r->g, &r->ex, dj_model_loss(r->model), 1.0f / (float)o->accumulate);
+            double lr = dj_schedule_lr(&r->sched, step);
+            if (s == DJ_OK && (bi + 1) % o->accumulate == 0) {
+                s = dj_optimizer_step(r->opt, &r->ex, lr, NULL);
+                if (s == DJ_ERR_RANGE) {
+                    dj_log_warn("step %lld: %s", (long long)step, dj_error_message());
+                    s = DJ_OK;
+                }
+                step++;
+            }
+            if (s != DJ_OK)
+                break;
+            int64_t c1 = 0;
+            dj_topk_correct(logits, labels, 1, &c1);
+            correct += c1;
+            seen += b->n;
+            loss_sum += *loss_ptr;
+            log_n++;
+            double t1 = dj_time_now();
+            wait_sum += t_data - t0;
+            step_sum += t1 - t0;
+            train_time += t1 - t0;
+            train_clips += b->n;
+            double rate = (double)seen / (t1 - t_epoch);
+            double left = (double)((nb - bi - 1) + (o->epochs - epoch - 1) * nb) * (t1 - t_epoch) / (double)(bi + 1);
+            char eta[32];
+            dj_format_eta(left, eta, sizeof eta);
+            dj_progress_update(progress,
+                               "epoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.4g  clips/s %.1f  data wait %.0f%%  "
+                               "left %s",
+                               (long long)epoch + 1, (long long)o->epochs, (long long)bi + 1, (long long)nb,
+                               loss_sum / (double)log_n, lr, rate, 100.0 * wait_sum / step_sum, eta);
+            if (step % o->log_every == 0 || bi + 1 == nb) {
+                dj_loader_stats ls = dj_loader_get_stats(loader);
+                double dpd = ls.frames_delivered > prev.frames_delivered
+                                 ? (double)(ls.frames_decoded - prev.frames_decoded) /
+                                       (double)(ls.frames_delivered - prev.frames_delivered)
+                                 : 0;
+                prev = ls;
+                const char *keys[] = {"loss", "lr", "top1", "clips_per_s", "data_wait", "decoded_per_delivered"};
+                double vals[] = {loss_sum / (double)log_n, lr, (double)correct / (double)seen,
+                                 (double)seen / step_sum, wait_sum / step_sum, dpd};
+                s = dj_metrics_log(r->metrics, "train", epoch, step, dj_time_now() - t_start, 6, keys, vals);
+                loss_sum = 0;
+                correct = seen = log_n = 0;
+                wait_sum = step_sum = 0;
+                t_epoch = dj_time_now() - (double)0; /* rate restarts per logging window */
+                t_epoch -= 1e-9;
+            }
+        }
+        if (loader) {
+            dj_loader_stats ls = dj_loader_get_stats(loader);
+            if (ls.videos_failed)
+                dj_log_warn("epoch %lld: %lld unreadable videos skipped (their clips were replaced)",
+                            (long long)epoch + 1, (long long)ls.videos_failed);
+        }
+        dj_loader_free(loader);
+        dj_batch_plan_free(plan);
+        if (s != DJ_OK)
+            break;
+        dj_progress_end(progress);
+        double top1 = -1;
+        if (r->val) {
+            dj_eval_result ev;
+            s = dj_validate(r, epoch, step, dj_time_now() - t_start, &ev);
+            if (s != DJ_OK)
+                break;
+            top1 = ev.video_top1;
+            res->val_top1 = ev.video_top1;
+            res->val_top5 = ev.video_top5;
+            dj_log_info("epoch %lld: validation top-1 %.2f%%, top-5 %.2f%% (%lld videos)", (long long)epoch + 1,
+                        100 * ev.video_top1, 100 * ev.video_top5, (long long)ev.videos);
+            dj_eval_result_free(&ev);
+        }
+        int is_best = r->val && top1 > best;
+        if (is_best)
+            best = top1;
+        s = dj_run_checkpoint(r, epoch + 1, step, best, is_best, res->checkpoint, sizeof res->checkpoint);
+        res->epochs = epoch + 1;
+    }
+    dj_progress_free(progress);
+    res->steps = step;
+    res->wall_s = dj_time_now() - t_start;
+    res->clips_per_s = train_time > 0 ? (double)train_clips / train_time : 0;
+    if (best >= 0)
+        res->val_top1 = res->val_top1 > 0 ? res->val_top1 : best;
+    return s;
+}
+
+dj_status dj_train_run(const dj_train_options *o, dj_config *cfg, dj_train_result *result) {
+    dj_run r;
+    memset(&r, 0, sizeof r);
+    memset(result, 0, sizeof *result);
+    r.o = o;
+    r.cfg = cfg;
+    dj_status s = dj_run_setup(&r);
+    if (s == DJ_OK)
+        s = dj_train_epochs(&r, result);
+    if (s == DJ_OK)
+        s = dj_write_summary(&r, result);
+    if (s == DJ_OK) {
+        dj_metrics_flush(r.metrics);
+        dj_status rs = dj_report_write(r.dir, NULL);
+        if (rs != DJ_OK)
+            dj_log_warn("could not write the report: %s", dj_error_message());
+    }
+    dj_run_free(&r);
+    return s;
+}
