@@ -11,5 +11,6 @@
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
 #include "dojo/ops.h"     /* operator conventions and context */
+#include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
 
 #endif
