@@ -198,10 +198,11 @@ dj_status dj_maxpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, co
 
 /* ---------------------------------------------------------------- average pool */
 
-static dj_status dj_avgpool_check(const dj_pool_geom *g, const char *who) {
-    if (g->d[0] != 1 || g->d[1] != 1 || g->d[2] != 1)
-        return dj_error_set(DJ_ERR_INVALID, who, "average pooling has no dilation (got %lld,%lld,%lld)",
-                            (long long)g->d[0], (long long)g->d[1], (long long)g->d[2]);
+static dj_status dj_avgpool_check(const dj_pool3d_params *p, const char *who) {
+    for (int a = 0; a < 3; a++)
+        if (p && p->dilation[a] > 1)
+            return dj_error_set(DJ_ERR_INVALID, who, "average pooling has no dilation (got %d,%d,%d)", p->dilation[0],
+                                p->dilation[1], p->dilation[2]);
     return DJ_OK;
 }
 
@@ -269,8 +270,8 @@ static void dj_avgpool_bwd_planes(void *arg, int64_t p0, int64_t p1, int thread)
 dj_status dj_avgpool3d_forward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out) {
     static const char who[] = "dj_avgpool3d_forward";
     dj_pool_geom g;
+    DJ_TRY(dj_avgpool_check(p, who));
     DJ_TRY(dj_pool_setup(p, inp, out, NULL, DJ_DTYPE_F32, &g, who));
-    DJ_TRY(dj_avgpool_check(&g, who));
     dj_pool_job j = {&g, inp->data, NULL, out->data, NULL, NULL, NULL};
     dj_parallel_for(ex ? ex->pool : NULL, g.N * g.C, 1, dj_avgpool_fwd_planes, &j);
     return DJ_OK;
@@ -282,8 +283,8 @@ dj_status dj_avgpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, co
     dj_pool_geom g;
     if (!dinp)
         return DJ_OK;
+    DJ_TRY(dj_avgpool_check(p, who));
     DJ_TRY(dj_pool_bwd_setup(p, dout, dinp, NULL, DJ_DTYPE_F32, &g, who));
-    DJ_TRY(dj_avgpool_check(&g, who));
     dj_pool_job j = {&g, NULL, dout->data, NULL, dinp->data, NULL, NULL};
     dj_parallel_for(ex ? ex->pool : NULL, g.N * g.C, 1, dj_avgpool_bwd_planes, &j);
     return DJ_OK;
