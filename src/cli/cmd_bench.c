@@ -13,6 +13,7 @@ typedef struct dj_bench_kind {
 } dj_bench_kind;
 
 static const dj_bench_kind dj_bench_kinds[] = {
+    {"ops", "conv3d, norms, pools: forward/backward speed on r3d_18 / r2plus1d_18 shapes", dj_bench_ops},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 
