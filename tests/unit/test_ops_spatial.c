@@ -69,6 +69,9 @@ static dj_status sp_run_fast(const sp_case *c, dj_threadpool *pool, sp_run *r) {
     if (!scratch)
         return DJ_ERR_NOMEM;
     dj_exec ex = {pool, scratch, bytes};
+    float *y = r->s.out.data; /* forward must overwrite every output */
+    for (int64_t i = 0; i < dj_tensor_numel(&r->s.out); i++)
+        y[i] = NAN;
     dj_status st = sp_forward(c, &ex, &r->s);
     if (st == DJ_OK)
         st = sp_backward(c, &ex, &r->s, &r->dout, r->g);
@@ -380,6 +383,18 @@ static void test_bad_shapes_are_clear_errors(void) {
     dj_tensor w9 = sp_f32(5, wbig, NULL);
     CHECK_EQ_INT(dj_conv3d_forward(&ex, &p, &x, &w9, NULL, &y), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "larger than padded input");
+    /* negative padding, stride or groups */
+    dj_conv3d_params neg = {{1, -1, 1}, {0}, {0}, 0};
+    CHECK_EQ_INT(dj_conv3d_forward(&ex, &neg, &x, &w4, NULL, &y), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "negative");
+    neg = (dj_conv3d_params){{0}, {0}, {0}, -2};
+    CHECK_EQ_INT(dj_conv3d_forward(&ex, &neg, &x, &w4, NULL, &y), DJ_ERR_INVALID);
+    /* 4-D input to conv3d */
+    dj_tensor x4;
+    int64_t xs4[4] = {2, 4, 15, 5};
+    CHECK(dj_tensor_reshape(&x, 4, xs4, &x4) == DJ_OK);
+    CHECK_EQ_INT(dj_conv3d_forward(&ex, &p, &x4, &w4, NULL, &y), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "5-D");
     /* linear */
     int64_t ls[2] = {3, 7}, lw[2] = {4, 6}, lo[2] = {3, 4};
     dj_tensor lx = sp_f32(2, ls, NULL), lwt = sp_f32(2, lw, NULL), ly = sp_f32(2, lo, NULL);

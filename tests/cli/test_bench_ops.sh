@@ -1,0 +1,15 @@
+# test_bench_ops.sh — `dojo bench ops`: runs on a tiny input, prints its
+# table or one JSON object, and rejects bad options.
+. tests/cli/lib.sh
+
+tiny="--batch 1 --frames 2 --size 16 --threads 2"
+# shellcheck disable=SC2086
+expect bench-ops-table 0 "layer1 64->64 3x3x3 .*[0-9]" -- "$DOJO" bench ops $tiny --model r3d_18
+# shellcheck disable=SC2086
+expect bench-ops-memory 0 "batchnorm3d train" -- "$DOJO" bench ops $tiny --model r3d_18
+# shellcheck disable=SC2086
+expect bench-ops-json 0 '^\{"conv3d":\[\{"model":"r2plus1d_18".*"memory_bound":\[' -- "$DOJO" bench ops $tiny --model r2plus1d_18 --json
+expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18 or all" -- "$DOJO" bench ops --model vgg
+expect bench-ops-bad-size 2 "option '--size' must be between" -- "$DOJO" bench ops --size 3
+expect bench-listed 0 "ops +conv3d" -- "$DOJO" bench --help
+finish
