@@ -102,11 +102,11 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
         return dj_error_set(DJ_ERR_INVALID, who, "give both running_mean and running_var or neither");
     DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
     DJ_TRY(dj_expect_vec(save_invstd, DJ_DTYPE_F32, j.C, 0, who, "save_invstd"));
-    if (p->training && running_mean && j.N * j.R < 2)
-        return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input has %lld",
-                            (long long)(j.N * j.R));
-    if (p->training && j.N * j.R < 1)
-        return dj_error_set(DJ_ERR_INVALID, who, "empty batch");
+    if (p->training && j.N * j.R < 2) { /* as PyTorch: "Expected more than 1 value per channel when training" */
+        char s[128];
+        return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input %s has %lld",
+                            dj_shape_string(inp->ndim, inp->shape, s, sizeof s), (long long)(j.N * j.R));
+    }
     j.p = p;
     j.x = inp->data, j.w = weight ? weight->data : NULL, j.b = bias ? bias->data : NULL;
     j.y = out->data, j.rm = running_mean ? running_mean->data : NULL, j.rv = running_var ? running_var->data : NULL;

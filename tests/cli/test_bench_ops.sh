@@ -2,11 +2,10 @@
 # table or one JSON object, and rejects bad options.
 . tests/cli/lib.sh
 
-tiny="--batch 1 --frames 2 --size 16 --threads 2"
+tiny="--batch 1 --frames 1 --size 16 --threads 2"
 # shellcheck disable=SC2086
 expect bench-ops-table 0 "layer1 64->64 3x3x3 .*[0-9]" -- "$DOJO" bench ops $tiny --model r3d_18
-# shellcheck disable=SC2086
-expect bench-ops-memory 0 "batchnorm3d train" -- "$DOJO" bench ops $tiny --model r3d_18
+check bench-ops-memory grep -q "batchnorm3d train" "$TMP/.out"
 # shellcheck disable=SC2086
 expect bench-ops-json 0 '^\{"conv3d":\[\{"model":"r2plus1d_18".*"memory_bound":\[' -- "$DOJO" bench ops $tiny --model r2plus1d_18 --json
 expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18 or all" -- "$DOJO" bench ops --model vgg

@@ -407,6 +407,12 @@ static void test_bad_shapes_are_clear_errors(void) {
     dj_batchnorm_params bp = {0, 0.1f, 1e-5f};
     CHECK_EQ_INT(dj_batchnorm_forward(NULL, &bp, &x, NULL, NULL, NULL, NULL, &xo, &sm, &si), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "running_mean");
+    int64_t one_s[5] = {1, 4, 1, 1, 1};
+    dj_tensor one = sp_f32(5, one_s, NULL), one_y = sp_f32(5, one_s, NULL);
+    bp.training = 1;
+    CHECK_EQ_INT(dj_batchnorm_forward(NULL, &bp, &one, NULL, NULL, NULL, NULL, &one_y, &sm, &si), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "more than one value per channel");
+    dj_tensor_free(&one), dj_tensor_free(&one_y);
     CHECK_EQ_INT(dj_groupnorm_forward(NULL, 3, 1e-5f, &x, NULL, NULL, &xo, &sm, &si), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "dj_groupnorm_forward");
     CHECK_EQ_INT(dj_layernorm_forward(NULL, 1, 1e-5f, &x, &b, NULL, &xo, &sm, &si), DJ_ERR_INVALID);
