@@ -29,7 +29,7 @@ static const dj_option dj_bo_options[] = {
     {"frames", DJ_OPT_INT, &dj_bo_frames, "T", "frames per clip (default 8)", 1, 64},
     {"size", DJ_OPT_INT, &dj_bo_size, "S", "frame height and width (default 112)", 16, 448},
     {"reps", DJ_OPT_INT, &dj_bo_reps, "R", "timed repetitions, the best is kept (default 1)", 1, 100},
-    {"model", DJ_OPT_STRING, &dj_bo_model, "NAME", "r3d_18, r2plus1d_18 or all (default)", 0, 0},
+    {"model", DJ_OPT_STRING, &dj_bo_model, "NAME", "r3d_18, r2plus1d_18, all (default) or none (no convs)", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bo_json, NULL, "print one JSON object", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -300,8 +300,10 @@ int dj_bench_ops(int argc, char **argv) {
     int rc = dj_cli_parse(&dj_bo_spec, argc, argv, &np);
     if (rc >= 0)
         return rc;
-    if (strcmp(dj_bo_model, "all") && strcmp(dj_bo_model, "r3d_18") && strcmp(dj_bo_model, "r2plus1d_18"))
-        return dj_cli_usage_error("bench ops", "--model must be r3d_18, r2plus1d_18 or all, not '%s'", dj_bo_model);
+    if (strcmp(dj_bo_model, "all") && strcmp(dj_bo_model, "r3d_18") && strcmp(dj_bo_model, "r2plus1d_18") &&
+        strcmp(dj_bo_model, "none"))
+        return dj_cli_usage_error("bench ops", "--model must be r3d_18, r2plus1d_18, all or none, not '%s'",
+                                  dj_bo_model);
     dj_threadpool *pool = NULL;
     if (dj_threadpool_create((int)dj_bo_threads, &pool) != DJ_OK)
         return dj_cli_fail();
@@ -362,12 +364,15 @@ int dj_bench_ops(int argc, char **argv) {
         dj_threadpool_free(pool);
         return dj_cli_fail();
     }
-    cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_gflops", tot_flop / tot_s);
-    cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_over_peer", tot_flop / tot_s / peer);
+    if (tot_s > 0) {
+        cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_gflops", tot_flop / tot_s);
+        cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_over_peer", tot_flop / tot_s / peer);
+    }
     cJSON *ms = cJSON_AddArrayToObject(root, "memory_bound");
-    if (!dj_bo_json) {
+    if (!dj_bo_json && tot_s > 0)
         printf("conv3d fwd+bwd over all layers (weighted by count): %.2f GFLOP/s = %.2f x the sgemm peer\n",
                tot_flop / tot_s, tot_flop / tot_s / peer);
+    if (!dj_bo_json) {
         printf("%-40s %9s %9s %9s %9s\n", "memory-bound op", "fwd ms", "bwd ms", "fwd GB/s", "bwd GB/s");
     }
     for (int k = 0; k < 4; k++) {

@@ -22,6 +22,59 @@ static dj_status dj_nc_check(const dj_tensor *inp, const char *who) {
     return DJ_OK;
 }
 
+/* Sums in a fixed order the compiler can vectorise: 8 float lanes over
+ * blocks of 512 values, each block's lanes then added into a double. The
+ * order depends on n only, never on threads. */
+enum { DJ_SUM_LANES = 8, DJ_SUM_BLOCK = 512 };
+
+/* sum x[i] (and, when dev is given, sum (x[i] - m)^2 into *dev) */
+static double dj_sum(const float *x, int64_t n, float m, double *dev) {
+    double s = 0.0, d = 0.0;
+    for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
+        const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
+        const float *p = x + b0;
+        float a[DJ_SUM_LANES] = {0}, q[DJ_SUM_LANES] = {0};
+        int64_t i = 0;
+        for (; i + DJ_SUM_LANES <= len; i += DJ_SUM_LANES)
+            for (int k = 0; k < DJ_SUM_LANES; k++) {
+                float v = p[i + k], e = v - m;
+                a[k] += v;
+                q[k] += e * e;
+            }
+        for (; i < len; i++) {
+            float e = p[i] - m;
+            a[0] += p[i];
+            q[0] += e * e;
+        }
+        for (int k = 0; k < DJ_SUM_LANES; k++)
+            s += a[k], d += q[k];
+    }
+    if (dev)
+        *dev = d;
+    return s;
+}
+
+/* sum dy[i] into *sdy and sum dy[i] * (x[i] - m) into *sdyx (added). */
+static void dj_sum_grad(const float *dy, const float *x, int64_t n, float m, double *sdy, double *sdyx) {
+    for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
+        const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
+        const float *g = dy + b0, *p = x + b0;
+        float a[DJ_SUM_LANES] = {0}, q[DJ_SUM_LANES] = {0};
+        int64_t i = 0;
+        for (; i + DJ_SUM_LANES <= len; i += DJ_SUM_LANES)
+            for (int k = 0; k < DJ_SUM_LANES; k++) {
+                a[k] += g[i + k];
+                q[k] += g[i + k] * (p[i + k] - m);
+            }
+        for (; i < len; i++) {
+            a[0] += g[i];
+            q[0] += g[i] * (p[i] - m);
+        }
+        for (int k = 0; k < DJ_SUM_LANES; k++)
+            *sdy += a[k], *sdyx += q[k];
+    }
+}
+
 /* ---------------------------------------------------------------- batch norm */
 
 typedef struct dj_bn_job {
@@ -39,17 +92,13 @@ static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         double mean, invstd;
         if (j->p->training) {
-            double s = 0.0, ss = 0.0;
-            for (int64_t n = 0; n < j->N; n++) {
-                const float *x = j->x + (n * j->C + c) * j->R;
-                for (int64_t r = 0; r < j->R; r++)
-                    s += x[r];
-            }
+            double s = 0.0, ss = 0.0, part;
+            for (int64_t n = 0; n < j->N; n++)
+                s += dj_sum(j->x + (n * j->C + c) * j->R, j->R, 0.0f, NULL);
             mean = s / (double)M;
             for (int64_t n = 0; n < j->N; n++) {
-                const float *x = j->x + (n * j->C + c) * j->R;
-                for (int64_t r = 0; r < j->R; r++)
-                    ss += (x[r] - mean) * (x[r] - mean);
+                dj_sum(j->x + (n * j->C + c) * j->R, j->R, (float)mean, &part);
+                ss += part;
             }
             double var = ss / (double)M;
             invstd = 1.0 / sqrt(var + j->p->eps);
@@ -142,13 +191,8 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         const double mean = j->mean_in[c], invstd = j->invstd_in[c];
         double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
-            for (int64_t r = 0; r < j->R; r++) {
-                sdy += dy[r];
-                sdyx += dy[r] * (x[r] - mean);
-            }
-        }
+        for (int64_t n = 0; n < j->N; n++)
+            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->x + (n * j->C + c) * j->R, j->R, (float)mean, &sdy, &sdyx);
         sdyx *= invstd; /* sum of dy * xhat */
         if (j->dw)
             j->dw[c] += (float)sdyx;
@@ -219,12 +263,9 @@ static void dj_rn_fwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) {
         const float *x = j->x + r * j->D;
         float *y = j->y + r * j->D;
-        double s = 0.0, ss = 0.0;
-        for (int64_t i = 0; i < j->D; i++)
-            s += x[i];
-        const double mean = s / (double)j->D;
-        for (int64_t i = 0; i < j->D; i++)
-            ss += (x[i] - mean) * (x[i] - mean);
+        double ss;
+        const double mean = dj_sum(x, j->D, 0.0f, NULL) / (double)j->D;
+        dj_sum(x, j->D, (float)mean, &ss);
         const double invstd = 1.0 / sqrt(ss / (double)j->D + j->eps);
         j->mean[r] = (float)mean, j->invstd[r] = (float)invstd;
         const float m = (float)mean, is = (float)invstd;

@@ -8,7 +8,9 @@ expect bench-ops-table 0 "layer1 64->64 3x3x3 .*[0-9]" -- "$DOJO" bench ops $tin
 check bench-ops-memory grep -q "batchnorm3d train" "$TMP/.out"
 # shellcheck disable=SC2086
 expect bench-ops-json 0 '^\{"conv3d":\[\{"model":"r2plus1d_18".*"memory_bound":\[' -- "$DOJO" bench ops $tiny --model r2plus1d_18 --json
-expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18 or all" -- "$DOJO" bench ops --model vgg
+expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18, all or none" -- "$DOJO" bench ops --model vgg
+# shellcheck disable=SC2086
+expect bench-ops-none 0 "linear 512->400" -- "$DOJO" bench ops $tiny --model none
 expect bench-ops-bad-size 2 "option '--size' must be between" -- "$DOJO" bench ops --size 3
 expect bench-listed 0 "ops +conv3d" -- "$DOJO" bench --help
 finish

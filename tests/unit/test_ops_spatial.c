@@ -9,7 +9,7 @@
 #include "spatial_cases.h"
 #include "support/test.h"
 
-static dj_threadpool *sp_pool2, *sp_pool3;
+static dj_threadpool *sp_pool1, *sp_pool2, *sp_pool3;
 
 /* The fast run of one case: a float set with its gradients. */
 typedef struct sp_run {
@@ -144,7 +144,7 @@ static int sp_same_bits(const dj_tensor *a, const dj_tensor *b) {
 }
 
 static void test_thread_counts_give_identical_bits(void) {
-    dj_threadpool *pools[3] = {NULL, sp_pool2, sp_pool3};
+    dj_threadpool *pools[3] = {sp_pool1, sp_pool2, sp_pool3};
     for (int i = 0; i < SP_NCASES; i++) {
         const sp_case *c = &sp_cases[i];
         sp_run runs[3];
@@ -442,7 +442,8 @@ static void test_bad_shapes_are_clear_errors(void) {
 }
 
 int main(void) {
-    if (dj_threadpool_create(2, &sp_pool2) != DJ_OK || dj_threadpool_create(3, &sp_pool3) != DJ_OK) {
+    if (dj_threadpool_create(1, &sp_pool1) != DJ_OK || dj_threadpool_create(2, &sp_pool2) != DJ_OK ||
+        dj_threadpool_create(3, &sp_pool3) != DJ_OK) {
         fprintf(stderr, "cannot create thread pools: %s\n", dj_error_message());
         return 1;
     }
@@ -458,6 +459,7 @@ int main(void) {
     DJ_RUN(test_maxpool_indices_and_nan);
     DJ_RUN(test_patch_embed_is_conv_then_flatten);
     DJ_RUN(test_bad_shapes_are_clear_errors);
+    dj_threadpool_free(sp_pool1);
     dj_threadpool_free(sp_pool2);
     dj_threadpool_free(sp_pool3);
     return dj_test_finish();
