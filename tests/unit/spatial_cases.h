@@ -89,6 +89,11 @@ static const sp_case sp_cases[] = {
             {{2, 2, 2}, {2, 1, 2}, {2, 1, 2}, 3}),
     SP_CONV("conv conv2d as T=1", SP_SHAPE(2, 3, 1, 6, 7), SP_SHAPE(4, 3, 1, 3, 3), 1, {{0}, {0, 1, 1}, {0}, 0}),
     SP_CONV("conv conv1d as T=H=1", SP_SHAPE(2, 3, 1, 1, 11), SP_SHAPE(4, 3, 1, 1, 5), 1, {{0, 0, 2}, {0, 0, 2}, {0}, 0}),
+    SP_CONV("conv kernel 2 stride 3 pad 2", SP_SHAPE(1, 2, 4, 7, 8), SP_SHAPE(3, 2, 2, 2, 2), 1,
+            {{3, 3, 3}, {2, 2, 2}, {0}, 0}),
+    SP_CONV("conv pointwise on 1x1x1", SP_SHAPE(3, 4, 1, 1, 1), SP_SHAPE(5, 4, 1, 1, 1), 1, {{0}, {0}, {0}, 0}),
+    SP_CONV("conv groups 2 stride 2 dil 2", SP_SHAPE(2, 4, 5, 6, 7), SP_SHAPE(4, 2, 3, 3, 3), 1,
+            {{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, 2}),
     /* several column blocks (K = 64*27 = 1728 > budget / P): no finite differences, too big */
     {"conv 3x3x3 64->8 several vol2col blocks", SP_CONV3D, 5, {1, 64, 3, 24, 24}, 5, {8, 64, 3, 3, 3}, 1,
      {{0}, {1, 1, 1}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
@@ -106,6 +111,9 @@ static const sp_case sp_cases[] = {
     {"layernorm last dim", SP_LAYERNORM, 3, {2, 3, 7}, 1, {7}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 1, 1e-4, 1e-6, 1e-5},
     {"layernorm last 2 dims", SP_LAYERNORM, 3, {3, 4, 5}, 2, {4, 5}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 2, 1e-4, 1e-6, 1e-5},
 
+    {"layernorm last 3 dims no affine", SP_LAYERNORM, 4, {2, 2, 3, 4}, 0, {0}, 0, SP_NOCONV, SP_NOPOOL, {0}, 0, 3,
+     1e-4, 1e-6, 1e-5},
+
     /* group norm */
     {"groupnorm G=2", SP_GROUPNORM, 5, {2, 4, 2, 3, 3}, 1, {4}, 1, SP_NOCONV, SP_NOPOOL, {0}, 2, 0, 1e-4, 1e-6, 1e-5},
     {"groupnorm G=C (instance)", SP_GROUPNORM, 4, {2, 3, 4, 5}, 1, {3}, 1, SP_NOCONV, SP_NOPOOL, {0}, 3, 0, 1e-4, 1e-6, 1e-5},
@@ -116,6 +124,8 @@ static const sp_case sp_cases[] = {
     SP_POOL("maxpool (1,3,3) s(1,2,2) p(0,1,1) r3d", SP_MAXPOOL, SP_SHAPE(1, 3, 3, 7, 8),
             {{1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {0}, 0, 0}),
     SP_POOL("maxpool 3x3x3 dil 2 ceil", SP_MAXPOOL, SP_SHAPE(1, 2, 7, 8, 9), {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {2, 2, 2}, 1, 0}),
+    SP_POOL("maxpool 2x2x2 stride 1 pad 1 overlapping", SP_MAXPOOL, SP_SHAPE(1, 2, 3, 4, 5),
+            {{2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {0}, 0, 0}),
     SP_POOL("avgpool 2x2x2", SP_AVGPOOL, SP_SHAPE(2, 2, 4, 5, 6), {{2, 2, 2}, {0}, {0}, {0}, 0, 0}),
     SP_POOL("avgpool 3x3x3 s2 p1 include pad", SP_AVGPOOL, SP_SHAPE(1, 2, 5, 6, 7), {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0}, 0, 0}),
     SP_POOL("avgpool 3x3x3 s2 p1 exclude pad", SP_AVGPOOL, SP_SHAPE(1, 2, 5, 6, 7), {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0}, 0, 1}),
