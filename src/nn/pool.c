@@ -122,20 +122,17 @@ static void dj_maxpool_fwd_planes(void *arg, int64_t p0, int64_t p1, int thread)
                     if (w1 > g->W) w1 = g->W;
                     float best = -INFINITY;
                     int64_t arg_best = (t0 * g->H + h0) * g->W + w0;
+                    /* PyTorch's rule, (v > best || isnan(v)), as selects, not branches */
                     for (int64_t it = t0; it < t1; it += g->d[0])
                         for (int64_t ih = h0; ih < h1; ih += g->d[1]) {
                             const int64_t row = (it * g->H + ih) * g->W;
                             for (int64_t iw = w0; iw < w1; iw += g->d[2]) {
                                 float v = x[row + iw];
-                                if (v > best || isnan(v)) {
-                                    best = v;
-                                    arg_best = row + iw;
-                                    if (isnan(v))
-                                        goto done;
-                                }
+                                int take = (v > best) | (v != v);
+                                best = take ? v : best;
+                                arg_best = take ? row + iw : arg_best;
                             }
                         }
-                done:;
                     int64_t o = (to * g->Ho + ho) * g->Wo + wo;
                     y[o] = best;
                     ix[o] = arg_best;
