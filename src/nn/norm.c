@@ -113,19 +113,21 @@ static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
         }
         if (j->mean)
             j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
-        float scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
-        float shift = (float)((j->b ? j->b[c] : 0.0f) - mean * invstd * (j->w ? j->w[c] : 1.0f));
+        /* y = (x - mean) * scale + shift: subtracting first keeps the precision
+         * of inputs whose mean is large against their spread */
+        const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
+        const float shift = j->b ? j->b[c] : 0.0f;
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->R;
             float *y = j->y + (n * j->C + c) * j->R;
             if (j->relu) {
                 for (int64_t r = 0; r < j->R; r++) {
-                    float v = x[r] * scale + shift;
+                    float v = (x[r] - m) * scale + shift;
                     y[r] = v > 0.0f ? v : 0.0f;
                 }
             } else {
                 for (int64_t r = 0; r < j->R; r++)
-                    y[r] = x[r] * scale + shift;
+                    y[r] = (x[r] - m) * scale + shift;
             }
         }
     }
@@ -204,12 +206,12 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
         /* dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) in training */
         const double mdy = j->p->training ? sdy / (double)M : 0.0;
         const double mdyx = j->p->training ? sdyx / (double)M * invstd : 0.0;
-        const float a = (float)k, b = (float)(-k * mdy + k * mdyx * mean), s = (float)(-k * mdyx);
+        const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
             float *dx = j->dx + (n * j->C + c) * j->R;
             for (int64_t r = 0; r < j->R; r++)
-                dx[r] += a * dy[r] + s * x[r] + b;
+                dx[r] += a * dy[r] + s * (x[r] - m) + b;
         }
     }
 }

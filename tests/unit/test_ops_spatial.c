@@ -262,6 +262,33 @@ static void test_batchnorm_relu_eval_matches_unfused(void) {
     dj_tensor_free(&rm), dj_tensor_free(&rv), dj_tensor_free(&sm), dj_tensor_free(&si);
 }
 
+/* Inputs with a mean far larger than their spread (1000 +- 1): training
+ * forward and backward stay within float rounding of the double reference. */
+static void test_batchnorm_large_mean_keeps_precision(void) {
+    int64_t xs[3] = {4, 2, 9}, c2 = 2;
+    dj_tensor xf = sp_f32(3, xs, NULL), yf = sp_f32(3, xs, NULL), dyf = sp_f32(3, xs, NULL), dxf = sp_f32(3, xs, NULL);
+    dj_tensor smf = sp_f32(1, &c2, NULL), sif = sp_f32(1, &c2, NULL);
+    dj_tensor xd, yd, dyd, dxd, smd, sid;
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 3, xs, &xd) == DJ_OK && dj_tensor_create(DJ_DTYPE_F64, 3, xs, &yd) == DJ_OK);
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 3, xs, &dyd) == DJ_OK && dj_tensor_create(DJ_DTYPE_F64, 3, xs, &dxd) == DJ_OK);
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 1, &c2, &smd) == DJ_OK && dj_tensor_create(DJ_DTYPE_F64, 1, &c2, &sid) == DJ_OK);
+    for (int64_t i = 0; i < 72; i++) {
+        float v = 1000.0f + (float)sp_uniform(8, 1, (uint64_t)i), g = (float)sp_uniform(8, 2, (uint64_t)i);
+        ((float *)xf.data)[i] = v, ((double *)xd.data)[i] = v;
+        ((float *)dyf.data)[i] = g, ((double *)dyd.data)[i] = g;
+    }
+    dj_batchnorm_params p = dj_batchnorm_defaults();
+    CHECK(dj_batchnorm_forward(NULL, &p, &xf, NULL, NULL, NULL, NULL, &yf, &smf, &sif) == DJ_OK);
+    CHECK(dj_batchnorm_backward(NULL, &p, &xf, NULL, &smf, &sif, &dyf, &dxf, NULL, NULL) == DJ_OK);
+    CHECK(dj_batchnorm_ref_forward(&p, &xd, NULL, NULL, NULL, NULL, &yd, &smd, &sid) == DJ_OK);
+    CHECK(dj_batchnorm_ref_backward(&p, &xd, NULL, &smd, &sid, &dyd, &dxd, NULL, NULL) == DJ_OK);
+    CHECK(sp_compare("batchnorm mean 1000", "output", &yf, &yd, 2e-3) == 0);
+    CHECK(sp_compare("batchnorm mean 1000", "input gradient", &dxf, &dxd, 2e-3) == 0);
+    dj_tensor *all[] = {&xf, &yf, &dyf, &dxf, &smf, &sif, &xd, &yd, &dyd, &dxd, &smd, &sid};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        dj_tensor_free(all[i]);
+}
+
 static void test_avgpool_count_include_pad(void) {
     /* x = [1,2,3,4], k 3, s 2, p 1: windows [-1,2) and [1,4) */
     int64_t xs[5] = {1, 1, 1, 1, 4}, os[5] = {1, 1, 1, 1, 2}, got[5];
@@ -454,6 +481,7 @@ int main(void) {
     DJ_RUN(test_conv_known_values);
     DJ_RUN(test_batchnorm_running_stats_pytorch_rule);
     DJ_RUN(test_batchnorm_relu_eval_matches_unfused);
+    DJ_RUN(test_batchnorm_large_mean_keeps_precision);
     DJ_RUN(test_avgpool_count_include_pad);
     DJ_RUN(test_adaptive_windows);
     DJ_RUN(test_maxpool_indices_and_nan);
