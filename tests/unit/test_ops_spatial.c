@@ -405,6 +405,11 @@ static void test_bad_shapes_are_clear_errors(void) {
     CHECK_STR_CONTAINS(dj_error_message(), "scratch");
     CHECK_EQ_INT(dj_conv3d_backward(&ex, &p, &x, &w4, &ybad, NULL, NULL, NULL), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "dj_conv3d_backward");
+    CHECK_STR_CONTAINS(dj_error_message(), "output gradient");
+    CHECK_EQ_INT(dj_conv3d_backward(&ex, &p, &x, &w4, &y, NULL, NULL, &b), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "bias gradient");
+    CHECK_EQ_INT(dj_conv3d_backward(&ex, &p, &x, &w4, &y, NULL, &w, NULL), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "weight gradient");
     /* kernel larger than the padded input */
     int64_t wbig[5] = {6, 4, 9, 3, 3};
     dj_tensor w9 = sp_f32(5, wbig, NULL);
