@@ -224,6 +224,27 @@ static dj_status dj_bo_gemm_peer(dj_threadpool *pool, int64_t n, double *gflops)
     return st;
 }
 
+/* A nominal FMA peak in GFLOP/s: threads x clock (the first "cpu MHz" of
+ * /proc/cpuinfo) x 2 FMA units x 2 FLOP x the float lanes of the widest
+ * vector ISA found. 0 when the clock is unknown. Only a yardstick for the
+ * "70% of peak" target: turbo, AVX frequency drops and core types vary. */
+static double dj_bo_nominal_peak(int threads) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    double mhz = 0.0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0) {
+            const char *colon = strchr(line, ':');
+            mhz = colon ? atof(colon + 1) : 0.0;
+            break;
+        }
+    if (f)
+        fclose(f);
+    const dj_cpu_features *c = dj_cpu_detect();
+    int lanes = c->avx512f ? 16 : (c->avx2 && c->fma) ? 8 : 4;
+    return (double)threads * mhz * 1e-3 * 2.0 * 2.0 * lanes;
+}
+
 /* Memory-bound ops on r3d_18 shapes: batch norm after the stem, the global
  * average pool and the classifier, and a (1,3,3) s(1,2,2) max pool. */
 typedef struct dj_bo_mem {
@@ -319,9 +340,11 @@ int dj_bench_ops(int argc, char **argv) {
              (long long)dj_bo_size, (long long)dj_bo_size);
     cJSON_AddStringToObject(root, "input", shape);
     cJSON_AddNumberToObject(root, "sgemm_512_gflops", peer);
+    const double peak = dj_bo_nominal_peak(dj_threadpool_size(pool));
+    cJSON_AddNumberToObject(root, "nominal_fma_peak_gflops", peak);
     if (!dj_bo_json) {
-        printf("dojo bench ops: input %s, %d threads, dj_sgemm 512^3 peer %.2f GFLOP/s\n", shape,
-               dj_threadpool_size(pool), peer);
+        printf("dojo bench ops: input %s, %d threads, dj_sgemm 512^3 peer %.2f GFLOP/s, nominal FMA peak %.0f GFLOP/s\n",
+               shape, dj_threadpool_size(pool), peer, peak);
         printf("%-12s %-36s %3s %9s %9s %8s %8s %7s %7s %6s\n", "model", "conv3d layer", "x", "fwd ms", "bwd ms",
                "fwd GF/s", "bwd GF/s", "fwd out", "bwd out", "/peer");
     }
@@ -367,11 +390,14 @@ int dj_bench_ops(int argc, char **argv) {
     if (tot_s > 0) {
         cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_gflops", tot_flop / tot_s);
         cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_over_peer", tot_flop / tot_s / peer);
+        if (peak > 0)
+            cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_share_of_peak", tot_flop / tot_s / peak);
     }
     cJSON *ms = cJSON_AddArrayToObject(root, "memory_bound");
     if (!dj_bo_json && tot_s > 0)
-        printf("conv3d fwd+bwd over all layers (weighted by count): %.2f GFLOP/s = %.2f x the sgemm peer\n",
-               tot_flop / tot_s, tot_flop / tot_s / peer);
+        printf("conv3d fwd+bwd over all layers (weighted by count): %.2f GFLOP/s = %.2f x the sgemm peer"
+               " = %.1f%% of the nominal FMA peak\n",
+               tot_flop / tot_s, tot_flop / tot_s / peer, peak > 0 ? 100.0 * tot_flop / tot_s / peak : 0.0);
     if (!dj_bo_json) {
         printf("%-40s %9s %9s %9s %9s\n", "memory-bound op", "fwd ms", "bwd ms", "fwd GB/s", "bwd GB/s");
     }
