@@ -302,19 +302,26 @@ static void dj_rn_bwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
 
 /* Layer norm parameter gradients: columns [d0, d1), summing rows in order. */
 static void dj_ln_param_cols(void *arg, int64_t d0, int64_t d1, int thread) {
+    enum { CHUNK = 64 }; /* columns summed together, row by row (contiguous reads) */
     const dj_rn_job *j = arg;
     (void)thread;
-    for (int64_t d = d0; d < d1; d++) {
-        double sw = 0.0, sb = 0.0;
+    for (int64_t c0 = d0; c0 < d1; c0 += CHUNK) {
+        const int64_t n = d1 - c0 < CHUNK ? d1 - c0 : CHUNK;
+        double sw[CHUNK] = {0}, sb[CHUNK] = {0};
         for (int64_t r = 0; r < j->rows; r++) {
-            double dy = j->dy[r * j->D + d];
-            sw += dy * (j->x[r * j->D + d] - (double)j->mean_in[r]) * j->invstd_in[r];
-            sb += dy;
+            const float *dy = j->dy + r * j->D + c0, *x = j->x + r * j->D + c0;
+            const double m = j->mean_in[r], is = j->invstd_in[r];
+            for (int64_t k = 0; k < n; k++) {
+                sw[k] += dy[k] * ((x[k] - m) * is);
+                sb[k] += dy[k];
+            }
         }
-        if (j->dw)
-            j->dw[d] += (float)sw;
-        if (j->db)
-            j->db[d] += (float)sb;
+        for (int64_t k = 0; k < n; k++) {
+            if (j->dw)
+                j->dw[c0 + k] += (float)sw[k];
+            if (j->db)
+                j->db[c0 + k] += (float)sb[k];
+        }
     }
 }
 

@@ -111,6 +111,8 @@ static const sp_case sp_cases[] = {
     {"layernorm last dim", SP_LAYERNORM, 3, {2, 3, 7}, 1, {7}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 1, 1e-4, 1e-6, 1e-5},
     {"layernorm last 2 dims", SP_LAYERNORM, 3, {3, 4, 5}, 2, {4, 5}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 2, 1e-4, 1e-6, 1e-5},
 
+    {"layernorm D=130 (several column chunks)", SP_LAYERNORM, 2, {5, 130}, 1, {130}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0,
+     1, 1e-4, 1e-6, 1e-5},
     {"layernorm last 3 dims no affine", SP_LAYERNORM, 4, {2, 2, 3, 4}, 0, {0}, 0, SP_NOCONV, SP_NOPOOL, {0}, 0, 3,
      1e-4, 1e-6, 1e-5},
 
