@@ -1,4 +1,5 @@
-/* spatial_check.c — shape checks shared by the spatial operators. */
+/* spatial_check.c — shape checks and small reductions shared by the spatial
+ * operators. */
 #include <stdio.h>
 
 #include "nn/spatial_internal.h"
@@ -23,4 +24,19 @@ void dj_nc_rest(const dj_tensor *t, int64_t *N, int64_t *C, int64_t *rest) {
     *rest = 1;
     for (int i = 2; i < t->ndim; i++)
         *rest *= t->shape[i];
+}
+
+void dj_colsum_add(const float *a, int64_t rows, int64_t cols, int64_t c0, int64_t c1, float *out) {
+    enum { CHUNK = 64 };
+    for (int64_t b = c0; b < c1; b += CHUNK) {
+        const int64_t n = c1 - b < CHUNK ? c1 - b : CHUNK;
+        double acc[CHUNK] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            const float *row = a + r * cols + b;
+            for (int64_t k = 0; k < n; k++)
+                acc[k] += row[k];
+        }
+        for (int64_t k = 0; k < n; k++)
+            out[b + k] += (float)acc[k];
+    }
 }

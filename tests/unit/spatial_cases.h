@@ -100,6 +100,8 @@ static const sp_case sp_cases[] = {
 
     /* linear */
     {"linear (2,3,5)x(4,5)", SP_LINEAR, 3, {2, 3, 5}, 2, {4, 5}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
+    {"linear (2,3,11)x(130,11) (bias columns in chunks)", SP_LINEAR, 3, {2, 3, 11}, 2, {130, 11}, 1, SP_NOCONV,
+     SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
     {"linear (7,9)x(3,9) no bias", SP_LINEAR, 2, {7, 9}, 2, {3, 9}, 0, SP_NOCONV, SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
 
     /* batch norm (training through batch statistics; eval with running stats) */
@@ -138,6 +140,8 @@ static const sp_case sp_cases[] = {
 
     /* tubelet embedding */
     {"patch embed (2,4,4) exact", SP_PATCH_EMBED, 5, {2, 3, 4, 8, 8}, 5, {5, 3, 2, 4, 4}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
+    {"patch embed D=70", SP_PATCH_EMBED, 5, {1, 2, 2, 4, 4}, 5, {70, 2, 1, 2, 2}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 0,
+     1e-4, 1e-6, 1e-6},
     {"patch embed remainder dropped", SP_PATCH_EMBED, 5, {1, 2, 5, 7, 6}, 5, {4, 2, 2, 3, 3}, 0, SP_NOCONV, SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
 };
 
