@@ -367,11 +367,7 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         double acc = 0.0;
         for (int64_t n = 0; n < g->N; n++) {
-            const float *dy = j->dy + (n * g->Cout + c) * g->P;
-            float part = 0.0f;
-            for (int64_t q = 0; q < g->P; q++)
-                part += dy[q];
-            acc += part;
+            acc += dj_sum_f32(j->dy + (n * g->Cout + c) * g->P, g->P, 0.0f, NULL);
         }
         j->db[c] += (float)acc;
     }

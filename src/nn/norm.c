@@ -22,37 +22,9 @@ static dj_status dj_nc_check(const dj_tensor *inp, const char *who) {
     return DJ_OK;
 }
 
-/* Sums in a fixed order the compiler can vectorise: 8 float lanes over
- * blocks of 512 values, each block's lanes then added into a double. The
- * order depends on n only, never on threads. */
-enum { DJ_SUM_LANES = 8, DJ_SUM_BLOCK = 512 };
+enum { DJ_SUM_LANES = 8, DJ_SUM_BLOCK = 512 }; /* as dj_sum_f32 (spatial_check.c) */
 
-/* sum x[i] (and, when dev is given, sum (x[i] - m)^2 into *dev) */
-static double dj_sum(const float *x, int64_t n, float m, double *dev) {
-    double s = 0.0, d = 0.0;
-    for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
-        const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
-        const float *p = x + b0;
-        float a[DJ_SUM_LANES] = {0}, q[DJ_SUM_LANES] = {0};
-        int64_t i = 0;
-        for (; i + DJ_SUM_LANES <= len; i += DJ_SUM_LANES)
-            for (int k = 0; k < DJ_SUM_LANES; k++) {
-                float v = p[i + k], e = v - m;
-                a[k] += v;
-                q[k] += e * e;
-            }
-        for (; i < len; i++) {
-            float e = p[i] - m;
-            a[0] += p[i];
-            q[0] += e * e;
-        }
-        for (int k = 0; k < DJ_SUM_LANES; k++)
-            s += a[k], d += q[k];
-    }
-    if (dev)
-        *dev = d;
-    return s;
-}
+static double dj_sum(const float *x, int64_t n, float m, double *dev) { return dj_sum_f32(x, n, m, dev); }
 
 /* sum dy[i] into *sdy and sum dy[i] * (x[i] - m) into *sdyx (added). */
 static void dj_sum_grad(const float *dy, const float *x, int64_t n, float m, double *sdy, double *sdyx) {

@@ -342,10 +342,7 @@ static void dj_adapt_fwd_planes(void *arg, int64_t p0, int64_t p1, int thread) {
         const float *x = j->x + pl * S;
         float *y = j->y + pl * P;
         if (dj_adapt_global(j)) {
-            float acc = 0.0f;
-            for (int64_t q = 0; q < S; q++)
-                acc += x[q];
-            y[0] = acc / (float)S;
+            y[0] = (float)(dj_sum_f32(x, S, 0.0f, NULL) / (double)S);
             continue;
         }
         DJ_ADAPT_WALK(j, {

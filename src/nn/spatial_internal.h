@@ -57,6 +57,11 @@ dj_status dj_expect_vec(const dj_tensor *t, dj_dtype dt, int64_t n, int optional
  * contiguously, 64 columns at a time, sums in double. */
 void dj_colsum_add(const float *a, int64_t rows, int64_t cols, int64_t c0, int64_t c1, float *out);
 
+/* sum of x[0..n) in a fixed, vectorisable order (8 float lanes over blocks
+ * of 512 values, blocks added in double); when dev is given it also
+ * receives sum (x[i] - m)^2. */
+double dj_sum_f32(const float *x, int64_t n, float m, double *dev);
+
 /* (N, C, rest): the batch, channel and per-channel sizes of an (N,C,...) tensor. */
 void dj_nc_rest(const dj_tensor *t, int64_t *N, int64_t *C, int64_t *rest);
 
