@@ -22,5 +22,6 @@
 #include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
 #include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
 #include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
+#include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
 
 #endif

@@ -150,9 +150,10 @@ dj_status dj_groupnorm_ref_backward(int groups, const dj_tensor *inp, const dj_t
  * floor_or_ceil((In + 2*pad - dil*(k-1) - 1) / stride) + 1, and in ceil mode
  * the last window must start inside the input or left padding.
  * Max pool: padded cells never win; NaN propagates. `indices` (DJ_DTYPE_I64,
- * shape of out) receives the argmax as a flat index into the T*H*W plane of
- * its (n,c) — PyTorch's return_indices — and the backward routes the
- * gradient through it (dinp[n,c,idx] += dout).
+ * shape of out) is required: the forward stores the argmax there, as a
+ * flat index into the T*H*W plane of its (n,c) (PyTorch's return_indices),
+ * and the backward routes the gradient through it (dinp[n,c,idx] += dout;
+ * an index outside the plane gives DJ_ERR_RANGE).
  * Avg pool: count_include_pad is PyTorch's default (divide by the window
  * clipped to the padded input) unless exclude_pad is set (divide by the
  * cells inside the input). dilation must be 1 for avg pool. */

@@ -367,11 +367,7 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         double acc = 0.0;
         for (int64_t n = 0; n < g->N; n++) {
-            const float *dy = j->dy + (n * g->Cout + c) * g->P;
-            float part = 0.0f;
-            for (int64_t q = 0; q < g->P; q++)
-                part += dy[q];
-            acc += part;
+            acc += dj_sum_f32(j->dy + (n * g->Cout + c) * g->P, g->P, 0.0f, NULL);
         }
         j->db[c] += (float)acc;
     }
@@ -475,7 +471,10 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     dj_conv_geom g;
     float *col = NULL;
     DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
-    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, dbias, dout, who));
+    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, NULL, NULL, who));
+    int64_t o_shape[5] = {g.N, g.Cout, g.To, g.Ho, g.Wo};
+    DJ_TRY(dj_tensor_expect(dout, DJ_DTYPE_F32, 5, o_shape, "dj_conv3d_backward output gradient"));
+    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, g.Cout, 1, who, "bias gradient"));
     if (dinp)
         DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
     if (dweight)

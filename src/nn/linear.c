@@ -50,12 +50,7 @@ static void dj_linear_fill_rows(void *arg, int64_t r0, int64_t r1, int thread) {
 static void dj_linear_bias_cols(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_linear_job *j = arg;
     (void)thread;
-    for (int64_t c = c0; c < c1; c++) {
-        double acc = 0.0;
-        for (int64_t r = 0; r < j->g->M; r++)
-            acc += j->dy[r * j->g->Out + c];
-        j->db[c] += (float)acc;
-    }
+    dj_colsum_add(j->dy, j->g->M, j->g->Out, c0, c1, j->db);
 }
 
 dj_status dj_linear_forward(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,

@@ -22,6 +22,31 @@ static dj_status dj_nc_check(const dj_tensor *inp, const char *who) {
     return DJ_OK;
 }
 
+enum { DJ_SUM_LANES = 8, DJ_SUM_BLOCK = 512 }; /* as dj_sum_f32 (spatial_check.c) */
+
+static double dj_sum(const float *x, int64_t n, float m, double *dev) { return dj_sum_f32(x, n, m, dev); }
+
+/* sum dy[i] into *sdy and sum dy[i] * (x[i] - m) into *sdyx (added). */
+static void dj_sum_grad(const float *dy, const float *x, int64_t n, float m, double *sdy, double *sdyx) {
+    for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
+        const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
+        const float *g = dy + b0, *p = x + b0;
+        float a[DJ_SUM_LANES] = {0}, q[DJ_SUM_LANES] = {0};
+        int64_t i = 0;
+        for (; i + DJ_SUM_LANES <= len; i += DJ_SUM_LANES)
+            for (int k = 0; k < DJ_SUM_LANES; k++) {
+                a[k] += g[i + k];
+                q[k] += g[i + k] * (p[i + k] - m);
+            }
+        for (; i < len; i++) {
+            a[0] += g[i];
+            q[0] += g[i] * (p[i] - m);
+        }
+        for (int k = 0; k < DJ_SUM_LANES; k++)
+            *sdy += a[k], *sdyx += q[k];
+    }
+}
+
 /* ---------------------------------------------------------------- batch norm */
 
 typedef struct dj_bn_job {
@@ -39,17 +64,13 @@ static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         double mean, invstd;
         if (j->p->training) {
-            double s = 0.0, ss = 0.0;
-            for (int64_t n = 0; n < j->N; n++) {
-                const float *x = j->x + (n * j->C + c) * j->R;
-                for (int64_t r = 0; r < j->R; r++)
-                    s += x[r];
-            }
+            double s = 0.0, ss = 0.0, part;
+            for (int64_t n = 0; n < j->N; n++)
+                s += dj_sum(j->x + (n * j->C + c) * j->R, j->R, 0.0f, NULL);
             mean = s / (double)M;
             for (int64_t n = 0; n < j->N; n++) {
-                const float *x = j->x + (n * j->C + c) * j->R;
-                for (int64_t r = 0; r < j->R; r++)
-                    ss += (x[r] - mean) * (x[r] - mean);
+                dj_sum(j->x + (n * j->C + c) * j->R, j->R, (float)mean, &part);
+                ss += part;
             }
             double var = ss / (double)M;
             invstd = 1.0 / sqrt(var + j->p->eps);
@@ -64,19 +85,21 @@ static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
         }
         if (j->mean)
             j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
-        float scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
-        float shift = (float)((j->b ? j->b[c] : 0.0f) - mean * invstd * (j->w ? j->w[c] : 1.0f));
+        /* y = (x - mean) * scale + shift: subtracting first keeps the precision
+         * of inputs whose mean is large against their spread */
+        const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
+        const float shift = j->b ? j->b[c] : 0.0f;
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->R;
             float *y = j->y + (n * j->C + c) * j->R;
             if (j->relu) {
                 for (int64_t r = 0; r < j->R; r++) {
-                    float v = x[r] * scale + shift;
+                    float v = (x[r] - m) * scale + shift;
                     y[r] = v > 0.0f ? v : 0.0f;
                 }
             } else {
                 for (int64_t r = 0; r < j->R; r++)
-                    y[r] = x[r] * scale + shift;
+                    y[r] = (x[r] - m) * scale + shift;
             }
         }
     }
@@ -102,11 +125,11 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
         return dj_error_set(DJ_ERR_INVALID, who, "give both running_mean and running_var or neither");
     DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
     DJ_TRY(dj_expect_vec(save_invstd, DJ_DTYPE_F32, j.C, 0, who, "save_invstd"));
-    if (p->training && running_mean && j.N * j.R < 2)
-        return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input has %lld",
-                            (long long)(j.N * j.R));
-    if (p->training && j.N * j.R < 1)
-        return dj_error_set(DJ_ERR_INVALID, who, "empty batch");
+    if (p->training && j.N * j.R < 2) { /* as PyTorch: "Expected more than 1 value per channel when training" */
+        char s[128];
+        return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input %s has %lld",
+                            dj_shape_string(inp->ndim, inp->shape, s, sizeof s), (long long)(j.N * j.R));
+    }
     j.p = p;
     j.x = inp->data, j.w = weight ? weight->data : NULL, j.b = bias ? bias->data : NULL;
     j.y = out->data, j.rm = running_mean ? running_mean->data : NULL, j.rv = running_var ? running_var->data : NULL;
@@ -142,13 +165,8 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     for (int64_t c = c0; c < c1; c++) {
         const double mean = j->mean_in[c], invstd = j->invstd_in[c];
         double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
-            for (int64_t r = 0; r < j->R; r++) {
-                sdy += dy[r];
-                sdyx += dy[r] * (x[r] - mean);
-            }
-        }
+        for (int64_t n = 0; n < j->N; n++)
+            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->x + (n * j->C + c) * j->R, j->R, (float)mean, &sdy, &sdyx);
         sdyx *= invstd; /* sum of dy * xhat */
         if (j->dw)
             j->dw[c] += (float)sdyx;
@@ -160,12 +178,12 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
         /* dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) in training */
         const double mdy = j->p->training ? sdy / (double)M : 0.0;
         const double mdyx = j->p->training ? sdyx / (double)M * invstd : 0.0;
-        const float a = (float)k, b = (float)(-k * mdy + k * mdyx * mean), s = (float)(-k * mdyx);
+        const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
             float *dx = j->dx + (n * j->C + c) * j->R;
             for (int64_t r = 0; r < j->R; r++)
-                dx[r] += a * dy[r] + s * x[r] + b;
+                dx[r] += a * dy[r] + s * (x[r] - m) + b;
         }
     }
 }
@@ -219,12 +237,9 @@ static void dj_rn_fwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) {
         const float *x = j->x + r * j->D;
         float *y = j->y + r * j->D;
-        double s = 0.0, ss = 0.0;
-        for (int64_t i = 0; i < j->D; i++)
-            s += x[i];
-        const double mean = s / (double)j->D;
-        for (int64_t i = 0; i < j->D; i++)
-            ss += (x[i] - mean) * (x[i] - mean);
+        double ss;
+        const double mean = dj_sum(x, j->D, 0.0f, NULL) / (double)j->D;
+        dj_sum(x, j->D, (float)mean, &ss);
         const double invstd = 1.0 / sqrt(ss / (double)j->D + j->eps);
         j->mean[r] = (float)mean, j->invstd[r] = (float)invstd;
         const float m = (float)mean, is = (float)invstd;
@@ -259,19 +274,26 @@ static void dj_rn_bwd_rows(void *arg, int64_t r0, int64_t r1, int thread) {
 
 /* Layer norm parameter gradients: columns [d0, d1), summing rows in order. */
 static void dj_ln_param_cols(void *arg, int64_t d0, int64_t d1, int thread) {
+    enum { CHUNK = 64 }; /* columns summed together, row by row (contiguous reads) */
     const dj_rn_job *j = arg;
     (void)thread;
-    for (int64_t d = d0; d < d1; d++) {
-        double sw = 0.0, sb = 0.0;
+    for (int64_t c0 = d0; c0 < d1; c0 += CHUNK) {
+        const int64_t n = d1 - c0 < CHUNK ? d1 - c0 : CHUNK;
+        double sw[CHUNK] = {0}, sb[CHUNK] = {0};
         for (int64_t r = 0; r < j->rows; r++) {
-            double dy = j->dy[r * j->D + d];
-            sw += dy * (j->x[r * j->D + d] - (double)j->mean_in[r]) * j->invstd_in[r];
-            sb += dy;
+            const float *dy = j->dy + r * j->D + c0, *x = j->x + r * j->D + c0;
+            const double m = j->mean_in[r], is = j->invstd_in[r];
+            for (int64_t k = 0; k < n; k++) {
+                sw[k] += dy[k] * ((x[k] - m) * is);
+                sb[k] += dy[k];
+            }
         }
-        if (j->dw)
-            j->dw[d] += (float)sw;
-        if (j->db)
-            j->db[d] += (float)sb;
+        for (int64_t k = 0; k < n; k++) {
+            if (j->dw)
+                j->dw[c0 + k] += (float)sw[k];
+            if (j->db)
+                j->db[c0 + k] += (float)sb[k];
+        }
     }
 }
 

@@ -94,12 +94,7 @@ static void dj_pe_fill_rows(void *arg, int64_t r0, int64_t r1, int thread) {
 static void dj_pe_bias_cols(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_pe_job *j = arg;
     (void)thread;
-    for (int64_t c = c0; c < c1; c++) {
-        double acc = 0.0;
-        for (int64_t r = 0; r < j->g->N * j->g->L; r++)
-            acc += j->dy[r * j->g->D + c];
-        j->db[c] += (float)acc;
-    }
+    dj_colsum_add(j->dy, j->g->N * j->g->L, j->g->D, c0, c1, j->db);
 }
 
 static dj_status dj_pe_scratch(const dj_exec *ex, const dj_pe_geom *g, float **buf, const char *who) {

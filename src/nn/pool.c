@@ -122,20 +122,17 @@ static void dj_maxpool_fwd_planes(void *arg, int64_t p0, int64_t p1, int thread)
                     if (w1 > g->W) w1 = g->W;
                     float best = -INFINITY;
                     int64_t arg_best = (t0 * g->H + h0) * g->W + w0;
+                    /* PyTorch's rule, (v > best || isnan(v)), as selects, not branches */
                     for (int64_t it = t0; it < t1; it += g->d[0])
                         for (int64_t ih = h0; ih < h1; ih += g->d[1]) {
                             const int64_t row = (it * g->H + ih) * g->W;
                             for (int64_t iw = w0; iw < w1; iw += g->d[2]) {
                                 float v = x[row + iw];
-                                if (v > best || isnan(v)) {
-                                    best = v;
-                                    arg_best = row + iw;
-                                    if (isnan(v))
-                                        goto done;
-                                }
+                                int take = (v > best) | (v != v);
+                                best = take ? v : best;
+                                arg_best = take ? row + iw : arg_best;
                             }
                         }
-                done:;
                     int64_t o = (to * g->Ho + ho) * g->Wo + wo;
                     y[o] = best;
                     ix[o] = arg_best;
@@ -198,10 +195,11 @@ dj_status dj_maxpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, co
 
 /* ---------------------------------------------------------------- average pool */
 
-static dj_status dj_avgpool_check(const dj_pool_geom *g, const char *who) {
-    if (g->d[0] != 1 || g->d[1] != 1 || g->d[2] != 1)
-        return dj_error_set(DJ_ERR_INVALID, who, "average pooling has no dilation (got %lld,%lld,%lld)",
-                            (long long)g->d[0], (long long)g->d[1], (long long)g->d[2]);
+static dj_status dj_avgpool_check(const dj_pool3d_params *p, const char *who) {
+    for (int a = 0; a < 3; a++)
+        if (p && p->dilation[a] > 1)
+            return dj_error_set(DJ_ERR_INVALID, who, "average pooling has no dilation (got %d,%d,%d)", p->dilation[0],
+                                p->dilation[1], p->dilation[2]);
     return DJ_OK;
 }
 
@@ -269,8 +267,8 @@ static void dj_avgpool_bwd_planes(void *arg, int64_t p0, int64_t p1, int thread)
 dj_status dj_avgpool3d_forward(const dj_exec *ex, const dj_pool3d_params *p, const dj_tensor *inp, dj_tensor *out) {
     static const char who[] = "dj_avgpool3d_forward";
     dj_pool_geom g;
+    DJ_TRY(dj_avgpool_check(p, who));
     DJ_TRY(dj_pool_setup(p, inp, out, NULL, DJ_DTYPE_F32, &g, who));
-    DJ_TRY(dj_avgpool_check(&g, who));
     dj_pool_job j = {&g, inp->data, NULL, out->data, NULL, NULL, NULL};
     dj_parallel_for(ex ? ex->pool : NULL, g.N * g.C, 1, dj_avgpool_fwd_planes, &j);
     return DJ_OK;
@@ -282,8 +280,8 @@ dj_status dj_avgpool3d_backward(const dj_exec *ex, const dj_pool3d_params *p, co
     dj_pool_geom g;
     if (!dinp)
         return DJ_OK;
+    DJ_TRY(dj_avgpool_check(p, who));
     DJ_TRY(dj_pool_bwd_setup(p, dout, dinp, NULL, DJ_DTYPE_F32, &g, who));
-    DJ_TRY(dj_avgpool_check(&g, who));
     dj_pool_job j = {&g, NULL, dout->data, NULL, dinp->data, NULL, NULL};
     dj_parallel_for(ex ? ex->pool : NULL, g.N * g.C, 1, dj_avgpool_bwd_planes, &j);
     return DJ_OK;
@@ -344,10 +342,7 @@ static void dj_adapt_fwd_planes(void *arg, int64_t p0, int64_t p1, int thread) {
         const float *x = j->x + pl * S;
         float *y = j->y + pl * P;
         if (dj_adapt_global(j)) {
-            float acc = 0.0f;
-            for (int64_t q = 0; q < S; q++)
-                acc += x[q];
-            y[0] = acc / (float)S;
+            y[0] = (float)(dj_sum_f32(x, S, 0.0f, NULL) / (double)S);
             continue;
         }
         DJ_ADAPT_WALK(j, {

@@ -63,7 +63,7 @@ dj_status dj_maxpool3d_ref_forward(const dj_pool3d_params *p, const dj_tensor *i
             continue;
         int64_t q = (it * g.H + ih) * g.W + iw;
         double v = x[pl * S + q];
-        if (arg < 0 || (!isnan(best) && (v > best || isnan(v)))) {
+        if (arg < 0 || v > best || isnan(v)) { /* PyTorch: the last NaN of the window wins */
             best = v;
             arg = q;
         }

@@ -52,6 +52,16 @@ dj_status dj_expect_like(const dj_tensor *t, dj_dtype dt, const dj_tensor *like,
 /* Checks that t is NULL (when optional) or a 1-D tensor of n elements. */
 dj_status dj_expect_vec(const dj_tensor *t, dj_dtype dt, int64_t n, int optional, const char *who, const char *what);
 
+/* out[c] += sum over rows r (in order) of a[r * cols + c], for c in [c0, c1):
+ * the bias gradient of row-major (rows, cols) activations. Reads rows
+ * contiguously, 64 columns at a time, sums in double. */
+void dj_colsum_add(const float *a, int64_t rows, int64_t cols, int64_t c0, int64_t c1, float *out);
+
+/* sum of x[0..n) in a fixed, vectorisable order (8 float lanes over blocks
+ * of 512 values, blocks added in double); when dev is given it also
+ * receives sum (x[i] - m)^2. */
+double dj_sum_f32(const float *x, int64_t n, float m, double *dev);
+
 /* (N, C, rest): the batch, channel and per-channel sizes of an (N,C,...) tensor. */
 void dj_nc_rest(const dj_tensor *t, int64_t *N, int64_t *C, int64_t *rest);
 

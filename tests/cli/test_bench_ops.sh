@@ -1,0 +1,16 @@
+# test_bench_ops.sh — `dojo bench ops`: runs on a tiny input, prints its
+# table or one JSON object, and rejects bad options.
+. tests/cli/lib.sh
+
+tiny="--batch 1 --frames 1 --size 16 --threads 2"
+# shellcheck disable=SC2086
+expect bench-ops-table 0 "layer1 64->64 3x3x3 .*[0-9]" -- "$DOJO" bench ops $tiny --model r3d_18
+check bench-ops-memory grep -q "batchnorm3d train" "$TMP/.out"
+# shellcheck disable=SC2086
+expect bench-ops-json 0 '^\{"conv3d":\[\{"model":"r2plus1d_18".*"memory_bound":\[' -- "$DOJO" bench ops $tiny --model r2plus1d_18 --json
+expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18, all or none" -- "$DOJO" bench ops --model vgg
+# shellcheck disable=SC2086
+expect bench-ops-none 0 "linear 512->400" -- "$DOJO" bench ops $tiny --model none
+expect bench-ops-bad-size 2 "option '--size' must be between" -- "$DOJO" bench ops --size 3
+expect bench-listed 0 "ops +conv3d" -- "$DOJO" bench --help
+finish
