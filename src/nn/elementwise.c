@@ -323,15 +323,13 @@ static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
         float bc = j->bias[c];
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->P, *dy = j->dy + (n * j->C + c) * j->P;
-            float part = 0.0f; /* one row in float, rows summed in double */
             if (j->act == DJ_ACT_RELU) {
                 for (int64_t i = 0; i < j->P; i++)
-                    part += x[i] + bc > 0.0f ? dy[i] : 0.0f;
+                    s += x[i] + bc > 0.0f ? dy[i] : 0.0f;
             } else {
                 for (int64_t i = 0; i < j->P; i++)
-                    part += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
+                    s += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
             }
-            s += part;
         }
         j->dbias[c] += (float)s;
     }
