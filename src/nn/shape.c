@@ -165,10 +165,10 @@ static dj_status dj_perm_plan(const char *op, const int *perm, const dj_tensor *
         ok = ok && y->shape[i] == want[i];
     }
     if (!ok) {
-        char s1[96], s2[96];
+        char s1[96], s2[96], s3[96];
         return dj_error_set(DJ_ERR_INVALID, op, "y %s is not x %s permuted (expected %s)",
                             dj_shape_string(y->ndim, y->shape, s1, sizeof s1),
-                            dj_shape_string(nd, x->shape, s2, sizeof s2), dj_shape_string(nd, want, s1, sizeof s1));
+                            dj_shape_string(nd, x->shape, s2, sizeof s2), dj_shape_string(nd, want, s3, sizeof s3));
     }
     int pad = DJ_MAX_DIMS - nd;
     for (int d = 0; d < DJ_MAX_DIMS; d++) {
