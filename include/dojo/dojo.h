@@ -11,5 +11,6 @@
 #include "dojo/threadpool.h" /* compute threads */
 #include "dojo/gemm.h"    /* matrix multiply */
 #include "dojo/ops.h"     /* operator conventions and context */
+#include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
 
 #endif

@@ -71,5 +71,6 @@ int dj_cmd_train(int argc, char **argv);
 int dj_cmd_bench(int argc, char **argv);
 
 /* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
+int dj_bench_pointwise(int argc, char **argv);
 
 #endif

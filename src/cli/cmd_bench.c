@@ -13,6 +13,7 @@ typedef struct dj_bench_kind {
 } dj_bench_kind;
 
 static const dj_bench_kind dj_bench_kinds[] = {
+    {"pointwise", "activations, softmax, dropout, add/mul, permute, attention, losses (GB/s)", dj_bench_pointwise},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 
