@@ -1,8 +1,6 @@
 /* activation.c — ReLU, GELU (erf and tanh forms), SiLU and sigmoid, forward
  * and backward, as element-wise loops split over the pool. ReLU's loops are
  * branch-free so the compiler vectorises them at -O3. */
-#include <string.h>
-
 #include "nn/pointwise_internal.h"
 
 const char *dj_act_name(dj_act act) {
@@ -17,6 +15,42 @@ const char *dj_act_name(dj_act act) {
     return "unknown";
 }
 
+/* One loop per activation so each vectorises (the switch is outside). */
+#define DJ_ACT_LOOP(EXPR)                \
+    for (int64_t i = 0; i < n; i++) {    \
+        float z = x[i] + bias;           \
+        y[i] = (EXPR);                   \
+    }
+
+void dj_act_row_forward(dj_act act, const float *x, float bias, float *y, int64_t n) {
+    switch (act) {
+    case DJ_ACT_NONE: DJ_ACT_LOOP(z) break;
+    case DJ_ACT_RELU: DJ_ACT_LOOP(z > 0.0f ? z : 0.0f) break;
+    case DJ_ACT_GELU: DJ_ACT_LOOP(z * dj_phi_f32(z)) break;
+    case DJ_ACT_GELU_TANH: DJ_ACT_LOOP(dj_act_f32(DJ_ACT_GELU_TANH, z)) break;
+    case DJ_ACT_SILU: DJ_ACT_LOOP(z * dj_sigmoid_f32(z)) break;
+    case DJ_ACT_SIGMOID: DJ_ACT_LOOP(dj_sigmoid_f32(z)) break;
+    }
+}
+
+/* dy is loaded unconditionally so the ReLU select vectorises. */
+#define DJ_ACT_GRAD_LOOP(EXPR)           \
+    for (int64_t i = 0; i < n; i++) {    \
+        float z = x[i] + bias, g = dy[i]; \
+        dx[i] += (EXPR);                 \
+    }
+
+void dj_act_row_backward(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n) {
+    switch (act) {
+    case DJ_ACT_NONE: DJ_ACT_GRAD_LOOP(g + 0.0f * z) break;
+    case DJ_ACT_RELU: DJ_ACT_GRAD_LOOP(z > 0.0f ? g : 0.0f) break;
+    case DJ_ACT_GELU: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_GELU, z)) break;
+    case DJ_ACT_GELU_TANH: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_GELU_TANH, z)) break;
+    case DJ_ACT_SILU: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_SILU, z)) break;
+    case DJ_ACT_SIGMOID: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_SIGMOID, z)) break;
+    }
+}
+
 typedef struct dj_act_job {
     dj_act act;
     const float *x, *dy;
@@ -25,43 +59,17 @@ typedef struct dj_act_job {
 
 static void dj_act_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_act_job *j = arg;
-    const float *x = j->x;
-    float *y = j->y;
     (void)thread;
-    switch (j->act) {
-    case DJ_ACT_RELU:
-        for (int64_t i = b; i < e; i++)
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        break;
-    case DJ_ACT_NONE:
-        if (y != x)
-            memmove(y + b, x + b, (size_t)(e - b) * sizeof *y);
-        break;
-    default:
-        for (int64_t i = b; i < e; i++)
-            y[i] = dj_act_f32(j->act, x[i]);
-    }
+    if (j->act == DJ_ACT_NONE && j->y == j->x)
+        return;
+    dj_act_row_forward(j->act, j->x + b, 0.0f, j->y + b, e - b);
 }
 
 /* j->y is dx here: dx += dy * f'(x) */
 static void dj_act_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_act_job *j = arg;
-    const float *x = j->x, *dy = j->dy;
-    float *dx = j->y;
     (void)thread;
-    switch (j->act) {
-    case DJ_ACT_RELU:
-        for (int64_t i = b; i < e; i++)
-            dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case DJ_ACT_NONE:
-        for (int64_t i = b; i < e; i++)
-            dx[i] += dy[i];
-        break;
-    default:
-        for (int64_t i = b; i < e; i++)
-            dx[i] += dy[i] * dj_act_grad_f32(j->act, x[i]);
-    }
+    dj_act_row_backward(j->act, j->x + b, 0.0f, j->dy + b, j->y + b, e - b);
 }
 
 dj_status dj_act_forward(const dj_exec *ex, dj_act act, const dj_tensor *x, dj_tensor *y) {

@@ -281,54 +281,32 @@ typedef struct dj_bias_job {
 static void dj_bias_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
-    for (int64_t r = b; r < e; r++) { /* r = n*C + c */
-        const float *x = j->x + r * j->P;
-        float *y = j->y + r * j->P;
-        float bc = j->bias[r % j->C];
-        if (j->act == DJ_ACT_RELU) {
-            for (int64_t i = 0; i < j->P; i++) {
-                float z = x[i] + bc;
-                y[i] = z > 0.0f ? z : 0.0f;
-            }
-        } else {
-            for (int64_t i = 0; i < j->P; i++)
-                y[i] = dj_act_f32(j->act, x[i] + bc);
-        }
-    }
+    for (int64_t r = b; r < e; r++) /* r = n*C + c */
+        dj_act_row_forward(j->act, j->x + r * j->P, j->bias[r % j->C], j->y + r * j->P, j->P);
 }
 
 static void dj_bias_bwd_dx_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
-    for (int64_t r = b; r < e; r++) {
-        const float *x = j->x + r * j->P, *dy = j->dy + r * j->P;
-        float *dx = j->y + r * j->P;
-        float bc = j->bias[r % j->C];
-        if (j->act == DJ_ACT_RELU) {
-            for (int64_t i = 0; i < j->P; i++)
-                dx[i] += x[i] + bc > 0.0f ? dy[i] : 0.0f;
-        } else {
-            for (int64_t i = 0; i < j->P; i++)
-                dx[i] += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
-        }
-    }
+    for (int64_t r = b; r < e; r++)
+        dj_act_row_backward(j->act, j->x + r * j->P, j->bias[r % j->C], j->dy + r * j->P, j->y + r * j->P, j->P);
 }
 
-/* dbias[c] += sum over n, then positions (double); one channel per iteration. */
+/* dbias[c] += sum over n, then positions, of dy * f'(x + bias): each row's
+ * dz goes through a stack block and dj_sum_f32 (fixed order). */
 static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
+    float dz[1024];
     (void)thread;
     for (int64_t c = b; c < e; c++) {
         double s = 0.0;
-        float bc = j->bias[c];
         for (int64_t n = 0; n < j->N; n++) {
             const float *x = j->x + (n * j->C + c) * j->P, *dy = j->dy + (n * j->C + c) * j->P;
-            if (j->act == DJ_ACT_RELU) {
-                for (int64_t i = 0; i < j->P; i++)
-                    s += x[i] + bc > 0.0f ? dy[i] : 0.0f;
-            } else {
-                for (int64_t i = 0; i < j->P; i++)
-                    s += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
+            for (int64_t i = 0; i < j->P; i += 1024) {
+                int64_t m = j->P - i < 1024 ? j->P - i : 1024;
+                memset(dz, 0, (size_t)m * sizeof *dz);
+                dj_act_row_backward(j->act, x + i, j->bias[c], dy + i, dz, m);
+                s += dj_sum_f32(dz, m);
             }
         }
         j->dbias[c] += (float)s;
@@ -410,11 +388,15 @@ static void dj_addrelu_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_addrelu_job *j = arg;
     (void)thread;
     if (j->y)
-        for (int64_t i = b; i < e; i++)
-            j->y[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float g = j->b[i];
+            j->y[i] += j->a[i] > 0.0f ? g : 0.0f;
+        }
     if (j->dres)
-        for (int64_t i = b; i < e; i++)
-            j->dres[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float g = j->b[i];
+            j->dres[i] += j->a[i] > 0.0f ? g : 0.0f;
+        }
 }
 
 dj_status dj_add_relu_forward(const dj_exec *ex, const dj_tensor *x, const dj_tensor *res, dj_tensor *y) {

@@ -176,6 +176,54 @@ static void test_mse_values_and_zero_mask(void) {
     dj_tensor_free(&B);
 }
 
+/* The vectorised float32 math (exp, erfc fit) against double over a wide
+ * range, tails included: |err| <= 1e-5 |ref| + 1e-30 for values, gradients
+ * likewise plus 1e-7 absolute. Also no NaN or Inf for huge inputs. */
+static void test_activation_accuracy_over_range(void) {
+    int64_t n = 20001;
+    dj_tensor x = t_make(1, &n, NULL), y = t_make(1, &n, NULL), dy = t_make(1, &n, NULL), dx = t_make(1, &n, NULL);
+    dj_tensor xd, yd, dyd, dxd;
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 1, &n, &xd) == DJ_OK);
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 1, &n, &yd) == DJ_OK);
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 1, &n, &dyd) == DJ_OK);
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 1, &n, &dxd) == DJ_OK);
+    for (int64_t i = 0; i < n; i++) {
+        F(&x)[i] = -30.0f + 60.0f * (float)i / (float)(n - 1);
+        ((double *)xd.data)[i] = F(&x)[i];
+        F(&dy)[i] = 1.0f;
+        ((double *)dyd.data)[i] = 1.0;
+    }
+    for (int a = DJ_ACT_GELU; a <= DJ_ACT_SIGMOID; a++) {
+        memset(dx.data, 0, dj_tensor_nbytes(&dx));
+        memset(dxd.data, 0, dj_tensor_nbytes(&dxd));
+        CHECK(dj_act_forward(NULL, (dj_act)a, &x, &y) == DJ_OK);
+        CHECK(dj_act_backward(NULL, (dj_act)a, &x, &dy, &dx) == DJ_OK);
+        CHECK(dj_ref_act_forward((dj_act)a, &xd, &yd) == DJ_OK);
+        CHECK(dj_ref_act_backward((dj_act)a, &xd, &dyd, &dxd) == DJ_OK);
+        double worst = 0, worst_g = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double r = ((double *)yd.data)[i], g = ((double *)dxd.data)[i];
+            double e = fabs(F(&y)[i] - r) / (1e-5 * fabs(r) + 1e-30);
+            double eg = fabs(F(&dx)[i] - g) / (1e-5 * fabs(g) + 1e-7);
+            worst = e > worst ? e : worst;
+            worst_g = eg > worst_g ? eg : worst_g;
+        }
+        CHECK_MSG(worst <= 1.0, "%s: value error %.3g of the tolerance", dj_act_name((dj_act)a), worst);
+        CHECK_MSG(worst_g <= 1.0, "%s: gradient error %.3g of the tolerance", dj_act_name((dj_act)a), worst_g);
+    }
+    float big[4] = {1e30f, -1e30f, 100.0f, -100.0f};
+    int64_t four = 4;
+    dj_tensor b = t_make(1, &four, big), by = t_make(1, &four, NULL);
+    for (int a = DJ_ACT_GELU; a <= DJ_ACT_SIGMOID; a++) {
+        CHECK(dj_act_forward(NULL, (dj_act)a, &b, &by) == DJ_OK);
+        for (int i = 0; i < 4; i++)
+            CHECK_MSG(isfinite(F(&by)[i]), "%s(%g) = %g", dj_act_name((dj_act)a), big[i], F(&by)[i]);
+    }
+    dj_tensor *all[] = {&x, &y, &dy, &dx, &xd, &yd, &dyd, &dxd, &b, &by};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        dj_tensor_free(all[i]);
+}
+
 /* ---- dropout ------------------------------------------------------------------ */
 
 static void test_dropout_mask_statistics_and_determinism(void) {
@@ -377,6 +425,7 @@ static void test_divided_space_time_attention(void) {
 
 int main(void) {
     DJ_RUN(test_activation_values_match_torch);
+    DJ_RUN(test_activation_accuracy_over_range);
     DJ_RUN(test_softmax_values_and_stability);
     DJ_RUN(test_cross_entropy_values_match_torch);
     DJ_RUN(test_cross_entropy_rejects_bad_labels);
