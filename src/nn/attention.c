@@ -73,12 +73,9 @@ static void dj_attn_softmax(float *P, int64_t L) {
         float *p = P + r * L, mx = -INFINITY;
         for (int64_t i = 0; i < L; i++)
             mx = p[i] > mx ? p[i] : mx;
-        double sum = 0.0;
-        for (int64_t i = 0; i < L; i++) {
-            p[i] = expf(p[i] - mx);
-            sum += p[i];
-        }
-        float inv = (float)(1.0 / sum);
+        for (int64_t i = 0; i < L; i++)
+            p[i] = dj_exp_f32(p[i] - mx);
+        float inv = (float)(1.0 / dj_sum_f32(p, L));
         for (int64_t i = 0; i < L; i++)
             p[i] *= inv;
     }
@@ -118,12 +115,11 @@ static void dj_attn_bwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
         /* dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) in place */
         bad |= dj_sgemm(NULL, DJ_NO_TRANS, DJ_TRANS, L, L, hd, 1.0f, dO, ld, j->v + off, ld, 0.0f, dP, L);
         for (int64_t r = 0; r < L; r++) {
-            double s = 0.0;
+            float *d = dP + r * L;
+            const float *pr = P + r * L;
+            float sf = (float)dj_dot_f32(d, pr, L);
             for (int64_t i = 0; i < L; i++)
-                s += (double)dP[r * L + i] * P[r * L + i];
-            float sf = (float)s;
-            for (int64_t i = 0; i < L; i++)
-                dP[r * L + i] = P[r * L + i] * (dP[r * L + i] - sf);
+                d[i] = pr[i] * (d[i] - sf);
         }
         if (j->dq) /* dQ += scale dS K */
             bad |= dj_sgemm(NULL, DJ_NO_TRANS, DJ_NO_TRANS, L, hd, L, g->scale, dP, L, j->k + off, ld, 1.0f,

@@ -10,6 +10,14 @@ typedef struct dj_softmax_job {
     float *y;
 } dj_softmax_job;
 
+/* Row maximum (exact in any order). */
+static float dj_row_max(const float *x, int64_t K) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < K; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
 static void dj_softmax_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_softmax_job *j = arg;
     int64_t K = j->K;
@@ -17,20 +25,18 @@ static void dj_softmax_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     for (int64_t r = b; r < e; r++) {
         const float *x = j->x + r * K;
         float *y = j->y + r * K;
-        float mx = -INFINITY;
+        float mx = dj_row_max(x, K);
         for (int64_t i = 0; i < K; i++)
-            mx = x[i] > mx ? x[i] : mx;
-        double sum = 0.0;
-        for (int64_t i = 0; i < K; i++)
-            sum += (double)expf(x[i] - mx);
+            y[i] = dj_exp_f32(x[i] - mx);
+        double sum = dj_sum_f32(y, K);
         if (j->log) {
-            float lse = (float)log(sum);
+            float lse = (float)log(sum); /* (x - max) first: exact, keeps precision */
             for (int64_t i = 0; i < K; i++)
-                y[i] = x[i] - mx - lse;
+                y[i] = (x[i] - mx) - lse;
         } else {
             float inv = (float)(1.0 / sum);
             for (int64_t i = 0; i < K; i++)
-                y[i] = expf(x[i] - mx) * inv;
+                y[i] *= inv;
         }
     }
 }
@@ -43,19 +49,14 @@ static void dj_softmax_bwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     for (int64_t r = b; r < e; r++) {
         const float *y = j->x + r * K, *dy = j->dy + r * K;
         float *dx = j->y + r * K;
-        double s = 0.0;
         if (j->log) {
+            float s = (float)dj_sum_f32(dy, K);
             for (int64_t i = 0; i < K; i++)
-                s += dy[i];
-            float sf = (float)s;
-            for (int64_t i = 0; i < K; i++)
-                dx[i] += dy[i] - expf(y[i]) * sf;
+                dx[i] += dy[i] - dj_exp_f32(y[i]) * s;
         } else {
+            float s = (float)dj_dot_f32(dy, y, K);
             for (int64_t i = 0; i < K; i++)
-                s += (double)dy[i] * y[i];
-            float sf = (float)s;
-            for (int64_t i = 0; i < K; i++)
-                dx[i] += y[i] * (dy[i] - sf);
+                dx[i] += y[i] * (dy[i] - s);
         }
     }
 }
