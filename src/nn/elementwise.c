@@ -14,6 +14,32 @@ static void dj_pad5(const dj_tensor *t, int64_t *s) {
         s[d] = d < off ? 1 : t->shape[d - off];
 }
 
+/* Merges neighbouring dims that both operands walk the same way (both
+ * contiguous across them, or both broadcast), so rows get long: (N,C,T,H,W)
+ * + (C,1,1,1) becomes (1,1,N,C,T*H*W) with b's stride 0 along T*H*W. */
+static void dj_bcast_coalesce(dj_bcast *g) {
+    int64_t O[DJ_MAX_DIMS], A[DJ_MAX_DIMS], B[DJ_MAX_DIMS];
+    int k = DJ_MAX_DIMS - 1; /* next free slot, filled from the inside out */
+    O[k] = g->out[4], A[k] = g->sa[4], B[k] = g->sb[4];
+    for (int d = DJ_MAX_DIMS - 2; d >= 0; d--) {
+        if (g->out[d] == 1)
+            continue;
+        if (O[k] == 1) { /* the inner dim is trivial: take this one's place */
+            O[k] = g->out[d], A[k] = g->sa[d], B[k] = g->sb[d];
+        } else if (g->sa[d] == A[k] * O[k] && g->sb[d] == B[k] * O[k]) {
+            O[k] *= g->out[d];
+        } else {
+            k--;
+            O[k] = g->out[d], A[k] = g->sa[d], B[k] = g->sb[d];
+        }
+    }
+    for (int d = 0; d < DJ_MAX_DIMS; d++) {
+        g->out[d] = d < k ? 1 : O[d];
+        g->sa[d] = d < k ? 0 : A[d];
+        g->sb[d] = d < k ? 0 : B[d];
+    }
+}
+
 dj_status dj_bcast_plan(const char *op, const dj_tensor *a, const dj_tensor *b, const dj_tensor *out, dj_bcast *g) {
     int64_t A[DJ_MAX_DIMS], B[DJ_MAX_DIMS], O[DJ_MAX_DIMS];
     dj_pad5(a, A);
@@ -46,6 +72,7 @@ dj_status dj_bcast_plan(const char *op, const dj_tensor *a, const dj_tensor *b, 
     g->na = ra;
     g->nb = rb;
     g->nout = dj_tensor_numel(out);
+    dj_bcast_coalesce(g);
     return DJ_OK;
 }
 
@@ -154,13 +181,18 @@ static void dj_red_range(void *arg, int64_t b, int64_t e, int thread) {
                 for (int64_t i2 = lo[2]; i2 < hi[2]; i2++)
                     for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
                         int64_t oo = i0 * j->so[0] + i1 * j->so[1] + i2 * j->so[2] + i3 * j->so[3];
+                        const float *g = j->dout + oo + lo[4];
+                        int64_t len = hi[4] - lo[4];
                         if (j->y) {
                             int64_t oy = i0 * j->sy[0] + i1 * j->sy[1] + i2 * j->sy[2] + i3 * j->sy[3];
-                            for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
-                                s += (double)j->dout[oo + i4] * j->y[oy + i4 * j->sy[4]];
+                            const float *y = j->y + oy + lo[4] * j->sy[4];
+                            if (j->sy[4] == 1)
+                                s += dj_dot_f32(g, y, len);
+                            else
+                                for (int64_t i4 = 0; i4 < len; i4++)
+                                    s += (double)g[i4] * y[i4 * j->sy[4]];
                         } else {
-                            for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
-                                s += j->dout[oo + i4];
+                            s += dj_sum_f32(g, len);
                         }
                     }
         j->dx[i] += (float)s;
