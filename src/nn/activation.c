@@ -1,6 +1,7 @@
 /* activation.c — ReLU, GELU (erf and tanh forms), SiLU and sigmoid, forward
  * and backward, as element-wise loops split over the pool. ReLU's loops are
  * branch-free so the compiler vectorises them at -O3. */
+#include "dojo/cpu.h"
 #include "nn/pointwise_internal.h"
 
 const char *dj_act_name(dj_act act) {
@@ -15,43 +16,35 @@ const char *dj_act_name(dj_act act) {
     return "unknown";
 }
 
-/* One loop per activation so each vectorises (the switch is outside). */
-#define DJ_ACT_LOOP(EXPR)                \
-    for (int64_t i = 0; i < n; i++) {    \
-        float z = x[i] + bias;           \
-        y[i] = (EXPR);                   \
-    }
+/* The generic row kernels; activation_avx2.c / activation_avx512.c compile
+ * the same loops with wider vectors. */
+#define DJ_ACT_ROWS_SUFFIX _generic
+#include "nn/act_rows.inc"
 
-void dj_act_row_forward(dj_act act, const float *x, float bias, float *y, int64_t n) {
-    switch (act) {
-    case DJ_ACT_NONE: DJ_ACT_LOOP(z) break;
-    case DJ_ACT_RELU: DJ_ACT_LOOP(z > 0.0f ? z : 0.0f) break;
-    case DJ_ACT_GELU: DJ_ACT_LOOP(z * dj_phi_f32(z)) break;
-    case DJ_ACT_GELU_TANH: DJ_ACT_LOOP(dj_act_f32(DJ_ACT_GELU_TANH, z)) break;
-    case DJ_ACT_SILU: DJ_ACT_LOOP(z * dj_sigmoid_f32(z)) break;
-    case DJ_ACT_SIGMOID: DJ_ACT_LOOP(dj_sigmoid_f32(z)) break;
-    }
-}
+#if defined(__x86_64__)
+void dj_act_row_forward_avx2(dj_act act, const float *x, float bias, float *y, int64_t n);
+void dj_act_row_backward_avx2(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+void dj_act_row_forward_avx512(dj_act act, const float *x, float bias, float *y, int64_t n);
+void dj_act_row_backward_avx512(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+#endif
 
-/* dy is loaded unconditionally so the ReLU select vectorises. */
-#define DJ_ACT_GRAD_LOOP(EXPR)           \
-    for (int64_t i = 0; i < n; i++) {    \
-        float z = x[i] + bias, g = dy[i]; \
-        dx[i] += (EXPR);                 \
+dj_act_rows dj_act_rows_select(void) {
+    dj_act_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic};
+#if defined(__x86_64__)
+    dj_cpu_isa isa = dj_cpu_best_isa();
+    if (isa == DJ_CPU_ISA_AVX512) {
+        r.forward = dj_act_row_forward_avx512;
+        r.backward = dj_act_row_backward_avx512;
+    } else if (isa == DJ_CPU_ISA_AVX2) {
+        r.forward = dj_act_row_forward_avx2;
+        r.backward = dj_act_row_backward_avx2;
     }
-
-void dj_act_row_backward(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n) {
-    switch (act) {
-    case DJ_ACT_NONE: DJ_ACT_GRAD_LOOP(g + 0.0f * z) break;
-    case DJ_ACT_RELU: DJ_ACT_GRAD_LOOP(z > 0.0f ? g : 0.0f) break;
-    case DJ_ACT_GELU: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_GELU, z)) break;
-    case DJ_ACT_GELU_TANH: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_GELU_TANH, z)) break;
-    case DJ_ACT_SILU: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_SILU, z)) break;
-    case DJ_ACT_SIGMOID: DJ_ACT_GRAD_LOOP(g * dj_act_grad_f32(DJ_ACT_SIGMOID, z)) break;
-    }
+#endif
+    return r;
 }
 
 typedef struct dj_act_job {
+    dj_act_rows rows;
     dj_act act;
     const float *x, *dy;
     float *y;
@@ -62,14 +55,14 @@ static void dj_act_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
     (void)thread;
     if (j->act == DJ_ACT_NONE && j->y == j->x)
         return;
-    dj_act_row_forward(j->act, j->x + b, 0.0f, j->y + b, e - b);
+    j->rows.forward(j->act, j->x + b, 0.0f, j->y + b, e - b);
 }
 
 /* j->y is dx here: dx += dy * f'(x) */
 static void dj_act_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_act_job *j = arg;
     (void)thread;
-    dj_act_row_backward(j->act, j->x + b, 0.0f, j->dy + b, j->y + b, e - b);
+    j->rows.backward(j->act, j->x + b, 0.0f, j->dy + b, j->y + b, e - b);
 }
 
 dj_status dj_act_forward(const dj_exec *ex, dj_act act, const dj_tensor *x, dj_tensor *y) {
@@ -77,7 +70,7 @@ dj_status dj_act_forward(const dj_exec *ex, dj_act act, const dj_tensor *x, dj_t
     DJ_TRY(dj_pw_act_valid(op, act));
     DJ_TRY(dj_pw_check(op, "x", x, DJ_DTYPE_F32));
     DJ_TRY(dj_pw_same(op, "x", x, "y", y, 0));
-    dj_act_job j = {act, x->data, NULL, y->data};
+    dj_act_job j = {dj_act_rows_select(), act, x->data, NULL, y->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x), DJ_PW_GRAIN, dj_act_fwd_range, &j);
     return DJ_OK;
 }
@@ -90,7 +83,7 @@ dj_status dj_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x, con
     DJ_TRY(dj_pw_same(op, "x", x, "dx", dx, 1));
     if (!dx)
         return DJ_OK;
-    dj_act_job j = {act, x->data, dy->data, dx->data};
+    dj_act_job j = {dj_act_rows_select(), act, x->data, dy->data, dx->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x), DJ_PW_GRAIN, dj_act_bwd_range, &j);
     return DJ_OK;
 }

@@ -303,6 +303,7 @@ dj_status dj_scale_backward(const dj_exec *ex, float alpha, const dj_tensor *dy,
 
 /* x viewed as (N, C, P): P = product of the dims after the channel. */
 typedef struct dj_bias_job {
+    dj_act_rows rows;
     dj_act act;
     int64_t N, C, P;
     const float *x, *bias, *dy;
@@ -314,14 +315,14 @@ static void dj_bias_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
     for (int64_t r = b; r < e; r++) /* r = n*C + c */
-        dj_act_row_forward(j->act, j->x + r * j->P, j->bias[r % j->C], j->y + r * j->P, j->P);
+        j->rows.forward(j->act, j->x + r * j->P, j->bias[r % j->C], j->y + r * j->P, j->P);
 }
 
 static void dj_bias_bwd_dx_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
     for (int64_t r = b; r < e; r++)
-        dj_act_row_backward(j->act, j->x + r * j->P, j->bias[r % j->C], j->dy + r * j->P, j->y + r * j->P, j->P);
+        j->rows.backward(j->act, j->x + r * j->P, j->bias[r % j->C], j->dy + r * j->P, j->y + r * j->P, j->P);
 }
 
 /* dbias[c] += sum over n, then positions, of dy * f'(x + bias): each row's
@@ -337,7 +338,7 @@ static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
             for (int64_t i = 0; i < j->P; i += 1024) {
                 int64_t m = j->P - i < 1024 ? j->P - i : 1024;
                 memset(dz, 0, (size_t)m * sizeof *dz);
-                dj_act_row_backward(j->act, x + i, j->bias[c], dy + i, dz, m);
+                j->rows.backward(j->act, x + i, j->bias[c], dy + i, dz, m);
                 s += dj_sum_f32(dz, m);
             }
         }
@@ -355,6 +356,7 @@ static dj_status dj_bias_check(const char *op, dj_act act, const dj_tensor *x, c
                             dj_shape_string(bias->ndim, bias->shape, s1, sizeof s1),
                             dj_shape_string(x->ndim, x->shape, s2, sizeof s2));
     memset(j, 0, sizeof *j);
+    j->rows = dj_act_rows_select();
     j->act = act;
     j->N = x->shape[0];
     j->C = x->shape[1];

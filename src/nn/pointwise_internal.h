@@ -194,10 +194,17 @@ static inline float dj_act_grad_f32(dj_act act, float x) {
     return 1.0f;
 }
 
-/* Row kernels (activation.c), one branch-free vectorisable loop per
- * activation: y[i] = f(x[i] + bias); dx[i] += dy[i] * f'(x[i] + bias). */
-void dj_act_row_forward(dj_act act, const float *x, float bias, float *y, int64_t n);
-void dj_act_row_backward(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+/* Row kernels (act_rows.inc), one branch-free vectorisable loop per
+ * activation: y[i] = f(x[i] + bias); dx[i] += dy[i] * f'(x[i] + bias).
+ * dj_act_rows_select() picks the widest build for this CPU (dj_cpu_best_isa,
+ * so DOJO_CPU=scalar|avx2 caps it); an operator selects once per call so
+ * every thread runs the same code and results stay thread-count independent. */
+typedef struct dj_act_rows {
+    void (*forward)(dj_act act, const float *x, float bias, float *y, int64_t n);
+    void (*backward)(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+} dj_act_rows;
+
+dj_act_rows dj_act_rows_select(void);
 
 /* Sum of n floats in double, in a fixed order: blocks of 64 summed in float
  * over 8 independent lanes (vectorisable), block sums added in double. */
