@@ -19,25 +19,34 @@ const char *dj_act_name(dj_act act) {
 /* The generic row kernels; activation_avx2.c / activation_avx512.c compile
  * the same loops with wider vectors. */
 #define DJ_ACT_ROWS_SUFFIX _generic
-#include "nn/act_rows.inc"
+#include "nn/pw_rows.inc"
 
 #if defined(__x86_64__)
 void dj_act_row_forward_avx2(dj_act act, const float *x, float bias, float *y, int64_t n);
 void dj_act_row_backward_avx2(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
 void dj_act_row_forward_avx512(dj_act act, const float *x, float bias, float *y, int64_t n);
 void dj_act_row_backward_avx512(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+void dj_softmax_row_forward_avx2(int log, const float *x, float *y, int64_t K);
+void dj_softmax_row_backward_avx2(int log, const float *y, const float *dy, float *dx, int64_t K);
+void dj_softmax_row_forward_avx512(int log, const float *x, float *y, int64_t K);
+void dj_softmax_row_backward_avx512(int log, const float *y, const float *dy, float *dx, int64_t K);
 #endif
 
 dj_act_rows dj_act_rows_select(void) {
-    dj_act_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic};
+    dj_act_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic, dj_softmax_row_forward_generic,
+                     dj_softmax_row_backward_generic};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
     if (isa == DJ_CPU_ISA_AVX512) {
         r.forward = dj_act_row_forward_avx512;
         r.backward = dj_act_row_backward_avx512;
+        r.softmax_forward = dj_softmax_row_forward_avx512;
+        r.softmax_backward = dj_softmax_row_backward_avx512;
     } else if (isa == DJ_CPU_ISA_AVX2) {
         r.forward = dj_act_row_forward_avx2;
         r.backward = dj_act_row_backward_avx2;
+        r.softmax_forward = dj_softmax_row_forward_avx2;
+        r.softmax_backward = dj_softmax_row_backward_avx2;
     }
 #endif
     return r;

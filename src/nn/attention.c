@@ -62,24 +62,11 @@ size_t dj_attention_scratch_bytes(const dj_attention_params *p, const int64_t *s
 
 typedef struct dj_attn_job {
     dj_attn_geo g;
+    dj_act_rows rows;
     const float *q, *k, *v, *dout;
     float *probs, *out, *dq, *dk, *dv, *scratch;
     int failed;
 } dj_attn_job;
-
-/* Row-wise softmax of an L x L block, in place. */
-static void dj_attn_softmax(float *P, int64_t L) {
-    for (int64_t r = 0; r < L; r++) {
-        float *p = P + r * L, mx = -INFINITY;
-        for (int64_t i = 0; i < L; i++)
-            mx = p[i] > mx ? p[i] : mx;
-        for (int64_t i = 0; i < L; i++)
-            p[i] = dj_exp_f32(p[i] - mx);
-        float inv = (float)(1.0 / dj_sum_f32(p, L));
-        for (int64_t i = 0; i < L; i++)
-            p[i] *= inv;
-    }
-}
 
 static void dj_attn_fwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
     dj_attn_job *j = arg;
@@ -91,7 +78,8 @@ static void dj_attn_fwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
         float *P = j->probs + pr * L * L;
         dj_status s1 = dj_sgemm(NULL, DJ_NO_TRANS, DJ_TRANS, L, L, hd, g->scale, j->q + off, ld, j->k + off, ld, 0.0f,
                                 P, L);
-        dj_attn_softmax(P, L);
+        for (int64_t r = 0; r < L; r++)
+            j->rows.softmax_forward(0, P + r * L, P + r * L, L);
         dj_status s2 = dj_sgemm(NULL, DJ_NO_TRANS, DJ_NO_TRANS, L, hd, L, 1.0f, P, L, j->v + off, ld, 0.0f,
                                 j->out + off, ld);
         if (s1 != DJ_OK || s2 != DJ_OK)
@@ -171,6 +159,7 @@ dj_status dj_attention_forward(const dj_exec *ex, const dj_attention_params *p, 
     j.v = v->data;
     j.probs = probs->data;
     j.out = out->data;
+    j.rows = dj_act_rows_select();
     dj_parallel_for(dj_pw_pool(ex), j.g.nseq * j.g.H, 1, dj_attn_fwd_pairs, &j);
     if (j.failed)
         return dj_error_set(DJ_ERR_INTERNAL, op, "dj_sgemm failed: %s", dj_error_message());

@@ -68,10 +68,21 @@ static int pw_check_case(int ci) {
     return bad;
 }
 
+/* Every case under each kernel family this CPU has (DOJO_CPU caps the
+ * choice: the scalar, AVX2 and AVX-512 builds of the row kernels). */
 static void test_fast_matches_reference_every_case(void) {
+    const char *caps[3] = {"scalar", "avx2", "avx512"};
     int failed = 0;
-    for (int ci = 0; ci < PW_NCASES; ci++)
-        failed += pw_check_case(ci) > 0;
+    for (int k = 0; k <= (int)dj_cpu_best_isa(); k++) {
+        setenv("DOJO_CPU", caps[k], 1);
+        for (int ci = 0; ci < PW_NCASES; ci++) {
+            int bad = pw_check_case(ci);
+            if (bad)
+                dj_test_fail_at(__FILE__, __LINE__, "case '%s' failed with DOJO_CPU=%s", pw_cases[ci].name, caps[k]);
+            failed += bad > 0;
+        }
+    }
+    unsetenv("DOJO_CPU");
     CHECK_EQ_INT(failed, 0);
 }
 
