@@ -26,6 +26,10 @@ void dj_act_row_forward_avx2(dj_act act, const float *x, float bias, float *y, i
 void dj_act_row_backward_avx2(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
 void dj_act_row_forward_avx512(dj_act act, const float *x, float bias, float *y, int64_t n);
 void dj_act_row_backward_avx512(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
+void dj_dropout_row_avx2(uint64_t key, uint64_t threshold, float scale, const float *x, float *y, int64_t first,
+                         int64_t n, int accumulate);
+void dj_dropout_row_avx512(uint64_t key, uint64_t threshold, float scale, const float *x, float *y, int64_t first,
+                           int64_t n, int accumulate);
 void dj_softmax_row_forward_avx2(int log, const float *x, float *y, int64_t K);
 void dj_softmax_row_backward_avx2(int log, const float *y, const float *dy, float *dx, int64_t K);
 void dj_softmax_row_forward_avx512(int log, const float *x, float *y, int64_t K);
@@ -34,7 +38,7 @@ void dj_softmax_row_backward_avx512(int log, const float *y, const float *dy, fl
 
 dj_act_rows dj_act_rows_select(void) {
     dj_act_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic, dj_softmax_row_forward_generic,
-                     dj_softmax_row_backward_generic};
+                     dj_softmax_row_backward_generic, dj_dropout_row_generic};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
     if (isa == DJ_CPU_ISA_AVX512) {
@@ -42,11 +46,13 @@ dj_act_rows dj_act_rows_select(void) {
         r.backward = dj_act_row_backward_avx512;
         r.softmax_forward = dj_softmax_row_forward_avx512;
         r.softmax_backward = dj_softmax_row_backward_avx512;
+        r.dropout = dj_dropout_row_avx512;
     } else if (isa == DJ_CPU_ISA_AVX2) {
         r.forward = dj_act_row_forward_avx2;
         r.backward = dj_act_row_backward_avx2;
         r.softmax_forward = dj_softmax_row_forward_avx2;
         r.softmax_backward = dj_softmax_row_backward_avx2;
+        r.dropout = dj_dropout_row_avx2;
     }
 #endif
     return r;

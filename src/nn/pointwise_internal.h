@@ -205,9 +205,25 @@ typedef struct dj_act_rows {
     void (*backward)(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
     void (*softmax_forward)(int log, const float *x, float *y, int64_t K);
     void (*softmax_backward)(int log, const float *y, const float *dy, float *dx, int64_t K);
+    void (*dropout)(uint64_t key, uint64_t threshold, float scale, const float *x, float *y, int64_t first, int64_t n,
+                    int accumulate);
 } dj_act_rows;
 
 dj_act_rows dj_act_rows_select(void);
+
+/* The mixer of dj_hash_u64 (rng.c: splitmix64's finaliser), inlined so the
+ * dropout loop vectorises: dj_hash_u64(seed, stream, i) ==
+ * dj_mix64_inline(dj_dropout_key(seed, stream) ^ dj_mix64_inline(i + C)).
+ * test_ops_pointwise_api checks the mask against dj_hash_float itself. */
+static inline uint64_t dj_mix64_inline(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t dj_dropout_key(uint64_t seed, uint64_t stream) {
+    return dj_mix64_inline(seed + 0x9e3779b97f4a7c15ull * (stream + 1));
+}
 
 /* Sum of n floats in double, in a fixed order: blocks of 64 summed in float
  * over 8 independent lanes (vectorisable), block sums added in double. */
