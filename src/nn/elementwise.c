@@ -325,8 +325,9 @@ static void dj_bias_bwd_dx_rows(void *arg, int64_t b, int64_t e, int thread) {
         j->rows.backward(j->act, j->x + r * j->P, j->bias[r % j->C], j->dy + r * j->P, j->y + r * j->P, j->P);
 }
 
-/* dbias[c] += sum over n, then positions, of dy * f'(x + bias): each row's
- * dz goes through a stack block and dj_sum_f32 (fixed order). */
+/* One channel per iteration: dz = dy * f'(x + bias) block by block (one
+ * evaluation of f'), dx += dz when wanted, dbias[c] += sum over n, then
+ * positions, of dz (dj_sum_f32 per block, blocks in order). */
 static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     float dz[1024];
@@ -334,11 +335,16 @@ static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
     for (int64_t c = b; c < e; c++) {
         double s = 0.0;
         for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->P, *dy = j->dy + (n * j->C + c) * j->P;
+            int64_t base = (n * j->C + c) * j->P;
             for (int64_t i = 0; i < j->P; i += 1024) {
                 int64_t m = j->P - i < 1024 ? j->P - i : 1024;
                 memset(dz, 0, (size_t)m * sizeof *dz);
-                j->rows.backward(j->act, x + i, j->bias[c], dy + i, dz, m);
+                j->rows.backward(j->act, j->x + base + i, j->bias[c], j->dy + base + i, dz, m);
+                if (j->y) {
+                    float *dx = j->y + base + i;
+                    for (int64_t k = 0; k < m; k++)
+                        dx[k] += dz[k];
+                }
                 s += dj_sum_f32(dz, m);
             }
         }
@@ -390,13 +396,12 @@ dj_status dj_bias_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x
     j.dy = dy->data;
     if (j.P == 0)
         return DJ_OK;
-    if (dx) {
-        j.y = dx->data;
-        dj_parallel_for(dj_pw_pool(ex), j.N * j.C, 1 + DJ_PW_GRAIN / j.P, dj_bias_bwd_dx_rows, &j);
-    }
-    if (dbias) {
+    j.y = dx ? dx->data : NULL;
+    if (dbias) { /* dx and dbias in one pass, by channel */
         j.dbias = dbias->data;
         dj_parallel_for(dj_pw_pool(ex), j.C, 1 + DJ_PW_GRAIN / (j.P * (j.N ? j.N : 1)), dj_bias_bwd_db_rows, &j);
+    } else if (dx) {
+        dj_parallel_for(dj_pw_pool(ex), j.N * j.C, 1 + DJ_PW_GRAIN / j.P, dj_bias_bwd_dx_rows, &j);
     }
     return DJ_OK;
 }
