@@ -19,17 +19,19 @@ static int64_t bp_threads = 0;
 static int64_t bp_reps = 3;
 static int bp_json;
 static int bp_small;
+static const char *bp_only;
 
 static const dj_option bp_options[] = {
     {"threads", DJ_OPT_INT, &bp_threads, "T", "compute threads (0: one per core)", 0, 4096},
     {"reps", DJ_OPT_INT, &bp_reps, "N", "timed repetitions per operator (the best is kept)", 1, 1000},
     {"json", DJ_OPT_FLAG, &bp_json, NULL, "print one JSON object", 0, 0},
-    {"small", DJ_OPT_FLAG, &bp_small, NULL, "1/8 of the shapes (a quick smoke run)", 0, 0},
+    {"small", DJ_OPT_FLAG, &bp_small, NULL, "batch and frame size halved (a quick smoke run)", 0, 0},
+    {"op", DJ_OPT_STRING, &bp_only, "NAME", "only this operator (e.g. gelu, attention_space)", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
 
 static const dj_cli_spec bp_spec = {
-    "bench pointwise", "[--threads T] [--reps N] [--json] [--small]",
+    "bench pointwise", "[--threads T] [--reps N] [--json] [--small] [--op NAME]",
     "Measures activations, softmax, dropout, broadcasting add/mul, bias+activation,\n"
     "residual add+ReLU, permute, concat, attention over time and space, and the\n"
     "losses, forward and backward; GB/s counts every byte read or written once.\n"
@@ -374,10 +376,15 @@ static void bp_report(cJSON *ops, const char *name, double tf, double tb, double
 
 int dj_bench_pointwise(int argc, char **argv) {
     int np = 0;
-    bp_threads = 0, bp_reps = 3, bp_json = 0, bp_small = 0;
+    bp_threads = 0, bp_reps = 3, bp_json = 0, bp_small = 0, bp_only = NULL;
     int rc = dj_cli_parse(&bp_spec, argc, argv, &np);
     if (rc >= 0)
         return rc;
+    int known = !bp_only;
+    for (size_t i = 0; i < sizeof bp_cases / sizeof bp_cases[0] && !known; i++)
+        known = strcmp(bp_cases[i].name, bp_only) == 0;
+    if (!known)
+        return dj_cli_usage_error("bench pointwise", "unknown operator '%s' for --op", bp_only);
     bp_ctx c;
     if (bp_ctx_init(&c) != DJ_OK) {
         bp_ctx_free(&c);
@@ -411,6 +418,8 @@ int dj_bench_pointwise(int argc, char **argv) {
     int failed = 0;
     for (size_t i = 0; i < sizeof bp_cases / sizeof bp_cases[0] && !failed; i++) {
         const bp_case *k = &bp_cases[i];
+        if (bp_only && strcmp(k->name, bp_only) != 0)
+            continue;
         double tf = bp_time(&c, k->fn, 0), tb = bp_time(&c, k->fn, 1);
         if (tf < 0 || tb < 0) {
             dj_error_prefix("%s", k->name);
