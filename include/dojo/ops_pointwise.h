@@ -38,7 +38,8 @@ extern "C" {
 
 /* ---- activations --------------------------------------------------------
  * y = f(x), element-wise, any shape, y may alias x in forward.
- * RELU: max(x,0); derivative at exactly 0 is 0 (as torch).
+ * RELU: max(x,0); derivative at exactly 0 is 0 (as torch); NaN in, NaN out
+ * (gradient 0 there, as torch's threshold_backward). All propagate NaN.
  * GELU: x*Phi(x) with erf (torch approximate='none').
  * GELU_TANH: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) (approximate='tanh').
  * SILU: x*sigmoid(x). SIGMOID: 1/(1+exp(-x)). NONE: identity. */

@@ -418,7 +418,7 @@ static void dj_addrelu_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
     (void)thread;
     for (int64_t i = b; i < e; i++) {
         float z = j->a[i] + j->b[i];
-        j->y[i] = z > 0.0f ? z : 0.0f;
+        j->y[i] = z < 0.0f ? 0.0f : z; /* NaN propagates, as torch.relu */
     }
 }
 

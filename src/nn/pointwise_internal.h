@@ -79,7 +79,7 @@ static inline double dj_sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline double dj_act_f64(dj_act act, double x) {
     switch (act) {
     case DJ_ACT_NONE: return x;
-    case DJ_ACT_RELU: return x > 0 ? x : 0;
+    case DJ_ACT_RELU: return x < 0 ? 0 : x; /* NaN propagates, as torch.relu */
     case DJ_ACT_GELU: return 0.5 * x * erfc(-x * 0.70710678118654752440);
     case DJ_ACT_GELU_TANH: return x * dj_sigmoid_f64(1.59576912160573071176 * (x + 0.044715 * x * x * x));
     case DJ_ACT_SILU: return x * dj_sigmoid_f64(x);
@@ -164,7 +164,7 @@ static inline float dj_phi_f32(float x) {
 static inline float dj_act_f32(dj_act act, float x) {
     switch (act) {
     case DJ_ACT_NONE: return x;
-    case DJ_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case DJ_ACT_RELU: return x < 0.0f ? 0.0f : x;
     case DJ_ACT_GELU: return x * dj_phi_f32(x);
     case DJ_ACT_GELU_TANH: return x * dj_sigmoid_f32(1.59576912f * (x + 0.044715f * x * x * x));
     case DJ_ACT_SILU: return x * dj_sigmoid_f32(x);

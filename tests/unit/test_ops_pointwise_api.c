@@ -62,6 +62,66 @@ static void test_activation_values_match_torch(void) {
     dj_tensor_free(&dx);
 }
 
+/* NaN propagates through every activation (torch.relu(nan) is nan too) and
+ * through the fused ReLUs. */
+static void test_activations_propagate_nan(void) {
+    int64_t n = 19; /* odd: vector body and scalar tail */
+    dj_tensor x = t_make(1, &n, NULL), y = t_make(1, &n, NULL), b = t_make(1, &n, NULL);
+    for (int64_t i = 0; i < n; i++)
+        F(&x)[i] = NAN;
+    for (int a = DJ_ACT_NONE; a <= DJ_ACT_SIGMOID; a++) {
+        CHECK(dj_act_forward(NULL, (dj_act)a, &x, &y) == DJ_OK);
+        int all = 1;
+        for (int64_t i = 0; i < n; i++)
+            all &= isnan(F(&y)[i]);
+        CHECK_MSG(all, "%s does not propagate NaN", dj_act_name((dj_act)a));
+    }
+    CHECK(dj_add_relu_forward(NULL, &x, &b, &y) == DJ_OK);
+    CHECK(isnan(F(&y)[0]) && isnan(F(&y)[n - 1]));
+    int64_t s2[2] = {1, 19}, one = 19;
+    dj_tensor x2, y2, bias = t_make(1, &one, NULL);
+    CHECK(dj_reshape(&x, 2, s2, &x2) == DJ_OK);
+    CHECK(dj_reshape(&y, 2, s2, &y2) == DJ_OK);
+    memset(y.data, 0, dj_tensor_nbytes(&y));
+    CHECK(dj_bias_act_forward(NULL, DJ_ACT_RELU, &x2, &bias, &y2) == DJ_OK);
+    CHECK(isnan(F(&y)[0]) && isnan(F(&y)[n - 1]));
+    dj_tensor_free(&x);
+    dj_tensor_free(&y);
+    dj_tensor_free(&b);
+    dj_tensor_free(&bias);
+}
+
+/* Empty tensors (a zero in the shape) are valid and touch nothing. */
+static void test_empty_tensors_are_handled(void) {
+    int64_t s[3] = {2, 0, 5}, c = 0, one = 1;
+    dj_tensor x = t_make(3, s, NULL), y = t_make(3, s, NULL), b1 = t_make(1, &one, NULL), bias = t_make(1, &c, NULL);
+    CHECK(dj_act_forward(NULL, DJ_ACT_GELU, &x, &y) == DJ_OK);
+    CHECK(dj_act_backward(NULL, DJ_ACT_GELU, &x, &y, &y) == DJ_OK);
+    CHECK(dj_softmax_forward(NULL, &x, &y) == DJ_OK);
+    CHECK(dj_softmax_backward(NULL, &x, &y, &y) == DJ_OK);
+    CHECK(dj_add_forward(NULL, &x, &b1, &y) == DJ_OK);
+    CHECK(dj_add_backward(NULL, &x, &b1, &y, &y, &b1) == DJ_OK);
+    CHECK(F(&b1)[0] == 0.0f);
+    CHECK(dj_mul_forward(NULL, &x, &x, &y) == DJ_OK);
+    CHECK(dj_bias_act_forward(NULL, DJ_ACT_RELU, &x, &bias, &y) == DJ_OK);
+    CHECK(dj_bias_act_backward(NULL, DJ_ACT_SILU, &x, &bias, &y, &y, &bias) == DJ_OK);
+    dj_dropout_params p = {0.5f, 1, 1, 1};
+    CHECK(dj_dropout_forward(NULL, &p, &x, &y) == DJ_OK);
+    int perm[3] = {2, 0, 1};
+    int64_t ps[3] = {5, 2, 0};
+    dj_tensor yp = t_make(3, ps, NULL);
+    CHECK(dj_permute_forward(NULL, perm, &x, &yp) == DJ_OK);
+    CHECK(dj_permute_backward(NULL, perm, &yp, &x) == DJ_OK);
+    const dj_tensor *in[2] = {&x, &x};
+    CHECK(dj_concat_forward(NULL, 1, 2, in, &y) == DJ_OK);
+    float loss = -1;
+    CHECK(dj_mse_forward(NULL, &x, &x, NULL, &loss) == DJ_OK);
+    CHECK(loss == 0.0f);
+    dj_tensor *all[] = {&x, &y, &b1, &bias, &yp};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        dj_tensor_free(all[i]);
+}
+
 static void test_softmax_values_and_stability(void) {
     int64_t s[2] = {2, 3};
     float xs[6] = {1, 2, 3, 1000, 1001, 1002};
@@ -452,6 +512,8 @@ static void test_divided_space_time_attention(void) {
 int main(void) {
     DJ_RUN(test_activation_values_match_torch);
     DJ_RUN(test_activation_accuracy_over_range);
+    DJ_RUN(test_activations_propagate_nan);
+    DJ_RUN(test_empty_tensors_are_handled);
     DJ_RUN(test_softmax_values_and_stability);
     DJ_RUN(test_cross_entropy_values_match_torch);
     DJ_RUN(test_cross_entropy_rejects_bad_labels);
