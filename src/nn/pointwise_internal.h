@@ -120,7 +120,10 @@ static inline double dj_act_grad_f64(dj_act act, double x) {
 static inline float dj_exp_f32(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.7f ? 88.7f : x;
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    /* round x/ln2 to an integer with the 1.5*2^23 trick: t's low mantissa
+     * bits then hold n (bit arithmetic only, so a NaN input stays defined) */
+    union { float f; uint32_t u; } t = {x * 1.44269504f + 12582912.0f};
+    float n = t.f - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -131,9 +134,9 @@ static inline float dj_exp_f32(float x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     /* 2^n: n in [-126, 128]; split so each factor is a normal float */
-    int32_t ni = (int32_t)n;
+    int32_t ni = (int32_t)(t.u - 0x4B400000u);
     int32_t n1 = ni >> 1, n2 = ni - n1;
-    union { int32_t i; float f; } s1 = {(n1 + 127) << 23}, s2 = {(n2 + 127) << 23};
+    union { uint32_t u; float f; } s1 = {(uint32_t)(n1 + 127) << 23}, s2 = {(uint32_t)(n2 + 127) << 23};
     return p * s1.f * s2.f;
 }
 
