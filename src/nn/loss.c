@@ -86,9 +86,7 @@ static dj_status dj_ce_check(const char *op, const dj_cross_entropy_params *p, c
 
 /* log-sum-exp of one row: exps through a stack block, fixed-order sums. */
 static double dj_row_lse(const float *x, int64_t K) {
-    float mx = -INFINITY, e[512];
-    for (int64_t k = 0; k < K; k++)
-        mx = x[k] > mx ? x[k] : mx;
+    float mx = dj_max_f32(x, K), e[512];
     double s = 0.0;
     for (int64_t k = 0; k < K; k += 512) {
         int64_t m = K - k < 512 ? K - k : 512;

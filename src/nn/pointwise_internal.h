@@ -245,6 +245,22 @@ static inline double dj_sum_f32(const float *x, int64_t n) {
     return s;
 }
 
+/* Maximum of n floats (-inf for n == 0; NaNs are skipped), over 8 lanes so
+ * it vectorises; the max is exact in any order. */
+static inline float dj_max_f32(const float *x, int64_t n) {
+    float lane[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    for (; i < n; i++)
+        lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    float m = lane[0];
+    for (int l = 1; l < 8; l++)
+        m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+
 /* Sum of x[i]*y[i] the same way. */
 static inline double dj_dot_f32(const float *x, const float *y, int64_t n) {
     double s = 0.0;
