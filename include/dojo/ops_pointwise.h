@@ -163,7 +163,11 @@ dj_status dj_reshape(const dj_tensor *x, int ndim, const int64_t *shape, dj_tens
  * split from D. scale <= 0 means 1/sqrt(head_dim).
  * probs (caller memory, float32, dj_attention_probs_numel elements in any
  * shape) receives the softmax probabilities in forward and is read back in
- * backward. Backward needs ex->scratch of dj_attention_scratch_bytes(). */
+ * backward; layout [sequence][head][query][key] with sequence = b*S + s
+ * (TIME) or b*T + t (SPACE). Backward needs ex->scratch of
+ * dj_attention_scratch_bytes() when dq or dk is wanted (dv alone: none).
+ * The three matmuls per (sequence, head) go through dj_sgemm on one thread
+ * each (pairs are split over the pool), reading q/k/v in place. */
 typedef enum dj_attn_axis { DJ_ATTN_TIME = 1, DJ_ATTN_SPACE = 2 } dj_attn_axis;
 
 typedef struct dj_attention_params {
