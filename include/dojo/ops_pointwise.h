@@ -16,9 +16,9 @@
  * by the tests and the finite-difference gradient checks.
  *
  * Numerics: exp, sigmoid and the normal CDF are computed with branch-free
- * float32 approximations that vectorise (exp about 1-2 ulp; Phi from an erfc
- * fit with relative error ~1e-7, so GELU's negative tail keeps its relative
- * precision); results agree with float64 to ~1e-5 relative over [-30, 30]
+ * float32 approximations that vectorise (exp within 2 ulp; Phi from an erfc
+ * fit (1.2e-7) evaluated in float: ~1e-6 relative on [-3,3], ~1e-5 far in the tail,
+ * so GELU's tail keeps its relative precision instead of cancelling); results agree with float64 to ~1e-5 relative over [-30, 30]
  * and differ from torch's libm by a few ulps. The row kernels are built
  * three times (generic, AVX2, AVX-512) and picked per call by
  * dj_cpu_best_isa() (DOJO_CPU caps it), so bits may differ between CPUs
