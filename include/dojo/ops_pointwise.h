@@ -84,7 +84,9 @@ dj_status dj_log_softmax_backward(const dj_exec *ex, const dj_tensor *y, const d
  * p == 0) copies. Element i is kept iff dj_hash_float(seed, step, i) >= p, so
  * the mask depends only on (seed, step, i): backward recomputes it (no mask
  * memory) and threads never change it. Use a distinct seed per dropout site
- * (e.g. run seed ^ site id) and the training step as `step`. */
+ * (e.g. run seed ^ site id) and the training step as `step`. The masks are
+ * not torch's (another generator): fixtures can match eval mode, p = 0 and
+ * p = 1 exactly, and in training the kept values x/(1-p) and the drop rate. */
 typedef struct dj_dropout_params {
     float p;          /* drop probability in [0, 1] */
     int training;     /* 0: identity */

@@ -1,6 +1,7 @@
 /* dropout.c — inverted dropout whose mask is a pure function of (seed, step,
- * element index) through dj_hash_float, so backward recomputes it and the
- * thread count never changes it. */
+ * element index): element i is kept iff dj_hash_float(seed, step, i) >= p
+ * (evaluated inline by the row kernels of pw_rows.inc), so backward
+ * recomputes it and the thread count never changes it. */
 #include <string.h>
 
 #include "nn/pointwise_internal.h"
