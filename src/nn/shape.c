@@ -3,6 +3,7 @@
  * how N·C·T·H·W activations become (N, T, H*W, C) tokens and back. */
 #include <string.h>
 
+#include "dojo/cpu.h"
 #include "nn/pointwise_internal.h"
 
 /* ---- concat -------------------------------------------------------------- */
@@ -150,9 +151,14 @@ static int64_t dj_tensor_numel_5(const int64_t *s) { return s[0] * s[1] * s[2] *
  * near-multiple of 4 KiB apart and collide in the cache sets). Items: (other three dims) x (tiles along k). */
 enum { DJ_PERM_TILE = 8 };
 
+#if defined(__x86_64__)
+void dj_transpose8x8_avx2(const float *src, int64_t ss, float *dst, int64_t ds, int accumulate);
+#endif
+
 typedef struct dj_perm_tiled {
     const dj_perm_job *j;
     int k;
+    int avx2; /* full 8 x 8 tiles through dj_transpose8x8_avx2 */
     int64_t ys[DJ_MAX_DIMS]; /* y's contiguous strides */
     int64_t tiles_k;
 } dj_perm_tiled;
@@ -176,6 +182,15 @@ static void dj_perm_tile_range(void *arg, int64_t b, int64_t e, int thread) {
         int64_t k1 = k0 + DJ_PERM_TILE < j->y[k] ? k0 + DJ_PERM_TILE : j->y[k];
         for (int64_t i0 = 0; i0 < L; i0 += DJ_PERM_TILE) {
             int64_t i1 = i0 + DJ_PERM_TILE < L ? i0 + DJ_PERM_TILE : L;
+#if defined(__x86_64__)
+            if (t->avx2 && k1 - k0 == 8 && i1 - i0 == 8) {
+                if (!j->backward) /* x rows i (stride s4), cols k -> y rows k (stride yk), cols i */
+                    dj_transpose8x8_avx2(j->src + xo + k0 + i0 * s4, s4, j->dst + yo + k0 * yk + i0, yk, 0);
+                else
+                    dj_transpose8x8_avx2(j->src + yo + k0 * yk + i0, yk, j->dst + xo + k0 + i0 * s4, s4, 1);
+                continue;
+            }
+#endif
             for (int64_t kk = k0; kk < k1; kk++) {
                 int64_t xb = xo + kk, yb = yo + kk * yk; /* x stride along k is 1 */
                 if (!j->backward)
@@ -193,7 +208,7 @@ static void dj_perm_tile_range(void *arg, int64_t b, int64_t e, int thread) {
 static int dj_perm_try_tiled(const dj_exec *ex, const dj_perm_job *j) {
     if (j->xs[4] == 1 || j->y[4] < 4)
         return 0;
-    dj_perm_tiled t = {j, -1, {0}, 0};
+    dj_perm_tiled t = {j, -1, dj_cpu_best_isa() >= DJ_CPU_ISA_AVX2, {0}, 0};
     for (int d = 0; d < 4; d++)
         if (j->xs[d] == 1 && j->y[d] >= 4)
             t.k = d;
