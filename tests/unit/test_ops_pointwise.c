@@ -72,8 +72,8 @@ static int pw_check_case(int ci) {
  * choice: the scalar, AVX2 and AVX-512 builds of the row kernels). */
 static void test_fast_matches_reference_every_case(void) {
     const char *caps[3] = {"scalar", "avx2", "avx512"};
-    int failed = 0;
-    for (int k = 0; k <= (int)dj_cpu_best_isa(); k++) {
+    int failed = 0, best = (int)dj_cpu_best_isa(), runs = 0; /* before DOJO_CPU is changed below */
+    for (int k = 0; k <= best; k++, runs++) {
         setenv("DOJO_CPU", caps[k], 1);
         for (int ci = 0; ci < PW_NCASES; ci++) {
             int bad = pw_check_case(ci);
@@ -84,6 +84,7 @@ static void test_fast_matches_reference_every_case(void) {
     }
     unsetenv("DOJO_CPU");
     CHECK_EQ_INT(failed, 0);
+    CHECK_EQ_INT(runs, best + 1);
 }
 
 /* Every operator has at least two cases (so a missing one is visible). */
