@@ -36,8 +36,8 @@ void dj_softmax_row_forward_avx512(int log, const float *x, float *y, int64_t K)
 void dj_softmax_row_backward_avx512(int log, const float *y, const float *dy, float *dx, int64_t K);
 #endif
 
-dj_act_rows dj_act_rows_select(void) {
-    dj_act_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic, dj_softmax_row_forward_generic,
+dj_pw_rows dj_pw_rows_select(void) {
+    dj_pw_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic, dj_softmax_row_forward_generic,
                      dj_softmax_row_backward_generic, dj_dropout_row_generic};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
@@ -59,7 +59,7 @@ dj_act_rows dj_act_rows_select(void) {
 }
 
 typedef struct dj_act_job {
-    dj_act_rows rows;
+    dj_pw_rows rows;
     dj_act act;
     const float *x, *dy;
     float *y;
@@ -85,7 +85,7 @@ dj_status dj_act_forward(const dj_exec *ex, dj_act act, const dj_tensor *x, dj_t
     DJ_TRY(dj_pw_act_valid(op, act));
     DJ_TRY(dj_pw_check(op, "x", x, DJ_DTYPE_F32));
     DJ_TRY(dj_pw_same(op, "x", x, "y", y, 0));
-    dj_act_job j = {dj_act_rows_select(), act, x->data, NULL, y->data};
+    dj_act_job j = {dj_pw_rows_select(), act, x->data, NULL, y->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x), DJ_PW_GRAIN, dj_act_fwd_range, &j);
     return DJ_OK;
 }
@@ -98,7 +98,7 @@ dj_status dj_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x, con
     DJ_TRY(dj_pw_same(op, "x", x, "dx", dx, 1));
     if (!dx)
         return DJ_OK;
-    dj_act_job j = {dj_act_rows_select(), act, x->data, dy->data, dx->data};
+    dj_act_job j = {dj_pw_rows_select(), act, x->data, dy->data, dx->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x), DJ_PW_GRAIN, dj_act_bwd_range, &j);
     return DJ_OK;
 }

@@ -63,7 +63,7 @@ size_t dj_attention_scratch_bytes(const dj_attention_params *p, const int64_t *s
 
 typedef struct dj_attn_job {
     dj_attn_geo g;
-    dj_act_rows rows;
+    dj_pw_rows rows;
     const float *q, *k, *v, *dout;
     float *probs, *out, *dq, *dk, *dv, *scratch;
     int failed;
@@ -220,7 +220,7 @@ dj_status dj_attention_forward(const dj_exec *ex, const dj_attention_params *p, 
     j.v = v->data;
     j.probs = probs->data;
     j.out = out->data;
-    j.rows = dj_act_rows_select();
+    j.rows = dj_pw_rows_select();
     dj_parallel_for(dj_pw_pool(ex), j.g.nseq * j.g.H, 1, dj_attn_fwd_pairs, &j);
     if (j.failed)
         return dj_error_set(DJ_ERR_INTERNAL, op, "dj_sgemm failed: %s", dj_error_message());

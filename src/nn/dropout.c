@@ -7,7 +7,7 @@
 #include "nn/pointwise_internal.h"
 
 typedef struct dj_dropout_job {
-    dj_act_rows rows;
+    dj_pw_rows rows;
     uint64_t key, threshold;
     float scale;
     const float *x;
@@ -35,7 +35,7 @@ static void dj_dropout_run(const dj_exec *ex, const dj_dropout_params *p, const 
     float scale = p->p < 1.0f ? 1.0f / (1.0f - p->p) : 0.0f;
     /* hash/2^24 >= p  <=>  top 24 bits >= ceil(p * 2^24) (both exact) */
     uint64_t threshold = (uint64_t)ceil((double)p->p * 16777216.0);
-    dj_dropout_job j = {dj_act_rows_select(), dj_dropout_key(p->seed, p->step), threshold, scale, x, y, accumulate};
+    dj_dropout_job j = {dj_pw_rows_select(), dj_dropout_key(p->seed, p->step), threshold, scale, x, y, accumulate};
     dj_parallel_for(dj_pw_pool(ex), n, DJ_PW_GRAIN / 4, dj_dropout_range, &j);
 }
 

@@ -303,7 +303,7 @@ dj_status dj_scale_backward(const dj_exec *ex, float alpha, const dj_tensor *dy,
 
 /* x viewed as (N, C, P): P = product of the dims after the channel. */
 typedef struct dj_bias_job {
-    dj_act_rows rows;
+    dj_pw_rows rows;
     dj_act act;
     int64_t N, C, P;
     const float *x, *bias, *dy;
@@ -362,7 +362,7 @@ static dj_status dj_bias_check(const char *op, dj_act act, const dj_tensor *x, c
                             dj_shape_string(bias->ndim, bias->shape, s1, sizeof s1),
                             dj_shape_string(x->ndim, x->shape, s2, sizeof s2));
     memset(j, 0, sizeof *j);
-    j->rows = dj_act_rows_select();
+    j->rows = dj_pw_rows_select();
     j->act = act;
     j->N = x->shape[0];
     j->C = x->shape[1];

@@ -200,19 +200,19 @@ static inline float dj_act_grad_f32(dj_act act, float x) {
 /* Row kernels (pw_rows.inc), one branch-free vectorisable loop per
  * activation: y[i] = f(x[i] + bias); dx[i] += dy[i] * f'(x[i] + bias);
  * softmax / log-softmax of one row of K and its backward (accumulating).
- * dj_act_rows_select() picks the widest build for this CPU (dj_cpu_best_isa,
+ * dj_pw_rows_select() picks the widest build for this CPU (dj_cpu_best_isa,
  * so DOJO_CPU=scalar|avx2 caps it); an operator selects once per call so
  * every thread runs the same code and results stay thread-count independent. */
-typedef struct dj_act_rows {
+typedef struct dj_pw_rows {
     void (*forward)(dj_act act, const float *x, float bias, float *y, int64_t n);
     void (*backward)(dj_act act, const float *x, float bias, const float *dy, float *dx, int64_t n);
     void (*softmax_forward)(int log, const float *x, float *y, int64_t K);
     void (*softmax_backward)(int log, const float *y, const float *dy, float *dx, int64_t K);
     void (*dropout)(uint64_t key, uint64_t threshold, float scale, const float *x, float *y, int64_t first, int64_t n,
                     int accumulate);
-} dj_act_rows;
+} dj_pw_rows;
 
-dj_act_rows dj_act_rows_select(void);
+dj_pw_rows dj_pw_rows_select(void);
 
 /* The mixer of dj_hash_u64 (rng.c: splitmix64's finaliser), inlined so the
  * dropout loop vectorises: dj_hash_u64(seed, stream, i) ==

@@ -5,7 +5,7 @@
 #include "nn/pointwise_internal.h"
 
 typedef struct dj_softmax_job {
-    dj_act_rows rows;
+    dj_pw_rows rows;
     int log;
     int64_t K;
     const float *x, *dy;
@@ -36,7 +36,7 @@ static dj_status dj_softmax_fwd(const dj_exec *ex, int log, const dj_tensor *x, 
     int64_t K = x->shape[x->ndim - 1];
     if (K == 0)
         return DJ_OK;
-    dj_softmax_job j = {dj_act_rows_select(), log, K, x->data, NULL, y->data};
+    dj_softmax_job j = {dj_pw_rows_select(), log, K, x->data, NULL, y->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x) / K, 1 + DJ_PW_GRAIN / K, dj_softmax_fwd_rows, &j);
     return DJ_OK;
 }
@@ -51,7 +51,7 @@ static dj_status dj_softmax_bwd(const dj_exec *ex, int log, const dj_tensor *y, 
     int64_t K = y->shape[y->ndim - 1];
     if (!dx || K == 0)
         return DJ_OK;
-    dj_softmax_job j = {dj_act_rows_select(), log, K, y->data, dy->data, dx->data};
+    dj_softmax_job j = {dj_pw_rows_select(), log, K, y->data, dy->data, dx->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(y) / K, 1 + DJ_PW_GRAIN / K, dj_softmax_bwd_rows, &j);
     return DJ_OK;
 }
