@@ -70,7 +70,7 @@ dj_status dj_sigmoid_forward(const dj_exec *ex, const dj_tensor *x, dj_tensor *y
 dj_status dj_sigmoid_backward(const dj_exec *ex, const dj_tensor *x, const dj_tensor *dy, dj_tensor *dx);
 
 /* ---- softmax over the last dimension ------------------------------------
- * x (..., K) -> y (..., K); max-subtracted, sums in double. Backward uses the
+ * x (..., K) -> y (..., K); max-subtracted, fixed-order block sums. Backward uses the
  * forward OUTPUT y: softmax dx += y*(dy - sum(dy*y)); log-softmax
  * dx += dy - exp(y)*sum(dy). */
 dj_status dj_softmax_forward(const dj_exec *ex, const dj_tensor *x, dj_tensor *y);
