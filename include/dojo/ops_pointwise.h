@@ -104,7 +104,8 @@ dj_status dj_dropout_backward(const dj_exec *ex, const dj_dropout_params *p, con
  * each pair of sizes must be equal or one of them 1; out must have exactly
  * the broadcast shape (and ndim = max(a.ndim, b.ndim)). Backward reduces
  * the gradient of a broadcast input over its broadcast dims, each element of
- * da/db summed in a fixed order (dims outer to inner), in double. */
+ * da/db summed in a fixed order (dims outer to inner; blocks of 64 in
+ * float, block sums in double). */
 /* a, b -> out = a + b */
 dj_status dj_add_forward(const dj_exec *ex, const dj_tensor *a, const dj_tensor *b, dj_tensor *out);
 /* da += reduce(dout), db += reduce(dout) */
@@ -122,7 +123,7 @@ dj_status dj_scale_backward(const dj_exec *ex, float alpha, const dj_tensor *dy,
 /* ---- fused bias + activation --------------------------------------------
  * x (N,C,...) with ndim >= 2, bias (C) -> y = f(x + bias[c]) (channel = dim
  * 1; for tokens (B,L,D) reshape to (B*L,D)). Backward recomputes x + bias:
- * dx += dy*f'(z); dbias[c] += sum over n, then positions (in double). */
+ * dx += dy*f'(z); dbias[c] += sum over n, then positions (fixed order). */
 dj_status dj_bias_act_forward(const dj_exec *ex, dj_act act, const dj_tensor *x, const dj_tensor *bias, dj_tensor *y);
 dj_status dj_bias_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x, const dj_tensor *bias,
                                const dj_tensor *dy, dj_tensor *dx, dj_tensor *dbias);
@@ -168,8 +169,9 @@ dj_status dj_reshape(const dj_tensor *x, int ndim, const int64_t *shape, dj_tens
  * backward; layout [sequence][head][query][key] with sequence = b*S + s
  * (TIME) or b*T + t (SPACE). Backward needs ex->scratch of
  * dj_attention_scratch_bytes() when dq or dk is wanted (dv alone: none).
- * The three matmuls per (sequence, head) go through dj_sgemm on one thread
- * each (pairs are split over the pool), reading q/k/v in place. */
+ * The matmuls of each (sequence, head) run on one thread (pairs are split
+ * over the pool), reading q/k/v in place: dj_sgemm above 32 tokens, direct
+ * vectorised loops up to 32 (e.g. T = 8), where a GEMM call does not pay. */
 typedef enum dj_attn_axis { DJ_ATTN_TIME = 1, DJ_ATTN_SPACE = 2 } dj_attn_axis;
 
 typedef struct dj_attention_params {
