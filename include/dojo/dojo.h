@@ -23,5 +23,6 @@
 #include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
 #include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
 #include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
+#include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
 
 #endif

@@ -79,5 +79,6 @@ int dj_bench_transform(int argc, char **argv);
 int dj_bench_decode(int argc, char **argv);
 int dj_bench_gemm(int argc, char **argv);
 int dj_bench_ops(int argc, char **argv);
+int dj_bench_pointwise(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const dj_bench_kind dj_bench_kinds[] = {
     {"transform", "decoded frame -> cropped, resized, normalised batch slice", dj_bench_transform},
     {"gemm", "matrix multiply GFLOP/s against the FMA peak", dj_bench_gemm},
     {"ops", "conv3d, norms, pools: forward/backward speed on r3d_18 / r2plus1d_18 shapes", dj_bench_ops},
+    {"pointwise", "activations, softmax, dropout, add/mul, permute, attention, losses (GB/s)", dj_bench_pointwise},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

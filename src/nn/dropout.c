@@ -1,13 +1,14 @@
 /* dropout.c — inverted dropout whose mask is a pure function of (seed, step,
- * element index) through dj_hash_float, so backward recomputes it and the
- * thread count never changes it. */
+ * element index): element i is kept iff dj_hash_float(seed, step, i) >= p
+ * (evaluated inline by the row kernels of pw_rows.inc), so backward
+ * recomputes it and the thread count never changes it. */
 #include <string.h>
 
-#include "dojo/rng.h"
 #include "nn/pointwise_internal.h"
 
 typedef struct dj_dropout_job {
-    const dj_dropout_params *p;
+    dj_pw_rows rows;
+    uint64_t key, threshold;
     float scale;
     const float *x;
     float *y;
@@ -16,15 +17,8 @@ typedef struct dj_dropout_job {
 
 static void dj_dropout_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_dropout_job *j = arg;
-    const float p = j->p->p;
     (void)thread;
-    for (int64_t i = b; i < e; i++) {
-        float keep = dj_hash_float(j->p->seed, j->p->step, (uint64_t)i) >= p ? j->scale : 0.0f;
-        if (j->accumulate)
-            j->y[i] += j->x[i] * keep;
-        else
-            j->y[i] = j->x[i] * keep;
-    }
+    j->rows.dropout(j->key, j->threshold, j->scale, j->x + b, j->y + b, b, e - b, j->accumulate);
 }
 
 static dj_status dj_dropout_check(const char *op, const dj_dropout_params *p) {
@@ -39,7 +33,9 @@ static void dj_dropout_run(const dj_exec *ex, const dj_dropout_params *p, const 
                            int accumulate) {
     /* p == 1: every element dropped (torch gives zeros), scale unused */
     float scale = p->p < 1.0f ? 1.0f / (1.0f - p->p) : 0.0f;
-    dj_dropout_job j = {p, scale, x, y, accumulate};
+    /* hash/2^24 >= p  <=>  top 24 bits >= ceil(p * 2^24) (both exact) */
+    uint64_t threshold = (uint64_t)ceil((double)p->p * 16777216.0);
+    dj_dropout_job j = {dj_pw_rows_select(), dj_dropout_key(p->seed, p->step), threshold, scale, x, y, accumulate};
     dj_parallel_for(dj_pw_pool(ex), n, DJ_PW_GRAIN / 4, dj_dropout_range, &j);
 }
 

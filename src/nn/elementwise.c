@@ -14,6 +14,32 @@ static void dj_pad5(const dj_tensor *t, int64_t *s) {
         s[d] = d < off ? 1 : t->shape[d - off];
 }
 
+/* Merges neighbouring dims that both operands walk the same way (both
+ * contiguous across them, or both broadcast), so rows get long: (N,C,T,H,W)
+ * + (C,1,1,1) becomes (1,1,N,C,T*H*W) with b's stride 0 along T*H*W. */
+static void dj_bcast_coalesce(dj_bcast *g) {
+    int64_t O[DJ_MAX_DIMS], A[DJ_MAX_DIMS], B[DJ_MAX_DIMS];
+    int k = DJ_MAX_DIMS - 1; /* next free slot, filled from the inside out */
+    O[k] = g->out[4], A[k] = g->sa[4], B[k] = g->sb[4];
+    for (int d = DJ_MAX_DIMS - 2; d >= 0; d--) {
+        if (g->out[d] == 1)
+            continue;
+        if (O[k] == 1) { /* the inner dim is trivial: take this one's place */
+            O[k] = g->out[d], A[k] = g->sa[d], B[k] = g->sb[d];
+        } else if (g->sa[d] == A[k] * O[k] && g->sb[d] == B[k] * O[k]) {
+            O[k] *= g->out[d];
+        } else {
+            k--;
+            O[k] = g->out[d], A[k] = g->sa[d], B[k] = g->sb[d];
+        }
+    }
+    for (int d = 0; d < DJ_MAX_DIMS; d++) {
+        g->out[d] = d < k ? 1 : O[d];
+        g->sa[d] = d < k ? 0 : A[d];
+        g->sb[d] = d < k ? 0 : B[d];
+    }
+}
+
 dj_status dj_bcast_plan(const char *op, const dj_tensor *a, const dj_tensor *b, const dj_tensor *out, dj_bcast *g) {
     int64_t A[DJ_MAX_DIMS], B[DJ_MAX_DIMS], O[DJ_MAX_DIMS];
     dj_pad5(a, A);
@@ -46,6 +72,7 @@ dj_status dj_bcast_plan(const char *op, const dj_tensor *a, const dj_tensor *b, 
     g->na = ra;
     g->nb = rb;
     g->nout = dj_tensor_numel(out);
+    dj_bcast_coalesce(g);
     return DJ_OK;
 }
 
@@ -154,13 +181,18 @@ static void dj_red_range(void *arg, int64_t b, int64_t e, int thread) {
                 for (int64_t i2 = lo[2]; i2 < hi[2]; i2++)
                     for (int64_t i3 = lo[3]; i3 < hi[3]; i3++) {
                         int64_t oo = i0 * j->so[0] + i1 * j->so[1] + i2 * j->so[2] + i3 * j->so[3];
+                        const float *g = j->dout + oo + lo[4];
+                        int64_t len = hi[4] - lo[4];
                         if (j->y) {
                             int64_t oy = i0 * j->sy[0] + i1 * j->sy[1] + i2 * j->sy[2] + i3 * j->sy[3];
-                            for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
-                                s += (double)j->dout[oo + i4] * j->y[oy + i4 * j->sy[4]];
+                            const float *y = j->y + oy + lo[4] * j->sy[4];
+                            if (j->sy[4] == 1)
+                                s += dj_dot_f32(g, y, len);
+                            else
+                                for (int64_t i4 = 0; i4 < len; i4++)
+                                    s += (double)g[i4] * y[i4 * j->sy[4]];
                         } else {
-                            for (int64_t i4 = lo[4]; i4 < hi[4]; i4++)
-                                s += j->dout[oo + i4];
+                            s += dj_sum_f32(g, len);
                         }
                     }
         j->dx[i] += (float)s;
@@ -271,6 +303,7 @@ dj_status dj_scale_backward(const dj_exec *ex, float alpha, const dj_tensor *dy,
 
 /* x viewed as (N, C, P): P = product of the dims after the channel. */
 typedef struct dj_bias_job {
+    dj_pw_rows rows;
     dj_act act;
     int64_t N, C, P;
     const float *x, *bias, *dy;
@@ -281,57 +314,39 @@ typedef struct dj_bias_job {
 static void dj_bias_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
-    for (int64_t r = b; r < e; r++) { /* r = n*C + c */
-        const float *x = j->x + r * j->P;
-        float *y = j->y + r * j->P;
-        float bc = j->bias[r % j->C];
-        if (j->act == DJ_ACT_RELU) {
-            for (int64_t i = 0; i < j->P; i++) {
-                float z = x[i] + bc;
-                y[i] = z > 0.0f ? z : 0.0f;
-            }
-        } else {
-            for (int64_t i = 0; i < j->P; i++)
-                y[i] = dj_act_f32(j->act, x[i] + bc);
-        }
-    }
+    for (int64_t r = b; r < e; r++) /* r = n*C + c */
+        j->rows.forward(j->act, j->x + r * j->P, j->bias[r % j->C], j->y + r * j->P, j->P);
 }
 
 static void dj_bias_bwd_dx_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
-    for (int64_t r = b; r < e; r++) {
-        const float *x = j->x + r * j->P, *dy = j->dy + r * j->P;
-        float *dx = j->y + r * j->P;
-        float bc = j->bias[r % j->C];
-        if (j->act == DJ_ACT_RELU) {
-            for (int64_t i = 0; i < j->P; i++)
-                dx[i] += x[i] + bc > 0.0f ? dy[i] : 0.0f;
-        } else {
-            for (int64_t i = 0; i < j->P; i++)
-                dx[i] += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
-        }
-    }
+    for (int64_t r = b; r < e; r++)
+        j->rows.backward(j->act, j->x + r * j->P, j->bias[r % j->C], j->dy + r * j->P, j->y + r * j->P, j->P);
 }
 
-/* dbias[c] += sum over n, then positions (double); one channel per iteration. */
+/* One channel per iteration: dz = dy * f'(x + bias) block by block (one
+ * evaluation of f'), dx += dz when wanted, dbias[c] += sum over n, then
+ * positions, of dz (dj_sum_f32 per block, blocks in order). */
 static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_bias_job *j = arg;
+    float dz[1024];
     (void)thread;
     for (int64_t c = b; c < e; c++) {
         double s = 0.0;
-        float bc = j->bias[c];
         for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->P, *dy = j->dy + (n * j->C + c) * j->P;
-            float part = 0.0f; /* one row in float, rows summed in double */
-            if (j->act == DJ_ACT_RELU) {
-                for (int64_t i = 0; i < j->P; i++)
-                    part += x[i] + bc > 0.0f ? dy[i] : 0.0f;
-            } else {
-                for (int64_t i = 0; i < j->P; i++)
-                    part += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
+            int64_t base = (n * j->C + c) * j->P;
+            for (int64_t i = 0; i < j->P; i += 1024) {
+                int64_t m = j->P - i < 1024 ? j->P - i : 1024;
+                memset(dz, 0, (size_t)m * sizeof *dz);
+                j->rows.backward(j->act, j->x + base + i, j->bias[c], j->dy + base + i, dz, m);
+                if (j->y) {
+                    float *dx = j->y + base + i;
+                    for (int64_t k = 0; k < m; k++)
+                        dx[k] += dz[k];
+                }
+                s += dj_sum_f32(dz, m);
             }
-            s += part;
         }
         j->dbias[c] += (float)s;
     }
@@ -347,6 +362,7 @@ static dj_status dj_bias_check(const char *op, dj_act act, const dj_tensor *x, c
                             dj_shape_string(bias->ndim, bias->shape, s1, sizeof s1),
                             dj_shape_string(x->ndim, x->shape, s2, sizeof s2));
     memset(j, 0, sizeof *j);
+    j->rows = dj_pw_rows_select();
     j->act = act;
     j->N = x->shape[0];
     j->C = x->shape[1];
@@ -380,13 +396,12 @@ dj_status dj_bias_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x
     j.dy = dy->data;
     if (j.P == 0)
         return DJ_OK;
-    if (dx) {
-        j.y = dx->data;
-        dj_parallel_for(dj_pw_pool(ex), j.N * j.C, 1 + DJ_PW_GRAIN / j.P, dj_bias_bwd_dx_rows, &j);
-    }
-    if (dbias) {
+    j.y = dx ? dx->data : NULL;
+    if (dbias) { /* dx and dbias in one pass, by channel */
         j.dbias = dbias->data;
         dj_parallel_for(dj_pw_pool(ex), j.C, 1 + DJ_PW_GRAIN / (j.P * (j.N ? j.N : 1)), dj_bias_bwd_db_rows, &j);
+    } else if (dx) {
+        dj_parallel_for(dj_pw_pool(ex), j.N * j.C, 1 + DJ_PW_GRAIN / j.P, dj_bias_bwd_dx_rows, &j);
     }
     return DJ_OK;
 }
@@ -403,7 +418,7 @@ static void dj_addrelu_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
     (void)thread;
     for (int64_t i = b; i < e; i++) {
         float z = j->a[i] + j->b[i];
-        j->y[i] = z > 0.0f ? z : 0.0f;
+        j->y[i] = z < 0.0f ? 0.0f : z; /* NaN propagates, as torch.relu */
     }
 }
 
@@ -412,11 +427,15 @@ static void dj_addrelu_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_addrelu_job *j = arg;
     (void)thread;
     if (j->y)
-        for (int64_t i = b; i < e; i++)
-            j->y[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float g = j->b[i];
+            j->y[i] += j->a[i] > 0.0f ? g : 0.0f;
+        }
     if (j->dres)
-        for (int64_t i = b; i < e; i++)
-            j->dres[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            float g = j->b[i];
+            j->dres[i] += j->a[i] > 0.0f ? g : 0.0f;
+        }
 }
 
 dj_status dj_add_relu_forward(const dj_exec *ex, const dj_tensor *x, const dj_tensor *res, dj_tensor *y) {

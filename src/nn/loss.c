@@ -2,6 +2,8 @@
  * top-k accuracy, and mean-squared error with an optional mask (VideoMAE).
  * Reductions run over a fixed number of fixed-size chunks whose partial sums
  * are added in order, so the loss is bit-identical for any thread count. */
+#include <string.h>
+
 #include "nn/pointwise_internal.h"
 
 enum { DJ_LOSS_CHUNKS = 64 };
@@ -53,6 +55,9 @@ typedef struct dj_ce_job {
     float *dx;
 } dj_ce_job;
 
+/* Sum of the mask (forward's denominator, backward's too). */
+static void dj_mask_sum(void *arg, int64_t b, int64_t e, double *acc);
+
 static dj_status dj_ce_check(const char *op, const dj_cross_entropy_params *p, const dj_tensor *logits,
                              const dj_tensor *labels, dj_ce_job *j) {
     char s1[96], s2[96];
@@ -79,14 +84,16 @@ static dj_status dj_ce_check(const char *op, const dj_cross_entropy_params *p, c
     return DJ_OK;
 }
 
-/* log-sum-exp of one row */
+/* log-sum-exp of one row: exps through a stack block, fixed-order sums. */
 static double dj_row_lse(const float *x, int64_t K) {
-    float mx = -INFINITY;
-    for (int64_t k = 0; k < K; k++)
-        mx = x[k] > mx ? x[k] : mx;
+    float mx = dj_max_f32(x, K), e[512];
     double s = 0.0;
-    for (int64_t k = 0; k < K; k++)
-        s += (double)expf(x[k] - mx);
+    for (int64_t k = 0; k < K; k += 512) {
+        int64_t m = K - k < 512 ? K - k : 512;
+        for (int64_t i = 0; i < m; i++)
+            e[i] = dj_exp_f32(x[k + i] - mx);
+        s += dj_sum_f32(e, m);
+    }
     return mx + log(s);
 }
 
@@ -94,9 +101,7 @@ static void dj_ce_rows_loss(void *arg, int64_t b, int64_t e, double *acc) {
     const dj_ce_job *j = arg;
     for (int64_t n = b; n < e; n++) {
         const float *x = j->x + n * j->K;
-        double lse = dj_row_lse(x, j->K), sx = 0.0;
-        for (int64_t k = 0; k < j->K; k++)
-            sx += x[k];
+        double lse = dj_row_lse(x, j->K), sx = dj_sum_f32(x, j->K);
         double logp_y = x[j->y[n]] - lse, sum_logp = sx - (double)j->K * lse;
         acc[0] += -((1.0 - j->eps) * logp_y + j->eps / (double)j->K * sum_logp);
     }
@@ -124,7 +129,7 @@ static void dj_ce_rows_grad(void *arg, int64_t b, int64_t e, int thread) {
         float *dx = j->dx + n * j->K;
         float lse = (float)dj_row_lse(x, j->K);
         for (int64_t k = 0; k < j->K; k++)
-            dx[k] += c * (expf(x[k] - lse) - smooth);
+            dx[k] += c * (dj_exp_f32(x[k] - lse) - smooth);
         dx[j->y[n]] -= c * (1.0f - j->eps);
     }
 }
@@ -167,7 +172,8 @@ dj_status dj_topk_correct(const dj_tensor *logits, const dj_tensor *labels, int 
 
 typedef struct dj_mse_job {
     const float *p, *t, *m;
-    int64_t row;    /* elements per mask weight: 1 (full mask) or the last dim */
+    int64_t row;    /* elements per mask weight: the last dim (token mask), else 1 */
+    int token;      /* 1: one weight per row of `row` elements */
     float coef;     /* backward: dloss * 2 / den */
     float *dp, *dt;
 } dj_mse_job;
@@ -176,9 +182,9 @@ static dj_status dj_mse_check(const char *op, const dj_tensor *pred, const dj_te
                               dj_mse_job *j) {
     DJ_TRY(dj_pw_check(op, "pred", pred, DJ_DTYPE_F32));
     DJ_TRY(dj_pw_same(op, "pred", pred, "target", target, 0));
+    memset(j, 0, sizeof *j);
     j->p = pred->data;
     j->t = target->data;
-    j->m = NULL;
     j->row = 1;
     if (!mask)
         return DJ_OK;
@@ -194,17 +200,50 @@ static dj_status dj_mse_check(const char *op, const dj_tensor *pred, const dj_te
                             dj_shape_string(pred->ndim, pred->shape, s2, sizeof s2));
     }
     j->m = mask->data;
-    j->row = full || pred->ndim == 0 ? 1 : pred->shape[pred->ndim - 1];
+    j->token = token && !full;
+    j->row = j->token ? pred->shape[pred->ndim - 1] : 1;
     return DJ_OK;
 }
 
+/* Squared differences of n elements, each times w[i] (w NULL: 1), summed in
+ * blocks of 64 over 8 float lanes, block sums in double (fixed order). */
+static double dj_sqdiff(const float *p, const float *t, const float *w, int64_t n) {
+    double s = 0.0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        float lane[8] = {0};
+        for (int k = 0; k < 64; k += 8)
+            for (int l = 0; l < 8; l++) {
+                float d = p[i + k + l] - t[i + k + l];
+                lane[l] += (w ? w[i + k + l] : 1.0f) * d * d;
+            }
+        s += (double)(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    }
+    for (; i < n; i++) {
+        double d = (double)p[i] - t[i];
+        s += (w ? w[i] : 1.0) * d * d;
+    }
+    return s;
+}
+
+/* Token mask: units are rows; otherwise elements. acc = {numerator, weight}. */
 static void dj_mse_part(void *arg, int64_t b, int64_t e, double *acc) {
     const dj_mse_job *j = arg;
-    for (int64_t i = b; i < e; i++) {
-        double w = j->m ? j->m[i / j->row] : 1.0, d = (double)j->p[i] - j->t[i];
-        acc[0] += w * d * d;
-        acc[1] += w;
+    if (j->token) {
+        for (int64_t r = b; r < e; r++) {
+            float w = j->m[r];
+            if (w != 0.0f)
+                acc[0] += w * dj_sqdiff(j->p + r * j->row, j->t + r * j->row, NULL, j->row);
+            acc[1] += (double)w * (double)j->row;
+        }
+        return;
     }
+    acc[0] += dj_sqdiff(j->p + b, j->t + b, j->m ? j->m + b : NULL, e - b);
+    acc[1] += j->m ? dj_sum_f32(j->m + b, e - b) : (double)(e - b);
+}
+
+static int64_t dj_mse_units(const dj_mse_job *j, const dj_tensor *pred) {
+    return dj_tensor_numel(pred) / (j->row ? j->row : 1);
 }
 
 dj_status dj_mse_forward(const dj_exec *ex, const dj_tensor *pred, const dj_tensor *target, const dj_tensor *mask,
@@ -215,28 +254,35 @@ dj_status dj_mse_forward(const dj_exec *ex, const dj_tensor *pred, const dj_tens
     if (!loss)
         return dj_error_set(DJ_ERR_INVALID, op, "loss is NULL");
     double s[2];
-    dj_chunked_sum(ex, dj_tensor_numel(pred), dj_mse_part, &j, s);
+    dj_chunked_sum(ex, j.row ? dj_mse_units(&j, pred) : 0, dj_mse_part, &j, s);
     *loss = s[1] != 0.0 ? (float)(s[0] / s[1]) : 0.0f;
     return DJ_OK;
 }
 
+/* dp += coef * w * (p - t), dt -= the same, over units [b, e). */
 static void dj_mse_grad(void *arg, int64_t b, int64_t e, int thread) {
     const dj_mse_job *j = arg;
     (void)thread;
-    for (int64_t i = b; i < e; i++) {
-        float w = j->m ? j->m[i / j->row] : 1.0f;
-        float g = j->coef * w * (j->p[i] - j->t[i]);
+    int64_t lo = b * j->row, hi = e * j->row;
+    for (int64_t r = b; r < e && j->token; r++) {
+        float c = j->coef * j->m[r];
+        for (int64_t i = r * j->row; i < (r + 1) * j->row; i++) {
+            float g = c * (j->p[i] - j->t[i]);
+            if (j->dp)
+                j->dp[i] += g;
+            if (j->dt)
+                j->dt[i] -= g;
+        }
+    }
+    if (j->token)
+        return;
+    for (int64_t i = lo; i < hi; i++) {
+        float g = j->coef * (j->m ? j->m[i] : 1.0f) * (j->p[i] - j->t[i]);
         if (j->dp)
             j->dp[i] += g;
         if (j->dt)
             j->dt[i] -= g;
     }
-}
-
-static void dj_mask_sum(void *arg, int64_t b, int64_t e, double *acc) {
-    const dj_mse_job *j = arg;
-    for (int64_t i = b; i < e; i++)
-        acc[0] += j->m[i];
 }
 
 dj_status dj_mse_backward(const dj_exec *ex, const dj_tensor *pred, const dj_tensor *target, const dj_tensor *mask,
@@ -246,11 +292,13 @@ dj_status dj_mse_backward(const dj_exec *ex, const dj_tensor *pred, const dj_ten
     DJ_TRY(dj_mse_check(op, pred, target, mask, &j));
     DJ_TRY(dj_pw_same(op, "pred", pred, "dpred", dpred, 1));
     DJ_TRY(dj_pw_same(op, "pred", pred, "dtarget", dtarget, 1));
-    int64_t n = dj_tensor_numel(pred);
-    double den = (double)n;
+    int64_t units = j.row ? dj_mse_units(&j, pred) : 0;
+    double den = (double)dj_tensor_numel(pred);
     if (j.m) {
         double s[2];
-        dj_chunked_sum(ex, dj_tensor_numel(mask), dj_mask_sum, &j, s);
+        dj_mse_job w = j;
+        w.p = w.t = NULL;
+        dj_chunked_sum(ex, dj_tensor_numel(mask), dj_mask_sum, &w, s);
         den = s[0] * (double)j.row;
     }
     if (den == 0.0 || (!dpred && !dtarget))
@@ -258,6 +306,11 @@ dj_status dj_mse_backward(const dj_exec *ex, const dj_tensor *pred, const dj_ten
     j.coef = (float)(2.0 * dloss / den);
     j.dp = dpred ? dpred->data : NULL;
     j.dt = dtarget ? dtarget->data : NULL;
-    dj_parallel_for(dj_pw_pool(ex), n, DJ_PW_GRAIN, dj_mse_grad, &j);
+    dj_parallel_for(dj_pw_pool(ex), units, 1 + DJ_PW_GRAIN / (j.row ? j.row : 1), dj_mse_grad, &j);
     return DJ_OK;
+}
+
+static void dj_mask_sum(void *arg, int64_t b, int64_t e, double *acc) {
+    const struct dj_mse_job *j = arg;
+    acc[0] += dj_sum_f32(j->m + b, e - b);
 }

@@ -175,7 +175,7 @@ dj_status dj_ref_add_relu_forward(const dj_tensor *x, const dj_tensor *res, dj_t
     DJ_TRY(dj_pw_same("dj_ref_add_relu_forward", "x", x, "res", res, 0));
     for (int64_t i = 0; i < dj_tensor_numel(x); i++) {
         double z = D(x)[i] + D(res)[i];
-        D(y)[i] = z > 0 ? z : 0;
+        D(y)[i] = z < 0 ? 0 : z;
     }
     return DJ_OK;
 }

@@ -1,9 +1,11 @@
 /* softmax.c — softmax and log-softmax over the last dimension, forward and
  * backward, one row per iteration of the pool (rows are independent, so
- * results do not depend on the split). Max-subtracted; sums in double. */
+ * results do not depend on the split). Max-subtracted; fixed-order block sums in double. The row kernels live
+ * in pw_rows.inc (generic, AVX2 and AVX-512 builds). */
 #include "nn/pointwise_internal.h"
 
 typedef struct dj_softmax_job {
+    dj_pw_rows rows;
     int log;
     int64_t K;
     const float *x, *dy;
@@ -12,52 +14,17 @@ typedef struct dj_softmax_job {
 
 static void dj_softmax_fwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_softmax_job *j = arg;
-    int64_t K = j->K;
     (void)thread;
-    for (int64_t r = b; r < e; r++) {
-        const float *x = j->x + r * K;
-        float *y = j->y + r * K;
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < K; i++)
-            mx = x[i] > mx ? x[i] : mx;
-        double sum = 0.0;
-        for (int64_t i = 0; i < K; i++)
-            sum += (double)expf(x[i] - mx);
-        if (j->log) {
-            float lse = (float)log(sum);
-            for (int64_t i = 0; i < K; i++)
-                y[i] = x[i] - mx - lse;
-        } else {
-            float inv = (float)(1.0 / sum);
-            for (int64_t i = 0; i < K; i++)
-                y[i] = expf(x[i] - mx) * inv;
-        }
-    }
+    for (int64_t r = b; r < e; r++)
+        j->rows.softmax_forward(j->log, j->x + r * j->K, j->y + r * j->K, j->K);
 }
 
-/* j->y is dx: softmax dx += y*(dy - <dy,y>); log-softmax dx += dy - exp(y)*sum(dy) */
+/* j->x is y, j->y is dx */
 static void dj_softmax_bwd_rows(void *arg, int64_t b, int64_t e, int thread) {
     const dj_softmax_job *j = arg;
-    int64_t K = j->K;
     (void)thread;
-    for (int64_t r = b; r < e; r++) {
-        const float *y = j->x + r * K, *dy = j->dy + r * K;
-        float *dx = j->y + r * K;
-        double s = 0.0;
-        if (j->log) {
-            for (int64_t i = 0; i < K; i++)
-                s += dy[i];
-            float sf = (float)s;
-            for (int64_t i = 0; i < K; i++)
-                dx[i] += dy[i] - expf(y[i]) * sf;
-        } else {
-            for (int64_t i = 0; i < K; i++)
-                s += (double)dy[i] * y[i];
-            float sf = (float)s;
-            for (int64_t i = 0; i < K; i++)
-                dx[i] += y[i] * (dy[i] - sf);
-        }
-    }
+    for (int64_t r = b; r < e; r++)
+        j->rows.softmax_backward(j->log, j->x + r * j->K, j->dy + r * j->K, j->y + r * j->K, j->K);
 }
 
 static dj_status dj_softmax_fwd(const dj_exec *ex, int log, const dj_tensor *x, dj_tensor *y) {
@@ -69,7 +36,7 @@ static dj_status dj_softmax_fwd(const dj_exec *ex, int log, const dj_tensor *x, 
     int64_t K = x->shape[x->ndim - 1];
     if (K == 0)
         return DJ_OK;
-    dj_softmax_job j = {log, K, x->data, NULL, y->data};
+    dj_softmax_job j = {dj_pw_rows_select(), log, K, x->data, NULL, y->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(x) / K, 1 + DJ_PW_GRAIN / K, dj_softmax_fwd_rows, &j);
     return DJ_OK;
 }
@@ -84,7 +51,7 @@ static dj_status dj_softmax_bwd(const dj_exec *ex, int log, const dj_tensor *y, 
     int64_t K = y->shape[y->ndim - 1];
     if (!dx || K == 0)
         return DJ_OK;
-    dj_softmax_job j = {log, K, y->data, dy->data, dx->data};
+    dj_softmax_job j = {dj_pw_rows_select(), log, K, y->data, dy->data, dx->data};
     dj_parallel_for(dj_pw_pool(ex), dj_tensor_numel(y) / K, 1 + DJ_PW_GRAIN / K, dj_softmax_bwd_rows, &j);
     return DJ_OK;
 }
