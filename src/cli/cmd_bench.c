@@ -13,6 +13,7 @@ typedef struct dj_bench_kind {
 } dj_bench_kind;
 
 static const dj_bench_kind dj_bench_kinds[] = {
+    {"decode", "random 16-frame clips through the exact-seek reader (vs PyAV: bench/bench_decode.sh)", dj_bench_decode},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

@@ -148,6 +148,7 @@ dj_status dj_video_reader_open(const char *path, const dj_video_index *index, co
     if (r->opt.time_limit_s <= 0)
         r->opt.time_limit_s = 60;
     dj_deadline_start(&r->dl, r->opt.time_limit_s);
+    r->stream = index ? index->stream_index : -1;
     dj_status st = dj_video_open_input(path, &r->dl, &r->fmt, &r->stream);
     if (st == DJ_OK && !index) {
         st = dj_video_index_scan(path, r->fmt, r->stream, &r->dl, &r->own_ix);
@@ -209,7 +210,7 @@ static int64_t dj_reader_keyframe_before(const dj_video_reader *r, int64_t d) {
 
 static dj_status dj_reader_reopen(dj_video_reader *r) {
     avformat_close_input(&r->fmt);
-    int s = -1;
+    int s = r->stream;
     DJ_TRY(dj_video_open_input(r->path, &r->dl, &r->fmt, &s));
     if (s != r->stream)
         return dj_error_set(DJ_ERR_FORMAT, r->path, "the file changed since it was opened");

@@ -344,7 +344,10 @@ static dj_status dj_index_parse(dj_rbuf *r, dj_index *ix, const char *path) {
     if (version != DJ_INDEX_VERSION)
         return dj_error_set(DJ_ERR_UNSUPPORTED, path, "index version %u, this build reads version %d", version,
                             DJ_INDEX_VERSION);
-    if (r->n < 4 || dj_crc32(r->p, r->n - 4) != *(const uint32_t *)(const void *)(r->p + r->n - 4))
+    uint32_t stored = 0;
+    if (r->n >= 4)
+        memcpy(&stored, r->p + r->n - 4, 4);
+    if (r->n < 4 || dj_crc32(r->p, r->n - 4) != stored)
         return dj_error_set(DJ_ERR_FORMAT, path, "index file is corrupt (checksum mismatch)");
     r->n -= 4;
     uint32_t nclasses = dj_get_u32(r);
@@ -465,7 +468,7 @@ static dj_status dj_list_dir(const char *dir, char ***names, int *count) {
         n++;
     }
     closedir(d);
-    if (st == DJ_OK)
+    if (st == DJ_OK && n > 1)
         qsort(v, (size_t)n, sizeof *v, dj_cmp_str);
     *names = v;
     *count = n;

@@ -50,6 +50,23 @@ static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
     return DJ_OK;
 }
 
+/* With the stream known from an index, MP4/MOV and Matroska/WebM headers
+ * describe it fully (size, codec configuration, timestamps): reading the
+ * stream info, which decodes the first frames, can then be skipped. */
+static int dj_video_header_suffices(const AVFormatContext *fmt, int s) {
+    if (s < 0 || s >= (int)fmt->nb_streams)
+        return 0;
+    const char *name = fmt->iformat->name;
+    if (!strstr(name, "mov") && !strstr(name, "matroska"))
+        return 0;
+    const AVStream *st = fmt->streams[s];
+    const AVCodecParameters *par = st->codecpar;
+    return par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id != AV_CODEC_ID_NONE && par->width > 0 &&
+           par->height > 0 && par->width <= DJ_VIDEO_MAX_SIDE && par->height <= DJ_VIDEO_MAX_SIDE &&
+           (int64_t)par->width * par->height <= DJ_VIDEO_MAX_PIXELS && st->time_base.num > 0 &&
+           st->time_base.den > 0 && avcodec_find_decoder(par->codec_id);
+}
+
 dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **out, int *stream) {
     char eb[128];
     *out = NULL;
@@ -63,6 +80,12 @@ dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatC
     if (err < 0) /* avformat_open_input frees fmt on failure */
         return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_FORMAT, path, "cannot open: %s",
                             dj_av_err(err, eb, sizeof eb));
+    if (dj_video_header_suffices(fmt, *stream)) {
+        for (unsigned i = 0; i < fmt->nb_streams; i++)
+            fmt->streams[i]->discard = (int)i == *stream ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+        *out = fmt;
+        return DJ_OK;
+    }
     err = avformat_find_stream_info(fmt, NULL);
     if (err < 0) {
         avformat_close_input(&fmt);

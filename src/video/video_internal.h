@@ -18,7 +18,9 @@ void dj_deadline_start(dj_deadline *d, double seconds);
 int dj_deadline_passed(const dj_deadline *d);
 
 /* Opens path, reads the stream info, picks the best video stream and checks
- * its parameters against the limits. *fmt must be closed with
+ * its parameters against the limits. When *stream >= 0 on entry (known from
+ * an index) and the container header describes it fully, the stream-info
+ * pass is skipped. *fmt must be closed with
  * avformat_close_input. `deadline` must outlive *fmt's use. */
 dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **fmt, int *stream);
 
