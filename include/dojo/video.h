@@ -19,6 +19,7 @@
 #ifndef DOJO_VIDEO_H
 #define DOJO_VIDEO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dojo/error.h"
@@ -123,6 +124,10 @@ dj_status dj_video_index_clone(const dj_video_index *index, dj_video_index **out
 
 void dj_video_index_free(dj_video_index *index);
 
+/* dj_video_probe() of a file held in memory (data[0..size-1]); name is used
+ * in messages only (may be NULL). Read through a custom AVIOContext. */
+dj_status dj_video_probe_memory(const void *data, size_t size, const char *name, dj_video_info *info);
+
 /* --------------------------------------------------------------- reader -- */
 
 typedef struct dj_video_reader_options {
@@ -166,6 +171,11 @@ typedef struct dj_video_stats {
  * reader. options may be NULL (defaults). */
 dj_status dj_video_reader_open(const char *path, const dj_video_index *index,
                                const dj_video_reader_options *options, dj_video_reader **out);
+
+/* A reader of a file held in memory (builds its own index). data must stay
+ * valid and unchanged until dj_video_reader_free(). */
+dj_status dj_video_reader_open_memory(const void *data, size_t size, const char *name,
+                                      const dj_video_reader_options *options, dj_video_reader **out);
 
 /* Delivers frames[0..n-1] (ascending; repeats allowed, each repeat gets its own
  * callback with the same picture) to callback. Seeks to the keyframe at or

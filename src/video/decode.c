@@ -19,6 +19,7 @@ typedef struct dj_key_map {
 
 struct dj_video_reader {
     char *path;
+    dj_video_src src;         /* path, or the caller's buffer */
     dj_video_reader_options opt;
     AVFormatContext *fmt;
     AVCodecContext *dec;
@@ -102,7 +103,7 @@ void dj_video_reader_free(dj_video_reader *r) {
     av_packet_free(&r->pkt);
     av_frame_free(&r->frame);
     avcodec_free_context(&r->dec);
-    avformat_close_input(&r->fmt);
+    dj_video_close_input(&r->fmt);
     dj_video_index_free(r->own_ix);
     free(r->keys);
     free(r->frame_of_packet);
@@ -124,7 +125,7 @@ static void dj_reader_reset_position(dj_video_reader *r, int64_t skip_until) {
 static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_index *ix) {
     const AVCodecParameters *par = r->fmt->streams[r->stream]->codecpar;
     struct stat sb;
-    if (ix->file_size > 0 && stat(r->path, &sb) == 0 &&
+    if (ix->file_size > 0 && !r->src.data && stat(r->path, &sb) == 0 &&
         (sb.st_size != ix->file_size ||
          (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec != ix->file_mtime_ns))
         return dj_error_set(DJ_ERR_INVALID, r->path, "the file changed since it was indexed (re-run dojo index)");
@@ -134,29 +135,30 @@ static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_
     return DJ_OK;
 }
 
-dj_status dj_video_reader_open(const char *path, const dj_video_index *index, const dj_video_reader_options *options,
-                               dj_video_reader **out) {
-    if (!path || !out)
-        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open", "path and out are required");
+static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_index *index,
+                                   const dj_video_reader_options *options, dj_video_reader **out) {
+    const char *path = src->path;
     *out = NULL;
     dj_video_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a reader");
     }
+    r->src = *src;
+    r->src.path = r->path;
     r->opt = options ? *options : dj_video_reader_defaults();
     if (r->opt.time_limit_s <= 0)
         r->opt.time_limit_s = 60;
     dj_deadline_start(&r->dl, r->opt.time_limit_s);
     r->stream = index ? index->stream_index : -1;
-    dj_status st = dj_video_open_input(path, &r->dl, &r->fmt, &r->stream);
+    dj_status st = dj_video_open_input(&r->src, &r->dl, &r->fmt, &r->stream);
     if (st == DJ_OK && !index) {
         st = dj_video_index_scan(path, r->fmt, r->stream, &r->dl, &r->own_ix);
         if (st == DJ_OK && dj_video_index_needs_verify(r->own_ix))
-            st = dj_video_index_verify(r->own_ix, NULL);
+            st = dj_video_index_verify_src(r->own_ix, &r->src, NULL);
         if (st == DJ_OK) { /* back to the start: reopen (seeking may not reach packet 0) */
-            avformat_close_input(&r->fmt);
-            st = dj_video_open_input(path, &r->dl, &r->fmt, &r->stream);
+            dj_video_close_input(&r->fmt);
+            st = dj_video_open_input(&r->src, &r->dl, &r->fmt, &r->stream);
         }
     }
     r->ix = index ? index : r->own_ix;
@@ -177,6 +179,22 @@ dj_status dj_video_reader_open(const char *path, const dj_video_index *index, co
     dj_reader_reset_position(r, -1);
     *out = r;
     return DJ_OK;
+}
+
+dj_status dj_video_reader_open(const char *path, const dj_video_index *index, const dj_video_reader_options *options,
+                               dj_video_reader **out) {
+    if (!path || !out)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open", "path and out are required");
+    dj_video_src src = {path, NULL, 0};
+    return dj_reader_open_src(&src, index, options, out);
+}
+
+dj_status dj_video_reader_open_memory(const void *data, size_t size, const char *name,
+                                      const dj_video_reader_options *options, dj_video_reader **out) {
+    if (!data || !out)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open_memory", "data and out are required");
+    dj_video_src src = {name ? name : "memory", data, size};
+    return dj_reader_open_src(&src, NULL, options, out);
 }
 
 /* The decode index of the keyframe to start from for frame k: the last
@@ -209,9 +227,9 @@ static int64_t dj_reader_keyframe_before(const dj_video_reader *r, int64_t d) {
 }
 
 static dj_status dj_reader_reopen(dj_video_reader *r) {
-    avformat_close_input(&r->fmt);
+    dj_video_close_input(&r->fmt);
     int s = r->stream;
-    DJ_TRY(dj_video_open_input(r->path, &r->dl, &r->fmt, &s));
+    DJ_TRY(dj_video_open_input(&r->src, &r->dl, &r->fmt, &s));
     if (s != r->stream)
         return dj_error_set(DJ_ERR_FORMAT, r->path, "the file changed since it was opened");
     return DJ_OK;

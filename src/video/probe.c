@@ -67,8 +67,69 @@ static int dj_video_header_suffices(const AVFormatContext *fmt, int s) {
            st->time_base.den > 0 && avcodec_find_decoder(par->codec_id);
 }
 
-dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **out, int *stream) {
+/* ---- reading from memory: a custom AVIOContext over the caller's buffer */
+
+typedef struct dj_mem_io {
+    const uint8_t *data;
+    size_t size, pos;
+} dj_mem_io;
+
+static int dj_mem_read(void *opaque, uint8_t *buf, int n) {
+    dj_mem_io *m = opaque;
+    size_t left = m->size - m->pos;
+    if (left == 0)
+        return AVERROR_EOF;
+    size_t k = (size_t)n < left ? (size_t)n : left;
+    memcpy(buf, m->data + m->pos, k);
+    m->pos += k;
+    return (int)k;
+}
+
+static int64_t dj_mem_seek(void *opaque, int64_t offset, int whence) {
+    dj_mem_io *m = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE)
+        return (int64_t)m->size;
+    int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)m->pos : whence == SEEK_END ? (int64_t)m->size : -1;
+    if (base < 0 || offset < -base || base + offset > (int64_t)m->size)
+        return AVERROR(EINVAL);
+    m->pos = (size_t)(base + offset);
+    return (int64_t)m->pos;
+}
+
+static AVIOContext *dj_mem_io_create(const uint8_t *data, size_t size) {
+    dj_mem_io *m = av_mallocz(sizeof *m);
+    uint8_t *buf = av_malloc(32768);
+    AVIOContext *pb = m && buf ? avio_alloc_context(buf, 32768, 0, m, dj_mem_read, NULL, dj_mem_seek) : NULL;
+    if (!pb) {
+        av_free(m);
+        av_free(buf);
+        return NULL;
+    }
+    m->data = data;
+    m->size = size;
+    return pb;
+}
+
+static void dj_mem_io_free(AVIOContext **pb) {
+    if (!*pb)
+        return;
+    av_freep(&(*pb)->opaque);
+    av_freep(&(*pb)->buffer);
+    avio_context_free(pb);
+}
+
+void dj_video_close_input(AVFormatContext **fmt) {
+    if (!*fmt)
+        return;
+    AVIOContext *pb = ((*fmt)->flags & AVFMT_FLAG_CUSTOM_IO) ? (*fmt)->pb : NULL;
+    avformat_close_input(fmt);
+    dj_mem_io_free(&pb);
+}
+
+dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AVFormatContext **out, int *stream) {
     char eb[128];
+    const char *path = src->path;
     *out = NULL;
     dj_av_quiet();
     AVFormatContext *fmt = avformat_alloc_context();
@@ -76,10 +137,21 @@ dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatC
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a demuxer");
     fmt->interrupt_callback.callback = dj_interrupt_cb;
     fmt->interrupt_callback.opaque = deadline;
-    int err = avformat_open_input(&fmt, path, NULL, NULL);
-    if (err < 0) /* avformat_open_input frees fmt on failure */
+    AVIOContext *pb = NULL;
+    if (src->data) {
+        if (!(pb = dj_mem_io_create(src->data, src->size))) {
+            avformat_free_context(fmt);
+            return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate memory I/O");
+        }
+        fmt->pb = pb;
+        fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
+    int err = avformat_open_input(&fmt, src->data ? "" : path, NULL, NULL);
+    if (err < 0) { /* avformat_open_input frees fmt on failure, not custom I/O */
+        dj_mem_io_free(&pb);
         return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_FORMAT, path, "cannot open: %s",
                             dj_av_err(err, eb, sizeof eb));
+    }
     if (dj_video_header_suffices(fmt, *stream)) {
         for (unsigned i = 0; i < fmt->nb_streams; i++)
             fmt->streams[i]->discard = (int)i == *stream ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
@@ -88,21 +160,21 @@ dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatC
     }
     err = avformat_find_stream_info(fmt, NULL);
     if (err < 0) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "cannot read stream info: %s", dj_av_err(err, eb, sizeof eb));
     }
     if (dj_deadline_passed(deadline)) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "opening took longer than the time limit");
     }
     int s = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (s < 0) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "no video stream");
     }
     dj_status st = dj_video_check_stream(path, fmt->streams[s]);
     if (st != DJ_OK) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return st;
     }
     for (unsigned i = 0; i < fmt->nb_streams; i++) /* demux only what we use */
@@ -206,19 +278,32 @@ static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, 
         info->bit_rate = fmt->bit_rate;
 }
 
-dj_status dj_video_probe(const char *path, dj_video_info *info) {
-    if (!path || !info)
-        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe", "path and info are required");
+static dj_status dj_video_probe_src(const dj_video_src *src, dj_video_info *info) {
+    const char *path = src->path;
     dj_deadline dl;
     dj_deadline_start(&dl, 60);
     AVFormatContext *fmt = NULL;
     int s = -1;
-    DJ_TRY(dj_video_open_input(path, &dl, &fmt, &s));
+    DJ_TRY(dj_video_open_input(src, &dl, &fmt, &s));
     dj_video_index *ix = NULL;
     dj_status st = dj_video_index_scan(path, fmt, s, &dl, &ix);
     if (st == DJ_OK)
         dj_video_info_fill(info, fmt, s, ix);
     dj_video_index_free(ix);
-    avformat_close_input(&fmt);
+    dj_video_close_input(&fmt);
     return st;
+}
+
+dj_status dj_video_probe(const char *path, dj_video_info *info) {
+    if (!path || !info)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe", "path and info are required");
+    dj_video_src src = {path, NULL, 0};
+    return dj_video_probe_src(&src, info);
+}
+
+dj_status dj_video_probe_memory(const void *data, size_t size, const char *name, dj_video_info *info) {
+    if (!data || !info)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe_memory", "data and info are required");
+    dj_video_src src = {name ? name : "memory", data, size};
+    return dj_video_probe_src(&src, info);
 }

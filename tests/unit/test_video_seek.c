@@ -230,6 +230,44 @@ static void test_seek_bad_lists(void) {
     dj_video_reader_free(r);
 }
 
+/* The same file read from memory (custom AVIOContext) gives the same
+ * probe results and the same frames. */
+static void test_seek_from_memory(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    for (int i = 0; i < NCLIPS; i += 3) {
+        const char *path = clip_path(i);
+        if (!path)
+            continue;
+        FILE *f = fopen(path, "rb");
+        static uint8_t buf[1 << 21];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f)
+            fclose(f);
+        CHECK(n > 0 && n < sizeof buf);
+        dj_video_info a, b;
+        CHECK(dj_video_probe(path, &a) == DJ_OK);
+        CHECK(dj_video_probe_memory(buf, n, "mem", &b) == DJ_OK);
+        CHECK_EQ_INT(a.frames, b.frames);
+        CHECK_EQ_INT(a.keyframes, b.keyframes);
+        CHECK_EQ_INT(a.width, b.width);
+        CHECK(strcmp(a.codec, b.codec) == 0);
+        ref_video ref;
+        CHECK(ref_decode(path, &ref, 1000) == a.frames);
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open_memory(buf, n, "mem", NULL, &r) == DJ_OK);
+        if (r) {
+            int64_t ks[] = {0, a.frames / 2, a.frames - 1};
+            check_read(clips[i].name, r, &ref, ks, 3);
+        }
+        dj_video_reader_free(r);
+        ref_video_free(&ref);
+    }
+    dj_video_info c;
+    CHECK(dj_video_probe_memory("garbage!", 8, "junk-buffer", &c) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), "junk-buffer");
+}
+
 /* ------------------------------------------------------------ real clips -- */
 
 static int is_video_name(const char *n) {
@@ -339,6 +377,7 @@ int main(void) {
     DJ_RUN(test_seek_threads_and_no_skip);
     DJ_RUN(test_seek_counters);
     DJ_RUN(test_seek_bad_lists);
+    DJ_RUN(test_seek_from_memory);
     DJ_RUN(test_seek_real_clips);
     return dj_test_finish();
 }
