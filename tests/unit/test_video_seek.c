@@ -290,7 +290,12 @@ static void real_check_file(const char *path) {
         return;
     CHECK(info.frames > 0 && info.width > 0 && info.height > 0);
     /* keep the suite fast: decode-checks only for files of modest size */
-    if ((double)info.width * info.height * info.frames > 40e6 && !getenv("DOJO_TEST_REAL_FULL")) {
+#ifdef __SANITIZE_ADDRESS__
+    const double budget = 10e6; /* pixels decoded per file: ASan is several times slower */
+#else
+    const double budget = 40e6;
+#endif
+    if ((double)info.width * info.height * info.frames > budget && !getenv("DOJO_TEST_REAL_FULL")) {
         printf("# %s: %lld frames %dx%d, probed only (DOJO_TEST_REAL_FULL=1 checks it)\n", path,
                (long long)info.frames, info.width, info.height);
         return;
