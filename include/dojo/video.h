@@ -134,9 +134,13 @@ typedef struct dj_video_reader_options {
     int threads;         /* decoder threads; 0 or 1: one (default) */
     int skip_nonref;     /* 1 (default): let the decoder skip non-reference frames nobody asked for */
     double time_limit_s; /* budget of one open or read call in seconds; 0: 60 s */
+    int drain_at_end;    /* 1 (default): once the packets of all wanted frames are in, drain the
+                            decoder instead of decoding further packets (saves the reorder delay;
+                            a later read then seeks again). 0 suits reading a video in consecutive
+                            chunks with one reader. */
 } dj_video_reader_options;
 
-/* The defaults: threads 1, skip_nonref 1, time_limit_s 60. */
+/* The defaults: threads 1, skip_nonref 1, time_limit_s 60, drain_at_end 1. */
 dj_video_reader_options dj_video_reader_defaults(void);
 
 /* A decoded frame handed to a read callback. The planes are the decoder's:
@@ -163,6 +167,7 @@ typedef struct dj_video_stats {
     int64_t frames_delivered; /* callback calls */
     int64_t seeks;            /* demuxer seeks (the first positioning of a reader counts) */
     int64_t packets_read;     /* packets of the video stream read */
+    int64_t packets_sent;     /* packets given to the decoder (the rest were skipped after a seek) */
     int64_t bytes_read;       /* bytes of those packets */
 } dj_video_stats;
 

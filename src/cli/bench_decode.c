@@ -162,6 +162,7 @@ static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_
             total->frames_delivered += s.frames_delivered;
             total->seeks += s.seeks;
             total->bytes_read += s.bytes_read;
+            total->packets_sent += s.packets_sent;
         }
         dj_video_reader_free(r);
     }
@@ -202,9 +203,10 @@ int dj_bench_decode(int argc, char **argv) {
     if (dj_bd_json) {
         printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"size\":%lld,\"threads\":%lld,"
                "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"clips_per_s\":%.3f,\"clips_per_cpu_s\":%.3f,\"decoded_per_delivered\":%.4f,\"seeks_per_clip\":%.4f,"
-               "\"bytes_read\":%lld}\n",
+               "\"packets_sent_per_delivered\":%.4f,\"bytes_read\":%lld}\n",
                (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_size, (long long)dj_bd_threads, secs,
-               cpu, cps, cpc, dpd, spc, (long long)s.bytes_read);
+               cpu, cps, cpc, dpd, spc,
+               s.frames_delivered ? (double)s.packets_sent / s.frames_delivered : 0.0, (long long)s.bytes_read);
     } else {
         printf("decode: %lld clips x %lld frames in %.3f s (%.3f s CPU): %.1f clips/s, %.1f clips per CPU s, "
                "%.3f decoded per delivered, %.2f seeks per clip (threads %lld, size %lld)\n",

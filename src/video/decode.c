@@ -39,11 +39,12 @@ struct dj_video_reader {
     int64_t last_out;   /* presentation index of the last decoded frame, -1 none */
     int64_t seq_count;  /* frames output since the start (sequential mode) */
     int eof_sent;
+    int64_t drain_after; /* drain once this packet is sent (last one a wanted frame needs); -1 never */
     int pending;        /* pkt holds a packet the decoder refused with EAGAIN */
 };
 
 dj_video_reader_options dj_video_reader_defaults(void) {
-    dj_video_reader_options o = {1, 1, 60.0};
+    dj_video_reader_options o = {1, 1, 60.0, 1};
     return o;
 }
 
@@ -117,6 +118,7 @@ static void dj_reader_reset_position(dj_video_reader *r, int64_t skip_until) {
     r->last_out = -1;
     r->seq_count = 0;
     r->eof_sent = 0;
+    r->drain_after = -1;
     if (r->pending)
         av_packet_unref(r->pkt);
     r->pending = 0;
@@ -312,6 +314,12 @@ static int dj_reader_on_frame(dj_video_reader *r, const int64_t *frames, int64_t
  * end-of-stream signal. Returns DJ_OK, an error or DJ_RUN_OVERSHOOT. */
 static int dj_reader_feed(dj_video_reader *r, const int64_t *frames, int64_t i, int64_t n) {
     char eb[128];
+    if (!r->pending && r->drain_after >= 0 && r->next_pkt > r->drain_after && r->skip_until < 0) {
+        /* every wanted frame's packet is in: drain instead of decoding more */
+        r->eof_sent = 1;
+        avcodec_send_packet(r->dec, NULL);
+        return DJ_OK;
+    }
     if (!r->pending) {
         for (;;) {
             int err = av_read_frame(r->fmt, r->pkt);
@@ -363,6 +371,8 @@ static int dj_reader_feed(dj_video_reader *r, const int64_t *frames, int64_t i, 
         }
     }
     int err = avcodec_send_packet(r->dec, r->pkt);
+    if (err != AVERROR(EAGAIN))
+        r->stats.packets_sent++;
     if (err == AVERROR(EAGAIN)) {
         r->pending = 1;
         return DJ_OK;
@@ -400,6 +410,22 @@ static int dj_reader_run(dj_video_reader *r, const int64_t *frames, int64_t n, i
     return DJ_OK;
 }
 
+/* The last packet (decode order) that frames[i..n) need, when the reader
+ * may drain after it; -1 otherwise. */
+static int64_t dj_reader_drain_point(const dj_video_reader *r, const int64_t *frames, int64_t i, int64_t n) {
+    if (!r->opt.drain_at_end || r->sequential)
+        return -1;
+    int64_t d = -1;
+    for (int64_t j = i; j < n; j++) {
+        int32_t p = r->ix->frames[frames[j]].packet;
+        if (p < 0)
+            return -1;
+        if (p > d)
+            d = p;
+    }
+    return d;
+}
+
 static dj_status dj_reader_check_list(const dj_video_reader *r, const int64_t *frames, int64_t n) {
     for (int64_t j = 0; j < n; j++) {
         if (frames[j] < 0 || frames[j] >= r->ix->nframes)
@@ -430,6 +456,7 @@ dj_status dj_video_reader_read(dj_video_reader *r, const int64_t *frames, int64_
                    (r->sequential && r->last_out >= k);
         if (seek)
             DJ_TRY(dj_reader_seek(r, kd));
+        r->drain_after = dj_reader_drain_point(r, frames, i, n);
         int rc = dj_reader_run(r, frames, n, &i, cb, arg);
         if (rc == DJ_OK)
             break;
