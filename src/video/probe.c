@@ -198,9 +198,9 @@ dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stre
     if (err >= 0) {
         dec->pkt_timebase = fmt->streams[stream]->time_base;
         dec->thread_count = threads > 1 ? threads : 1;
-        /* frame threading delays output and keeps state across frames; slice
-         * threading keeps results bit-identical and seeking simple */
-        dec->thread_type = FF_THREAD_SLICE;
+        /* both kinds give bit-identical pictures; frame threading adds
+         * output delay, which the reader's drain hides */
+        dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
         err = avcodec_open2(dec, codec, NULL);
     }
     if (err < 0) {

@@ -169,6 +169,10 @@ static void test_seek_threads_and_no_skip(void) {
         SKIP("the ffmpeg tool is not installed");
     check_clip(0, 2, 0);
     check_clip(3, 3, 0);
+    check_clip(0, 2, 1);
+    check_clip(1, 4, 1);
+    check_clip(5, 2, 1);
+    check_clip(8, 2, 1);
 }
 
 /* A second read continues without seeking when the next frame is ahead in
