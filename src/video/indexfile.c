@@ -429,7 +429,10 @@ static dj_status dj_jobs_add(dj_jobs *j, const char *path, int label, int64_t st
         j->cap = ncap;
     }
     dj_job *e = &j->v[j->n];
-    if (!(e->path = strdup(path)))
+    /* absolute paths: the index is used from other working folders */
+    char *abs = realpath(path, NULL);
+    e->path = abs ? abs : strdup(path);
+    if (!e->path)
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot grow the file list");
     e->label = label;
     e->start = start;
