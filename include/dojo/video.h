@@ -56,7 +56,9 @@ typedef struct dj_video_info {
 } dj_video_info;
 
 /* Opens path, finds its best video stream and counts its packets (one demux
- * pass, no decoding). Fills *info. */
+ * pass, no decoding). Fills *info. When packets cannot give the count the
+ * decoder would (missing timestamps, a stream that does not start with a
+ * keyframe), it decodes the stream once to count exactly. */
 dj_status dj_video_probe(const char *path, dj_video_info *info);
 
 /* ---------------------------------------------------------- frame index -- */
@@ -109,8 +111,9 @@ typedef struct dj_video_index {
 } dj_video_index;
 
 /* Scans path once (demux only) and builds its frame index. When packets lack
- * presentation timestamps (e.g. packed B-frames in AVI), the frame table
- * would be a guess: then it also verifies (decodes) the file. */
+ * presentation timestamps (e.g. packed B-frames in AVI) or the stream does not
+ * start with a keyframe, the frame table would be a guess: then it also
+ * verifies (decodes) the file. */
 dj_status dj_video_index_build(const char *path, dj_video_index **out);
 
 /* Decodes the whole video sequentially and compares with the index. When they

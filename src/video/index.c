@@ -236,6 +236,11 @@ int dj_video_index_needs_verify(const dj_video_index *ix) {
     for (int64_t i = 0; i < ix->npackets; i++)
         if (ix->packets[i].pts == AV_NOPTS_VALUE && ix->packets[i].size > 0)
             return 1; /* frame timestamps will be the decoder's guesses */
+    for (int64_t i = 0; i < ix->npackets; i++) {
+        const dj_packet_entry *p = &ix->packets[i];
+        if (p->size > 0)
+            return !(p->flags & DJ_PACKET_KEY); /* decoders drop frames before the first keyframe */
+    }
     return 0;
 }
 

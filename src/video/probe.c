@@ -287,6 +287,8 @@ static dj_status dj_video_probe_src(const dj_video_src *src, dj_video_info *info
     DJ_TRY(dj_video_open_input(src, &dl, &fmt, &s));
     dj_video_index *ix = NULL;
     dj_status st = dj_video_index_scan(path, fmt, s, &dl, &ix);
+    if (st == DJ_OK && dj_video_index_needs_verify(ix)) /* packets cannot tell: count by decoding */
+        st = dj_video_index_verify_src(ix, src, NULL);
     if (st == DJ_OK)
         dj_video_info_fill(info, fmt, s, ix);
     dj_video_index_free(ix);

@@ -234,6 +234,43 @@ static void test_seek_bad_lists(void) {
     dj_video_reader_free(r);
 }
 
+/* A stream that does not start with a keyframe (its first keyframe packet
+ * dropped): the decoder drops the frames before the next keyframe, and the
+ * index must count and number frames as sequential decoding does. */
+static void test_seek_no_leading_keyframe(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char full[600], cut[600], args[1500];
+    snprintf(full, sizeof full, "%s/lead_full.mkv", dj_test_tmpdir());
+    snprintf(cut, sizeof cut, "%s/lead_cut.mkv", dj_test_tmpdir());
+    snprintf(args, sizeof args, SRC " -frames:v 40 -c:v libx264 -bf 2 -g 10 -x264-params scenecut=0 '%s'", full);
+    if (ref_ffmpeg(args) != 0)
+        SKIP("libx264 is not available");
+    snprintf(args, sizeof args, "-i '%s' -c copy -bsf:v noise=drop='lt(n\\,1)' '%s'", full, cut);
+    if (ref_ffmpeg(args) != 0)
+        SKIP("the noise bitstream filter cannot drop packets here");
+    ref_video ref;
+    int64_t count = ref_decode(cut, &ref, 1000);
+    CHECK_EQ_INT(count, 30);
+    dj_video_info info;
+    CHECK(dj_video_probe(cut, &info) == DJ_OK);
+    CHECK_EQ_INT(info.frames, count);
+    dj_video_index *ix = NULL;
+    CHECK(dj_video_index_build(cut, &ix) == DJ_OK);
+    if (ix) {
+        CHECK_EQ_INT(ix->nframes, count);
+        CHECK(ix->flags & DJ_INDEX_VERIFIED);
+        CHECK(ix->flags & DJ_INDEX_CORRECTED);
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open(cut, ix, NULL, &r) == DJ_OK);
+        if (r)
+            check_sets("lead_cut.mkv", r, &ref, ix->nframes);
+        dj_video_reader_free(r);
+    }
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
 /* The same file read from memory (custom AVIOContext) gives the same
  * probe results and the same frames. */
 static void test_seek_from_memory(void) {
@@ -387,6 +424,7 @@ int main(void) {
     DJ_RUN(test_seek_counters);
     DJ_RUN(test_seek_bad_lists);
     DJ_RUN(test_seek_from_memory);
+    DJ_RUN(test_seek_no_leading_keyframe);
     DJ_RUN(test_seek_real_clips);
     return dj_test_finish();
 }
