@@ -1,6 +1,7 @@
 /* probe.c — opening a video under limits, and dj_video_probe(): container,
  * codec, geometry, rotation, rates and exact packet-level frame counts. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,13 +26,14 @@ int dj_deadline_passed(const dj_deadline *d) { return d->until > 0 && dj_time_no
 static int dj_interrupt_cb(void *opaque) { return dj_deadline_passed((const dj_deadline *)opaque); }
 
 /* FFmpeg prints to stderr by default; dojo reports errors itself. */
+static void dj_av_quiet_once(void) {
+    if (dj_log_get_level() < DJ_LOG_DEBUG)
+        av_log_set_level(AV_LOG_FATAL);
+}
+
 static void dj_av_quiet(void) {
-    static int done;
-    if (!done) {
-        done = 1;
-        if (dj_log_get_level() < DJ_LOG_DEBUG)
-            av_log_set_level(AV_LOG_FATAL);
-    }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, dj_av_quiet_once);
 }
 
 static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
