@@ -186,10 +186,17 @@ dj_status dj_video_reader_open_memory(const void *data, size_t size, const char 
                                       const dj_video_reader_options *options, dj_video_reader **out);
 
 /* Delivers frames[0..n-1] (ascending; repeats allowed, each repeat gets its own
- * callback with the same picture) to callback. Seeks to the keyframe at or
- * before the first frame, decodes forward, never seeks backwards within one
- * call, and continues without seeking while the next wanted frame's keyframe
- * has already been passed. Frames nobody asked for are not converted. */
+ * callback with the same picture, decoded once) to callback. Seeks to the
+ * keyframe at or before the first frame (chosen in decode order, so open-GOP
+ * leading frames start from the previous GOP), decodes forward, never seeks
+ * backwards within one call (except to recover when a decoder did not produce
+ * a frame where the index said: then it retries from an earlier keyframe and
+ * finally fails with DJ_ERR_DECODE), continues without seeking while the next
+ * wanted frame's keyframe has already been passed, lets the decoder skip
+ * non-reference frames nobody asked for, and does no colour conversion.
+ * Frames must be in [0, nframes): DJ_ERR_RANGE otherwise. A later call may
+ * ask for earlier frames (it seeks). Each call has the time budget of the
+ * options; a corrupt packet is skipped as sequential decoding would. */
 dj_status dj_video_reader_read(dj_video_reader *reader, const int64_t *frames, int64_t n,
                                dj_frame_callback callback, void *arg);
 

@@ -200,6 +200,7 @@ dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stre
     if (err >= 0) {
         dec->pkt_timebase = fmt->streams[stream]->time_base;
         dec->thread_count = threads > 1 ? threads : 1;
+        dec->max_pixels = DJ_VIDEO_MAX_PIXELS; /* a stream that changes size mid-way is held to it too */
         /* both kinds give bit-identical pictures; frame threading adds
          * output delay, which the reader's drain hides */
         dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
