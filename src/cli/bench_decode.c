@@ -59,7 +59,7 @@ static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
                                   AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
     if (!s->sws)
         return dj_error_set(DJ_ERR_UNSUPPORTED, "bench decode", "cannot convert frames to rgb24");
-    size_t need = (size_t)w * h * 3;
+    size_t need = (size_t)w * (h + 1) * 3 + 256; /* swscale's SIMD may write past the last pixel */
     if (need > s->cap) {
         uint8_t *p = realloc(s->rgb, need);
         if (!p)

@@ -209,6 +209,35 @@ static void test_seek_counters(void) {
     dj_video_reader_free(r);
 }
 
+/* drain_at_end 0 keeps the decoder going between calls: consecutive chunks
+ * of one GOP need one seek; with the default drain, the second chunk seeks. */
+static void test_seek_drain_option(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = clip_path(0); /* B-frames, GOP 12 */
+    if (!path)
+        SKIP("libx264 missing");
+    ref_video ref;
+    CHECK(ref_decode(path, &ref, 1000) == 60);
+    for (int drain = 0; drain <= 1; drain++) {
+        dj_video_reader_options o = dj_video_reader_defaults();
+        o.drain_at_end = drain;
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open(path, NULL, &o, &r) == DJ_OK);
+        if (!r)
+            continue;
+        int64_t a[] = {12, 13, 14, 15}, b[] = {16, 17, 18}, c[] = {19, 23};
+        check_read("chunk-a", r, &ref, a, 4);
+        check_read("chunk-b", r, &ref, b, 3);
+        check_read("chunk-c", r, &ref, c, 2);
+        dj_video_stats s = dj_video_reader_stats(r);
+        CHECK_EQ_INT(s.seeks, drain ? 3 : 1);
+        CHECK_EQ_INT(s.frames_delivered, 9);
+        dj_video_reader_free(r);
+    }
+    ref_video_free(&ref);
+}
+
 static void test_seek_bad_lists(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
@@ -423,6 +452,7 @@ int main(void) {
     DJ_RUN(test_seek_threads_and_no_skip);
     DJ_RUN(test_seek_counters);
     DJ_RUN(test_seek_bad_lists);
+    DJ_RUN(test_seek_drain_option);
     DJ_RUN(test_seek_from_memory);
     DJ_RUN(test_seek_no_leading_keyframe);
     DJ_RUN(test_seek_real_clips);
