@@ -121,12 +121,51 @@ static void dj_mem_io_free(AVIOContext **pb) {
     avio_context_free(pb);
 }
 
+/* How the AVIOContext of an input was made (AVFormatContext.opaque). */
+enum { DJ_IO_FILE = 1, DJ_IO_MEMORY = 2 };
+static char dj_io_kinds[3];
+
 void dj_video_close_input(AVFormatContext **fmt) {
     if (!*fmt)
         return;
-    AVIOContext *pb = ((*fmt)->flags & AVFMT_FLAG_CUSTOM_IO) ? (*fmt)->pb : NULL;
+    AVIOContext *pb = (*fmt)->pb;
+    int memory = (*fmt)->opaque == &dj_io_kinds[DJ_IO_MEMORY];
     avformat_close_input(fmt);
-    dj_mem_io_free(&pb);
+    if (memory)
+        dj_mem_io_free(&pb);
+    else
+        avio_closep(&pb);
+}
+
+/* Playlists and references inside a file (HLS, concat, DASH, mov data
+ * references) would make the demuxer open other files or URLs: a data set
+ * file must not reach outside itself, so every nested open is refused. */
+static int dj_refuse_nested_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                                 AVDictionary **options) {
+    return AVERROR(EPERM);
+}
+
+/* The input's own I/O: a local file (never a URL) or the caller's buffer. */
+static dj_status dj_video_open_io(const dj_video_src *src, AVFormatContext *fmt) {
+    char eb[128], url[4200];
+    AVIOContext *pb = NULL;
+    if (src->data) {
+        if (!(pb = dj_mem_io_create(src->data, src->size)))
+            return dj_error_set(DJ_ERR_NOMEM, src->path, "cannot allocate memory I/O");
+        fmt->opaque = &dj_io_kinds[DJ_IO_MEMORY];
+    } else {
+        if (snprintf(url, sizeof url, "file:%s", src->path) >= (int)sizeof url)
+            return dj_error_set(DJ_ERR_INVALID, src->path, "path too long");
+        int err = avio_open2(&pb, url, AVIO_FLAG_READ, &fmt->interrupt_callback, NULL);
+        if (err < 0)
+            return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_IO, src->path, "cannot open: %s",
+                                dj_av_err(err, eb, sizeof eb));
+        fmt->opaque = &dj_io_kinds[DJ_IO_FILE];
+    }
+    fmt->pb = pb;
+    fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fmt->io_open = dj_refuse_nested_open;
+    return DJ_OK;
 }
 
 dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AVFormatContext **out, int *stream) {
@@ -139,18 +178,19 @@ dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AV
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a demuxer");
     fmt->interrupt_callback.callback = dj_interrupt_cb;
     fmt->interrupt_callback.opaque = deadline;
-    AVIOContext *pb = NULL;
-    if (src->data) {
-        if (!(pb = dj_mem_io_create(src->data, src->size))) {
-            avformat_free_context(fmt);
-            return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate memory I/O");
-        }
-        fmt->pb = pb;
-        fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    dj_status st = dj_video_open_io(src, fmt);
+    if (st != DJ_OK) {
+        avformat_free_context(fmt);
+        return st;
     }
-    int err = avformat_open_input(&fmt, src->data ? "" : path, NULL, NULL);
+    AVIOContext *pb = fmt->pb;
+    int memory = src->data != NULL;
+    int err = avformat_open_input(&fmt, memory ? "" : path, NULL, NULL); /* the name hints the format */
     if (err < 0) { /* avformat_open_input frees fmt on failure, not custom I/O */
-        dj_mem_io_free(&pb);
+        if (memory)
+            dj_mem_io_free(&pb);
+        else
+            avio_closep(&pb);
         return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_FORMAT, path, "cannot open: %s",
                             dj_av_err(err, eb, sizeof eb));
     }
@@ -174,7 +214,7 @@ dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AV
         dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "no video stream");
     }
-    dj_status st = dj_video_check_stream(path, fmt->streams[s]);
+    st = dj_video_check_stream(path, fmt->streams[s]);
     if (st != DJ_OK) {
         dj_video_close_input(&fmt);
         return st;
