@@ -363,7 +363,7 @@ static void real_check_file(const char *path) {
 #ifdef __SANITIZE_ADDRESS__
     const double budget = 10e6; /* pixels decoded per file: ASan is several times slower */
 #else
-    const double budget = 40e6;
+    const double budget = 20e6;
 #endif
     if ((double)info.width * info.height * info.frames > budget && !getenv("DOJO_TEST_REAL_FULL")) {
         printf("# %s: %lld frames %dx%d, probed only (DOJO_TEST_REAL_FULL=1 checks it)\n", path,
