@@ -14,6 +14,7 @@ libswscale-dev
 ffmpeg
 libcjson-dev
 libyaml-dev
+clang
 libopenmpi-dev
 openmpi-bin
 "

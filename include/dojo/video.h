@@ -19,6 +19,7 @@
 #ifndef DOJO_VIDEO_H
 #define DOJO_VIDEO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dojo/error.h"
@@ -55,7 +56,9 @@ typedef struct dj_video_info {
 } dj_video_info;
 
 /* Opens path, finds its best video stream and counts its packets (one demux
- * pass, no decoding). Fills *info. */
+ * pass, no decoding). Fills *info. When packets cannot give the count the
+ * decoder would (missing timestamps, a stream that does not start with a
+ * keyframe), it decodes the stream once to count exactly. */
 dj_status dj_video_probe(const char *path, dj_video_info *info);
 
 /* ---------------------------------------------------------- frame index -- */
@@ -108,8 +111,9 @@ typedef struct dj_video_index {
 } dj_video_index;
 
 /* Scans path once (demux only) and builds its frame index. When packets lack
- * presentation timestamps (e.g. packed B-frames in AVI), the frame table
- * would be a guess: then it also verifies (decodes) the file. */
+ * presentation timestamps (e.g. packed B-frames in AVI) or the stream does not
+ * start with a keyframe, the frame table would be a guess: then it also
+ * verifies (decodes) the file. */
 dj_status dj_video_index_build(const char *path, dj_video_index **out);
 
 /* Decodes the whole video sequentially and compares with the index. When they
@@ -123,15 +127,23 @@ dj_status dj_video_index_clone(const dj_video_index *index, dj_video_index **out
 
 void dj_video_index_free(dj_video_index *index);
 
+/* dj_video_probe() of a file held in memory (data[0..size-1]); name is used
+ * in messages only (may be NULL). Read through a custom AVIOContext. */
+dj_status dj_video_probe_memory(const void *data, size_t size, const char *name, dj_video_info *info);
+
 /* --------------------------------------------------------------- reader -- */
 
 typedef struct dj_video_reader_options {
     int threads;         /* decoder threads; 0 or 1: one (default) */
     int skip_nonref;     /* 1 (default): let the decoder skip non-reference frames nobody asked for */
     double time_limit_s; /* budget of one open or read call in seconds; 0: 60 s */
+    int drain_at_end;    /* 1 (default): once the packets of all wanted frames are in, drain the
+                            decoder instead of decoding further packets (saves the reorder delay;
+                            a later read then seeks again). 0 suits reading a video in consecutive
+                            chunks with one reader. */
 } dj_video_reader_options;
 
-/* The defaults: threads 1, skip_nonref 1, time_limit_s 60. */
+/* The defaults: threads 1, skip_nonref 1, time_limit_s 60, drain_at_end 1. */
 dj_video_reader_options dj_video_reader_defaults(void);
 
 /* A decoded frame handed to a read callback. The planes are the decoder's:
@@ -158,6 +170,7 @@ typedef struct dj_video_stats {
     int64_t frames_delivered; /* callback calls */
     int64_t seeks;            /* demuxer seeks (the first positioning of a reader counts) */
     int64_t packets_read;     /* packets of the video stream read */
+    int64_t packets_sent;     /* packets given to the decoder (the rest were skipped after a seek) */
     int64_t bytes_read;       /* bytes of those packets */
 } dj_video_stats;
 
@@ -167,11 +180,23 @@ typedef struct dj_video_stats {
 dj_status dj_video_reader_open(const char *path, const dj_video_index *index,
                                const dj_video_reader_options *options, dj_video_reader **out);
 
+/* A reader of a file held in memory (builds its own index). data must stay
+ * valid and unchanged until dj_video_reader_free(). */
+dj_status dj_video_reader_open_memory(const void *data, size_t size, const char *name,
+                                      const dj_video_reader_options *options, dj_video_reader **out);
+
 /* Delivers frames[0..n-1] (ascending; repeats allowed, each repeat gets its own
- * callback with the same picture) to callback. Seeks to the keyframe at or
- * before the first frame, decodes forward, never seeks backwards within one
- * call, and continues without seeking while the next wanted frame's keyframe
- * has already been passed. Frames nobody asked for are not converted. */
+ * callback with the same picture, decoded once) to callback. Seeks to the
+ * keyframe at or before the first frame (chosen in decode order, so open-GOP
+ * leading frames start from the previous GOP), decodes forward, never seeks
+ * backwards within one call (except to recover when a decoder did not produce
+ * a frame where the index said: then it retries from an earlier keyframe and
+ * finally fails with DJ_ERR_DECODE), continues without seeking while the next
+ * wanted frame's keyframe has already been passed, lets the decoder skip
+ * non-reference frames nobody asked for, and does no colour conversion.
+ * Frames must be in [0, nframes): DJ_ERR_RANGE otherwise. A later call may
+ * ask for earlier frames (it seeks). Each call has the time budget of the
+ * options; a corrupt packet is skipped as sequential decoding would. */
 dj_status dj_video_reader_read(dj_video_reader *reader, const int64_t *frames, int64_t n,
                                dj_frame_callback callback, void *arg);
 

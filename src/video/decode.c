@@ -19,6 +19,7 @@ typedef struct dj_key_map {
 
 struct dj_video_reader {
     char *path;
+    dj_video_src src;         /* path, or the caller's buffer */
     dj_video_reader_options opt;
     AVFormatContext *fmt;
     AVCodecContext *dec;
@@ -38,11 +39,12 @@ struct dj_video_reader {
     int64_t last_out;   /* presentation index of the last decoded frame, -1 none */
     int64_t seq_count;  /* frames output since the start (sequential mode) */
     int eof_sent;
+    int64_t drain_after; /* drain once this packet is sent (last one a wanted frame needs); -1 never */
     int pending;        /* pkt holds a packet the decoder refused with EAGAIN */
 };
 
 dj_video_reader_options dj_video_reader_defaults(void) {
-    dj_video_reader_options o = {1, 1, 60.0};
+    dj_video_reader_options o = {1, 1, 60.0, 1};
     return o;
 }
 
@@ -102,7 +104,7 @@ void dj_video_reader_free(dj_video_reader *r) {
     av_packet_free(&r->pkt);
     av_frame_free(&r->frame);
     avcodec_free_context(&r->dec);
-    avformat_close_input(&r->fmt);
+    dj_video_close_input(&r->fmt);
     dj_video_index_free(r->own_ix);
     free(r->keys);
     free(r->frame_of_packet);
@@ -116,6 +118,7 @@ static void dj_reader_reset_position(dj_video_reader *r, int64_t skip_until) {
     r->last_out = -1;
     r->seq_count = 0;
     r->eof_sent = 0;
+    r->drain_after = -1;
     if (r->pending)
         av_packet_unref(r->pkt);
     r->pending = 0;
@@ -124,7 +127,7 @@ static void dj_reader_reset_position(dj_video_reader *r, int64_t skip_until) {
 static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_index *ix) {
     const AVCodecParameters *par = r->fmt->streams[r->stream]->codecpar;
     struct stat sb;
-    if (ix->file_size > 0 && stat(r->path, &sb) == 0 &&
+    if (ix->file_size > 0 && !r->src.data && stat(r->path, &sb) == 0 &&
         (sb.st_size != ix->file_size ||
          (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec != ix->file_mtime_ns))
         return dj_error_set(DJ_ERR_INVALID, r->path, "the file changed since it was indexed (re-run dojo index)");
@@ -134,28 +137,30 @@ static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_
     return DJ_OK;
 }
 
-dj_status dj_video_reader_open(const char *path, const dj_video_index *index, const dj_video_reader_options *options,
-                               dj_video_reader **out) {
-    if (!path || !out)
-        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open", "path and out are required");
+static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_index *index,
+                                   const dj_video_reader_options *options, dj_video_reader **out) {
+    const char *path = src->path;
     *out = NULL;
     dj_video_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a reader");
     }
+    r->src = *src;
+    r->src.path = r->path;
     r->opt = options ? *options : dj_video_reader_defaults();
     if (r->opt.time_limit_s <= 0)
         r->opt.time_limit_s = 60;
     dj_deadline_start(&r->dl, r->opt.time_limit_s);
-    dj_status st = dj_video_open_input(path, &r->dl, &r->fmt, &r->stream);
+    r->stream = index ? index->stream_index : -1;
+    dj_status st = dj_video_open_input(&r->src, &r->dl, &r->fmt, &r->stream);
     if (st == DJ_OK && !index) {
         st = dj_video_index_scan(path, r->fmt, r->stream, &r->dl, &r->own_ix);
         if (st == DJ_OK && dj_video_index_needs_verify(r->own_ix))
-            st = dj_video_index_verify(r->own_ix, NULL);
+            st = dj_video_index_verify_src(r->own_ix, &r->src, NULL);
         if (st == DJ_OK) { /* back to the start: reopen (seeking may not reach packet 0) */
-            avformat_close_input(&r->fmt);
-            st = dj_video_open_input(path, &r->dl, &r->fmt, &r->stream);
+            dj_video_close_input(&r->fmt);
+            st = dj_video_open_input(&r->src, &r->dl, &r->fmt, &r->stream);
         }
     }
     r->ix = index ? index : r->own_ix;
@@ -176,6 +181,22 @@ dj_status dj_video_reader_open(const char *path, const dj_video_index *index, co
     dj_reader_reset_position(r, -1);
     *out = r;
     return DJ_OK;
+}
+
+dj_status dj_video_reader_open(const char *path, const dj_video_index *index, const dj_video_reader_options *options,
+                               dj_video_reader **out) {
+    if (!path || !out)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open", "path and out are required");
+    dj_video_src src = {path, NULL, 0};
+    return dj_reader_open_src(&src, index, options, out);
+}
+
+dj_status dj_video_reader_open_memory(const void *data, size_t size, const char *name,
+                                      const dj_video_reader_options *options, dj_video_reader **out) {
+    if (!data || !out)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_open_memory", "data and out are required");
+    dj_video_src src = {name ? name : "memory", data, size};
+    return dj_reader_open_src(&src, NULL, options, out);
 }
 
 /* The decode index of the keyframe to start from for frame k: the last
@@ -208,9 +229,9 @@ static int64_t dj_reader_keyframe_before(const dj_video_reader *r, int64_t d) {
 }
 
 static dj_status dj_reader_reopen(dj_video_reader *r) {
-    avformat_close_input(&r->fmt);
-    int s = -1;
-    DJ_TRY(dj_video_open_input(r->path, &r->dl, &r->fmt, &s));
+    dj_video_close_input(&r->fmt);
+    int s = r->stream;
+    DJ_TRY(dj_video_open_input(&r->src, &r->dl, &r->fmt, &s));
     if (s != r->stream)
         return dj_error_set(DJ_ERR_FORMAT, r->path, "the file changed since it was opened");
     return DJ_OK;
@@ -293,6 +314,12 @@ static int dj_reader_on_frame(dj_video_reader *r, const int64_t *frames, int64_t
  * end-of-stream signal. Returns DJ_OK, an error or DJ_RUN_OVERSHOOT. */
 static int dj_reader_feed(dj_video_reader *r, const int64_t *frames, int64_t i, int64_t n) {
     char eb[128];
+    if (!r->pending && r->drain_after >= 0 && r->next_pkt > r->drain_after && r->skip_until < 0) {
+        /* every wanted frame's packet is in: drain instead of decoding more */
+        r->eof_sent = 1;
+        avcodec_send_packet(r->dec, NULL);
+        return DJ_OK;
+    }
     if (!r->pending) {
         for (;;) {
             int err = av_read_frame(r->fmt, r->pkt);
@@ -344,6 +371,8 @@ static int dj_reader_feed(dj_video_reader *r, const int64_t *frames, int64_t i, 
         }
     }
     int err = avcodec_send_packet(r->dec, r->pkt);
+    if (err != AVERROR(EAGAIN))
+        r->stats.packets_sent++;
     if (err == AVERROR(EAGAIN)) {
         r->pending = 1;
         return DJ_OK;
@@ -381,6 +410,22 @@ static int dj_reader_run(dj_video_reader *r, const int64_t *frames, int64_t n, i
     return DJ_OK;
 }
 
+/* The last packet (decode order) that frames[i..n) need, when the reader
+ * may drain after it; -1 otherwise. */
+static int64_t dj_reader_drain_point(const dj_video_reader *r, const int64_t *frames, int64_t i, int64_t n) {
+    if (!r->opt.drain_at_end || r->sequential)
+        return -1;
+    int64_t d = -1;
+    for (int64_t j = i; j < n; j++) {
+        int32_t p = r->ix->frames[frames[j]].packet;
+        if (p < 0)
+            return -1;
+        if (p > d)
+            d = p;
+    }
+    return d;
+}
+
 static dj_status dj_reader_check_list(const dj_video_reader *r, const int64_t *frames, int64_t n) {
     for (int64_t j = 0; j < n; j++) {
         if (frames[j] < 0 || frames[j] >= r->ix->nframes)
@@ -411,6 +456,7 @@ dj_status dj_video_reader_read(dj_video_reader *r, const int64_t *frames, int64_
                    (r->sequential && r->last_out >= k);
         if (seek)
             DJ_TRY(dj_reader_seek(r, kd));
+        r->drain_after = dj_reader_drain_point(r, frames, i, n);
         int rc = dj_reader_run(r, frames, n, &i, cb, arg);
         if (rc == DJ_OK)
             break;

@@ -236,6 +236,11 @@ int dj_video_index_needs_verify(const dj_video_index *ix) {
     for (int64_t i = 0; i < ix->npackets; i++)
         if (ix->packets[i].pts == AV_NOPTS_VALUE && ix->packets[i].size > 0)
             return 1; /* frame timestamps will be the decoder's guesses */
+    for (int64_t i = 0; i < ix->npackets; i++) {
+        const dj_packet_entry *p = &ix->packets[i];
+        if (p->size > 0)
+            return !(p->flags & DJ_PACKET_KEY); /* decoders drop frames before the first keyframe */
+    }
     return 0;
 }
 
@@ -247,9 +252,10 @@ dj_status dj_video_index_build(const char *path, dj_video_index **out) {
     dj_deadline_start(&dl, 120);
     AVFormatContext *fmt = NULL;
     int s = -1;
-    DJ_TRY(dj_video_open_input(path, &dl, &fmt, &s));
+    dj_video_src src = {path, NULL, 0};
+    DJ_TRY(dj_video_open_input(&src, &dl, &fmt, &s));
     dj_status st = dj_video_index_scan(path, fmt, s, &dl, out);
-    avformat_close_input(&fmt);
+    dj_video_close_input(&fmt);
     if (st == DJ_OK && dj_video_index_needs_verify(*out)) {
         st = dj_video_index_verify(*out, NULL);
         if (st != DJ_OK) {
@@ -316,14 +322,14 @@ static dj_status dj_verify_drain(const char *path, AVCodecContext *dec, AVFrame 
 
 /* Decodes the index's stream from the start; ts receives best-effort
  * timestamps of the frames in output order. */
-static dj_status dj_verify_decode(const dj_video_index *ix, dj_ts_list *ts) {
+static dj_status dj_verify_decode(const dj_video_index *ix, const dj_video_src *src, dj_ts_list *ts) {
     char eb[128];
     dj_deadline dl;
     dj_deadline_start(&dl, 600);
     AVFormatContext *fmt = NULL;
     AVCodecContext *dec = NULL;
     int s = -1;
-    DJ_TRY(dj_video_open_input(ix->path, &dl, &fmt, &s));
+    DJ_TRY(dj_video_open_input(src, &dl, &fmt, &s));
     dj_status st = dj_video_open_decoder(ix->path, fmt, s, 1, &dec);
     AVPacket *pkt = av_packet_alloc();
     AVFrame *frame = av_frame_alloc();
@@ -354,7 +360,7 @@ static dj_status dj_verify_decode(const dj_video_index *ix, dj_ts_list *ts) {
     av_frame_free(&frame);
     av_packet_free(&pkt);
     avcodec_free_context(&dec);
-    avformat_close_input(&fmt);
+    dj_video_close_input(&fmt);
     return st;
 }
 
@@ -413,8 +419,13 @@ static dj_status dj_index_rewrite(dj_video_index *ix, const dj_ts_list *ts) {
 dj_status dj_video_index_verify(dj_video_index *ix, int64_t *mismatches) {
     if (!ix)
         return dj_error_set(DJ_ERR_INVALID, "dj_video_index_verify", "index is NULL");
+    dj_video_src src = {ix->path, NULL, 0};
+    return dj_video_index_verify_src(ix, &src, mismatches);
+}
+
+dj_status dj_video_index_verify_src(dj_video_index *ix, const dj_video_src *src, int64_t *mismatches) {
     dj_ts_list ts = {0, 0, NULL};
-    dj_status st = dj_verify_decode(ix, &ts);
+    dj_status st = dj_verify_decode(ix, src, &ts);
     if (st == DJ_OK && ts.n == 0)
         st = dj_error_set(DJ_ERR_DECODE, ix->path, "the decoder yields no frames");
     int64_t bad = 0;

@@ -344,7 +344,10 @@ static dj_status dj_index_parse(dj_rbuf *r, dj_index *ix, const char *path) {
     if (version != DJ_INDEX_VERSION)
         return dj_error_set(DJ_ERR_UNSUPPORTED, path, "index version %u, this build reads version %d", version,
                             DJ_INDEX_VERSION);
-    if (r->n < 4 || dj_crc32(r->p, r->n - 4) != *(const uint32_t *)(const void *)(r->p + r->n - 4))
+    uint32_t stored = 0;
+    if (r->n >= 4)
+        memcpy(&stored, r->p + r->n - 4, 4);
+    if (r->n < 4 || dj_crc32(r->p, r->n - 4) != stored)
         return dj_error_set(DJ_ERR_FORMAT, path, "index file is corrupt (checksum mismatch)");
     r->n -= 4;
     uint32_t nclasses = dj_get_u32(r);
@@ -426,7 +429,10 @@ static dj_status dj_jobs_add(dj_jobs *j, const char *path, int label, int64_t st
         j->cap = ncap;
     }
     dj_job *e = &j->v[j->n];
-    if (!(e->path = strdup(path)))
+    /* absolute paths: the index is used from other working folders */
+    char *abs = realpath(path, NULL);
+    e->path = abs ? abs : strdup(path);
+    if (!e->path)
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot grow the file list");
     e->label = label;
     e->start = start;
@@ -465,7 +471,7 @@ static dj_status dj_list_dir(const char *dir, char ***names, int *count) {
         n++;
     }
     closedir(d);
-    if (st == DJ_OK)
+    if (st == DJ_OK && n > 1)
         qsort(v, (size_t)n, sizeof *v, dj_cmp_str);
     *names = v;
     *count = n;
@@ -593,23 +599,53 @@ static dj_status dj_collect_list(const char *list, dj_index *ix, dj_jobs *jobs) 
     return st;
 }
 
-static const dj_video_index *dj_index_find_path(const dj_index *ix, const char *path) {
-    for (int64_t i = 0; ix && i < ix->n; i++)
-        if (strcmp(ix->videos[i]->path, path) == 0)
-            return ix->videos[i];
+/* The previous index's entries sorted by path, for lookups by path. */
+typedef struct dj_path_table {
+    const dj_video_index **v;
+    int64_t n;
+} dj_path_table;
+
+static int dj_cmp_entry_path(const void *a, const void *b) {
+    return strcmp((*(const dj_video_index *const *)a)->path, (*(const dj_video_index *const *)b)->path);
+}
+
+static dj_status dj_path_table_make(const dj_index *ix, dj_path_table *t) {
+    t->n = ix ? ix->n : 0;
+    t->v = malloc((size_t)(t->n ? t->n : 1) * sizeof *t->v);
+    if (!t->v)
+        return dj_error_set(DJ_ERR_NOMEM, "dj_index_build", "cannot sort the previous index");
+    for (int64_t i = 0; i < t->n; i++)
+        t->v[i] = ix->videos[i];
+    if (t->n > 1)
+        qsort(t->v, (size_t)t->n, sizeof *t->v, dj_cmp_entry_path);
+    return DJ_OK;
+}
+
+static const dj_video_index *dj_path_table_find(const dj_path_table *t, const char *path) {
+    int64_t lo = 0, hi = t->n - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(t->v[mid]->path, path);
+        if (c == 0)
+            return t->v[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 
 /* The index of one job: reused from `previous` when the file is unchanged. */
-static dj_status dj_index_one(const dj_job *job, const dj_index_build_options *o, dj_video_index **out, int *reused,
-                              int64_t *corrected) {
+static dj_status dj_index_one(const dj_job *job, const dj_index_build_options *o, const dj_path_table *prev,
+                              dj_video_index **out, int *reused, int64_t *corrected) {
     *reused = 0;
     *corrected = 0;
     struct stat sb;
     if (stat(job->path, &sb) != 0)
         return dj_error_set(DJ_ERR_NOT_FOUND, job->path, "cannot stat: %s", strerror(errno));
     int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-    const dj_video_index *old = dj_index_find_path(o->previous, job->path);
+    const dj_video_index *old = dj_path_table_find(prev, job->path);
     if (old && old->file_size == sb.st_size && old->file_mtime_ns == mtime &&
         (!o->verify || (old->flags & DJ_INDEX_VERIFIED))) {
         DJ_TRY(dj_video_index_clone(old, out));
@@ -655,12 +691,15 @@ dj_status dj_index_build(const char *data, const dj_index_build_options *options
     if (!ix)
         return dj_error_set(DJ_ERR_NOMEM, data, "cannot allocate an index");
     dj_jobs jobs = {0};
-    dj_status st = S_ISDIR(sb.st_mode) ? dj_collect_dir(data, ix, &jobs) : dj_collect_list(data, ix, &jobs);
+    dj_path_table prev = {NULL, 0};
+    dj_status st = dj_path_table_make(o.previous, &prev);
+    if (st == DJ_OK)
+        st = S_ISDIR(sb.st_mode) ? dj_collect_dir(data, ix, &jobs) : dj_collect_list(data, ix, &jobs);
     for (int64_t i = 0; st == DJ_OK && i < jobs.n; i++) {
         dj_video_index *v = NULL;
         int reused = 0;
         int64_t corrected = 0;
-        if (dj_index_one(&jobs.v[i], &o, &v, &reused, &corrected) != DJ_OK) {
+        if (dj_index_one(&jobs.v[i], &o, &prev, &v, &reused, &corrected) != DJ_OK) {
             rep.skipped++;
             if (!o.quiet)
                 dj_log_warn("skipped: %s", dj_error_message());
@@ -676,6 +715,7 @@ dj_status dj_index_build(const char *data, const dj_index_build_options *options
         st = dj_index_add(ix, v);
     }
     dj_jobs_free(&jobs);
+    free(prev.v);
     if (st == DJ_OK && ix->n == 0)
         st = dj_error_set(DJ_ERR_NOT_FOUND, data, "no usable video found");
     if (st != DJ_OK) {

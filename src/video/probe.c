@@ -1,6 +1,7 @@
 /* probe.c — opening a video under limits, and dj_video_probe(): container,
  * codec, geometry, rotation, rates and exact packet-level frame counts. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,13 +26,14 @@ int dj_deadline_passed(const dj_deadline *d) { return d->until > 0 && dj_time_no
 static int dj_interrupt_cb(void *opaque) { return dj_deadline_passed((const dj_deadline *)opaque); }
 
 /* FFmpeg prints to stderr by default; dojo reports errors itself. */
+static void dj_av_quiet_once(void) {
+    if (dj_log_get_level() < DJ_LOG_DEBUG)
+        av_log_set_level(AV_LOG_FATAL);
+}
+
 static void dj_av_quiet(void) {
-    static int done;
-    if (!done) {
-        done = 1;
-        if (dj_log_get_level() < DJ_LOG_DEBUG)
-            av_log_set_level(AV_LOG_FATAL);
-    }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, dj_av_quiet_once);
 }
 
 static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
@@ -50,8 +52,125 @@ static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
     return DJ_OK;
 }
 
-dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **out, int *stream) {
+/* With the stream known from an index, MP4/MOV and Matroska/WebM headers
+ * describe it fully (size, codec configuration, timestamps): reading the
+ * stream info, which decodes the first frames, can then be skipped. */
+static int dj_video_header_suffices(const AVFormatContext *fmt, int s) {
+    if (s < 0 || s >= (int)fmt->nb_streams)
+        return 0;
+    const char *name = fmt->iformat->name;
+    if (!strstr(name, "mov") && !strstr(name, "matroska"))
+        return 0;
+    const AVStream *st = fmt->streams[s];
+    const AVCodecParameters *par = st->codecpar;
+    return par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id != AV_CODEC_ID_NONE && par->width > 0 &&
+           par->height > 0 && par->width <= DJ_VIDEO_MAX_SIDE && par->height <= DJ_VIDEO_MAX_SIDE &&
+           (int64_t)par->width * par->height <= DJ_VIDEO_MAX_PIXELS && st->time_base.num > 0 &&
+           st->time_base.den > 0 && avcodec_find_decoder(par->codec_id);
+}
+
+/* ---- reading from memory: a custom AVIOContext over the caller's buffer */
+
+typedef struct dj_mem_io {
+    const uint8_t *data;
+    size_t size, pos;
+} dj_mem_io;
+
+static int dj_mem_read(void *opaque, uint8_t *buf, int n) {
+    dj_mem_io *m = opaque;
+    size_t left = m->size - m->pos;
+    if (left == 0)
+        return AVERROR_EOF;
+    size_t k = (size_t)n < left ? (size_t)n : left;
+    memcpy(buf, m->data + m->pos, k);
+    m->pos += k;
+    return (int)k;
+}
+
+static int64_t dj_mem_seek(void *opaque, int64_t offset, int whence) {
+    dj_mem_io *m = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE)
+        return (int64_t)m->size;
+    int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)m->pos : whence == SEEK_END ? (int64_t)m->size : -1;
+    if (base < 0 || offset < -base || base + offset > (int64_t)m->size)
+        return AVERROR(EINVAL);
+    m->pos = (size_t)(base + offset);
+    return (int64_t)m->pos;
+}
+
+static AVIOContext *dj_mem_io_create(const uint8_t *data, size_t size) {
+    dj_mem_io *m = av_mallocz(sizeof *m);
+    uint8_t *buf = av_malloc(32768);
+    AVIOContext *pb = m && buf ? avio_alloc_context(buf, 32768, 0, m, dj_mem_read, NULL, dj_mem_seek) : NULL;
+    if (!pb) {
+        av_free(m);
+        av_free(buf);
+        return NULL;
+    }
+    m->data = data;
+    m->size = size;
+    return pb;
+}
+
+static void dj_mem_io_free(AVIOContext **pb) {
+    if (!*pb)
+        return;
+    av_freep(&(*pb)->opaque);
+    av_freep(&(*pb)->buffer);
+    avio_context_free(pb);
+}
+
+/* How the AVIOContext of an input was made (AVFormatContext.opaque). */
+enum { DJ_IO_FILE = 1, DJ_IO_MEMORY = 2 };
+static char dj_io_kinds[3];
+
+void dj_video_close_input(AVFormatContext **fmt) {
+    if (!*fmt)
+        return;
+    AVIOContext *pb = (*fmt)->pb;
+    int memory = (*fmt)->opaque == &dj_io_kinds[DJ_IO_MEMORY];
+    avformat_close_input(fmt);
+    if (memory)
+        dj_mem_io_free(&pb);
+    else
+        avio_closep(&pb);
+}
+
+/* Playlists and references inside a file (HLS, concat, DASH, mov data
+ * references) would make the demuxer open other files or URLs: a data set
+ * file must not reach outside itself, so every nested open is refused. */
+static int dj_refuse_nested_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                                 AVDictionary **options) {
+    return AVERROR(EPERM);
+}
+
+/* The input's own I/O: a local file (never a URL) or the caller's buffer. */
+static dj_status dj_video_open_io(const dj_video_src *src, AVFormatContext *fmt) {
+    char eb[128], url[4200];
+    AVIOContext *pb = NULL;
+    if (src->data) {
+        if (!(pb = dj_mem_io_create(src->data, src->size)))
+            return dj_error_set(DJ_ERR_NOMEM, src->path, "cannot allocate memory I/O");
+        fmt->opaque = &dj_io_kinds[DJ_IO_MEMORY];
+    } else {
+        if (snprintf(url, sizeof url, "file:%s", src->path) >= (int)sizeof url)
+            return dj_error_set(DJ_ERR_INVALID, src->path, "path too long");
+        int err = avio_open2(&pb, url, AVIO_FLAG_READ, &fmt->interrupt_callback, NULL);
+        if (err < 0)
+            return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_IO, src->path, "cannot open: %s",
+                                dj_av_err(err, eb, sizeof eb));
+        fmt->opaque = &dj_io_kinds[DJ_IO_FILE];
+    }
+    fmt->pb = pb;
+    fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fmt->io_open = dj_refuse_nested_open;
+    return DJ_OK;
+}
+
+dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AVFormatContext **out, int *stream) {
     char eb[128];
+    const char *path = src->path;
     *out = NULL;
     dj_av_quiet();
     AVFormatContext *fmt = avformat_alloc_context();
@@ -59,27 +178,45 @@ dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatC
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a demuxer");
     fmt->interrupt_callback.callback = dj_interrupt_cb;
     fmt->interrupt_callback.opaque = deadline;
-    int err = avformat_open_input(&fmt, path, NULL, NULL);
-    if (err < 0) /* avformat_open_input frees fmt on failure */
+    dj_status st = dj_video_open_io(src, fmt);
+    if (st != DJ_OK) {
+        avformat_free_context(fmt);
+        return st;
+    }
+    AVIOContext *pb = fmt->pb;
+    int memory = src->data != NULL;
+    int err = avformat_open_input(&fmt, memory ? "" : path, NULL, NULL); /* the name hints the format */
+    if (err < 0) { /* avformat_open_input frees fmt on failure, not custom I/O */
+        if (memory)
+            dj_mem_io_free(&pb);
+        else
+            avio_closep(&pb);
         return dj_error_set(err == AVERROR(ENOENT) ? DJ_ERR_NOT_FOUND : DJ_ERR_FORMAT, path, "cannot open: %s",
                             dj_av_err(err, eb, sizeof eb));
+    }
+    if (dj_video_header_suffices(fmt, *stream)) {
+        for (unsigned i = 0; i < fmt->nb_streams; i++)
+            fmt->streams[i]->discard = (int)i == *stream ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+        *out = fmt;
+        return DJ_OK;
+    }
     err = avformat_find_stream_info(fmt, NULL);
     if (err < 0) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "cannot read stream info: %s", dj_av_err(err, eb, sizeof eb));
     }
     if (dj_deadline_passed(deadline)) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "opening took longer than the time limit");
     }
     int s = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (s < 0) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return dj_error_set(DJ_ERR_FORMAT, path, "no video stream");
     }
-    dj_status st = dj_video_check_stream(path, fmt->streams[s]);
+    st = dj_video_check_stream(path, fmt->streams[s]);
     if (st != DJ_OK) {
-        avformat_close_input(&fmt);
+        dj_video_close_input(&fmt);
         return st;
     }
     for (unsigned i = 0; i < fmt->nb_streams; i++) /* demux only what we use */
@@ -103,9 +240,10 @@ dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stre
     if (err >= 0) {
         dec->pkt_timebase = fmt->streams[stream]->time_base;
         dec->thread_count = threads > 1 ? threads : 1;
-        /* frame threading delays output and keeps state across frames; slice
-         * threading keeps results bit-identical and seeking simple */
-        dec->thread_type = FF_THREAD_SLICE;
+        dec->max_pixels = DJ_VIDEO_MAX_PIXELS; /* a stream that changes size mid-way is held to it too */
+        /* both kinds give bit-identical pictures; frame threading adds
+         * output delay, which the reader's drain hides */
+        dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
         err = avcodec_open2(dec, codec, NULL);
     }
     if (err < 0) {
@@ -183,19 +321,34 @@ static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, 
         info->bit_rate = fmt->bit_rate;
 }
 
-dj_status dj_video_probe(const char *path, dj_video_info *info) {
-    if (!path || !info)
-        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe", "path and info are required");
+static dj_status dj_video_probe_src(const dj_video_src *src, dj_video_info *info) {
+    const char *path = src->path;
     dj_deadline dl;
     dj_deadline_start(&dl, 60);
     AVFormatContext *fmt = NULL;
     int s = -1;
-    DJ_TRY(dj_video_open_input(path, &dl, &fmt, &s));
+    DJ_TRY(dj_video_open_input(src, &dl, &fmt, &s));
     dj_video_index *ix = NULL;
     dj_status st = dj_video_index_scan(path, fmt, s, &dl, &ix);
+    if (st == DJ_OK && dj_video_index_needs_verify(ix)) /* packets cannot tell: count by decoding */
+        st = dj_video_index_verify_src(ix, src, NULL);
     if (st == DJ_OK)
         dj_video_info_fill(info, fmt, s, ix);
     dj_video_index_free(ix);
-    avformat_close_input(&fmt);
+    dj_video_close_input(&fmt);
     return st;
+}
+
+dj_status dj_video_probe(const char *path, dj_video_info *info) {
+    if (!path || !info)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe", "path and info are required");
+    dj_video_src src = {path, NULL, 0};
+    return dj_video_probe_src(&src, info);
+}
+
+dj_status dj_video_probe_memory(const void *data, size_t size, const char *name, dj_video_info *info) {
+    if (!data || !info)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_probe_memory", "data and info are required");
+    dj_video_src src = {name ? name : "memory", data, size};
+    return dj_video_probe_src(&src, info);
 }

@@ -17,10 +17,26 @@ typedef struct dj_deadline {
 void dj_deadline_start(dj_deadline *d, double seconds);
 int dj_deadline_passed(const dj_deadline *d);
 
-/* Opens path, reads the stream info, picks the best video stream and checks
- * its parameters against the limits. *fmt must be closed with
+/* Where a video comes from: a file (data NULL) or a caller's buffer, read
+ * through a custom AVIOContext (path is then only the name in messages). */
+typedef struct dj_video_src {
+    const char *path;
+    const uint8_t *data;
+    size_t size;
+} dj_video_src;
+
+/* Opens src, reads the stream info, picks the best video stream and checks
+ * its parameters against the limits. When *stream >= 0 on entry (known from
+ * an index) and the container header describes it fully, the stream-info
+ * pass is skipped. *fmt must be closed with
  * avformat_close_input. `deadline` must outlive *fmt's use. */
-dj_status dj_video_open_input(const char *path, dj_deadline *deadline, AVFormatContext **fmt, int *stream);
+dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AVFormatContext **fmt, int *stream);
+
+/* Closes what dj_video_open_input opened (and its custom I/O); NULL is fine. */
+void dj_video_close_input(AVFormatContext **fmt);
+
+/* dj_video_index_verify() reading from src. */
+dj_status dj_video_index_verify_src(dj_video_index *index, const dj_video_src *src, int64_t *mismatches);
 
 /* A decoder for fmt's stream, opened with `threads` threads. */
 dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stream, int threads,

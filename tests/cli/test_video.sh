@@ -66,4 +66,18 @@ mkdir -p "$TMP/empty"
 expect index-nothing 1 "no usable video.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
 expect index-no-out 2 "option '--out' is required" -- "$DOJO" index "$TMP/data"
 
+expect bench-decode-json 0 '"clips":5,"frames":8,.*"clips_per_s":[0-9.]+,.*"decoded_per_delivered":[0-9.]+,"seeks_per_clip":[0-9.]+' -- "$DOJO" bench decode "$TMP/set.idx" --clips 5 --frames 8 --json --plan-out "$TMP/plan.json"
+check bench-plan-written grep -q '"clips":\[{"path":"/.*","stream":0,"start":[0-9]*,"start_pts":' "$TMP/plan.json"
+expect bench-decode-text 0 "decode: 3 clips x 4 frames" -- "$DOJO" bench decode "$TMP/data" --clips 3 --frames 4 --size 16
+expect bench-decode-too-long 1 "no video has 1000 frames" -- "$DOJO" bench decode "$TMP/set.idx" --clips 2 --frames 1000
+PY=""
+for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import av, numpy' >/dev/null 2>&1; then PY=$p; break; fi
+done
+if [ -n "$PY" ]; then
+    expect bench-pyav-peer 0 '"clips": 5, .*"delivered": 40' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan.json" --json
+else
+    skip bench-pyav-peer "PyAV is not installed"
+fi
+
 finish

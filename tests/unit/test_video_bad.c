@@ -280,6 +280,28 @@ static void test_bad_vanished_or_replaced(void) {
     dj_video_index_free(ix);
 }
 
+/* A playlist (HLS, ffconcat) would make FFmpeg open the files it names:
+ * dojo refuses every nested open, so such a file is an error, not a way to
+ * read other files. */
+static void test_bad_playlists_refused(void) {
+    if (!make_base())
+        SKIP("the ffmpeg tool or libx264 is not available");
+    char p[600], text[1500];
+    snprintf(p, sizeof p, "%s/list.m3u8", dj_test_tmpdir());
+    snprintf(text, sizeof text, "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n%s\n#EXT-X-ENDLIST\n", base_mkv);
+    write_bytes(p, text, strlen(text));
+    dj_video_info info;
+    CHECK(dj_video_probe(p, &info) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), p);
+    snprintf(p, sizeof p, "%s/list.ffconcat", dj_test_tmpdir());
+    snprintf(text, sizeof text, "ffconcat version 1.0\nfile '%s'\n", base_mkv);
+    write_bytes(p, text, strlen(text));
+    CHECK(dj_video_probe(p, &info) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), p);
+    /* the referenced clip itself is fine */
+    CHECK(dj_video_probe(base_mkv, &info) == DJ_OK);
+}
+
 static void test_bad_time_limit(void) {
     if (!make_base())
         SKIP("the ffmpeg tool or libx264 is not available");
@@ -302,6 +324,7 @@ int main(void) {
     DJ_RUN(test_bad_audio_only);
     DJ_RUN(test_bad_absurd_dimensions);
     DJ_RUN(test_bad_vanished_or_replaced);
+    DJ_RUN(test_bad_playlists_refused);
     DJ_RUN(test_bad_time_limit);
     return dj_test_finish();
 }

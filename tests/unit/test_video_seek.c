@@ -169,6 +169,10 @@ static void test_seek_threads_and_no_skip(void) {
         SKIP("the ffmpeg tool is not installed");
     check_clip(0, 2, 0);
     check_clip(3, 3, 0);
+    check_clip(0, 2, 1);
+    check_clip(1, 4, 1);
+    check_clip(5, 2, 1);
+    check_clip(8, 2, 1);
 }
 
 /* A second read continues without seeking when the next frame is ahead in
@@ -205,6 +209,35 @@ static void test_seek_counters(void) {
     dj_video_reader_free(r);
 }
 
+/* drain_at_end 0 keeps the decoder going between calls: consecutive chunks
+ * of one GOP need one seek; with the default drain, the second chunk seeks. */
+static void test_seek_drain_option(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = clip_path(0); /* B-frames, GOP 12 */
+    if (!path)
+        SKIP("libx264 missing");
+    ref_video ref;
+    CHECK(ref_decode(path, &ref, 1000) == 60);
+    for (int drain = 0; drain <= 1; drain++) {
+        dj_video_reader_options o = dj_video_reader_defaults();
+        o.drain_at_end = drain;
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open(path, NULL, &o, &r) == DJ_OK);
+        if (!r)
+            continue;
+        int64_t a[] = {12, 13, 14, 15}, b[] = {16, 17, 18}, c[] = {19, 23};
+        check_read("chunk-a", r, &ref, a, 4);
+        check_read("chunk-b", r, &ref, b, 3);
+        check_read("chunk-c", r, &ref, c, 2);
+        dj_video_stats s = dj_video_reader_stats(r);
+        CHECK_EQ_INT(s.seeks, drain ? 3 : 1);
+        CHECK_EQ_INT(s.frames_delivered, 9);
+        dj_video_reader_free(r);
+    }
+    ref_video_free(&ref);
+}
+
 static void test_seek_bad_lists(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
@@ -230,6 +263,81 @@ static void test_seek_bad_lists(void) {
     dj_video_reader_free(r);
 }
 
+/* A stream that does not start with a keyframe (its first keyframe packet
+ * dropped): the decoder drops the frames before the next keyframe, and the
+ * index must count and number frames as sequential decoding does. */
+static void test_seek_no_leading_keyframe(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char full[600], cut[600], args[1500];
+    snprintf(full, sizeof full, "%s/lead_full.mkv", dj_test_tmpdir());
+    snprintf(cut, sizeof cut, "%s/lead_cut.mkv", dj_test_tmpdir());
+    snprintf(args, sizeof args, SRC " -frames:v 40 -c:v libx264 -bf 2 -g 10 -x264-params scenecut=0 '%s'", full);
+    if (ref_ffmpeg(args) != 0)
+        SKIP("libx264 is not available");
+    snprintf(args, sizeof args, "-i '%s' -c copy -bsf:v noise=drop='lt(n\\,1)' '%s'", full, cut);
+    if (ref_ffmpeg(args) != 0)
+        SKIP("the noise bitstream filter cannot drop packets here");
+    ref_video ref;
+    int64_t count = ref_decode(cut, &ref, 1000);
+    CHECK_EQ_INT(count, 30);
+    dj_video_info info;
+    CHECK(dj_video_probe(cut, &info) == DJ_OK);
+    CHECK_EQ_INT(info.frames, count);
+    dj_video_index *ix = NULL;
+    CHECK(dj_video_index_build(cut, &ix) == DJ_OK);
+    if (ix) {
+        CHECK_EQ_INT(ix->nframes, count);
+        CHECK(ix->flags & DJ_INDEX_VERIFIED);
+        CHECK(ix->flags & DJ_INDEX_CORRECTED);
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open(cut, ix, NULL, &r) == DJ_OK);
+        if (r)
+            check_sets("lead_cut.mkv", r, &ref, ix->nframes);
+        dj_video_reader_free(r);
+    }
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+/* The same file read from memory (custom AVIOContext) gives the same
+ * probe results and the same frames. */
+static void test_seek_from_memory(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    for (int i = 0; i < NCLIPS; i += 3) {
+        const char *path = clip_path(i);
+        if (!path)
+            continue;
+        FILE *f = fopen(path, "rb");
+        static uint8_t buf[1 << 21];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f)
+            fclose(f);
+        CHECK(n > 0 && n < sizeof buf);
+        dj_video_info a, b;
+        CHECK(dj_video_probe(path, &a) == DJ_OK);
+        CHECK(dj_video_probe_memory(buf, n, "mem", &b) == DJ_OK);
+        CHECK_EQ_INT(a.frames, b.frames);
+        CHECK_EQ_INT(a.keyframes, b.keyframes);
+        CHECK_EQ_INT(a.width, b.width);
+        CHECK(strcmp(a.codec, b.codec) == 0);
+        ref_video ref;
+        CHECK(ref_decode(path, &ref, 1000) == a.frames);
+        dj_video_reader *r = NULL;
+        CHECK(dj_video_reader_open_memory(buf, n, "mem", NULL, &r) == DJ_OK);
+        if (r) {
+            int64_t ks[] = {0, a.frames / 2, a.frames - 1};
+            check_read(clips[i].name, r, &ref, ks, 3);
+        }
+        dj_video_reader_free(r);
+        ref_video_free(&ref);
+    }
+    dj_video_info c;
+    CHECK(dj_video_probe_memory("garbage!", 8, "junk-buffer", &c) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), "junk-buffer");
+}
+
 /* ------------------------------------------------------------ real clips -- */
 
 static int is_video_name(const char *n) {
@@ -252,7 +360,12 @@ static void real_check_file(const char *path) {
         return;
     CHECK(info.frames > 0 && info.width > 0 && info.height > 0);
     /* keep the suite fast: decode-checks only for files of modest size */
-    if ((double)info.width * info.height * info.frames > 40e6 && !getenv("DOJO_TEST_REAL_FULL")) {
+#ifdef __SANITIZE_ADDRESS__
+    const double budget = 10e6; /* pixels decoded per file: ASan is several times slower */
+#else
+    const double budget = 20e6;
+#endif
+    if ((double)info.width * info.height * info.frames > budget && !getenv("DOJO_TEST_REAL_FULL")) {
         printf("# %s: %lld frames %dx%d, probed only (DOJO_TEST_REAL_FULL=1 checks it)\n", path,
                (long long)info.frames, info.width, info.height);
         return;
@@ -339,6 +452,9 @@ int main(void) {
     DJ_RUN(test_seek_threads_and_no_skip);
     DJ_RUN(test_seek_counters);
     DJ_RUN(test_seek_bad_lists);
+    DJ_RUN(test_seek_drain_option);
+    DJ_RUN(test_seek_from_memory);
+    DJ_RUN(test_seek_no_leading_keyframe);
     DJ_RUN(test_seek_real_clips);
     return dj_test_finish();
 }

@@ -1,0 +1,217 @@
+/* bench_decode.c — `dojo bench decode DATA`: random 16-frame clips (a seeded
+ * plan: which video, which start frame, stride 1) read with the exact-seek
+ * reader and converted to RGB24 at --size, as a loader would. Prints clips
+ * per second, frames decoded per frame delivered and seeks per clip; writes
+ * the plan as JSON (--plan-out) for bench/peers/pyav_decode.py, which decodes
+ * the same clips with PyAV, so bench/bench_decode.sh can compare. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <libavutil/pixfmt.h>
+#include <libswscale/swscale.h>
+
+#include "cli.h"
+#include "dojo/log.h"
+#include "dojo/rng.h"
+#include "dojo/video.h"
+
+static int64_t dj_bd_clips = 200, dj_bd_frames = 16, dj_bd_size = 0, dj_bd_threads = 1, dj_bd_seed = 1;
+static int dj_bd_json;
+static const char *dj_bd_plan_out;
+
+static const dj_option dj_bd_options[] = {
+    {"clips", DJ_OPT_INT, &dj_bd_clips, "N", "clips to read (default 200)", 1, 1e7},
+    {"frames", DJ_OPT_INT, &dj_bd_frames, "T", "frames per clip (default 16)", 1, 4096},
+    {"size", DJ_OPT_INT, &dj_bd_size, "S", "convert frames to S x S RGB24 (0: native size, default)", 0, 8192},
+    {"threads", DJ_OPT_INT, &dj_bd_threads, "W", "decoder threads (default 1)", 1, 64},
+    {"seed", DJ_OPT_INT, &dj_bd_seed, "S", "seed of the clip plan", 0, 9.2e18},
+    {"json", DJ_OPT_FLAG, &dj_bd_json, NULL, "print one JSON object", 0, 0},
+    {"plan-out", DJ_OPT_STRING, &dj_bd_plan_out, "FILE", "write the clip plan as JSON for the PyAV peer", 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0},
+};
+
+static const dj_cli_spec dj_bd_spec = {
+    "bench decode", "DATA [--clips N] [--frames T] [--size S] [--threads W] [--json] [--plan-out FILE]",
+    "DATA is a folder, list file or index file of videos. Reads random clips of\n"
+    "T consecutive frames, each with a freshly opened reader (as a loader does per\n"
+    "sample), converting every delivered frame to RGB24.",
+    dj_bd_options, 1, 1,
+};
+
+typedef struct dj_bd_clip {
+    int64_t video, start;
+} dj_bd_clip;
+
+typedef struct dj_bd_sink {
+    struct SwsContext *sws;
+    uint8_t *rgb; /* [S*S*3] or [w*h*3] */
+    size_t cap;
+    int64_t frames;
+} dj_bd_sink;
+
+static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
+    dj_bd_sink *s = arg;
+    int w = dj_bd_size ? (int)dj_bd_size : f->width, h = dj_bd_size ? (int)dj_bd_size : f->height;
+    s->sws = sws_getCachedContext(s->sws, f->width, f->height, (enum AVPixelFormat)f->format, w, h,
+                                  AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+    if (!s->sws)
+        return dj_error_set(DJ_ERR_UNSUPPORTED, "bench decode", "cannot convert frames to rgb24");
+    size_t need = (size_t)w * (h + 1) * 3 + 256; /* swscale's SIMD may write past the last pixel */
+    if (need > s->cap) {
+        uint8_t *p = realloc(s->rgb, need);
+        if (!p)
+            return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot allocate a picture");
+        s->rgb = p;
+        s->cap = need;
+    }
+    uint8_t *dst[4] = {s->rgb, NULL, NULL, NULL};
+    int dst_ls[4] = {w * 3, 0, 0, 0};
+    sws_scale(s->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_ls);
+    s->frames++;
+    return DJ_OK;
+}
+
+static dj_status dj_bd_open_data(const char *data, dj_index **ix) {
+    if (dj_index_load(data, ix) == DJ_OK)
+        return DJ_OK;
+    dj_index_build_options o = {0, NULL, 1};
+    return dj_index_build(data, &o, ix, NULL);
+}
+
+/* The seeded plan: clips of videos long enough for T frames. */
+static dj_status dj_bd_plan(const dj_index *ix, dj_bd_clip *plan) {
+    int64_t n = dj_index_count(ix), usable = 0;
+    int64_t *ok = malloc((size_t)n * sizeof *ok);
+    if (!ok)
+        return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot plan");
+    for (int64_t i = 0; i < n; i++)
+        if (dj_index_video(ix, i)->nframes >= dj_bd_frames)
+            ok[usable++] = i;
+    if (!usable) {
+        free(ok);
+        return dj_error_set(DJ_ERR_INVALID, "--frames", "no video has %lld frames", (long long)dj_bd_frames);
+    }
+    dj_rng rng;
+    dj_rng_seed(&rng, (uint64_t)dj_bd_seed, 0);
+    for (int64_t c = 0; c < dj_bd_clips; c++) {
+        plan[c].video = ok[dj_rng_below(&rng, (uint64_t)usable)];
+        const dj_video_index *v = dj_index_video(ix, plan[c].video);
+        plan[c].start = (int64_t)dj_rng_below(&rng, (uint64_t)(v->nframes - dj_bd_frames + 1));
+    }
+    free(ok);
+    return DJ_OK;
+}
+
+static dj_status dj_bd_write_plan(const dj_index *ix, const dj_bd_clip *plan, const char *path) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *clips = cJSON_AddArrayToObject(o, "clips");
+    cJSON_AddNumberToObject(o, "frames", (double)dj_bd_frames);
+    cJSON_AddNumberToObject(o, "size", (double)dj_bd_size);
+    cJSON_AddNumberToObject(o, "threads", (double)dj_bd_threads);
+    for (int64_t c = 0; c < dj_bd_clips; c++) {
+        const dj_video_index *v = dj_index_video(ix, plan[c].video);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", v->path);
+        cJSON_AddNumberToObject(e, "stream", v->stream_index);
+        cJSON_AddNumberToObject(e, "start", (double)plan[c].start);
+        cJSON_AddNumberToObject(e, "start_pts", (double)v->frames[plan[c].start].pts);
+        cJSON_AddItemToArray(clips, e);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    FILE *f = text ? fopen(path, "w") : NULL;
+    int bad = !f || fputs(text, f) < 0;
+    if (f && fclose(f) != 0)
+        bad = 1;
+    free(text);
+    return bad ? dj_error_set(DJ_ERR_IO, path, "cannot write the plan") : DJ_OK;
+}
+
+/* CPU seconds of this process: the per-core figure, robust to other load. */
+static double dj_bd_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_stats *total, double *secs,
+                           double *cpu) {
+    dj_bd_sink sink = {NULL, NULL, 0, 0};
+    dj_video_reader_options o = dj_video_reader_defaults();
+    o.threads = (int)dj_bd_threads;
+    int64_t *ks = malloc((size_t)dj_bd_frames * sizeof *ks);
+    if (!ks)
+        return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot allocate");
+    memset(total, 0, sizeof *total);
+    dj_status st = DJ_OK;
+    double t0 = dj_time_now(), c0 = dj_bd_cpu_now();
+    for (int64_t c = 0; c < dj_bd_clips && st == DJ_OK; c++) {
+        const dj_video_index *v = dj_index_video(ix, plan[c].video);
+        for (int64_t j = 0; j < dj_bd_frames; j++)
+            ks[j] = plan[c].start + j;
+        dj_video_reader *r = NULL;
+        st = dj_video_reader_open(v->path, v, &o, &r);
+        if (st == DJ_OK)
+            st = dj_video_reader_read(r, ks, dj_bd_frames, dj_bd_convert, &sink);
+        if (r) {
+            dj_video_stats s = dj_video_reader_stats(r);
+            total->frames_decoded += s.frames_decoded;
+            total->frames_delivered += s.frames_delivered;
+            total->seeks += s.seeks;
+            total->bytes_read += s.bytes_read;
+            total->packets_sent += s.packets_sent;
+        }
+        dj_video_reader_free(r);
+    }
+    *secs = dj_time_now() - t0;
+    *cpu = dj_bd_cpu_now() - c0;
+    sws_freeContext(sink.sws);
+    free(sink.rgb);
+    free(ks);
+    return st;
+}
+
+int dj_bench_decode(int argc, char **argv) {
+    int np = 0;
+    dj_bd_json = 0;
+    dj_bd_plan_out = NULL;
+    int rc = dj_cli_parse(&dj_bd_spec, argc, argv, &np);
+    if (rc >= 0)
+        return rc;
+    dj_index *ix = NULL;
+    dj_bd_clip *plan = malloc((size_t)dj_bd_clips * sizeof *plan);
+    dj_status st = plan ? dj_bd_open_data(argv[1], &ix) : dj_error_set(DJ_ERR_NOMEM, "bench decode", "no memory");
+    if (st == DJ_OK)
+        st = dj_bd_plan(ix, plan);
+    if (st == DJ_OK && dj_bd_plan_out)
+        st = dj_bd_write_plan(ix, plan, dj_bd_plan_out);
+    dj_video_stats s;
+    double secs = 0, cpu = 0;
+    if (st == DJ_OK)
+        st = dj_bd_run(ix, plan, &s, &secs, &cpu);
+    free(plan);
+    dj_index_free(ix);
+    if (st != DJ_OK)
+        return dj_cli_fail();
+    double cps = secs > 0 ? dj_bd_clips / secs : 0;
+    double cpc = cpu > 0 ? dj_bd_clips / cpu : 0;
+    double dpd = s.frames_delivered ? (double)s.frames_decoded / s.frames_delivered : 0;
+    double spc = (double)s.seeks / dj_bd_clips;
+    if (dj_bd_json) {
+        printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"size\":%lld,\"threads\":%lld,"
+               "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"clips_per_s\":%.3f,\"clips_per_cpu_s\":%.3f,\"decoded_per_delivered\":%.4f,\"seeks_per_clip\":%.4f,"
+               "\"packets_sent_per_delivered\":%.4f,\"bytes_read\":%lld}\n",
+               (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_size, (long long)dj_bd_threads, secs,
+               cpu, cps, cpc, dpd, spc,
+               s.frames_delivered ? (double)s.packets_sent / s.frames_delivered : 0.0, (long long)s.bytes_read);
+    } else {
+        printf("decode: %lld clips x %lld frames in %.3f s (%.3f s CPU): %.1f clips/s, %.1f clips per CPU s, "
+               "%.3f decoded per delivered, %.2f seeks per clip (threads %lld, size %lld)\n",
+               (long long)dj_bd_clips, (long long)dj_bd_frames, secs, cpu, cps, cpc, dpd, spc, (long long)dj_bd_threads,
+               (long long)dj_bd_size);
+    }
+    return DJ_EXIT_OK;
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# run.sh — builds the libFuzzer target with clang (ASan+UBSan+fuzzer) and runs
+# it on seed clips made with the ffmpeg tool.
+#   sh tests/fuzz/run.sh [SECONDS] [libFuzzer options...]   (default 10 s; 0 = unlimited)
+set -eu
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+[ $# -gt 0 ] && shift
+command -v clang >/dev/null 2>&1 || { echo "fuzz: clang not installed (apt-get install clang)" >&2; exit 77; }
+OUT=build/fuzz
+mkdir -p "$OUT/corpus"
+PKGS="libavformat libavcodec libavutil libswscale"
+# shellcheck disable=SC2046
+clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -Iinclude -Isrc $(pkg-config --cflags $PKGS) -DDJ_BUILD_TYPE='"fuzz"' \
+    tests/fuzz/fuzz_video.c src/video/*.c src/core/error.c src/core/log.c \
+    -o "$OUT/fuzz_video" $(pkg-config --libs $PKGS) -lm -pthread
+if [ -z "$(ls "$OUT/corpus")" ] && command -v ffmpeg >/dev/null 2>&1; then
+    src="-f lavfi -i testsrc2=size=32x24:rate=10 -frames:v 12 -pix_fmt yuv420p"
+    ffmpeg -nostdin -v error -y $src -c:v libx264 -bf 2 -g 4 "$OUT/corpus/a.mp4" </dev/null || true
+    ffmpeg -nostdin -v error -y $src -c:v libx264 -g 5 "$OUT/corpus/b.mkv" </dev/null || true
+    ffmpeg -nostdin -v error -y $src -c:v mpeg4 -g 3 "$OUT/corpus/c.avi" </dev/null || true
+    ffmpeg -nostdin -v error -y $src -c:v libvpx-vp9 -deadline realtime -g 4 "$OUT/corpus/d.webm" </dev/null || true
+fi
+TIME=""
+[ "$SECS" != 0 ] && TIME="-max_total_time=$SECS"
+exec "$OUT/fuzz_video" $TIME -timeout=30 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$OUT/" "$@" "$OUT/corpus"

@@ -1,0 +1,121 @@
+/* test_video_probe.c — dj_video_probe fields on clips made with the ffmpeg
+ * tool (known size, rate, GOP, rotation, variable frame rate) and on the
+ * rotation samples of the real clips when present. */
+#include <stdio.h>
+#include <string.h>
+
+#include "support/test.h"
+#include "video_ref.h"
+
+static int make(const char *name, const char *args, char *path, size_t size) {
+    snprintf(path, size, "%s/%s", dj_test_tmpdir(), name);
+    char cmd[1500];
+    snprintf(cmd, sizeof cmd, "%s '%s'", args, path);
+    return ref_ffmpeg(cmd) == 0;
+}
+
+static void test_probe_basic_fields(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char p[600];
+    if (!make("basic.mp4", "-f lavfi -i testsrc2=size=160x90:rate=30 -frames:v 45 -pix_fmt yuv420p -c:v libx264 "
+                           "-profile:v high -bf 2 -g 10 -x264-params scenecut=0", p, sizeof p))
+        SKIP("libx264 is not available");
+    dj_video_info in;
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK_STR_CONTAINS(in.container, "mp4");
+    CHECK(strcmp(in.codec, "h264") == 0);
+    CHECK(strcmp(in.profile, "High") == 0);
+    CHECK(strcmp(in.pix_fmt, "yuv420p") == 0);
+    CHECK_EQ_INT(in.width, 160);
+    CHECK_EQ_INT(in.height, 90);
+    CHECK_EQ_INT(in.rotation, 0);
+    CHECK_CLOSE(in.fps_avg, 30.0, 1e-6, 0);
+    CHECK_CLOSE(in.fps_real, 30.0, 1e-6, 0);
+    CHECK_EQ_INT(in.vfr, 0);
+    CHECK_CLOSE(in.duration_s, 1.5, 0, 0.02);
+    CHECK_EQ_INT(in.frames, 45);
+    CHECK_EQ_INT(in.keyframes, 5);
+    CHECK_CLOSE(in.mean_gop, 9.0, 1e-9, 0);
+    CHECK(in.bit_rate > 0);
+    CHECK_EQ_INT(in.stream_index, 0);
+}
+
+static void test_probe_rotation(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    /* 180 degrees: the one angle whose direction conventions cannot differ
+     * (the clockwise sense is checked on the real samples below) */
+    char src[600], p[600], args[1400];
+    if (!make("norot.mp4", "-f lavfi -i testsrc2=size=64x48:rate=25 -frames:v 5 -pix_fmt yuv420p -c:v libx264", src,
+              sizeof src))
+        SKIP("libx264 is not available");
+    snprintf(args, sizeof args, "-i '%s' -c copy -metadata:s:v:0 rotate=180", src);
+    if (!make("rot.mp4", args, p, sizeof p))
+        SKIP("cannot remux with a rotation");
+    dj_video_info in;
+    CHECK(dj_video_probe(src, &in) == DJ_OK);
+    CHECK_EQ_INT(in.rotation, 0);
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK_EQ_INT(in.rotation, 180);
+    CHECK_EQ_INT(in.width, 64); /* coded size, before rotation */
+    dj_video_index *ix = NULL;
+    CHECK(dj_video_index_build(p, &ix) == DJ_OK);
+    if (ix)
+        CHECK_EQ_INT(ix->rotation, 180);
+    dj_video_index_free(ix);
+}
+
+static void test_probe_vfr(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char p[600];
+    if (!make("vfr.mkv", "-f lavfi -i testsrc2=size=64x48:rate=25 -frames:v 30 -pix_fmt yuv420p "
+                         "-vf setpts='if(lt(N\\,15)\\,N\\,2*N-15)/25/TB' -fps_mode passthrough -c:v libx264", p, sizeof p))
+        SKIP("cannot make a variable-frame-rate clip");
+    dj_video_info in;
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK_EQ_INT(in.vfr, 1);
+    CHECK_EQ_INT(in.frames, 30);
+}
+
+static void test_probe_other_codecs(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char p[600];
+    if (!make("m4.avi", "-f lavfi -i testsrc2=size=64x48:rate=20 -frames:v 21 -c:v mpeg4 -g 7", p, sizeof p))
+        SKIP("mpeg4 encoder missing");
+    dj_video_info in;
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK(strcmp(in.codec, "mpeg4") == 0);
+    CHECK_STR_CONTAINS(in.container, "avi");
+    CHECK_EQ_INT(in.frames, 21);
+    CHECK_EQ_INT(in.keyframes, 3);
+    CHECK_CLOSE(in.fps_avg, 20.0, 1e-6, 0);
+}
+
+static void test_probe_real_rotations(void) {
+    const char *real = dj_test_real_data();
+    if (!real)
+        SKIP("no real clips (set DOJO_REAL_DATA or add ../shared/data/real)");
+    const int rots[] = {0, 90, 180, 270};
+    for (int i = 0; i < 4; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/decord_samples/video_%d.mov", real, rots[i]);
+        dj_video_info in;
+        if (dj_video_probe(p, &in) != DJ_OK) {
+            printf("SKIP %s: %s\n", p, dj_error_message());
+            continue;
+        }
+        CHECK_EQ_INT(in.rotation, rots[i]);
+    }
+}
+
+int main(void) {
+    DJ_RUN(test_probe_basic_fields);
+    DJ_RUN(test_probe_rotation);
+    DJ_RUN(test_probe_vfr);
+    DJ_RUN(test_probe_other_codecs);
+    DJ_RUN(test_probe_real_rotations);
+    return dj_test_finish();
+}
