@@ -42,9 +42,9 @@ typedef struct dj_gemm_plan {
  * best of many runs: a long KC (512 floats, 1024 bf16) halves the passes
  * over C, which dominate once packing is fast; the A micro-panel (12 x 512
  * floats = 24 KiB) stays in L1 and the B block (512 x 1024 floats = 2 MiB)
- * streams from L2/L3 at 128 bytes per 24 FMAs. NC = 1024 packs A only
- * N/1024 times and gives each of 2 threads one column block of a 2048 C.
- * (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256 ~6% slower.) */
+ * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
+ * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
+ * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
 static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
     dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar, 0};
 #if defined(__x86_64__)
