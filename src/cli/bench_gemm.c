@@ -3,7 +3,9 @@
  *
  * GFLOP/s = 2*M*N*K / time, the median of --repeat timed runs after one
  * warm-up. The peak is a tight loop of independent FMAs on registers with
- * the ISA the GEMM uses, on the same number of threads. With --bf16 the
+ * the ISA the GEMM uses, on the same number of threads (best of 3); a short
+ * peak run also precedes every timed run, for a "paired" fraction that
+ * stays meaningful when other work shares the cores. With --bf16 the
  * bfloat16 GEMM is timed too, and its speed-up over float32. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,15 +78,16 @@ static void dj_bg_peak_range(void *arg, int64_t begin, int64_t end, int thread) 
     }
 }
 
-/* Best of 3 runs of the FMA loop on every thread of the pool, in GFLOP/s. */
-static double dj_bg_measure_peak(dj_threadpool *pool, dj_cpu_isa isa, int bf16) {
+/* Best of `reps` runs of `iters` steps of the FMA loop on every thread of
+ * the pool, in GFLOP/s. */
+static double dj_bg_measure_peak(dj_threadpool *pool, dj_cpu_isa isa, int bf16, int reps, int64_t iters) {
     static dj_bg_peak p;
     int nt = dj_threadpool_size(pool);
     p.isa = isa;
     p.bf16 = bf16;
-    p.iters = isa == DJ_CPU_ISA_SCALAR ? 20000000 : 10000000;
+    p.iters = isa == DJ_CPU_ISA_SCALAR ? 2 * iters : iters;
     double best = 0.0;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
         double t0 = dj_bg_now();
         dj_parallel_for(pool, nt, 1, dj_bg_peak_range, &p);
         double dt = dj_bg_now() - t0, flops = 0.0;
@@ -102,32 +105,44 @@ typedef struct dj_bg_mats {
     uint16_t *ab, *bb;
 } dj_bg_mats;
 
-/* Median GFLOP/s of `repeat` runs after one warm-up; *best gets the best. */
-static int dj_bg_time(dj_threadpool *pool, const dj_bg_mats *x, int bf16, int64_t repeat, double *median,
-                      double *best) {
-    double *times = malloc((size_t)repeat * sizeof *times);
-    if (!times)
+/* Median GFLOP/s of `repeat` runs after one warm-up; *best gets the best.
+ * A short FMA peak run precedes each timed run, and *paired gets the median
+ * of the ratios of each run to its own peak: on a shared machine the two
+ * then see about the same load. */
+static int dj_bg_time(dj_threadpool *pool, const dj_bg_mats *x, int bf16, int64_t repeat, dj_cpu_isa isa,
+                      double *median, double *best, double *paired) {
+    double *times = malloc((size_t)repeat * sizeof *times), *ratios = malloc((size_t)repeat * sizeof *ratios);
+    if (!times || !ratios) {
+        free(times);
+        free(ratios);
         return -1;
-    for (int64_t r = -1; r < repeat; r++) {
+    }
+    double flops = 2.0 * (double)x->m * (double)x->n * (double)x->k;
+    int bad = 0;
+    for (int64_t r = -1; r < repeat && !bad; r++) {
+        double peak = dj_bg_measure_peak(pool, isa, 0, 1, 2000000);
         double t0 = dj_bg_now();
         dj_status s = bf16 ? dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_NO_TRANS, x->m, x->n, x->k, 1.0f, x->ab, x->k,
                                           x->bb, x->n, 0.0f, x->c, x->n)
                            : dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, x->m, x->n, x->k, 1.0f, x->a, x->k, x->b,
                                       x->n, 0.0f, x->c, x->n);
         double dt = dj_bg_now() - t0;
-        if (s != DJ_OK) {
-            free(times);
-            return -1;
-        }
-        if (r >= 0)
+        bad = s != DJ_OK;
+        if (r >= 0) {
             times[r] = dt;
+            ratios[r] = flops / dt * 1e-9 / peak;
+        }
     }
-    qsort(times, (size_t)repeat, sizeof *times, dj_bg_cmp);
-    double flops = 2.0 * (double)x->m * (double)x->n * (double)x->k;
-    *median = flops / times[repeat / 2] * 1e-9;
-    *best = flops / times[0] * 1e-9;
+    if (!bad) {
+        qsort(times, (size_t)repeat, sizeof *times, dj_bg_cmp);
+        qsort(ratios, (size_t)repeat, sizeof *ratios, dj_bg_cmp);
+        *median = flops / times[repeat / 2] * 1e-9;
+        *best = flops / times[0] * 1e-9;
+        *paired = ratios[repeat / 2];
+    }
     free(times);
-    return 0;
+    free(ratios);
+    return bad ? -1 : 0;
 }
 
 static int dj_bg_alloc(dj_bg_mats *x) {
@@ -162,6 +177,7 @@ static void dj_bg_free(dj_bg_mats *x) {
 
 typedef struct dj_bg_result {
     double f32, f32_best, bf16, bf16_best, peak, bf16_peak;
+    double f32_paired, bf16_paired; /* median of per-run ratios to a peak run just before */
     double loadavg; /* 1-minute load average before the run, -1 unknown */
 } dj_bg_result;
 
@@ -187,6 +203,8 @@ static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int
         cJSON_AddNumberToObject(o, "peak_gflops", r->peak);
         cJSON_AddNumberToObject(o, "fraction", g / r->peak);
         cJSON_AddNumberToObject(o, "fraction_best", (dj_bg_bf16 ? r->bf16_best : r->f32_best) / r->peak);
+        cJSON_AddNumberToObject(o, "fraction_paired", dj_bg_bf16 ? r->bf16_paired : r->f32_paired);
+        cJSON_AddNumberToObject(o, "f32_fraction_paired", r->f32_paired);
         cJSON_AddStringToObject(o, "isa", isa);
         cJSON_AddNumberToObject(o, "threads", threads);
         cJSON_AddNumberToObject(o, "m", (double)dj_bg_m);
@@ -216,8 +234,8 @@ static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int
     if (r->loadavg >= 0)
         printf("  load average %8.2f before the run (other work lowers the figures)\n", r->loadavg);
     printf("  fma peak     %8.1f GFLOP/s\n", r->peak);
-    printf("  float32      %8.1f GFLOP/s (best %.1f)  %5.1f%% of peak (best %.1f%%)\n", r->f32, r->f32_best,
-           100.0 * r->f32 / r->peak, 100.0 * r->f32_best / r->peak);
+    printf("  float32      %8.1f GFLOP/s (best %.1f)  %5.1f%% of peak (best %.1f%%, paired %.1f%%)\n", r->f32,
+           r->f32_best, 100.0 * r->f32 / r->peak, 100.0 * r->f32_best / r->peak, 100.0 * r->f32_paired);
     if (dj_bg_bf16) {
         printf("  %-12s %8.1f GFLOP/s (best %.1f)  %.2fx float32, %5.1f%% of fma peak\n",
                bf16_native ? "bf16 dpbf16" : "bf16 cvt", r->bf16, r->bf16_best, r->bf16 / r->f32, 100.0 * r->bf16 / r->peak);
@@ -249,12 +267,12 @@ int dj_bench_gemm(int argc, char **argv) {
     int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
     dj_bg_result r = {0};
     r.loadavg = dj_bg_loadavg();
-    r.peak = dj_bg_measure_peak(pool, isa, 0);
+    r.peak = dj_bg_measure_peak(pool, isa, 0, 3, 10000000);
     if (dj_bg_bf16 && bf16_native)
-        r.bf16_peak = dj_bg_measure_peak(pool, isa, 1);
-    int bad = dj_bg_time(pool, &x, 0, dj_bg_repeat, &r.f32, &r.f32_best) != 0;
+        r.bf16_peak = dj_bg_measure_peak(pool, isa, 1, 3, 10000000);
+    int bad = dj_bg_time(pool, &x, 0, dj_bg_repeat, isa, &r.f32, &r.f32_best, &r.f32_paired) != 0;
     if (!bad && dj_bg_bf16)
-        bad = dj_bg_time(pool, &x, 1, dj_bg_repeat, &r.bf16, &r.bf16_best) != 0;
+        bad = dj_bg_time(pool, &x, 1, dj_bg_repeat, isa, &r.bf16, &r.bf16_best, &r.bf16_paired) != 0;
     if (!bad)
         dj_bg_print(&r, dj_cpu_isa_name(isa), dj_threadpool_size(pool), bf16_native);
     dj_bg_free(&x);

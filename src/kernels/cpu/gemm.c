@@ -8,10 +8,11 @@
  *   ic: MC rows of C     -> pack A[MC, kc] into MR-row micro-panels
  *   ir: MR rows          -> the MR x kc A micro-panel stays in L1
  *   jr: NR columns       -> streams NR x kc B micro-panels from L2/L3
- * Work is split over (ic, jc) blocks of C on the pool, never over K, and
- * every element of C sees the same sequence of KC blocks and FMAs whatever
- * block or thread computes it (edge tiles run the same kernel on a copy), so
- * results are bit-identical for any number of threads.
+ * Work is split over (ic, jc) blocks of C, taken by the pool's threads from
+ * a shared counter, never over K: every element of C sees the same sequence
+ * of KC blocks and FMAs whatever block or thread computes it (edge tiles
+ * run the same kernel on a copy), so results are bit-identical for any
+ * number of threads and any assignment of tasks to threads.
  *
  * Packing memory: one buffer per thread (about 2.2 MiB: an MC x KC A block
  * and a KC x NC B block), thread-local, allocated on the first call and
@@ -41,9 +42,9 @@ typedef struct dj_gemm_plan {
  * best of many runs: a long KC (512 floats, 1024 bf16) halves the passes
  * over C, which dominate once packing is fast; the A micro-panel (12 x 512
  * floats = 24 KiB) stays in L1 and the B block (512 x 1024 floats = 2 MiB)
- * streams from L2/L3 at 128 bytes per 24 FMAs. NC = 1024 packs A only
- * N/1024 times and gives each of 2 threads one column block of a 2048 C.
- * (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256 ~6% slower.) */
+ * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
+ * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
+ * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
 static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
     dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar, 0};
 #if defined(__x86_64__)
@@ -224,6 +225,10 @@ typedef struct dj_gemm_job {
     int64_t ldc;
     int64_t nc;          /* column block used (<= plan.nc) */
     int64_t tm;          /* number of row blocks */
+    int64_t chunk_m;     /* row blocks per task */
+    int64_t tasks_m;     /* tasks per column block */
+    int64_t tasks;       /* tasks in all */
+    int64_t next_task;   /* the next task to take (atomic) */
     size_t a_bytes;      /* packed A block, rounded to 64 */
     size_t scratch_bytes;
     int failed;          /* set when a thread could not get its buffer */
@@ -358,33 +363,42 @@ static void dj_gemm_block(const dj_gemm_job *g, const char *ap, const char *bp, 
     }
 }
 
-/* Runs blocks [begin, end) of C, numbered jc-major (block = jb * tm + ib),
- * packing each B block once for the consecutive row blocks that share it. */
-static void dj_gemm_tasks(void *arg, int64_t begin, int64_t end, int thread) {
+/* One task: C[rows of row blocks ib0..ib1, column block jb], over all of K
+ * in KC steps; the B block is packed once per KC step for the row blocks. */
+static void dj_gemm_task(const dj_gemm_job *g, int64_t task, char *apack, char *bpack) {
+    const dj_gemm_plan *p = &g->plan;
+    int64_t jb = task / g->tasks_m, ib0 = task % g->tasks_m * g->chunk_m;
+    int64_t ib1 = ib0 + g->chunk_m < g->tm ? ib0 + g->chunk_m : g->tm;
+    int64_t j0 = jb * g->nc, nc = g->N - j0 < g->nc ? g->N - j0 : g->nc;
+    for (int64_t k0 = 0; k0 < g->K; k0 += p->kc) {
+        int64_t kc = g->K - k0 < p->kc ? g->K - k0 : p->kc;
+        dj_gemm_pack_b(g, k0, kc, j0, nc, bpack);
+        float beta = k0 == 0 ? g->beta : 1.0f;
+        for (int64_t ib = ib0; ib < ib1; ib++) {
+            int64_t i0 = ib * p->mc, mc = g->M - i0 < p->mc ? g->M - i0 : p->mc;
+            dj_gemm_pack_a(g, i0, mc, k0, kc, apack);
+            dj_gemm_block(g, apack, bpack, i0, mc, j0, nc, kc, beta);
+        }
+    }
+}
+
+/* Each thread of the pool takes tasks from a shared counter until none are
+ * left, so a core slowed by other work (the video decoders, or another
+ * program) simply does fewer of them. Which thread runs a task never
+ * changes its result: every task computes its own C block in full. */
+static void dj_gemm_worker(void *arg, int64_t begin, int64_t end, int thread) {
     dj_gemm_job *g = arg;
-    (void)thread;
+    (void)begin, (void)end, (void)thread;
     char *buf = dj_gemm_scratch(g->scratch_bytes);
     if (!buf) {
         __atomic_store_n(&g->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    char *apack = buf, *bpack = buf + g->a_bytes;
-    const dj_gemm_plan *p = &g->plan;
-    for (int64_t t = begin; t < end;) {
-        int64_t jb = t / g->tm, ib0 = t % g->tm;
-        int64_t ib1 = g->tm < ib0 + (end - t) ? g->tm : ib0 + (end - t);
-        int64_t j0 = jb * g->nc, nc = g->N - j0 < g->nc ? g->N - j0 : g->nc;
-        for (int64_t k0 = 0; k0 < g->K; k0 += p->kc) {
-            int64_t kc = g->K - k0 < p->kc ? g->K - k0 : p->kc;
-            dj_gemm_pack_b(g, k0, kc, j0, nc, bpack);
-            float beta = k0 == 0 ? g->beta : 1.0f;
-            for (int64_t ib = ib0; ib < ib1; ib++) {
-                int64_t i0 = ib * p->mc, mc = g->M - i0 < p->mc ? g->M - i0 : p->mc;
-                dj_gemm_pack_a(g, i0, mc, k0, kc, apack);
-                dj_gemm_block(g, apack, bpack, i0, mc, j0, nc, kc, beta);
-            }
-        }
-        t += ib1 - ib0;
+    for (;;) {
+        int64_t t = __atomic_fetch_add(&g->next_task, 1, __ATOMIC_RELAXED);
+        if (t >= g->tasks)
+            return;
+        dj_gemm_task(g, t, buf, buf + g->a_bytes);
     }
 }
 
@@ -431,17 +445,23 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
     if ((double)g->M * (double)g->N * (double)g->K < (double)(1 << 20))
         pool = NULL;
     /* blocks of C: column blocks of equal width (at most plan.nc), more of
-     * them when there are too few blocks to keep every thread busy. The
-     * block shapes never change a result: only KC orders the sums. */
+     * them when there are too few blocks to keep every thread busy; tasks of
+     * several row blocks, about 4 per thread (1 thread: one per column
+     * block). Block shapes never change a result: only KC orders the sums. */
+    int threads = dj_threadpool_size(pool);
     g->tm = (g->M + p->mc - 1) / p->mc;
     int64_t tn = (g->N + p->nc - 1) / p->nc;
-    int64_t want = 4 * (int64_t)dj_threadpool_size(pool);
-    if (g->tm * tn < want)
+    int64_t want = 4 * (int64_t)threads;
+    if (threads > 1 && g->tm * tn < want)
         tn = (want + g->tm - 1) / g->tm;
     int64_t nc = ((g->N + tn - 1) / tn + p->nr - 1) / p->nr * p->nr;
     g->nc = nc > p->nc ? p->nc : nc;
     tn = (g->N + g->nc - 1) / g->nc;
-    dj_parallel_for(pool, g->tm * tn, 1, dj_gemm_tasks, g);
+    g->chunk_m = threads > 1 ? (g->tm * tn + want - 1) / want : g->tm;
+    g->tasks_m = (g->tm + g->chunk_m - 1) / g->chunk_m;
+    g->tasks = g->tasks_m * tn;
+    g->next_task = 0;
+    dj_parallel_for(pool, threads, 1, dj_gemm_worker, g);
     if (g->failed)
         return dj_error_set(DJ_ERR_NOMEM, who, "cannot allocate %zu bytes of packing buffer", g->scratch_bytes);
     return DJ_OK;
@@ -450,7 +470,7 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
 dj_status dj_sgemm(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     dj_gemm_job g = {dj_gemm_plan_pick(0), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 0,
-                     lda, ldb, C, ldc, 0, 0, 0, 0, 0};
+                     lda, ldb, C, ldc, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     return dj_gemm_run(pool, &g, "dj_sgemm");
 }
 
@@ -458,6 +478,6 @@ dj_status dj_gemm_bf16(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M,
                        const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
                        int64_t ldc) {
     dj_gemm_job g = {dj_gemm_plan_pick(1), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 1,
-                     lda, ldb, C, ldc, 0, 0, 0, 0, 0};
+                     lda, ldb, C, ldc, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     return dj_gemm_run(pool, &g, "dj_gemm_bf16");
 }
