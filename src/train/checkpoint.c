@@ -210,7 +210,7 @@ static dj_status dj_ckpt_check_classes(const dj_safetensors *f, const dj_checkpo
     cJSON_Delete(j);
     if (!ok || (st->num_classes > 0 && n != st->num_classes))
         return dj_error_set(DJ_ERR_FORMAT, dj_safetensors_path(f),
-                            "checkpoint metadata 'classes' must list %" PRId64 " class names (it has %d entries)",
+                            "checkpoint metadata 'classes' must be a list of %" PRId64 " class names (strings); it has %d entries",
                             st->num_classes, n);
     return DJ_OK;
 }
