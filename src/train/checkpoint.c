@@ -104,7 +104,8 @@ static dj_status dj_ckpt_write_tensors(dj_st_writer *w, dj_graph *g, dj_optimize
 
 dj_status dj_checkpoint_save(const char *path, dj_graph *g, dj_optimizer *opt, const dj_checkpoint_state *st) {
     if (!path || !*path || !g || !st)
-        return dj_error_set(DJ_ERR_INVALID, path ? path : "checkpoint", "saving a checkpoint needs a path, a graph and a state");
+        return dj_error_set(DJ_ERR_INVALID, path ? path : "checkpoint",
+                            "saving a checkpoint needs a path, a graph and a state");
     dj_st_writer *w = NULL;
     DJ_TRY(dj_safetensors_writer_create(&w));
     dj_status s = dj_ckpt_write_meta(w, st);
@@ -216,8 +217,8 @@ static dj_status dj_ckpt_check_classes(const dj_safetensors *f, const dj_checkpo
     cJSON_Delete(j);
     if (!ok || (st->num_classes > 0 && n != st->num_classes))
         return dj_error_set(DJ_ERR_FORMAT, dj_safetensors_path(f),
-                            "checkpoint metadata 'classes' must be a list of %" PRId64 " class names (strings); it has %d entries",
-                            st->num_classes, n);
+                            "checkpoint metadata 'classes' must be a list of %" PRId64
+                            " class names (strings); it has %d entries", st->num_classes, n);
     return DJ_OK;
 }
 
@@ -405,7 +406,8 @@ static dj_status dj_ckpt_load_open(dj_ckpt_load *L, dj_graph *g, dj_optimizer *o
 
 dj_status dj_checkpoint_load(const char *path, dj_graph *g, dj_optimizer *opt, dj_checkpoint_state *st) {
     if (!path || !g)
-        return dj_error_set(DJ_ERR_INVALID, path ? path : "checkpoint", "loading a checkpoint needs a path and a graph");
+        return dj_error_set(DJ_ERR_INVALID, path ? path : "checkpoint",
+                            "loading a checkpoint needs a path and a graph");
     dj_safetensors *f = NULL;
     DJ_TRY(dj_safetensors_open(path, &f));
     dj_ckpt_load L = {f, path, ""};

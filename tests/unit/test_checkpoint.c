@@ -724,6 +724,53 @@ static void test_torchvision_weights_of_another_model(void) {
     CHECK_STR_CONTAINS(dj_error_message(), "--model");
 }
 
+/* A dojo checkpoint names its model: forward needs no --model, and gives
+ * the logits of the same network run directly in eval mode, bit for bit. */
+static void test_forward_on_a_dojo_checkpoint(void) {
+    char input[1200], ckpt[1200], out[1200];
+    if (!dj_fixture_path("checkpoint/input.safetensors", input, sizeof input))
+        SKIP("tests/fixtures not found");
+    run a;
+    if (run_create(&a, "r3d_mini", 4, DJ_OPTIM_SGD))
+        return;
+    fill_batch(&a, 1);
+    train_step(&a); /* running statistics move away from 0 and 1 */
+    tmp_path(ckpt, sizeof ckpt, "forward_ckpt.safetensors");
+    tmp_path(out, sizeof out, "forward_out.safetensors");
+    dj_checkpoint_state st = sample_state();
+    CHECK(dj_checkpoint_save(ckpt, a.g, a.opt, &st) == DJ_OK);
+    CHECK_MSG(dj_checkpoint_forward(NULL, ckpt, input, out, 2) == DJ_OK, "%s", dj_error_message());
+
+    /* the same network at the input's shape, loaded and run here */
+    dj_model_shape shape = {2, 4, 32, 32, 3, 0.0f, 1};
+    dj_model *m = build("r3d_mini", shape);
+    dj_safetensors *in = NULL, *got = NULL;
+    if (m && dj_graph_plan(dj_model_graph(m), 0) == DJ_OK && dj_safetensors_open(input, &in) == DJ_OK &&
+        dj_safetensors_open(out, &got) == DJ_OK) {
+        dj_graph *g = dj_model_graph(m);
+        CHECK_MSG(dj_checkpoint_load(ckpt, g, NULL, NULL) == DJ_OK, "%s", dj_error_message());
+        dj_tensor *x = dj_graph_tensor(g, dj_model_input(m));
+        CHECK(dj_safetensors_read_f32(in, "input", 5, x->shape, x->data) == DJ_OK);
+        memset(dj_graph_tensor(g, dj_model_labels(m))->data, 0, 2 * sizeof(int64_t));
+        size_t bytes = dj_graph_scratch_bytes(g);
+        void *scratch = bytes ? malloc(bytes) : NULL;
+        dj_exec ex = {NULL, scratch, bytes};
+        CHECK(dj_graph_forward(g, &ex, 0) == DJ_OK);
+        float logits[6] = {0};
+        CHECK_MSG(dj_safetensors_read_f32(got, "logits", 2, (int64_t[]){2, 3}, logits) == DJ_OK, "%s",
+                  dj_error_message());
+        CHECK(memcmp(logits, dj_graph_tensor(g, dj_model_logits(m))->data, sizeof logits) == 0);
+        CHECK(strcmp(dj_safetensors_metadata_get(got, "model"), "r3d_mini") == 0);
+        free(scratch);
+    } else {
+        dj_test_fail_at(__FILE__, __LINE__, "%s", dj_error_message());
+    }
+    dj_safetensors_close(in);
+    dj_safetensors_close(got);
+    dj_model_free(m);
+    run_free(&a);
+}
+
 int main(void) {
     DJ_RUN(test_resume_continues_bit_for_bit);
     DJ_RUN(test_adamw_state_round_trip);
@@ -736,5 +783,6 @@ int main(void) {
     DJ_RUN(test_rotate_keeps_newest_by_step);
     DJ_RUN(test_forward_matches_torchvision);
     DJ_RUN(test_torchvision_weights_of_another_model);
+    DJ_RUN(test_forward_on_a_dojo_checkpoint);
     return dj_test_finish();
 }
