@@ -194,7 +194,7 @@ static dj_status dj_ckpt_get_text(const dj_safetensors *f, const char *key, int 
         return DJ_OK;
     if (json_type) {
         cJSON *j = cJSON_Parse(v);
-        int ok = j && (j->type & 0xFF) == json_type;
+        int ok = j && (json_type == cJSON_Array ? cJSON_IsArray(j) : cJSON_IsObject(j));
         cJSON_Delete(j);
         if (!ok)
             return dj_error_set(DJ_ERR_FORMAT, dj_safetensors_path(f), "checkpoint metadata '%s' is not a JSON %s",
