@@ -468,9 +468,96 @@ def make_hash_file():
                        "n": "1000"})
 
 
+# ----------------------------------------------------------------------------
+# Checkpoint fixtures: small torchvision VideoResNets written as plain state
+# dicts, for `dojo forward` and dj_checkpoint_load (tests/fixtures/checkpoint)
+
+CKPT_INPUT = (2, 3, 4, 32, 32)
+CKPT_CLASSES = 5
+CKPT_WIDTHS = (8, 16, 24, 32)  # as tests/fixtures/checkpoint/*_tiny.yaml
+CKPT_STEM_WIDTH, CKPT_STEM_MID = 8, 6
+
+
+def tiny_video_resnet(kind):
+    """torchvision's VideoResNet (its BasicBlock, conv builders, _make_layer
+    and forward, so midplanes and state-dict keys are torchvision's) at the
+    widths of tests/fixtures/checkpoint/{kind}_tiny.yaml."""
+    import torch.nn as nn
+    from torchvision.models.video import resnet as tvr
+    m = tvr.VideoResNet.__new__(tvr.VideoResNet)
+    nn.Module.__init__(m)
+    w, mid = CKPT_STEM_WIDTH, CKPT_STEM_MID
+    if kind == "r3d":
+        conv = tvr.Conv3DSimple
+        m.stem = nn.Sequential(nn.Conv3d(3, w, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
+                               nn.BatchNorm3d(w), nn.ReLU(inplace=True))
+    else:
+        conv = tvr.Conv2Plus1D
+        m.stem = nn.Sequential(nn.Conv3d(3, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False),
+                               nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+                               nn.Conv3d(mid, w, (3, 1, 1), (1, 1, 1), (1, 0, 0), bias=False),
+                               nn.BatchNorm3d(w), nn.ReLU(inplace=True))
+    m.inplanes = w
+    for i, planes in enumerate(CKPT_WIDTHS):
+        setattr(m, "layer%d" % (i + 1), m._make_layer(tvr.BasicBlock, conv, planes, 1, stride=1 if i == 0 else 2))
+    m.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+    m.fc = nn.Linear(CKPT_WIDTHS[-1], CKPT_CLASSES)
+    return m
+
+
+def randomise_video_resnet(m, x):
+    """Random weights; BN statistics from a pass over x, then perturbed,
+    and random BN affine parameters, so eval mode is a real test."""
+    import torch
+    import torch.nn as nn
+    for mod in m.modules():
+        if isinstance(mod, nn.Conv3d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(mod, nn.BatchNorm3d):
+            mod.momentum = 1.0
+    m.train()
+    with torch.no_grad():
+        m(x)
+        for mod in m.modules():
+            if isinstance(mod, nn.BatchNorm3d):
+                mod.momentum = 0.1
+                n = mod.num_features
+                mod.running_mean.add_(0.1 * torch.randn(n))
+                mod.running_var.mul_(0.8 + 0.4 * torch.rand(n))
+                mod.weight.copy_(0.5 + torch.rand(n))
+                mod.bias.copy_(0.2 * torch.randn(n))
+                mod.num_batches_tracked.fill_(3)
+
+
+def make_checkpoint_fixtures():
+    import torch
+    torch.manual_seed(20261125)
+    x = torch.randn(*CKPT_INPUT)
+    expected = {}
+    for kind, keep_nbt, meta in (("r3d", True, None), ("r2plus1d", False, {"format": "pt"})):
+        m = tiny_video_resnet(kind)
+        randomise_video_resnet(m, x)
+        m.eval()
+        sd = {k: v.detach().clone() for k, v in m.state_dict().items()
+              if keep_nbt or not k.endswith("num_batches_tracked")}
+        with torch.no_grad():
+            logits = m.double()(x.double())
+        expected[kind + "_tiny/logits"] = f32(logits)
+        write_safetensors(os.path.join(OUT, "checkpoint", kind + "_tiny_tv.safetensors"),
+                          {k: v.numpy() for k, v in sd.items()}, meta)
+        print("%s_tiny: %d state entries, %d parameters, logits %s" % (
+            kind, len(sd), sum(p.numel() for p in m.parameters()), f32(logits)[0]))
+    write_safetensors(os.path.join(OUT, "checkpoint", "input.safetensors"), {"input": x.numpy().copy()},
+                      {"shape": json.dumps(list(CKPT_INPUT)), "seed": "20261125"})
+    write_safetensors(os.path.join(OUT, "checkpoint", "expected.safetensors"), expected,
+                      {"precision": "float64 forward (eval mode) of the float32 weights and input",
+                       "torch_version": torch.__version__,
+                       "torchvision_version": __import__("torchvision").__version__})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="all", help="all, ops, nets, reference or hash")
+    ap.add_argument("--only", default="all", help="all, ops, nets, reference, hash or checkpoint")
     args = ap.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch
@@ -489,6 +576,8 @@ def main():
     if args.only in ("all", "nets"):
         for arch in ("r3d_18", "mc3_18", "r2plus1d_18"):
             make_net(arch)
+    if args.only in ("all", "checkpoint"):
+        make_checkpoint_fixtures()
 
 
 if __name__ == "__main__":

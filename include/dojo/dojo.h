@@ -21,6 +21,7 @@
 #include "dojo/sampling.h" /* epoch order, shards, clip frames, crops, batch plans */
 #include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
 #include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
+#include "dojo/checkpoint.h" /* training checkpoints: save, resume, load weights, rotate */
 #include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
 #include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
 #include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */

@@ -10,6 +10,7 @@
 
 static const dj_command dj_commands[] = {
     {"bench", "measure kernels, decoding and training steps against their peers", dj_cmd_bench},
+    {"forward", "run a trained network on a tensor file and write its logits", dj_cmd_forward},
     {"frames", "write chosen frames of a video as PNG files", dj_cmd_frames},
     {"index", "scan a folder or list of videos into a binary frame index", dj_cmd_index},
     {"probe", "describe video files: codec, size, rates, exact frame counts", dj_cmd_probe},
