@@ -297,7 +297,8 @@ static void dj_confusion_write(FILE *f, const dj_metrics_data *d) {
     for (int i = 0; labels && i < k; i++)
         maxlen = strlen(d->classes[i]) > maxlen ? strlen(d->classes[i]) : maxlen;
     int margin = 30 + (int)((maxlen > 24 ? 24 : maxlen) * 7);
-    int left = margin, top = margin, w = left + k * cell + 10, h = top + k * cell + 10;
+    /* column labels lean right by cos(60 deg) of their length */
+    int left = margin, top = margin, w = left + k * cell + 10 + (margin - 30) / 2, h = top + k * cell + 10;
     int64_t correct = 0, total = 0;
     for (int64_t i = 0; i < (int64_t)k * k; i++)
         total += d->confusion[i];
