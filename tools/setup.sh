@@ -16,6 +16,7 @@ libcjson-dev
 libyaml-dev
 libopenmpi-dev
 openmpi-bin
+chromium
 "
 
 missing=""

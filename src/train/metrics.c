@@ -446,8 +446,12 @@ static dj_status dj_metrics_read_line(dj_metrics_data *d, const char *path, int6
             dj_log_warn("%s: ignoring a partial last line (the run was interrupted)", where);
             return DJ_OK;
         }
-        return dj_error_set(DJ_ERR_FORMAT, where, "not a JSON object: '%.40s%s'", text + i,
-                            len - i > 40 ? "..." : "");
+        char shown[41];
+        size_t n = len - i < 40 ? len - i : 40;
+        for (size_t c = 0; c < n; c++) /* control bytes of binary garbage shown as '?' */
+            shown[c] = (unsigned char)text[i + c] < 0x20 ? '?' : text[i + c];
+        shown[n] = '\0';
+        return dj_error_set(DJ_ERR_FORMAT, where, "not a JSON object: '%s%s'", shown, len - i > 40 ? "..." : "");
     }
     dj_status s = dj_metrics_read_object(d, o, where);
     cJSON_Delete(o);
