@@ -167,7 +167,7 @@ static double dj_py(const dj_plot_frame *fr, double y) {
 /* Grid lines, tick labels and axis titles. */
 static void dj_plot_axes(FILE *f, const dj_plot_frame *fr, const char *ylabel, int percent) {
     char num[32];
-    double tx = dj_plot_tick_step(fr->x1 - fr->x0, 6), ty = dj_plot_tick_step(fr->y1 - fr->y0, 5);
+    double tx = fmax(1, dj_plot_tick_step(fr->x1 - fr->x0, 6)), ty = dj_plot_tick_step(fr->y1 - fr->y0, 5);
     fprintf(f, "<g class=\"axes\">\n");
     for (double x = ceil(fr->x0 / tx - 1e-9) * tx; x <= fr->x1 + 1e-9 * tx; x += tx) {
         double px = dj_px(fr, x);
@@ -243,7 +243,10 @@ static int dj_plot_write(FILE *f, const dj_metrics_data *d, const dj_plot_spec *
         fr.y0 = 0;
         fr.y1 = fmax(1, fr.y1);
     }
-    dj_plot_range(&fr.x0, &fr.x1, 0);
+    if (fr.x1 - fr.x0 < 2) { /* steps are whole numbers: at least one step either side */
+        fr.x0 -= 1;
+        fr.x1 += 1;
+    }
     dj_plot_range(&fr.y0, &fr.y1, !spec->unit_range);
     dj_plot_axes(f, &fr, spec->ylabel, spec->unit_range);
     for (int l = 0, slot = 0; l < nlines; l++)
@@ -467,7 +470,7 @@ static const char dj_report_css[] =
     ".heatmap{background:#fff;border:1px solid #ddd;border-radius:6px}\n"
     "table.kv{border-collapse:collapse;background:#fff}table.kv th,table.kv td{border:1px solid #ddd;"
     "padding:4px 10px;text-align:left;vertical-align:top}table.kv th{background:#f1f1f1;font-weight:600}\n"
-    "pre{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;overflow:auto;max-height:600px}\n"
+    "pre{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;overflow:auto;max-height:600px;tab-size:4}\n"
     ".warn{background:#fff3cd;border:1px solid #e0c060;padding:8px 12px;border-radius:6px}\n"
     ".note{color:#666}\n";
 

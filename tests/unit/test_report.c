@@ -227,6 +227,9 @@ static void test_report_single_point_and_nonfinite(void) {
     CHECK_EQ_INT(polyline_points(html, "train/lr"), 1);
     CHECK_EQ_INT(polyline_points(html, "train/clips_per_s"), -1); /* nothing finite */
     CHECK_EQ_INT(count(html, "<circle"), 2);
+    /* whole steps on the x axis around the single point at step 2 */
+    CHECK_EQ_INT(count(html, "text-anchor=\"middle\">3</text>"), 2);
+    CHECK_EQ_INT(count(html, "text-anchor=\"middle\">1.5</text>"), 0);
     CHECK_STR_CONTAINS(html, "no data logged (train/clips_per_s)");
     CHECK_STR_CONTAINS(html, "no data logged (val/top1, val/top5, train/top1)");
     CHECK(!strstr(html, "nan") && !strstr(html, "NaN") && !strstr(html, "inf"));
