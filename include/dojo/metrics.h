@@ -25,6 +25,7 @@ extern "C" {
 
 /* ---- writing a run's metrics ---------------------------------------------- */
 
+/* A writer is used by one thread at a time. */
 typedef struct dj_metrics dj_metrics;
 
 /* Opens RUNDIR/metrics.jsonl (append mode, for resumed runs; a partial last

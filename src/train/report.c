@@ -508,6 +508,8 @@ dj_status dj_report_write(const char *rundir, const char *out_path) {
     struct stat st;
     if (!rundir || !rundir[0])
         return dj_error_set(DJ_ERR_INVALID, "dj_report_write", "empty run folder name");
+    if (strlen(rundir) > 4000 || (out_path && strlen(out_path) > 4000))
+        return dj_error_set(DJ_ERR_INVALID, "dj_report_write", "path longer than 4000 bytes");
     if (stat(rundir, &st) != 0 || !S_ISDIR(st.st_mode))
         return dj_error_set(DJ_ERR_NOT_FOUND, rundir, "run folder not found");
     char metrics[4096], out[4096], tmp[4200];

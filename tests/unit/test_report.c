@@ -276,6 +276,12 @@ static void test_report_errors_name_the_file(void) {
     CHECK(dj_report_write(bare, NULL) == DJ_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(dj_error_message(), "no metrics.jsonl in the run folder");
     CHECK(dj_report_write("", NULL) == DJ_ERR_INVALID);
+    char *long_path = malloc(5000);
+    memset(long_path, 'a', 4999);
+    long_path[4999] = '\0';
+    CHECK(dj_report_write(long_path, NULL) == DJ_ERR_INVALID);
+    CHECK(dj_report_write(bare, long_path) == DJ_ERR_INVALID);
+    free(long_path);
     /* garbage: an error naming file:line, and no page left behind */
     const char *bad = run_dir("garbage");
     mkdir(bad, 0755);
