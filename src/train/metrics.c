@@ -340,6 +340,13 @@ static dj_status dj_metrics_read_confusion(dj_metrics_data *d, const cJSON *o, c
         return dj_error_set(DJ_ERR_FORMAT, where, "\"confusion\" must be a non-empty array of rows");
     if (names && (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != k))
         return dj_error_set(DJ_ERR_FORMAT, where, "\"classes\" must be an array of %d names", k);
+    int r = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) { /* the shape first: no k*k allocation for a hostile line */
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k)
+            return dj_error_set(DJ_ERR_FORMAT, where, "confusion row %d must hold %d numbers", r, k);
+        r++;
+    }
     int64_t *m = calloc((size_t)k * (size_t)k, sizeof *m);
     char **cls = calloc((size_t)k, sizeof *cls);
     if (!m || !cls) {
@@ -349,12 +356,7 @@ static dj_status dj_metrics_read_confusion(dj_metrics_data *d, const cJSON *o, c
     }
     dj_status s = DJ_OK;
     int i = 0;
-    const cJSON *row;
     cJSON_ArrayForEach(row, rows) {
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != k) {
-            s = dj_error_set(DJ_ERR_FORMAT, where, "confusion row %d must hold %d numbers", i, k);
-            break;
-        }
         int j = 0;
         const cJSON *c;
         cJSON_ArrayForEach(c, row) {

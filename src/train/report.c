@@ -39,15 +39,28 @@ static void dj_html_escape_n(FILE *f, const char *s, long n) {
 
 static void dj_html_escape(FILE *f, const char *s) { dj_html_escape_n(f, s, -1); }
 
-/* A short tick or table number: 0.001, 12.5, 3e-05, 1.2e+06. */
+/* A short tick number: 0.001, 12.5, 3e-05, 250k, 1.2M, 1e+15. */
 static void dj_report_number(char *buf, size_t n, double v) {
+    static const char *const suffix[] = {"k", "M", "G", "T"};
     double a = fabs(v);
-    if (v == 0)
+    if (v == 0) {
         snprintf(buf, n, "0");
-    else if (a >= 1e6 || a < 1e-3)
+    } else if (a >= 1e15 || a < 1e-3) {
         snprintf(buf, n, "%.3g", v);
-    else
+    } else if (a >= 1e4) {
+        int e = a < 1e6 ? 1 : a < 1e9 ? 2 : a < 1e12 ? 3 : 4;
+        snprintf(buf, n, "%.4g%s", v / pow(1000, e), suffix[e - 1]);
+    } else {
         snprintf(buf, n, "%.4g", v);
+    }
+}
+
+/* A table number: whole numbers exact, others to 6 digits. */
+static void dj_report_exact(char *buf, size_t n, double v) {
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, n, "%.0f", v + 0.0);
+    else
+        snprintf(buf, n, "%.6g", v);
 }
 
 /* Reads a whole small file; NULL with *missing = 1 when it does not exist. */
@@ -169,18 +182,22 @@ static void dj_plot_axes(FILE *f, const dj_plot_frame *fr, const char *ylabel, i
     char num[32];
     double tx = fmax(1, dj_plot_tick_step(fr->x1 - fr->x0, 6)), ty = dj_plot_tick_step(fr->y1 - fr->y0, 5);
     fprintf(f, "<g class=\"axes\">\n");
-    for (double x = ceil(fr->x0 / tx - 1e-9) * tx; x <= fr->x1 + 1e-9 * tx; x += tx) {
-        double px = dj_px(fr, x);
-        dj_report_number(num, sizeof num, fabs(x) < 1e-9 * tx ? 0 : x);
+    /* at most 50 ticks, counted: x += t would stall where t is below x's precision */
+    double i0 = ceil(fr->x0 / tx - 1e-9), i1 = floor(fr->x1 / tx + 1e-9);
+    for (int c = 0; c < 50 && i0 + c <= i1; c++) {
+        double x = (i0 + c) * tx, px = dj_px(fr, x);
+        dj_report_number(num, sizeof num, x);
         fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", px, DJ_MT, px, DJ_PH - DJ_MB);
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", px, DJ_PH - DJ_MB + 16, num);
     }
-    for (double y = ceil(fr->y0 / ty - 1e-9) * ty; y <= fr->y1 + 1e-9 * ty; y += ty) {
-        double py = dj_py(fr, y), v = fabs(y) < 1e-9 * ty ? 0 : y;
+    i0 = ceil(fr->y0 / ty - 1e-9);
+    i1 = floor(fr->y1 / ty + 1e-9);
+    for (int c = 0; c < 50 && i0 + c <= i1; c++) {
+        double y = (i0 + c) * ty + 0.0, py = dj_py(fr, y); /* + 0.0: no "-0" */
         if (percent)
-            snprintf(num, sizeof num, "%.0f%%", v * 100);
+            snprintf(num, sizeof num, "%.0f%%", y * 100);
         else
-            dj_report_number(num, sizeof num, v);
+            dj_report_number(num, sizeof num, y);
         fprintf(f, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", DJ_ML, py, DJ_PW - DJ_MR, py);
         fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", DJ_ML - 6, py + 4, num);
     }
@@ -237,6 +254,13 @@ static int dj_plot_write(FILE *f, const dj_metrics_data *d, const dj_plot_spec *
         for (int l = 0; l < nlines; l++)
             fprintf(f, "%s%s/%s", l ? ", " : "", spec->lines[l].split, spec->lines[l].key);
         fprintf(f, ")</text>\n</svg>\n</figure>\n");
+        return 0;
+    }
+    if (!isfinite(fr.y1 - fr.y0) || fabs(fr.y0) > 1e300 || fabs(fr.y1) > 1e300) {
+        fprintf(f, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", DJ_ML, DJ_MT,
+                DJ_PW - DJ_ML - DJ_MR, DJ_PH - DJ_MT - DJ_MB);
+        fprintf(f, "<text class=\"nodata\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">values too large to plot</text>\n"
+                   "</svg>\n</figure>\n", DJ_PW / 2, DJ_PH / 2);
         return 0;
     }
     if (spec->unit_range) {
@@ -342,7 +366,7 @@ static void dj_confusion_write(FILE *f, const dj_metrics_data *d) {
 static void dj_report_value(FILE *f, const cJSON *v) {
     char num[32];
     if (cJSON_IsNumber(v)) {
-        dj_report_number(num, sizeof num, v->valuedouble);
+        dj_report_exact(num, sizeof num, v->valuedouble);
         fputs(num, f);
     } else if (cJSON_IsString(v)) {
         dj_html_escape(f, v->valuestring);

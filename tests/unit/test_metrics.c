@@ -579,6 +579,22 @@ static void test_reader_rejects_garbage(void) {
     }
 }
 
+/* A line claiming a huge matrix fails on its shape before any k*k allocation. */
+static void test_reader_rejects_hostile_confusion(void) {
+    const char *path = tmp_path("hostile.jsonl");
+    FILE *f = fopen(path, "wb");
+    fputs("{\"split\":\"val\",\"step\":1,\"confusion\":[", f);
+    for (int i = 0; i < 100000; i++)
+        fputs(i ? ",[]" : "[]", f);
+    fputs("]}\n", f);
+    fclose(f);
+    dj_metrics_data *d = NULL;
+    CHECK(dj_metrics_read(path, &d) == DJ_ERR_FORMAT);
+    CHECK_STR_CONTAINS(dj_error_message(), "confusion row 0 must hold 100000 numbers (");
+    CHECK_STR_CONTAINS(dj_error_message(), "hostile.jsonl:1)");
+    CHECK(d == NULL);
+}
+
 static void test_reader_ignores_text_fields(void) {
     const char *path = tmp_path("text.jsonl");
     write_file(path, "{\"split\":\"train\",\"epoch\":0,\"step\":1,\"note\":\"hello\",\"loss\":2,\"flag\":true}\n");
@@ -644,6 +660,7 @@ int main(void) {
     DJ_RUN(test_reader_truncated_last_line);
     DJ_RUN(test_reader_empty_and_missing);
     DJ_RUN(test_reader_rejects_garbage);
+    DJ_RUN(test_reader_rejects_hostile_confusion);
     DJ_RUN(test_reader_ignores_text_fields);
     DJ_RUN(test_tensorboard_reads_our_files);
     return dj_test_finish();

@@ -348,10 +348,32 @@ static void test_report_axis_ticks(void) {
     char *html = report(dir);
     CHECK_STR_CONTAINS(html, ">0.0005</text>");
     CHECK_STR_CONTAINS(html, ">0.0001</text>");
-    CHECK_STR_CONTAINS(html, ">2.4e+06</text>");
-    CHECK_STR_CONTAINS(html, ">2.6e+06</text>");
+    CHECK_STR_CONTAINS(html, ">2.4M</text>");
+    CHECK_STR_CONTAINS(html, ">2.6M</text>");
     CHECK_STR_CONTAINS(html, ">1000</text>");
     CHECK_STR_CONTAINS(html, ">0</text>");
+    free(html);
+    /* extreme numbers: no hang, no NaN, a note instead of a plot */
+    write_file(dir, "metrics.jsonl",
+               "{\"split\":\"train\",\"step\":1000000000000000,\"loss\":1e20,\"lr\":-1e308,\"clips_per_s\":3}\n"
+               "{\"split\":\"train\",\"step\":1000000000000001,\"loss\":1.0000000000001e20,\"lr\":1e308,"
+               "\"clips_per_s\":-0.0}\n");
+    html = report(dir);
+    CHECK(html && !strstr(html, "nan") && !strstr(html, "inf") && !strstr(html, ">-0<"));
+    CHECK_EQ_INT(polyline_points(html, "train/loss"), 2);
+    CHECK_EQ_INT(polyline_points(html, "train/lr"), -1);
+    CHECK_STR_CONTAINS(html, "values too large to plot");
+    CHECK_STR_CONTAINS(html, ">1e+15</text>");
+    free(html);
+    write_file(dir, "metrics.jsonl",
+               "{\"split\":\"train\",\"step\":0,\"loss\":1}\n{\"split\":\"train\",\"step\":250000,\"loss\":0.5}\n");
+    write_file(dir, "summary.json", "{\"steps\":250000,\"wall_s\":12345.678,\"clips_per_s\":0.000123}");
+    html = report(dir);
+    CHECK_STR_CONTAINS(html, ">50k</text>");
+    CHECK_STR_CONTAINS(html, ">250k</text>");
+    CHECK_STR_CONTAINS(html, "<th>steps</th><td>250000</td>");
+    CHECK_STR_CONTAINS(html, "<th>wall_s</th><td>12345.7 (3h 25m 45s)</td>");
+    CHECK_STR_CONTAINS(html, "<th>clips_per_s</th><td>0.000123</td>");
     free(html);
 }
 
