@@ -115,30 +115,39 @@ static const dj_plot_spec dj_plots[] = {
      {{"train", "data_wait", "waiting for data", "#bcbd22"}, {0}, {0}}},
 };
 
-/* Plot points of one line: at most DJ_PLOT_MAX_POINTS bucket means. */
+/* Plot points of one line: at most DJ_PLOT_MAX_POINTS bucket means; when
+ * buckets hold several values, lo/hi are their range (drawn as a band). */
 typedef struct dj_plot_points {
-    int n;
+    int n, banded;
+    double xmin, xmax; /* first and last step of the series */
     double x[DJ_PLOT_MAX_POINTS], y[DJ_PLOT_MAX_POINTS];
+    double lo[DJ_PLOT_MAX_POINTS], hi[DJ_PLOT_MAX_POINTS];
 } dj_plot_points;
 
 static void dj_plot_downsample(const dj_metrics_series *s, dj_plot_points *p) {
     p->n = 0;
+    p->banded = s && s->n > DJ_PLOT_MAX_POINTS;
     if (!s)
         return;
     int64_t n = s->n, buckets = n < DJ_PLOT_MAX_POINTS ? n : DJ_PLOT_MAX_POINTS;
+    p->xmin = n ? (double)s->step[0] : 0;
+    p->xmax = n ? (double)s->step[n - 1] : 0;
     for (int64_t b = 0; b < buckets; b++) {
-        int64_t lo = b * n / buckets, hi = (b + 1) * n / buckets;
-        double sx = 0, sy = 0;
-        int64_t c = 0;
+        int64_t lo = b * n / buckets, hi = (b + 1) * n / buckets, c = 0;
+        double sx = 0, sy = 0, vmin = INFINITY, vmax = -INFINITY;
         for (int64_t i = lo; i < hi; i++)
             if (isfinite(s->value[i])) {
                 sx += (double)s->step[i];
                 sy += s->value[i];
+                vmin = fmin(vmin, s->value[i]);
+                vmax = fmax(vmax, s->value[i]);
                 c++;
             }
         if (c > 0) {
             p->x[p->n] = sx / (double)c;
             p->y[p->n] = sy / (double)c;
+            p->lo[p->n] = vmin;
+            p->hi[p->n] = vmax;
             p->n++;
         }
     }
@@ -214,6 +223,14 @@ static void dj_plot_axes(FILE *f, const dj_plot_frame *fr, const char *ylabel, i
 /* One polyline (markers too when there are few points) and its legend entry. */
 static void dj_plot_draw_line(FILE *f, const dj_plot_frame *fr, const dj_plot_points *p, const dj_plot_line *l,
                               int slot) {
+    if (p->banded) { /* min..max of each bucket: the spread the mean line hides */
+        fprintf(f, "<polygon class=\"band\" fill=\"%s\" points=\"", l->color);
+        for (int i = 0; i < p->n; i++)
+            fprintf(f, "%.1f,%.1f ", dj_px(fr, p->x[i]), dj_py(fr, p->hi[i]));
+        for (int i = p->n - 1; i >= 0; i--)
+            fprintf(f, "%.1f,%.1f%s", dj_px(fr, p->x[i]), dj_py(fr, p->lo[i]), i ? " " : "");
+        fprintf(f, "\"/>\n");
+    }
     fprintf(f, "<polyline class=\"series\" data-series=\"%s/%s\" stroke=\"%s\" points=\"", l->split, l->key, l->color);
     for (int i = 0; i < p->n; i++)
         fprintf(f, "%s%.1f,%.1f", i ? " " : "", dj_px(fr, p->x[i]), dj_py(fr, p->y[i]));
@@ -235,10 +252,10 @@ static int dj_plot_write(FILE *f, const dj_metrics_data *d, const dj_plot_spec *
     for (int l = 0; l < 3 && spec->lines[l].split; l++, nlines++) {
         dj_plot_downsample(dj_metrics_find(d, spec->lines[l].split, spec->lines[l].key), &pts[l]);
         for (int i = 0; i < pts[l].n; i++) {
-            fr.x0 = fmin(fr.x0, pts[l].x[i]);
-            fr.x1 = fmax(fr.x1, pts[l].x[i]);
-            fr.y0 = fmin(fr.y0, pts[l].y[i]);
-            fr.y1 = fmax(fr.y1, pts[l].y[i]);
+            fr.x0 = fmin(fr.x0, pts[l].xmin);
+            fr.x1 = fmax(fr.x1, pts[l].xmax);
+            fr.y0 = fmin(fr.y0, pts[l].lo[i]);
+            fr.y1 = fmax(fr.y1, pts[l].hi[i]);
             any = 1;
         }
     }
@@ -488,7 +505,7 @@ static const char dj_report_css[] =
     "svg text{font:12px system-ui,Helvetica,Arial,sans-serif;fill:#333}\n"
     "svg .label{font-size:13px;fill:#111}svg .nodata{font-size:15px;fill:#999}\n"
     "svg .grid{stroke:#e6e6e6;stroke-width:1}svg .frame{fill:none;stroke:#999}\n"
-    "svg .series{fill:none;stroke-width:1.8;stroke-linejoin:round}\n"
+    "svg .series{fill:none;stroke-width:1.8;stroke-linejoin:round}svg .band{fill-opacity:.18;stroke:none}\n"
     "svg .diagonal{stroke:#d62728;stroke-width:1;stroke-dasharray:4 3;fill:none;opacity:.5}\n"
     "svg .cls{font-size:11px}\n"
     ".heatmap{background:#fff;border:1px solid #ddd;border-radius:6px}\n"
