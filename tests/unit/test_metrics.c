@@ -133,8 +133,7 @@ static void test_crc32c_check_value(void) {
 
 static void test_crc32c_mask(void) {
     CHECK_EQ_INT(dj_crc32c_mask(0), 0xa282ead8u);
-    uint32_t c = 0xE3069283u;
-    CHECK_EQ_INT(dj_crc32c_mask(c), (uint32_t)(((c >> 15) | (c << 17)) + 0xa282ead8u));
+    CHECK_EQ_INT(dj_crc32c_mask(0xE3069283u), 0xc78ab0e5u); /* worked by hand (Python) */
 }
 
 /* ---- event files, parsed back ------------------------------------------------- */
