@@ -17,6 +17,7 @@ libyaml-dev
 clang
 libopenmpi-dev
 openmpi-bin
+chromium
 "
 
 missing=""

@@ -25,5 +25,6 @@
 #include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
 #include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
 #include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
+#include "dojo/metrics.h" /* run metrics: metrics.jsonl, TensorBoard events, HTML report */
 
 #endif

@@ -74,6 +74,7 @@ int dj_cmd_frames(int argc, char **argv);
 int dj_cmd_index(int argc, char **argv);
 int dj_cmd_gen(int argc, char **argv);
 int dj_cmd_forward(int argc, char **argv);
+int dj_cmd_report(int argc, char **argv);
 
 /* The benchmarks of `dojo bench`, one file each: bench_KIND.c. */
 int dj_bench_transform(int argc, char **argv);

@@ -14,6 +14,7 @@ static const dj_command dj_commands[] = {
     {"frames", "write chosen frames of a video as PNG files", dj_cmd_frames},
     {"index", "scan a folder or list of videos into a binary frame index", dj_cmd_index},
     {"probe", "describe video files: codec, size, rates, exact frame counts", dj_cmd_probe},
+    {"report", "write a run's HTML report: curves, confusion matrix, summary, configuration", dj_cmd_report},
     {"gen", "generate synthetic videos: the motion data set or decoder test clips", dj_cmd_gen},
     {"train", "train a model on a folder of videos (the built-in demo without arguments)", dj_cmd_train},
     {"version", "print the version, build, CPU features and libraries", dj_cmd_version},
