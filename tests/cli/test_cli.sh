@@ -23,7 +23,7 @@ expect bad-double 2 "^dojo: error: option '--lr' expects a number, got 'fast' \(
 expect nan-double 2 "option '--lr' expects a number, got 'nan'" -- "$DOJO" train --lr nan
 expect flag-with-value 2 "option '--resume' takes no value" -- "$DOJO" train --resume=yes
 expect unexpected-positional 2 "unexpected argument 'extra'" -- "$DOJO" version extra
-expect equals-form 1 "not available" -- "$DOJO" train --epochs=3 --lr=0.5
+expect equals-form 1 "no-such-data" -- "$DOJO" train --epochs=3 --lr=0.5 --data "$TMP/no-such-data" --out "$TMP/run"
 expect version 0 "^dojo [0-9]+\.[0-9]+\.[0-9]+" -- "$DOJO" version
 expect version-flag 0 "^dojo [0-9]+\.[0-9]+\.[0-9]+" -- "$DOJO" --version
 expect version-ffmpeg 0 "libavcodec [0-9]+\." -- "$DOJO" version

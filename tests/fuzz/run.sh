@@ -13,7 +13,8 @@ PKGS="libavformat libavcodec libavutil libswscale"
 # shellcheck disable=SC2046
 clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Iinclude -Isrc $(pkg-config --cflags $PKGS) -DDJ_BUILD_TYPE='"fuzz"' \
-    tests/fuzz/fuzz_video.c src/video/*.c src/core/error.c src/core/log.c \
+    tests/fuzz/fuzz_video.c src/video/probe.c src/video/index.c src/video/decode.c src/video/indexfile.c \
+    src/video/png.c src/core/error.c src/core/log.c \
     -o "$OUT/fuzz_video" $(pkg-config --libs $PKGS) -lm -pthread
 if [ -z "$(ls "$OUT/corpus")" ] && command -v ffmpeg >/dev/null 2>&1; then
     src="-f lavfi -i testsrc2=size=32x24:rate=10 -frames:v 12 -pix_fmt yuv420p"
