@@ -22,5 +22,6 @@
 #include "dojo/video.h"   /* probe, frame index, exact-seek reader, data-set index */
 #include "dojo/safetensors.h" /* .safetensors reader and atomic writer */
 #include "dojo/synth.h"   /* video writer, synthetic motion data set, test clips */
+#include "dojo/dist.h"    /* communicator (single process, MPI), bucketed gradient all-reduce */
 
 #endif
