@@ -11,7 +11,7 @@
  * buckets, and independent of MPI's algorithm choice.
  *
  * Failures: no wait blocks forever. A collective that has not completed
- * after the comm's timeout (default 30 s, env DOJO_DIST_TIMEOUT) fails with a
+ * after the comm's timeout (default 45 s, env DOJO_DIST_TIMEOUT) fails with a
  * message naming the rank that did not answer; the comm is then broken:
  * later collectives fail at once, and dj_comm_free() skips MPI_Finalize
  * (which would hang), so the process can exit non-zero and the launcher

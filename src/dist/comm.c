@@ -84,7 +84,7 @@ __attribute__((unused)) static int dj_env_world_size(void) {
 static double dj_comm_default_timeout(void) {
     const char *v = getenv("DOJO_DIST_TIMEOUT");
     double t = v && *v ? atof(v) : 0.0;
-    return t > 0 ? t : 30.0;
+    return t > 0 ? t : 45.0;
 }
 
 #ifdef DJ_HAVE_MPI
