@@ -21,8 +21,11 @@ fi
 export OMPI_MCA_btl=self,vader
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1
-# Open MPI keeps memory to the end on purpose: under ASan report our leaks only.
-export LSAN_OPTIONS="suppressions=$(pwd)/tests/mpi/lsan.supp:print_suppressions=0"
+# Open MPI keeps memory to the end on purpose: under ASan report our leaks
+# only. Full stacks (Debian's libraries have no frame pointers) and plugins
+# kept loaded, so that the suppressions can see which library allocated.
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/mpi/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
 MPIRUN="timeout 120 mpirun --oversubscribe --allow-run-as-root"
 
 for n in 1 2 3; do
