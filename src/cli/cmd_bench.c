@@ -15,6 +15,7 @@ typedef struct dj_bench_kind {
 static const dj_bench_kind dj_bench_kinds[] = {
     {"transform", "decoded frame -> cropped, resized, normalised batch slice", dj_bench_transform},
     {"gemm", "matrix multiply GFLOP/s against the FMA peak", dj_bench_gemm},
+    {"allreduce", "gradient all-reduce bus bandwidth under mpirun, against MPI_Allreduce", dj_bench_allreduce},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

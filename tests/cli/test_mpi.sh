@@ -36,6 +36,15 @@ for n in 2 3; do
         $MPIRUN -np $n "$BIN/mpi_train"
 done
 
+# dojo bench allreduce: figures and their ratio under mpirun, a note alone
+expect "bench allreduce, 2 ranks" 0 "bucketed +[0-9.]+ ms +[0-9.]+ GB/s bus bandwidth +\([0-9.]+x MPI_Allreduce\)" -- \
+    $MPIRUN -np 2 "$DOJO" bench allreduce --mb 1 --bucket-mb 0.3 --iters 2
+expect "bench allreduce --json, 3 ranks" 0 '"ranks":3,.*"bucketed":\{"seconds":[0-9.e-]+,"bus_gb_per_s"' -- \
+    $MPIRUN -np 3 "$DOJO" bench allreduce --mb 0.5 --iters 2 --json
+expect "bench allreduce alone" 0 "1 rank, nothing to exchange" -- "$DOJO" bench allreduce --iters 1
+expect "bench allreduce --mb 0" 2 "--mb" -- "$DOJO" bench allreduce --mb 0
+expect "bench allreduce --iters x" 2 "--iters" -- "$DOJO" bench allreduce --iters x
+
 # expect_stop NAME LIMIT_S PATTERN -- COMMAND...: COMMAND fails (non-zero, or
 # any status when ANY_STATUS=1) within LIMIT_S seconds, output matching PATTERN.
 expect_stop() {
