@@ -130,11 +130,13 @@ dj_status dj_comm_create(dj_comm_kind kind, dj_comm **out) {
     *out = NULL;
     if (kind != DJ_COMM_AUTO && kind != DJ_COMM_SINGLE && kind != DJ_COMM_MPI)
         return dj_error_set(DJ_ERR_INVALID, "comm", "unknown communicator kind %d", (int)kind);
+#ifndef DJ_HAVE_MPI
+    if (kind == DJ_COMM_AUTO && dj_comm_launched() && dj_env_world_size() <= 1)
+        kind = DJ_COMM_SINGLE; /* a launcher with one rank: nothing to talk to */
+#endif
     if (kind == DJ_COMM_AUTO)
         kind = dj_comm_launched() ? DJ_COMM_MPI : DJ_COMM_SINGLE;
 #ifndef DJ_HAVE_MPI
-    if (kind == DJ_COMM_MPI && dj_env_world_size() <= 1)
-        kind = DJ_COMM_SINGLE; /* a launcher with one rank: nothing to talk to */
     if (kind == DJ_COMM_MPI)
         return dj_error_set(DJ_ERR_UNSUPPORTED, "comm",
                             "this dojo was built without MPI, but %d ranks were launched (rebuild with "
