@@ -93,6 +93,16 @@ void dj_comm_request_drop(dj_comm_request *r);
  * total_rows (exactly 1 when all ranks have the same rows). Collective. */
 dj_status dj_comm_batch_weight(dj_comm *c, int64_t local_rows, float *weight);
 
+/* Copies rank 0's parameters and buffers (running statistics) to every rank
+ * of a planned graph: the same starting point everywhere. Collective. */
+dj_status dj_comm_broadcast_graph(dj_comm *c, dj_graph *g);
+/* Replaces every buffer (batch norm running mean and variance) by its mean
+ * over ranks, the same bits everywhere: each rank's statistics come from its
+ * own rows, so call this before evaluating or saving a checkpoint (batch
+ * norm is not synchronised during the step: with it, N ranks of B/N rows
+ * normalise over B/N rows, as PyTorch's DDP without SyncBatchNorm). */
+dj_status dj_comm_average_buffers(dj_comm *c, dj_graph *g);
+
 /* ---- bucketed gradient reduction ----------------------------------------
  * Groups the parameter gradients of a planned (training) graph into buckets
  * of about bucket_bytes (0: 25 MB), in reverse registration order (the order

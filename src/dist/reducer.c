@@ -225,3 +225,28 @@ size_t dj_grad_reducer_bucket_bytes(const dj_grad_reducer *r, int b) {
 }
 
 int dj_grad_reducer_started_early(const dj_grad_reducer *r) { return r->early; }
+
+/* ---- whole-graph collectives ---------------------------------------------- */
+
+static dj_status dj_graph_collective(dj_comm *c, dj_graph *g, int params, int average) {
+    for (int id = 0; id < dj_graph_num_tensors(g); id++) {
+        dj_tensor_kind k = dj_graph_kind(g, id);
+        if (!(k == DJ_KIND_BUFFER || (params && k == DJ_KIND_PARAM)))
+            continue;
+        dj_tensor *t = dj_graph_tensor(g, id);
+        if (!t->data)
+            return dj_error_set(DJ_ERR_INVALID, dj_graph_name(g, id), "the graph is not planned");
+        if (t->dtype != DJ_DTYPE_F32)
+            return dj_error_set(DJ_ERR_UNSUPPORTED, dj_graph_name(g, id), "only float32 tensors are exchanged");
+        dj_status s = average ? dj_comm_allreduce_f32(c, t->data, (size_t)dj_tensor_numel(t), DJ_REDUCE_MEAN)
+                              : dj_comm_broadcast_f32(c, t->data, (size_t)dj_tensor_numel(t));
+        if (s != DJ_OK) {
+            dj_error_prefix("%s", dj_graph_name(g, id));
+            return s;
+        }
+    }
+    return DJ_OK;
+}
+
+dj_status dj_comm_broadcast_graph(dj_comm *c, dj_graph *g) { return dj_graph_collective(c, g, 1, 0); }
+dj_status dj_comm_average_buffers(dj_comm *c, dj_graph *g) { return dj_graph_collective(c, g, 0, 1); }

@@ -261,13 +261,7 @@ static void check_like_one_process(int64_t batch) {
         net_create(&alone, rows, 5) != 0)
         return;
     /* rank 0's initial weights (and buffers) reach every rank */
-    for (int id = 0; id < dj_graph_num_tensors(mine.g); id++) {
-        dj_tensor_kind k = dj_graph_kind(mine.g, id);
-        if (k == DJ_KIND_PARAM || k == DJ_KIND_BUFFER) {
-            dj_tensor *t = dj_graph_tensor(mine.g, id);
-            CHECK(dj_comm_broadcast_f32(comm, t->data, (size_t)dj_tensor_numel(t)) == DJ_OK);
-        }
-    }
+    CHECK(dj_comm_broadcast_graph(comm, mine.g) == DJ_OK);
     CHECK(weights_rel_diff(&mine, &one) == 0.0);
     train(&one, batch, 0, batch, 0);
     train(&mine, batch, lo, rows, 1);
@@ -300,6 +294,52 @@ static void check_like_one_process(int64_t batch) {
 static void test_even_split_trains_like_one_process(void) { check_like_one_process(2 * dj_comm_size(comm)); }
 static void test_uneven_split_trains_like_one_process(void) { check_like_one_process(2 * dj_comm_size(comm) + 1); }
 
+/* Batch norm's running statistics: broadcast from rank 0, then averaged. */
+static void test_graph_broadcast_and_buffer_average(void) {
+    const int rank = dj_comm_rank(comm), size = dj_comm_size(comm);
+    const char *saved = model_file;
+    model_file = "r3d_mini";
+    net n;
+    int ok = net_create(&n, 1, 40 + (uint64_t)rank) == 0;
+    model_file = saved;
+    if (!ok)
+        return;
+    int nbuf = 0;
+    for (int id = 0; id < dj_graph_num_tensors(n.g); id++)
+        if (dj_graph_kind(n.g, id) == DJ_KIND_BUFFER) {
+            dj_tensor *t = dj_graph_tensor(n.g, id);
+            for (int64_t i = 0; i < dj_tensor_numel(t); i++)
+                ((float *)t->data)[i] = (float)mpi_test_value(rank, (uint64_t)(id * 1000 + i), 77);
+            nbuf++;
+        }
+    CHECK(nbuf > 4);
+    CHECK(dj_comm_average_buffers(comm, n.g) == DJ_OK);
+    int bad = 0;
+    for (int id = 0; id < dj_graph_num_tensors(n.g); id++)
+        if (dj_graph_kind(n.g, id) == DJ_KIND_BUFFER) {
+            dj_tensor *t = dj_graph_tensor(n.g, id);
+            for (int64_t i = 0; i < dj_tensor_numel(t); i++) {
+                float s = (float)mpi_test_value(0, (uint64_t)(id * 1000 + i), 77);
+                for (int p = 1; p < size; p++)
+                    s += (float)mpi_test_value(p, (uint64_t)(id * 1000 + i), 77);
+                bad += ((float *)t->data)[i] != s / (float)size;
+            }
+        }
+    CHECK_EQ_INT(bad, 0);
+    /* parameters differ (seed 40 + rank) until broadcast; then rank 0's everywhere */
+    net ref;
+    model_file = "r3d_mini";
+    ok = net_create(&ref, 1, 40) == 0;
+    model_file = saved;
+    if (ok) {
+        CHECK(size == 1 || rank == 0 || weights_rel_diff(&n, &ref) > 0);
+        CHECK(dj_comm_broadcast_graph(comm, n.g) == DJ_OK);
+        CHECK(weights_rel_diff(&n, &ref) == 0.0);
+        net_free(&ref);
+    }
+    net_free(&n);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1)
         model_file = argv[1];
@@ -308,6 +348,7 @@ int main(int argc, char **argv) {
         return 1;
     DJ_RUN(test_reducer_equals_plain_allreduce);
     DJ_RUN(test_reducer_misuse);
+    DJ_RUN(test_graph_broadcast_and_buffer_average);
     DJ_RUN(test_even_split_trains_like_one_process);
     DJ_RUN(test_uneven_split_trains_like_one_process);
     int rc = dj_test_finish();

@@ -256,11 +256,44 @@ static void test_reducer_misuse(void) {
     dj_comm_free(c);
 }
 
+static void test_graph_collectives_one_rank(void) {
+    dj_comm *c = NULL;
+    CHECK(dj_comm_create(DJ_COMM_SINGLE, &c) == DJ_OK);
+    net n;
+    if (!c || net_create(&n, 1) != 0) {
+        dj_comm_free(c);
+        return;
+    }
+    dj_tensor *w = dj_graph_tensor(n.g, dj_graph_find(n.g, "head.weight"));
+    float w0 = ((float *)w->data)[3];
+    CHECK(dj_comm_broadcast_graph(c, n.g) == DJ_OK);
+    CHECK(dj_comm_average_buffers(c, n.g) == DJ_OK);
+    CHECK(((float *)w->data)[3] == w0);
+    net_free(&n);
+    /* before planning there is nothing to send */
+    char path[1024];
+    dj_config *cfg = NULL;
+    dj_model *m = NULL;
+    dj_model_shape shape = {1, 2, 16, 16, 0, 0.0f, 1};
+    if (dj_model_find("r3d_mini", path, sizeof path) == DJ_OK && dj_config_load(path, &cfg) == DJ_OK &&
+        dj_model_create(cfg, &shape, &m) == DJ_OK) {
+        CHECK(dj_comm_broadcast_graph(c, dj_model_graph(m)) == DJ_ERR_INVALID);
+        CHECK_STR_CONTAINS(dj_error_message(), "not planned");
+        CHECK(dj_comm_average_buffers(c, dj_model_graph(m)) == DJ_ERR_INVALID);
+    } else {
+        dj_test_fail_at(__FILE__, __LINE__, "r3d_mini: %s", dj_error_message());
+    }
+    dj_model_free(m);
+    dj_config_free(cfg);
+    dj_comm_free(c);
+}
+
 int main(void) {
     DJ_RUN(test_launcher_detection);
     DJ_RUN(test_single_comm);
     DJ_RUN(test_bad_kinds);
     DJ_RUN(test_reducer_one_rank);
     DJ_RUN(test_reducer_misuse);
+    DJ_RUN(test_graph_collectives_one_rank);
     return dj_test_finish();
 }
