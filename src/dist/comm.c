@@ -188,16 +188,25 @@ int dj_comm_broken(const dj_comm *c) { return c->broken; }
 /* Rank j owns elements [lo(j), lo(j+1)) of n. */
 static size_t dj_slice_lo(size_t n, int j, int size) { return (size_t)((unsigned __int128)n * (unsigned)j / (unsigned)size); }
 
-/* Sums the parts of this rank's slice in rank order into buf; the others'
- * parts are in recv, slot p (p < rank) or p - 1 (p > rank). */
+/* Sums the parts of this rank's slice in rank order into mine; the others'
+ * parts are in recv, slot p (p < rank) or p - 1 (p > rank). Each pass adds
+ * one rank's part to the running sum (x0 + x1) + x2 ..., so the loops
+ * vectorise and the order stays that of the ranks. */
 #define DJ_DEFINE_SUM(NAME, T)                                                                   \
-    static void NAME(T *mine, const T *recv, size_t count, int rank, int size, int mean) {      \
-        for (size_t i = 0; i < count; i++) {                                                     \
-            T s = rank == 0 ? mine[i] : recv[i];                                                 \
-            for (int p = 1; p < size; p++)                                                       \
-                s += p == rank ? mine[i] : recv[(size_t)(p < rank ? p : p - 1) * count + i];     \
-            mine[i] = mean ? s / (T)size : s;                                                    \
+    static void NAME(T *restrict mine, T *restrict recv, size_t count, int rank, int size, int mean) { \
+        if (count == 0)                                                                          \
+            return;                                                                              \
+        T *acc = rank == 0 ? mine : recv; /* holds rank 0's part */                             \
+        for (int p = 1; p < size; p++) {                                                         \
+            const T *part = p == rank ? mine : recv + (size_t)(p < rank ? p : p - 1) * count;    \
+            for (size_t i = 0; i < count; i++)                                                   \
+                acc[i] += part[i];                                                               \
         }                                                                                        \
+        if (mean)                                                                                \
+            for (size_t i = 0; i < count; i++)                                                   \
+                acc[i] /= (T)size;                                                               \
+        if (acc != mine)                                                                         \
+            memcpy(mine, acc, count * sizeof(T));                                                \
     }
 DJ_DEFINE_SUM(dj_sum_f32, float)
 DJ_DEFINE_SUM(dj_sum_f64, double)
@@ -341,11 +350,11 @@ __attribute__((unused)) static dj_status dj_reduce_slice(dj_comm_request *r) {
     void *mine = r->buf + lo * es;
     const int mean = r->op == DJ_REDUCE_MEAN;
     if (r->elem == DJ_ELEM_F32)
-        dj_sum_f32(mine, (const float *)r->recv, count, c->rank, c->size, mean);
+        dj_sum_f32(mine, (float *)r->recv, count, c->rank, c->size, mean);
     else if (r->elem == DJ_ELEM_F64)
-        dj_sum_f64(mine, (const double *)r->recv, count, c->rank, c->size, mean);
+        dj_sum_f64(mine, (double *)r->recv, count, c->rank, c->size, mean);
     else
-        dj_sum_i64(mine, (const int64_t *)r->recv, count, c->rank, c->size, mean);
+        dj_sum_i64(mine, (int64_t *)r->recv, count, c->rank, c->size, mean);
     return DJ_OK;
 }
 
