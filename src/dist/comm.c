@@ -12,7 +12,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sched.h>
 
 #include "dojo/log.h"
 
@@ -456,18 +456,17 @@ dj_status dj_comm_test(dj_comm_request *r, int *done) {
     return dj_advance(r, done);
 }
 
-/* Polls until done; sleeps a little between polls once nothing moves, so
- * waiting ranks leave the cores to the ones still computing. */
+/* Polls until done (MPI moves data only inside calls); after a while each
+ * poll yields the core, so that ranks sharing cores (mpirun
+ * --oversubscribe) leave them to the ones still computing. */
 dj_status dj_comm_wait(dj_comm_request *r) {
     int done = 0, idle = 0;
     for (;;) {
         DJ_TRY(dj_comm_test(r, &done));
         if (done)
             return DJ_OK;
-        if (++idle > 2000) {
-            struct timespec ts = {0, 50 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        if (++idle > 1000)
+            sched_yield();
     }
 }
 
