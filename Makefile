@@ -66,12 +66,29 @@ ifeq ($(CUDA_ON),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart
   CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 endif
+# MPI: src/dist talks MPI when Open MPI's headers are found (MPI=0 turns it
+# off); the library then links libmpi and `dojo version` lists mpi. Without
+# it the single-process backend is the only one and the build is complete.
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+  MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null)
+  ifneq ($(strip $(MPI_LIBS)),)
+    CFLAGS += -DDJ_HAVE_MPI $(MPI_CFLAGS)
+    LDLIBS += $(MPI_LIBS)
+    MPI_ON := 1
+  endif
+endif
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Programs run under mpirun by tests/cli/test_mpi.sh (they also run alone,
+# as one rank): tests/mpi/*.c -> BUILD/tests/mpi/*.
+MPI_TEST_SRC := $(wildcard tests/mpi/*.c)
+MPI_TEST_BIN := $(MPI_TEST_SRC:tests/mpi/%.c=$(BUILD)/tests/mpi/%)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
@@ -93,7 +110,7 @@ else
 endif
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN)
+all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN) $(MPI_TEST_BIN)
 
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
@@ -115,6 +132,9 @@ $(BUILD)/obj/%.o: %.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# version.c reports the flags above (DJ_HAVE_MPI, DJ_HAVE_CUDA): rebuild it when they change.
+$(BUILD)/obj/src/core/version.o: Makefile
+
 $(BUILD)/libdojo.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
@@ -130,6 +150,11 @@ $(BUILD)/dojo: $(CLI_OBJ) $(BUILD)/libdojo.a
 	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $(CLI_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+
+$(BUILD)/tests/mpi/%: $(BUILD)/obj/tests/mpi/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
@@ -160,3 +185,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d) $(TEST_SUPPORT_OBJ:.o=.d)
+-include $(MPI_TEST_BIN:$(BUILD)/tests/mpi/%=$(BUILD)/obj/tests/mpi/%.d)

@@ -26,5 +26,6 @@
 #include "dojo/ops_spatial.h" /* conv3d, linear, norms, pools, patch embedding */
 #include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
 #include "dojo/metrics.h" /* run metrics: metrics.jsonl, TensorBoard events, HTML report */
+#include "dojo/dist.h"    /* communicator (single process, MPI), bucketed gradient all-reduce */
 
 #endif

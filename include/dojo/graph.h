@@ -126,6 +126,12 @@ dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training);
  * backward pass. Requires a plan made with training = 1. */
 dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float loss_scale);
 void dj_graph_zero_grads(dj_graph *g);
+/* Calls fn(arg, node) after the backward of each node, in backward order
+ * (node n-1 down to 0), also for nodes that have no backward pass; NULL
+ * removes it. A parameter's gradient is final once the hook has been called
+ * for dj_graph_first_use() of it (the gradient reducer of dist.h uses this
+ * to start communicating while the backward pass goes on). */
+void dj_graph_set_backward_hook(dj_graph *g, void (*fn)(void *arg, int node), void *arg);
 void dj_graph_set_seed(dj_graph *g, uint64_t seed, uint64_t step);
 
 /* The largest scratch any node asked for; give the dj_exec that much. */
@@ -138,6 +144,9 @@ dj_tensor *dj_graph_tensor(dj_graph *g, int id);
 dj_tensor *dj_graph_grad(dj_graph *g, int id); /* NULL when it has none */
 dj_tensor_kind dj_graph_kind(const dj_graph *g, int id);
 const char *dj_graph_name(const dj_graph *g, int id);
+/* The earliest node reading tensor `id` in the forward pass (the last whose
+ * backward touches its gradient), or -1 when no node reads it. */
+int dj_graph_first_use(const dj_graph *g, int id);
 /* Activations are named "<node name>.out" (or ".out<i>"). */
 
 /* Nodes, for profiles and FLOP counts. */

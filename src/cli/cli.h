@@ -82,5 +82,6 @@ int dj_bench_decode(int argc, char **argv);
 int dj_bench_gemm(int argc, char **argv);
 int dj_bench_ops(int argc, char **argv);
 int dj_bench_pointwise(int argc, char **argv);
+int dj_bench_allreduce(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const dj_bench_kind dj_bench_kinds[] = {
     {"ops", "conv3d, norms, pools: forward/backward speed on r3d_18 / r2plus1d_18 shapes", dj_bench_ops},
     {"pointwise", "activations, softmax, dropout, add/mul, permute, attention, losses (GB/s)", dj_bench_pointwise},
     {"decode", "random 16-frame clips through the exact-seek reader (vs PyAV: bench/bench_decode.sh)", dj_bench_decode},
+    {"allreduce", "gradient all-reduce bus bandwidth under mpirun, against MPI_Allreduce", dj_bench_allreduce},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

@@ -18,6 +18,7 @@ typedef struct dj_gtensor {
     int requires_grad;
     int has_grad;
     int producer;     /* node index, -1 for declared tensors */
+    int first_fwd_use; /* earliest forward consumer, -1 if none */
     int last_fwd_use; /* latest forward consumer, -1 if none */
     int last_saved_by; /* latest consumer whose backward reads it, -1 if none */
     int is_output;
@@ -49,6 +50,8 @@ struct dj_graph {
     int profiling;
     int threads;
     uint64_t seed, step;
+    void (*backward_hook)(void *arg, int node); /* after each node's backward, or NULL */
+    void *backward_hook_arg;
 };
 
 /* ---- building ---------------------------------------------------------- */
@@ -130,6 +133,7 @@ static int dj_graph_new_tensor(dj_graph *g, const char *name, dj_tensor_kind kin
         return dj_graph_fail(g, dj_error_set(DJ_ERR_NOMEM, name, "cannot copy the name"));
     t->kind = kind;
     t->producer = -1;
+    t->first_fwd_use = -1;
     t->last_fwd_use = -1;
     t->last_saved_by = -1;
     t->requires_grad = kind == DJ_KIND_PARAM;
@@ -221,6 +225,8 @@ int dj_graph_add(dj_graph *g, const char *name, const dj_op_def *op, const void 
     }
     for (int i = 0; i < n_in; i++) {
         dj_gtensor *t = &g->tensors[in_ids[i]];
+        if (t->first_fwd_use < 0)
+            t->first_fwd_use = index;
         t->last_fwd_use = index;
         if (op->saves_inputs & (1u << i))
             t->last_saved_by = index;
@@ -501,8 +507,11 @@ dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float l
         }
         if (i == loss_producer)
             *(float *)g->tensors[loss_id].grad.data = loss_scale;
-        if (!node->op->backward || !g->tensors[node->out[0]].has_grad)
+        if (!node->op->backward || !g->tensors[node->out[0]].has_grad) {
+            if (g->backward_hook)
+                g->backward_hook(g->backward_hook_arg, i);
             continue;
+        }
         dj_node_io io;
         dj_node_io_fill(g, node, &io, 1);
         io.training = 1;
@@ -514,8 +523,15 @@ dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float l
             dj_error_prefix("backward of %s (%s)", node->name, node->op->name);
             return s;
         }
+        if (g->backward_hook)
+            g->backward_hook(g->backward_hook_arg, i);
     }
     return DJ_OK;
+}
+
+void dj_graph_set_backward_hook(dj_graph *g, void (*fn)(void *arg, int node), void *arg) {
+    g->backward_hook = fn;
+    g->backward_hook_arg = arg;
 }
 
 void dj_graph_zero_grads(dj_graph *g) {
@@ -553,6 +569,10 @@ dj_tensor *dj_graph_grad(dj_graph *g, int id) {
 }
 
 dj_tensor_kind dj_graph_kind(const dj_graph *g, int id) { return g->tensors[id].kind; }
+
+int dj_graph_first_use(const dj_graph *g, int id) {
+    return id >= 0 && id < g->n_tensors ? g->tensors[id].first_fwd_use : -1;
+}
 const char *dj_graph_name(const dj_graph *g, int id) { return g->tensors[id].name; }
 
 int dj_graph_num_nodes(const dj_graph *g) { return g->n_nodes; }

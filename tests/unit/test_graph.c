@@ -261,6 +261,65 @@ static void test_accumulation_and_zeroing(void) {
     dj_graph_free(c.g);
 }
 
+/* The backward hook: called once per node in backward order, and a
+ * parameter's gradient is already final when the hook reports the node of
+ * dj_graph_first_use(). */
+typedef struct hook_log {
+    chain *c;
+    int calls, order_ok, nodes[4 * DEPTH + 8];
+    float snap[DEPTH][COLS]; /* each weight's gradient when its first use finished */
+} hook_log;
+
+static void hook_record(void *arg, int node) {
+    hook_log *h = arg;
+    if (h->calls > 0 && node != h->nodes[h->calls - 1] - 1)
+        h->order_ok = 0;
+    h->nodes[h->calls++] = node;
+    for (int l = 0; l < DEPTH; l++)
+        if (dj_graph_first_use(h->c->g, h->c->w[l]) == node)
+            memcpy(h->snap[l], dj_graph_grad(h->c->g, h->c->w[l])->data, sizeof h->snap[l]);
+}
+
+static void test_backward_hook(void) {
+    chain c;
+    CHECK(build_chain(&c) == 0);
+    CHECK(dj_graph_plan(c.g, 1) == DJ_OK);
+    double x[ROWS * COLS], w[DEPTH][COLS];
+    fill_chain(&c, x, w);
+    char scratch[128];
+    dj_exec ex = {NULL, scratch, sizeof scratch};
+    hook_log h;
+    memset(&h, 0, sizeof h);
+    h.c = &c;
+    h.order_ok = 1;
+    /* first uses: layer l's weight is read by its "mul" node only; inputs and
+     * the loss have their own */
+    CHECK_EQ_INT(dj_graph_first_use(c.g, c.w[0]), 0);
+    CHECK_EQ_INT(dj_graph_first_use(c.g, c.w[1]), 2);
+    CHECK_EQ_INT(dj_graph_first_use(c.g, c.x), 0);
+    CHECK_EQ_INT(dj_graph_first_use(c.g, c.loss), -1);
+    CHECK_EQ_INT(dj_graph_first_use(c.g, -5), -1);
+    dj_graph_set_backward_hook(c.g, hook_record, &h);
+    dj_graph_zero_grads(c.g);
+    CHECK(dj_graph_forward(c.g, &ex, 1) == DJ_OK);
+    CHECK(dj_graph_backward(c.g, &ex, c.loss, 1.0f) == DJ_OK);
+    const int n = dj_graph_num_nodes(c.g);
+    CHECK_EQ_INT(h.calls, n);
+    CHECK(h.order_ok);
+    CHECK_EQ_INT(h.nodes[0], n - 1);
+    for (int l = 0; l < DEPTH; l++) {
+        const float *final = dj_graph_grad(c.g, c.w[l])->data;
+        CHECK(memcmp(h.snap[l], final, sizeof h.snap[l]) == 0);
+        CHECK(final[0] != 0.0f);
+    }
+    /* removed: no more calls */
+    dj_graph_set_backward_hook(c.g, NULL, NULL);
+    CHECK(dj_graph_forward(c.g, &ex, 1) == DJ_OK);
+    CHECK(dj_graph_backward(c.g, &ex, c.loss, 1.0f) == DJ_OK);
+    CHECK_EQ_INT(h.calls, n);
+    dj_graph_free(c.g);
+}
+
 static void test_step_allocates_nothing(void) {
 #if defined(__SANITIZE_ADDRESS__)
     SKIP("malloc statistics are not meaningful under AddressSanitizer");
@@ -344,6 +403,7 @@ int main(void) {
     DJ_RUN(test_gradients_match_finite_differences);
     DJ_RUN(test_memory_is_reused);
     DJ_RUN(test_accumulation_and_zeroing);
+    DJ_RUN(test_backward_hook);
     DJ_RUN(test_step_allocates_nothing);
     DJ_RUN(test_sticky_build_errors);
     DJ_RUN(test_run_errors);
