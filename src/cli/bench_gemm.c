@@ -16,7 +16,7 @@
 #include "dojo/gemm.h"
 #include "dojo/rng.h"
 #include "dojo/tensor.h"
-#include "kernels/cpu/gemm_kernels.h"
+#include "kernels/cpu/peak.h"
 
 static int64_t dj_bg_m, dj_bg_n, dj_bg_k, dj_bg_threads, dj_bg_repeat;
 static int dj_bg_bf16, dj_bg_json;
@@ -49,51 +49,6 @@ static double dj_bg_now(void) {
 static int dj_bg_cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-typedef struct dj_bg_peak {
-    dj_cpu_isa isa;
-    int bf16;
-    int64_t iters;
-    double flops[1024];
-} dj_bg_peak;
-
-static void dj_bg_peak_range(void *arg, int64_t begin, int64_t end, int thread) {
-    dj_bg_peak *p = arg;
-    for (int64_t t = begin; t < end; t++) {
-        double f;
-#if defined(__x86_64__)
-        if (p->bf16)
-            f = dj_bf16_peak_avx512(p->iters);
-        else if (p->isa == DJ_CPU_ISA_AVX512)
-            f = dj_fma_peak_avx512(p->iters);
-        else if (p->isa == DJ_CPU_ISA_AVX2)
-            f = dj_fma_peak_avx2(p->iters);
-        else
-#endif
-            f = dj_fma_peak_scalar(p->iters);
-        p->flops[t] = f;
-    }
-}
-
-/* Best of 3 runs of the FMA loop on every thread of the pool, in GFLOP/s. */
-static double dj_bg_measure_peak(dj_threadpool *pool, dj_cpu_isa isa, int bf16) {
-    static dj_bg_peak p;
-    int nt = dj_threadpool_size(pool);
-    p.isa = isa;
-    p.bf16 = bf16;
-    p.iters = isa == DJ_CPU_ISA_SCALAR ? 20000000 : 10000000;
-    double best = 0.0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = dj_bg_now();
-        dj_parallel_for(pool, nt, 1, dj_bg_peak_range, &p);
-        double dt = dj_bg_now() - t0, flops = 0.0;
-        for (int t = 0; t < nt; t++)
-            flops += p.flops[t];
-        if (flops / dt > best)
-            best = flops / dt;
-    }
-    return best * 1e-9;
 }
 
 typedef struct dj_bg_mats {
@@ -249,9 +204,9 @@ int dj_bench_gemm(int argc, char **argv) {
     int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
     dj_bg_result r = {0};
     r.loadavg = dj_bg_loadavg();
-    r.peak = dj_bg_measure_peak(pool, isa, 0);
+    r.peak = dj_cpu_peak_gflops(pool, isa, 0);
     if (dj_bg_bf16 && bf16_native)
-        r.bf16_peak = dj_bg_measure_peak(pool, isa, 1);
+        r.bf16_peak = dj_cpu_peak_gflops(pool, isa, 1);
     int bad = dj_bg_time(pool, &x, 0, dj_bg_repeat, &r.f32, &r.f32_best) != 0;
     if (!bad && dj_bg_bf16)
         bad = dj_bg_time(pool, &x, 1, dj_bg_repeat, &r.bf16, &r.bf16_best) != 0;

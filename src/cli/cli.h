@@ -78,5 +78,6 @@ int dj_cmd_gen(int argc, char **argv);
 int dj_bench_transform(int argc, char **argv);
 int dj_bench_decode(int argc, char **argv);
 int dj_bench_gemm(int argc, char **argv);
+int dj_bench_train_step(int argc, char **argv);
 
 #endif

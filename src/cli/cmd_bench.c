@@ -15,6 +15,7 @@ typedef struct dj_bench_kind {
 static const dj_bench_kind dj_bench_kinds[] = {
     {"transform", "decoded frame -> cropped, resized, normalised batch slice", dj_bench_transform},
     {"gemm", "matrix multiply GFLOP/s against the FMA peak", dj_bench_gemm},
+    {"train-step", "whole training steps of a model: ms/step, clips/s, MFU, peak memory", dj_bench_train_step},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 
