@@ -51,8 +51,12 @@ static void dj_act_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     (void)thread;
     switch (j->act) {
     case DJ_ACT_RELU:
-        for (int64_t i = b; i < e; i++)
-            dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        /* dy is loaded whatever the sign so that the select is branch-free
+         * and vectorises (a branch on the sign mispredicts half the time) */
+        for (int64_t i = b; i < e; i++) {
+            float g = dy[i];
+            dx[i] += x[i] > 0.0f ? g : 0.0f;
+        }
         break;
     case DJ_ACT_NONE:
         for (int64_t i = b; i < e; i++)

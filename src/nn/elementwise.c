@@ -305,8 +305,10 @@ static void dj_bias_bwd_dx_rows(void *arg, int64_t b, int64_t e, int thread) {
         float *dx = j->y + r * j->P;
         float bc = j->bias[r % j->C];
         if (j->act == DJ_ACT_RELU) {
-            for (int64_t i = 0; i < j->P; i++)
-                dx[i] += x[i] + bc > 0.0f ? dy[i] : 0.0f;
+            for (int64_t i = 0; i < j->P; i++) { /* branch-free select: see dj_addrelu_bwd_range */
+                float g = dy[i];
+                dx[i] += x[i] + bc > 0.0f ? g : 0.0f;
+            }
         } else {
             for (int64_t i = 0; i < j->P; i++)
                 dx[i] += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
@@ -325,8 +327,10 @@ static void dj_bias_bwd_db_rows(void *arg, int64_t b, int64_t e, int thread) {
             const float *x = j->x + (n * j->C + c) * j->P, *dy = j->dy + (n * j->C + c) * j->P;
             float part = 0.0f; /* one row in float, rows summed in double */
             if (j->act == DJ_ACT_RELU) {
-                for (int64_t i = 0; i < j->P; i++)
-                    part += x[i] + bc > 0.0f ? dy[i] : 0.0f;
+                for (int64_t i = 0; i < j->P; i++) {
+                    float g = dy[i];
+                    part += x[i] + bc > 0.0f ? g : 0.0f;
+                }
             } else {
                 for (int64_t i = 0; i < j->P; i++)
                     part += dy[i] * dj_act_grad_f32(j->act, x[i] + bc);
@@ -411,12 +415,19 @@ static void dj_addrelu_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
 static void dj_addrelu_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_addrelu_job *j = arg;
     (void)thread;
-    if (j->y)
-        for (int64_t i = b; i < e; i++)
-            j->y[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
-    if (j->dres)
-        for (int64_t i = b; i < e; i++)
-            j->dres[i] += j->a[i] > 0.0f ? j->b[i] : 0.0f;
+    const float *y = j->a, *dy = j->b;
+    float *dx = j->y, *dres = j->dres;
+    /* dy is loaded whatever the sign: a branch-free select that vectorises */
+    if (dx)
+        for (int64_t i = b; i < e; i++) {
+            float g = dy[i];
+            dx[i] += y[i] > 0.0f ? g : 0.0f;
+        }
+    if (dres)
+        for (int64_t i = b; i < e; i++) {
+            float g = dy[i];
+            dres[i] += y[i] > 0.0f ? g : 0.0f;
+        }
 }
 
 dj_status dj_add_relu_forward(const dj_exec *ex, const dj_tensor *x, const dj_tensor *res, dj_tensor *y) {
