@@ -10,7 +10,8 @@
 # INPUT (NxCxTxHxW, 4x3x8x56x56), THREADS (2), STEPS (3 timed steps per run),
 # WARMUP (1), ROUNDS (3), CLASSES (400), PYTHONS (interpreters with torch to
 # compare: /usr/bin/python3 and /tmp/torchvenv/bin/python when present),
-# RESULTS (file that keeps the JSON lines; a temporary file by default).
+# RESULTS (file that keeps the JSON lines; a temporary file by default),
+# REPORT_ONLY=1 (print the table of an existing RESULTS file, run nothing).
 # `make bench-peers` runs it on r3d_18 and r2plus1d_18 at 8x3x8x112x112.
 set -u
 DOJO=${DOJO:-build/dojo}
@@ -28,7 +29,10 @@ fi
 here=$(dirname "$0")
 peer="$here/peers/torch_train_step.py"
 results=${RESULTS:-$(mktemp)}
-: >"$results"
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+    [ -s "$results" ] || { echo "bench_train_step.sh: REPORT_ONLY=1 needs RESULTS=FILE with JSON lines" >&2; exit 2; }
+else
+    : >"$results"
 
 # The peer: Debian's python3-torch, installed when missing (root only).
 if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
@@ -76,6 +80,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 rm -f "$results.err"
+fi
 
 /usr/bin/python3 - "$results" <<'EOF'
 # Medians per runner and model, and the ratios of dojo to each torch runner.
@@ -92,23 +97,27 @@ for r in rows:
     runner = "dojo " + r.get("dojo_version", "") if "peer" not in r else f"torch {r['torch_version']} {r['mode']}"
     groups.setdefault((r["model"], runner), []).append(r)
 med = lambda rs, k: statistics.median(x[k] for x in rs)
-print(f"\n{'model':12} {'runner':22} {'runs':>4} {'ms/step':>10} {'clips/s':>9} {'peak MB':>8} {'load':>5}"
-      f" {'MFU':>6} {'dojo x clips/s':>14} {'dojo x memory':>13}")
+best = lambda rs: max(x["clips_per_s"] for x in rs)  # the least disturbed run
+print(f"\n{'model':12} {'runner':27} {'runs':>4} {'ms/step':>10} {'clips/s':>9} {'best':>7} {'peak MB':>8} {'load':>5}"
+      f" {'MFU':>6} {'dojo x clips/s':>14} {'(best)':>7} {'dojo x memory':>13}")
 for model in sorted({m for m, _ in groups}):
     dojo = next((rs for (m, run), rs in groups.items() if m == model and run.startswith("dojo")), None)
     for (m, runner), rs in sorted(groups.items(), key=lambda kv: (not kv[0][1].startswith("dojo"), kv[0][1])):
         if m != model:
             continue
         mfu = f"{100 * med(rs, 'mfu'):5.1f}%" if "mfu" in rs[0] else ""
-        ratio = mem = ""
+        ratio = best_ratio = mem = ""
         if dojo and not runner.startswith("dojo"):
             ratio = f"{med(dojo, 'clips_per_s') / med(rs, 'clips_per_s'):.2f}x"
+            best_ratio = f"{best(dojo) / best(rs):.2f}x"
             mem = f"{med(dojo, 'peak_rss_mb') / med(rs, 'peak_rss_mb'):.2f}x"
-        print(f"{model:12} {runner:22} {len(rs):4d} {med(rs, 'ms_per_step'):10.1f} {med(rs, 'clips_per_s'):9.3f}"
-              f" {med(rs, 'peak_rss_mb'):8.1f} {med(rs, 'loadavg_before'):5.2f} {mfu:>6} {ratio:>14} {mem:>13}")
-print("\nmedians over rounds; load = 1-minute load average before each run (median); MFU = 3 x forward FLOPs"
-      " per step / time / FMA peak of the same run;\ndojo x clips/s > 1: dojo is faster; dojo x memory < 1: dojo uses"
-      " less peak resident memory.")
+        print(f"{model:12} {runner:27} {len(rs):4d} {med(rs, 'ms_per_step'):10.1f} {med(rs, 'clips_per_s'):9.3f}"
+              f" {best(rs):7.3f} {med(rs, 'peak_rss_mb'):8.1f} {med(rs, 'loadavg_before'):5.2f} {mfu:>6} {ratio:>14}"
+              f" {best_ratio:>7} {mem:>13}")
+print("\nmedians over rounds; best = the fastest run (the least disturbed by other work); load = 1-minute load"
+      " average before each run (median);\nMFU = 3 x forward FLOPs per step / time / FMA peak of the same run (a"
+      " loaded machine lowers the peak measured too);\ndojo x clips/s > 1: dojo is faster; dojo x memory < 1: dojo"
+      " uses less peak resident memory.")
 for n in sorted(set(notes)):
     print("note:", n)
 EOF
