@@ -5,6 +5,7 @@
 #   make demo       setup + build + `dojo train` with no arguments
 #   make test       setup + build + all tests, normal and under ASan+UBSan
 #   make bench      the benchmarks (bench/run.sh)
+#   make bench-peers  dojo against PyTorch, training steps side by side
 #   make MODE=asan  a sanitizer build in build/asan/
 #
 # Plain GNU make rather than CMake: the tree is one library, one command and
@@ -95,7 +96,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 AVX2_FLAGS := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512bf16 -mavx512vnni
 
-.PHONY: all setup demo test test-one bench clean
+.PHONY: all setup demo test test-one bench bench-peers clean
 # keep test objects (otherwise make deletes them as intermediates)
 .SECONDARY:
 
@@ -180,6 +181,18 @@ test-one: all
 bench: setup
 	$(MAKE) MODE=release all
 	@sh bench/run.sh build
+
+# dojo and PyTorch (eager, torch.compile) in alternation on the same
+# networks, input and threads (bench/bench_train_step.sh; it installs
+# python3-torch when missing). Override e.g. PEERS_INPUT=2x3x8x112x112.
+PEERS_MODELS ?= r3d_18 r2plus1d_18
+PEERS_INPUT ?= 8x3x8x112x112
+PEERS_THREADS ?= 2
+PEERS_ROUNDS ?= 3
+bench-peers:
+	$(MAKE) MODE=release all
+	@MODELS="$(PEERS_MODELS)" INPUT="$(PEERS_INPUT)" THREADS="$(PEERS_THREADS)" ROUNDS="$(PEERS_ROUNDS)" \
+	    DOJO=build/dojo sh bench/bench_train_step.sh
 
 clean:
 	rm -rf build

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "kernels/cpu/peak.h"
 #include "dojo/cpu.h"
 #include "dojo/gemm.h"
 #include "dojo/rng.h"
@@ -53,52 +54,6 @@ static int dj_bg_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-typedef struct dj_bg_peak {
-    dj_cpu_isa isa;
-    int bf16;
-    int64_t iters;
-    double flops[1024];
-} dj_bg_peak;
-
-static void dj_bg_peak_range(void *arg, int64_t begin, int64_t end, int thread) {
-    dj_bg_peak *p = arg;
-    for (int64_t t = begin; t < end; t++) {
-        double f;
-#if defined(__x86_64__)
-        if (p->bf16)
-            f = dj_bf16_peak_avx512(p->iters);
-        else if (p->isa == DJ_CPU_ISA_AVX512)
-            f = dj_fma_peak_avx512(p->iters);
-        else if (p->isa == DJ_CPU_ISA_AVX2)
-            f = dj_fma_peak_avx2(p->iters);
-        else
-#endif
-            f = dj_fma_peak_scalar(p->iters);
-        p->flops[t] = f;
-    }
-}
-
-/* Best of `reps` runs of `iters` steps of the FMA loop on every thread of
- * the pool, in GFLOP/s. */
-static double dj_bg_measure_peak(dj_threadpool *pool, dj_cpu_isa isa, int bf16, int reps, int64_t iters) {
-    static dj_bg_peak p;
-    int nt = dj_threadpool_size(pool);
-    p.isa = isa;
-    p.bf16 = bf16;
-    p.iters = isa == DJ_CPU_ISA_SCALAR ? 2 * iters : iters;
-    double best = 0.0;
-    for (int rep = 0; rep < reps; rep++) {
-        double t0 = dj_bg_now();
-        dj_parallel_for(pool, nt, 1, dj_bg_peak_range, &p);
-        double dt = dj_bg_now() - t0, flops = 0.0;
-        for (int t = 0; t < nt; t++)
-            flops += p.flops[t];
-        if (flops / dt > best)
-            best = flops / dt;
-    }
-    return best * 1e-9;
-}
-
 typedef struct dj_bg_mats {
     int64_t m, n, k;
     float *a, *b, *c;
@@ -120,7 +75,7 @@ static int dj_bg_time(dj_threadpool *pool, const dj_bg_mats *x, int bf16, int64_
     double flops = 2.0 * (double)x->m * (double)x->n * (double)x->k;
     int bad = 0;
     for (int64_t r = -1; r < repeat && !bad; r++) {
-        double peak = dj_bg_measure_peak(pool, isa, 0, 1, 2000000);
+        double peak = dj_cpu_peak_gflops_n(pool, isa, 0, 1, 2000000);
         double t0 = dj_bg_now();
         dj_status s = bf16 ? dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_NO_TRANS, x->m, x->n, x->k, 1.0f, x->ab, x->k,
                                           x->bb, x->n, 0.0f, x->c, x->n)
@@ -267,9 +222,9 @@ int dj_bench_gemm(int argc, char **argv) {
     int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
     dj_bg_result r = {0};
     r.loadavg = dj_bg_loadavg();
-    r.peak = dj_bg_measure_peak(pool, isa, 0, 3, 10000000);
+    r.peak = dj_cpu_peak_gflops_n(pool, isa, 0, 3, 10000000);
     if (dj_bg_bf16 && bf16_native)
-        r.bf16_peak = dj_bg_measure_peak(pool, isa, 1, 3, 10000000);
+        r.bf16_peak = dj_cpu_peak_gflops_n(pool, isa, 1, 3, 10000000);
     int bad = dj_bg_time(pool, &x, 0, dj_bg_repeat, isa, &r.f32, &r.f32_best, &r.f32_paired) != 0;
     if (!bad && dj_bg_bf16)
         bad = dj_bg_time(pool, &x, 1, dj_bg_repeat, isa, &r.bf16, &r.bf16_best, &r.bf16_paired) != 0;
