@@ -61,6 +61,7 @@ typedef struct dj_eval_result {
     int num_classes;
     int64_t *confusion;      /* num_classes x num_classes, rows = true class (video level) */
     double *class_accuracy;  /* per class (video level); NaN for a class without videos */
+    double *video_probs;     /* videos x num_classes: softmax averaged over each video's views */
 } dj_eval_result;
 void dj_eval_result_free(dj_eval_result *r);
 
@@ -86,6 +87,20 @@ typedef struct dj_eval_options {
 } dj_eval_options;
 dj_status dj_evaluate(dj_model *m, const dj_exec *ex, const dj_index *index, const int *label_map,
                       const dj_eval_options *o, dj_eval_result *r);
+
+/* Builds the model a checkpoint was trained with (or `model`, a name or
+ * model file, when given: needed for plain torchvision state dicts), for
+ * inference on batches of (batch, 3, frames, size, size), and loads its
+ * weights. st receives the checkpoint's metadata (free it with
+ * dj_checkpoint_state_free). */
+struct dj_checkpoint_state;
+dj_status dj_model_from_checkpoint(const char *path, const char *model, int64_t batch, int64_t frames, int64_t size,
+                                   int threads, dj_model **out, struct dj_checkpoint_state *st);
+
+/* The evaluation geometry a checkpoint was trained with (frames, stride,
+ * size, resize, normalisation, views) from its stored recipe; defaults for
+ * weights without one. */
+dj_status dj_eval_options_from_checkpoint(const struct dj_checkpoint_state *st, dj_eval_options *eo);
 
 /* Opens DATA as a dojo index file, or indexes a folder or list file (reusing
  * cache_path when given and still valid, and saving the index there). */

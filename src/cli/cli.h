@@ -68,6 +68,8 @@ const dj_command *dj_cli_find(const char *name);
 /* The sub-commands, one file each: cmd_NAME.c. */
 int dj_cmd_version(int argc, char **argv);
 int dj_cmd_train(int argc, char **argv);
+int dj_cmd_eval(int argc, char **argv);
+int dj_cmd_predict(int argc, char **argv);
 int dj_cmd_bench(int argc, char **argv);
 int dj_cmd_probe(int argc, char **argv);
 int dj_cmd_frames(int argc, char **argv);

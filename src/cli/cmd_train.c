@@ -250,15 +250,18 @@ int dj_cmd_train(int argc, char **argv) {
     o.resume = o_resume;
     dj_train_result res;
     s = dj_train_run(&o, cfg, &res);
-    dj_config_free(cfg);
+    char out_dir[1024];
+    snprintf(out_dir, sizeof out_dir, "%s", o.out ? o.out : "");
+    int has_val = o.val_data != NULL;
+    dj_config_free(cfg); /* o's strings pointed into cfg */
     if (s != DJ_OK)
         return dj_cli_fail();
     printf("trained %lld epochs (%lld steps) in %.1f s, %.1f clips/s\n", (long long)res.epochs, (long long)res.steps,
            res.wall_s, res.clips_per_s);
-    if (o.val_data)
+    if (has_val)
         printf("validation top-1 %.2f%%, top-5 %.2f%%\n", 100 * res.val_top1, 100 * res.val_top5);
     printf("checkpoint: %s\nmetrics:    %s/metrics.jsonl (TensorBoard: %s/tb)\nsummary:    %s/summary.json\n"
            "report:     %s/report.html\n",
-           res.checkpoint, o.out, o.out, o.out, o.out);
+           res.checkpoint, out_dir, out_dir, out_dir, out_dir);
     return DJ_EXIT_OK;
 }

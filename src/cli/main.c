@@ -10,9 +10,11 @@
 
 static const dj_command dj_commands[] = {
     {"bench", "measure kernels, decoding and training steps against their peers", dj_cmd_bench},
+    {"eval", "evaluate a checkpoint: multi-view top-1/top-5, per-class accuracy, confusion", dj_cmd_eval},
     {"forward", "run a trained network on a tensor file and write its logits", dj_cmd_forward},
     {"frames", "write chosen frames of a video as PNG files", dj_cmd_frames},
     {"index", "scan a folder or list of videos into a binary frame index", dj_cmd_index},
+    {"predict", "label videos with a checkpoint: top classes and probabilities", dj_cmd_predict},
     {"probe", "describe video files: codec, size, rates, exact frame counts", dj_cmd_probe},
     {"report", "write a run's HTML report: curves, confusion matrix, summary, configuration", dj_cmd_report},
     {"gen", "generate synthetic videos: the motion data set or decoder test clips", dj_cmd_gen},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dojo/checkpoint.h"
 #include "dojo/layers.h"
 #include "dojo/loader.h"
 #include "dojo/log.h"
@@ -16,8 +17,10 @@ void dj_eval_result_free(dj_eval_result *r) {
         return;
     free(r->confusion);
     free(r->class_accuracy);
+    free(r->video_probs);
     r->confusion = NULL;
     r->class_accuracy = NULL;
+    r->video_probs = NULL;
 }
 
 dj_status dj_data_open(const char *data, const char *cache_path, dj_index **out) {
@@ -200,6 +203,11 @@ dj_status dj_evaluate(dj_model *m, const dj_exec *ex, const dj_index *index, con
         r->class_accuracy[j] = per_class[j] ? (double)per_class_ok[j] / (double)per_class[j] : NAN;
     free(per_class);
     free(per_class_ok);
+    for (int64_t e = 0; e < nvideo; e++)
+        for (int j = 0; j < k && views[e]; j++)
+            prob[e * k + j] /= views[e];
+    r->video_probs = prob;
+    prob = NULL;
 done:
     dj_loader_free(loader);
     dj_batch_plan_free(plan);
@@ -210,4 +218,60 @@ done:
     if (s != DJ_OK)
         dj_eval_result_free(r);
     return s;
+}
+
+dj_status dj_model_from_checkpoint(const char *path, const char *model, int64_t batch, int64_t frames, int64_t size,
+                                   int threads, dj_model **out, dj_checkpoint_state *st) {
+    *out = NULL;
+    memset(st, 0, sizeof *st);
+    DJ_TRY(dj_checkpoint_peek(path, st));
+    const char *name = model ? model : st->model;
+    if (!name) {
+        dj_checkpoint_state_free(st);
+        return dj_error_set(DJ_ERR_INVALID, path, "the weights do not name their model: give --model");
+    }
+    char model_path[1024];
+    dj_config *mc = NULL;
+    dj_status s = dj_model_find(name, model_path, sizeof model_path);
+    if (s == DJ_OK)
+        s = dj_config_load(model_path, &mc);
+    dj_model_shape shape = {batch, frames, size, size, st->num_classes, 0.0f, threads};
+    if (s == DJ_OK)
+        s = dj_model_create(mc, &shape, out);
+    dj_config_free(mc);
+    if (s == DJ_OK)
+        s = dj_graph_plan(dj_model_graph(*out), 0);
+    if (s == DJ_OK)
+        s = dj_checkpoint_load(path, dj_model_graph(*out), NULL, NULL);
+    if (s != DJ_OK) {
+        dj_model_free(*out);
+        *out = NULL;
+        dj_checkpoint_state_free(st);
+    }
+    return s;
+}
+
+dj_status dj_eval_options_from_checkpoint(const dj_checkpoint_state *st, dj_eval_options *eo) {
+    dj_train_options o;
+    dj_train_defaults(&o);
+    dj_config *c = NULL;
+    if (st->config_json) {
+        DJ_TRY(dj_config_parse(st->config_json, strlen(st->config_json), "checkpoint config", &c));
+        dj_status s = dj_train_options_read(c, &o);
+        dj_config_free(c);
+        DJ_TRY(s);
+    } else {
+        o.short_side = (o.size * 8 + 6) / 7;
+    }
+    memset(eo, 0, sizeof *eo);
+    eo->frames = o.frames;
+    eo->stride = o.stride;
+    eo->size = o.size;
+    eo->short_side = o.short_side;
+    eo->clips = o.eval_clips;
+    eo->crops = o.eval_crops;
+    eo->workers = o.workers;
+    eo->batch = o.batch;
+    eo->norm = o.norm;
+    return DJ_OK;
 }

@@ -1,0 +1,245 @@
+/* test_train.c — the training loop end to end on a tiny synthetic data set:
+ * run outputs, resume continues bit for bit, results independent of the
+ * number of compute threads and decode workers, and bad runs refused with
+ * clear errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dojo/dojo.h"
+#include "dojo/train.h"
+#include "support/test.h"
+
+static char data[512], train_dir[600], val_dir[600];
+
+static int make_data(void) {
+    if (data[0])
+        return 0;
+    snprintf(data, sizeof data, "%s/motion", dj_test_tmpdir());
+    snprintf(train_dir, sizeof train_dir, "%s/train", data);
+    snprintf(val_dir, sizeof val_dir, "%s/val", data);
+    dj_synth_motion_options o;
+    dj_synth_motion_options_default(&o);
+    o.out_dir = data;
+    o.classes = 3;
+    o.per_class = 4;
+    o.val_per_class = 2;
+    o.frames = 8;
+    o.width = o.height = 32;
+    o.seed = 3;
+    o.threads = 1;
+    if (dj_synth_motion_generate(&o) != DJ_OK) {
+        dj_test_fail_at(__FILE__, __LINE__, "gen: %s", dj_error_message());
+        data[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static void options(dj_train_options *o, const char *out, int64_t epochs) {
+    dj_train_defaults(o);
+    o->model = "r3d_mini";
+    o->train_data = train_dir;
+    o->val_data = val_dir;
+    o->out = out;
+    o->epochs = epochs;
+    o->batch = 4;
+    o->frames = 4;
+    o->stride = 1;
+    o->size = 32;
+    o->short_side = 36;
+    o->threads = 1;
+    o->log_every = 1;
+}
+
+static dj_status run(const dj_train_options *o, dj_train_result *r) {
+    dj_config *cfg;
+    dj_config_create(&cfg);
+    dj_config_set(cfg, "train.epochs", "test", "test");
+    dj_status s = dj_train_run(o, cfg, r);
+    dj_config_free(cfg);
+    return s;
+}
+
+/* Compares every tensor of two checkpoints (weights, buffers, optimizer). */
+static void same_tensors(const char *a, const char *b) {
+    dj_safetensors *x = NULL, *y = NULL;
+    CHECK_MSG(dj_safetensors_open(a, &x) == DJ_OK, "%s", dj_error_message());
+    CHECK_MSG(dj_safetensors_open(b, &y) == DJ_OK, "%s", dj_error_message());
+    if (!x || !y)
+        goto done;
+    CHECK_EQ_INT(dj_safetensors_count(x), dj_safetensors_count(y));
+    int differ = 0;
+    for (int i = 0; i < dj_safetensors_count(x); i++) {
+        dj_st_view va, vb;
+        dj_safetensors_at(x, i, &va);
+        if (dj_safetensors_find(y, va.name, &vb) != DJ_OK || va.nbytes != vb.nbytes ||
+            (va.nbytes && memcmp(va.data, vb.data, va.nbytes) != 0)) {
+            if (differ++ < 3)
+                dj_test_fail_at(__FILE__, __LINE__, "tensor %s differs between %s and %s", va.name, a, b);
+        }
+    }
+done:
+    dj_safetensors_close(x);
+    dj_safetensors_close(y);
+}
+
+static void test_run_writes_its_outputs(void) {
+    if (make_data())
+        return;
+    char out[600], path[700];
+    snprintf(out, sizeof out, "%s/run-a", dj_test_tmpdir());
+    dj_train_options o;
+    options(&o, out, 2);
+    dj_train_result r;
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    CHECK_EQ_INT(r.epochs, 2);
+    CHECK_EQ_INT(r.steps, 6); /* 12 clips / batch 4 = 3 steps per epoch */
+    CHECK(r.val_top1 >= 0 && r.val_top1 <= 1 && r.val_top5 >= r.val_top1);
+    const char *files[] = {"summary.json", "metrics.jsonl", "config.json", "report.html", "checkpoints/last.safetensors",
+                           "checkpoints/best.safetensors", "checkpoints/step-6.safetensors", "train.index"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, files[i]);
+        CHECK_MSG(access(path, R_OK) == 0, "missing %s", path);
+    }
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    FILE *f = fopen(path, "r");
+    char text[2048] = {0};
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    const char *keys[] = {"val_top1", "val_top5", "epochs", "steps", "wall_s", "clips_per_s", "checkpoint"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        CHECK_STR_CONTAINS(text, keys[i]);
+    /* the same run folder again without --resume is refused */
+    CHECK(run(&o, &r) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "--resume");
+}
+
+static void test_resume_continues_bit_for_bit(void) {
+    if (make_data())
+        return;
+    char straight[600], split[600], a[700], b[700];
+    snprintf(straight, sizeof straight, "%s/run-straight", dj_test_tmpdir());
+    snprintf(split, sizeof split, "%s/run-split", dj_test_tmpdir());
+    dj_train_options o;
+    dj_train_result r;
+    options(&o, straight, 2);
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    options(&o, split, 1);
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    options(&o, split, 2);
+    o.resume = 1;
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    CHECK_EQ_INT(r.steps, 6);
+    snprintf(a, sizeof a, "%s/checkpoints/last.safetensors", straight);
+    snprintf(b, sizeof b, "%s/checkpoints/last.safetensors", split);
+    same_tensors(a, b);
+}
+
+static void test_threads_and_workers_do_not_change_results(void) {
+    if (make_data())
+        return;
+    char one[600], many[600], a[700], b[700];
+    snprintf(one, sizeof one, "%s/run-t1", dj_test_tmpdir());
+    snprintf(many, sizeof many, "%s/run-t3", dj_test_tmpdir());
+    dj_train_options o;
+    dj_train_result r;
+    options(&o, one, 1);
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    options(&o, many, 1);
+    o.threads = 3;
+    o.workers = 2;
+    CHECK_MSG(run(&o, &r) == DJ_OK, "%s", dj_error_message());
+    snprintf(a, sizeof a, "%s/checkpoints/last.safetensors", one);
+    snprintf(b, sizeof b, "%s/checkpoints/last.safetensors", many);
+    same_tensors(a, b);
+}
+
+static void test_bad_runs_are_refused(void) {
+    if (make_data())
+        return;
+    char out[600], empty[600], cls[700];
+    dj_train_options o;
+    dj_train_result r;
+    snprintf(out, sizeof out, "%s/run-bad", dj_test_tmpdir());
+    options(&o, out, 1);
+    o.train_data = "/nonexistent/videos";
+    CHECK(run(&o, &r) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), "/nonexistent/videos");
+    /* class folders without any video */
+    snprintf(empty, sizeof empty, "%s/empty", dj_test_tmpdir());
+    mkdir(empty, 0777);
+    snprintf(cls, sizeof cls, "%s/a", empty);
+    mkdir(cls, 0777);
+    snprintf(cls, sizeof cls, "%s/b", empty);
+    mkdir(cls, 0777);
+    options(&o, out, 1);
+    o.train_data = empty;
+    CHECK(run(&o, &r) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), empty);
+    options(&o, out, 1);
+    o.model = "no_such_model";
+    CHECK(run(&o, &r) == DJ_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(dj_error_message(), "unknown model");
+    options(&o, out, 1);
+    o.out = NULL;
+    CHECK(run(&o, &r) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "--out");
+    /* resume without a checkpoint, then with a corrupt one */
+    char fresh[600], last[700];
+    snprintf(fresh, sizeof fresh, "%s/run-fresh", dj_test_tmpdir());
+    options(&o, fresh, 1);
+    o.resume = 1;
+    CHECK(run(&o, &r) == DJ_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(dj_error_message(), "no checkpoint");
+    o.resume = 0;
+    CHECK(run(&o, &r) == DJ_OK);
+    snprintf(last, sizeof last, "%s/checkpoints/last.safetensors", fresh);
+    FILE *f = fopen(last, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("garbage!", f);
+        fclose(f);
+    }
+    options(&o, fresh, 2);
+    o.resume = 1;
+    CHECK(run(&o, &r) != DJ_OK);
+    CHECK_STR_CONTAINS(dj_error_message(), last);
+}
+
+static void test_recipe_keys(void) {
+    const char *text = "model: r3d_mini\ndata:\n  frames: 4\n  size: 32\ntrain:\n  epochs: 3\n  batch: 2\n"
+                       "optimizer:\n  kind: adamw\n  lr: 0.001\nschedule:\n  kind: step\n  step_epochs: 1\n"
+                       "augment:\n  scale: [0.5, 1.0]\n  flip: 0\n";
+    dj_config *c;
+    CHECK(dj_config_parse(text, strlen(text), "recipe.yaml", &c) == DJ_OK);
+    dj_train_options o;
+    dj_train_defaults(&o);
+    CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
+    CHECK(o.optim.kind == DJ_OPTIM_ADAMW && o.lr == 0.001 && o.schedule == DJ_SCHEDULE_STEP);
+    CHECK(o.scale_min == 0.5 && o.flip == 0 && o.frames == 4 && o.short_side == 37);
+    dj_config_free(c);
+    const char *bad[] = {"optimiser:\n  lr: 1\n", "train:\n  batch: 0\n", "optimizer:\n  kind: lion\n",
+                         "augment:\n  scale: [0.9, 0.5]\n", "data:\n  size: 64\n  short_side: 32\n",
+                         "eval:\n  crops: 2\n", "train:\n  bf16: true\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(dj_config_parse(bad[i], strlen(bad[i]), "bad.yaml", &c) == DJ_OK);
+        dj_train_defaults(&o);
+        CHECK_MSG(dj_train_options_read(c, &o) != DJ_OK, "case %zu accepted", i);
+        dj_config_free(c);
+    }
+}
+
+int main(void) {
+    DJ_RUN(test_recipe_keys);
+    DJ_RUN(test_run_writes_its_outputs);
+    DJ_RUN(test_resume_continues_bit_for_bit);
+    DJ_RUN(test_threads_and_workers_do_not_change_results);
+    DJ_RUN(test_bad_runs_are_refused);
+    return dj_test_finish();
+}
