@@ -1,0 +1,46 @@
+# test_train.sh — dojo train / eval / predict on a tiny synthetic data set:
+# outputs, multi-view eval, predictions, and bad input (exit status 1 with
+# the file named, or 2 for a bad command line).
+. tests/cli/lib.sh
+export DOJO_CACHE="$TMP/cache"
+
+"$DOJO" gen motion --out "$TMP/d" --classes 3 --per-class 4 --val-per-class 2 --frames 8 --size 32 --seed 1 \
+    >/dev/null 2>&1
+check gen-data [ -d "$TMP/d/train" ]
+RUN="$TMP/run"
+ARGS="--data $TMP/d/train --val $TMP/d/val --model r3d_mini --epochs 2 --batch 4 --frames 4 --size 32 --threads 1"
+expect train 0 "validation top-1" -- "$DOJO" train $ARGS --out "$RUN" --set data.stride=1
+check summary [ -s "$RUN/summary.json" ]
+check summary-key grep -q '"val_top1"' "$RUN/summary.json"
+check metrics-lines [ "$(grep -c '"split":"train"' "$RUN/metrics.jsonl")" -ge 2 ]
+check tensorboard [ -n "$(ls "$RUN"/tb/events.out.tfevents.* 2>/dev/null)" ]
+check report [ -s "$RUN/report.html" ]
+expect train-again-refused 1 "already holds a run.*--resume" -- "$DOJO" train $ARGS --out "$RUN"
+expect resume-more-epochs 0 "trained 3 epochs" -- "$DOJO" train $ARGS --out "$RUN" --resume --epochs 3 --set data.stride=1
+
+CKPT="$RUN/checkpoints/last.safetensors"
+expect eval 0 "video top-1" -- "$DOJO" eval "$CKPT" --data "$TMP/d/val"
+expect eval-json 0 '"video_top1":.*"confusion":\[\[' -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --json --clips 2 --crops 3
+expect eval-views 0 '"views_per_video":6' -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --json --clips 2 --crops 3
+expect eval-needs-data 2 "--data is required" -- "$DOJO" eval "$CKPT"
+expect eval-crops 2 "--crops is 1 or 3" -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --crops 2
+V="$TMP/d/val/translate_up/translate_up_0000.mp4"
+expect predict 0 "translate_" -- "$DOJO" predict "$CKPT" "$V" --top 2
+expect predict-json 0 '^\{"path":".*","top":\[\{"label":"translate_' -- "$DOJO" predict "$CKPT" "$V" --json
+expect predict-bad-video 1 "cannot be read \($TMP/nope.mp4\)" -- "$DOJO" predict "$CKPT" "$V" "$TMP/nope.mp4"
+expect predict-needs-video 2 "expected at least 2 arguments" -- "$DOJO" predict "$CKPT"
+
+# bad input
+expect missing-data 1 "dojo: error: .*$TMP/none" -- "$DOJO" train --data "$TMP/none" --out "$TMP/r1"
+mkdir -p "$TMP/empty/a" "$TMP/empty/b"
+expect empty-classes 1 "dojo: error: .*$TMP/empty" -- "$DOJO" train --data "$TMP/empty" --out "$TMP/r2"
+expect unknown-model 1 "unknown model; known models: .*r3d_18" -- "$DOJO" train $ARGS --model nope --out "$TMP/r3"
+expect no-out 1 "no run folder" -- "$DOJO" train --data "$TMP/d/train"
+expect unknown-recipe-key 1 "unknown config key 'optimiser' \(--set\)" -- "$DOJO" train $ARGS --out "$TMP/r4" --set optimiser.lr=1
+expect bad-set 1 "is not KEY=VALUE" -- "$DOJO" train $ARGS --out "$TMP/r5" --set lr
+expect resume-nothing 1 "no checkpoint to resume from" -- "$DOJO" train $ARGS --out "$TMP/r6" --resume
+head -c 300 "$CKPT" > "$TMP/broken.safetensors"
+expect eval-corrupt-checkpoint 1 "$TMP/broken.safetensors" -- "$DOJO" eval "$TMP/broken.safetensors" --data "$TMP/d/val"
+expect eval-other-model 1 "dojo: error: " -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --model r2plus1d_mini
+expect eval-missing-checkpoint 1 "$TMP/nope.safetensors" -- "$DOJO" eval "$TMP/nope.safetensors" --data "$TMP/d/val"
+finish
