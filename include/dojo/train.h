@@ -70,6 +70,7 @@ typedef struct dj_train_result {
     int64_t epochs, steps;
     double wall_s, clips_per_s;
     char checkpoint[1024];
+    int rank; /* this process's rank (0 in a single process): rank 0 reports */
 } dj_train_result;
 
 /* Trains as the options say. cfg is the full recipe (saved in checkpoints

@@ -256,6 +256,8 @@ int dj_cmd_train(int argc, char **argv) {
     dj_config_free(cfg); /* o's strings pointed into cfg */
     if (s != DJ_OK)
         return dj_cli_fail();
+    if (res.rank != 0)
+        return DJ_EXIT_OK; /* rank 0 reports for the job */
     printf("trained %lld epochs (%lld steps) in %.1f s, %.1f clips/s\n", (long long)res.epochs, (long long)res.steps,
            res.wall_s, res.clips_per_s);
     if (has_val)

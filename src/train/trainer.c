@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "dojo/checkpoint.h"
+#include "dojo/dist.h"
 #include "dojo/layers.h"
 #include "dojo/loader.h"
 #include "dojo/log.h"
@@ -38,6 +39,11 @@ typedef struct dj_run {
     int64_t steps_per_epoch;
     char *config_json, *classes_json;
     int threads;
+    /* data parallelism: rank r of world trains on its share of every global
+     * batch; gradients are averaged by the reducer; rank 0 writes the files */
+    dj_comm *comm;
+    dj_grad_reducer *reducer;
+    int rank, world;
 } dj_run;
 
 static dj_status dj_mkdir(const char *path) {
@@ -99,12 +105,18 @@ static dj_status dj_map_classes(dj_run *r) {
     return DJ_OK;
 }
 
-static dj_plan_options dj_train_plan_options(const dj_train_options *o) {
+/* Each rank plans batches of batch/world clips over its shard (epoch
+ * positions p with p % world == rank): together the ranks' k-th batches are
+ * exactly the one-process k-th global batch, crops and flips included (they
+ * are drawn from the sample's global position). */
+static dj_plan_options dj_train_plan_options(const dj_train_options *o, int rank, int world) {
     dj_plan_options po;
     memset(&po, 0, sizeof po);
-    po.batch_size = (int)o->batch;
+    po.batch_size = (int)(o->batch / world);
     po.shard.shuffle = 1;
     po.shard.drop_last = 1;
+    po.shard.rank = rank;
+    po.shard.world = world;
     po.clip.num_frames = (int)o->frames;
     po.clip.stride = (int)o->stride;
     po.clip.mode = DJ_CLIP_RANDOM;
@@ -132,17 +144,33 @@ static dj_status dj_run_setup(dj_run *r) {
                             "the run folder already holds a run: add --resume to continue it, or choose another --out");
     if (o->resume && !dj_exists(last))
         return dj_error_set(DJ_ERR_NOT_FOUND, last, "--resume: no checkpoint to resume from");
-    DJ_TRY(dj_mkdir(r->dir));
-    DJ_TRY(dj_mkdir(r->ckpt_dir));
+    DJ_TRY(dj_comm_create(DJ_COMM_AUTO, &r->comm));
+    r->rank = dj_comm_rank(r->comm);
+    r->world = dj_comm_size(r->comm);
+    if (o->batch % r->world)
+        return dj_error_set(DJ_ERR_INVALID, "--batch", "the global batch (%lld) must divide evenly over %d ranks",
+                            (long long)o->batch, r->world);
+    if (r->rank > 0 && dj_log_get_level() > DJ_LOG_WARN)
+        dj_log_set_level(DJ_LOG_WARN); /* rank 0 speaks for the job */
+    if (r->rank == 0) {
+        DJ_TRY(dj_mkdir(r->dir));
+        DJ_TRY(dj_mkdir(r->ckpt_dir));
+    }
 
-    /* data */
+    /* data: rank 0 indexes (and caches the index); the others then reuse it */
     char cache[1200];
-    snprintf(cache, sizeof cache, "%s/train.index", r->dir);
-    DJ_TRY(dj_data_open(o->train_data, cache, &r->train));
-    if (o->val_data) {
-        snprintf(cache, sizeof cache, "%s/val.index", r->dir);
-        DJ_TRY(dj_data_open(o->val_data, cache, &r->val));
-        DJ_TRY(dj_map_classes(r));
+    for (int pass = 0; pass < 2; pass++) {
+        if ((pass == 0) == (r->rank == 0)) {
+            snprintf(cache, sizeof cache, "%s/train.index", r->dir);
+            DJ_TRY(dj_data_open(o->train_data, cache, &r->train));
+            if (o->val_data) {
+                snprintf(cache, sizeof cache, "%s/val.index", r->dir);
+                DJ_TRY(dj_data_open(o->val_data, cache, &r->val));
+                DJ_TRY(dj_map_classes(r));
+            }
+        }
+        if (pass == 0)
+            DJ_TRY(dj_comm_barrier(r->comm));
     }
     int64_t n = dj_index_count(r->train);
     if (n < o->batch)
@@ -166,7 +194,7 @@ static dj_status dj_run_setup(dj_run *r) {
     dj_config *mc = NULL;
     DJ_TRY(dj_model_find(o->model, path, sizeof path));
     DJ_TRY(dj_config_load(path, &mc));
-    dj_model_shape shape = {o->batch, o->frames, o->size, o->size, dj_index_class_count(r->train),
+    dj_model_shape shape = {o->batch / r->world, o->frames, o->size, o->size, dj_index_class_count(r->train),
                             (float)o->label_smoothing, r->threads};
     dj_status s = dj_model_create(mc, &shape, &r->model);
     dj_config_free(mc);
@@ -180,9 +208,12 @@ static dj_status dj_run_setup(dj_run *r) {
     r->ex = (dj_exec){r->pool, r->scratch, scratch};
     dj_optim_config oc = o->optim;
     DJ_TRY(dj_optimizer_create(r->g, &oc, &r->opt));
+    DJ_TRY(dj_comm_broadcast_graph(r->comm, r->g)); /* every rank starts from rank 0's weights */
+    if (r->world > 1)
+        DJ_TRY(dj_grad_reducer_create(r->comm, r->g, 0, &r->reducer));
 
     /* schedule, in optimizer steps */
-    dj_plan_options po = dj_train_plan_options(o);
+    dj_plan_options po = dj_train_plan_options(o, r->rank, r->world);
     dj_batch_plan *plan0 = NULL;
     DJ_TRY(dj_batch_plan_create(r->entries, n, (uint64_t)o->seed, 0, &po, &plan0));
     r->steps_per_epoch = plan0->num_batches / o->accumulate;
@@ -206,8 +237,10 @@ static dj_status dj_run_setup(dj_run *r) {
     r->classes_json = dj_classes_json(r->train);
     if (!r->config_json || !r->classes_json)
         return dj_error_set(DJ_ERR_NOMEM, "train", "cannot allocate");
-    DJ_TRY(dj_write_text(r->dir, "config.json", r->config_json));
-    DJ_TRY(dj_metrics_open(r->dir, &r->metrics));
+    if (r->rank == 0) {
+        DJ_TRY(dj_write_text(r->dir, "config.json", r->config_json));
+        DJ_TRY(dj_metrics_open(r->dir, &r->metrics));
+    }
 
     dj_graph_memory mem;
     dj_graph_memory_report(r->g, &mem);
@@ -221,10 +254,15 @@ static dj_status dj_run_setup(dj_run *r) {
     dj_log_info("data: %lld training videos%s, %lld batches per epoch, %d compute threads, %lld decode workers",
                 (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),
                 r->threads, (long long)o->workers);
+    if (r->world > 1)
+        dj_log_info("data parallel: %d ranks (%s), %lld clips each per batch, %d gradient buckets", r->world,
+                    dj_comm_backend(r->comm), (long long)(o->batch / r->world), dj_grad_reducer_num_buckets(r->reducer));
     return DJ_OK;
 }
 
 static void dj_run_free(dj_run *r) {
+    dj_grad_reducer_free(r->reducer);
+    dj_comm_free(r->comm);
     dj_metrics_close(r->metrics);
     dj_optimizer_free(r->opt);
     dj_model_free(r->model);
@@ -240,6 +278,9 @@ static void dj_run_free(dj_run *r) {
 
 static dj_status dj_run_checkpoint(dj_run *r, int64_t epoch, int64_t step, double best, int is_best,
                                    char *path_out, size_t path_size) {
+    snprintf(path_out, path_size, "%s/last.safetensors", r->ckpt_dir);
+    if (r->rank != 0)
+        return DJ_OK;
     dj_checkpoint_state st;
     memset(&st, 0, sizeof st);
     st.epoch = epoch;
@@ -287,7 +328,9 @@ static dj_status dj_validate(dj_run *r, int64_t epoch, int64_t step, double wall
     eo.workers = r->o->workers;
     eo.strict = r->o->strict;
     eo.norm = r->o->norm;
-    DJ_TRY(dj_evaluate(r->model, &r->ex, r->val, r->val_map, &eo, res));
+    DJ_TRY(dj_evaluate(r->model, &r->ex, r->val, r->val_map, &eo, res)); /* every rank: the same result */
+    if (!r->metrics)
+        return DJ_OK;
     const char *keys[] = {"top1", "top5", "loss", "clip_top1"};
     double vals[] = {res->video_top1, res->video_top5, res->loss, res->clip_top1};
     DJ_TRY(dj_metrics_log(r->metrics, "val", epoch, step, wall, 4, keys, vals));
@@ -343,7 +386,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", last);
     }
     const int64_t n = dj_index_count(r->train);
-    dj_plan_options po = dj_train_plan_options(o);
+    dj_plan_options po = dj_train_plan_options(o, r->rank, r->world);
     dj_loader_options lo = dj_loader_defaults();
     lo.workers = (int)o->workers;
     lo.height = lo.width = (int)o->size;
@@ -362,7 +405,10 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         double t_epoch = dj_time_now();
         if (o->time_limit_s > 0 && epoch > epoch0) {
             double per_epoch = (t_epoch - t_start) / (double)(epoch - epoch0);
-            if (t_epoch - t_start + per_epoch > o->time_limit_s) {
+            int64_t stop = t_epoch - t_start + per_epoch > o->time_limit_s;
+            if (dj_comm_broadcast_bytes(r->comm, &stop, sizeof stop) != DJ_OK) /* rank 0 decides for all */
+                break;
+            if (stop) {
                 dj_log_warn("stopping after epoch %lld: the next epoch would pass train.time_limit_s",
                             (long long)epoch);
                 break;
@@ -394,8 +440,13 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 dj_graph_zero_grads(r->g);
             dj_graph_set_seed(r->g, (uint64_t)o->seed, (uint64_t)step);
             s = dj_graph_forward(r->g, &r->ex, 1);
+            const int last_micro = (bi + 1) % o->accumulate == 0;
+            if (s == DJ_OK && last_micro && r->reducer)
+                s = dj_grad_reducer_begin(r->reducer); /* buckets start during this backward pass */
             if (s == DJ_OK)
                 s = dj_graph_backward(r->g, &r->ex, dj_model_loss(r->model), 1.0f / (float)o->accumulate);
+            if (s == DJ_OK && last_micro && r->reducer)
+                s = dj_grad_reducer_finish(r->reducer); /* the mean over ranks, same bits everywhere */
             double lr = dj_schedule_lr(&r->sched, step);
             if (s == DJ_OK && (bi + 1) % o->accumulate == 0) {
                 s = dj_optimizer_step(r->opt, &r->ex, lr, NULL);
@@ -428,6 +479,13 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                                (long long)epoch + 1, (long long)o->epochs, (long long)bi + 1, (long long)nb,
                                loss_sum / (double)log_n, lr, rate, 100.0 * wait_sum / step_sum, eta);
             if (step % o->log_every == 0 || bi + 1 == nb) {
+                double sums[3] = {loss_sum, (double)correct, (double)seen};
+                s = dj_comm_allreduce_f64(r->comm, sums, 3, DJ_REDUCE_SUM); /* the job's figures */
+                if (s != DJ_OK)
+                    break;
+                loss_sum = sums[0] / r->world;
+                correct = (int64_t)sums[1];
+                seen = (int64_t)sums[2];
                 dj_loader_stats ls = dj_loader_get_stats(loader);
                 double dpd = ls.frames_delivered > prev.frames_delivered
                                  ? (double)(ls.frames_decoded - prev.frames_decoded) /
@@ -437,7 +495,8 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 const char *keys[] = {"loss", "lr", "top1", "clips_per_s", "data_wait", "decoded_per_delivered"};
                 double vals[] = {loss_sum / (double)log_n, lr, (double)correct / (double)seen,
                                  (double)seen / step_sum, wait_sum / step_sum, dpd};
-                s = dj_metrics_log(r->metrics, "train", epoch, step, dj_time_now() - t_start, 6, keys, vals);
+                if (r->metrics)
+                    s = dj_metrics_log(r->metrics, "train", epoch, step, dj_time_now() - t_start, 6, keys, vals);
                 loss_sum = 0;
                 correct = seen = log_n = 0;
                 wait_sum = step_sum = 0;
@@ -478,7 +537,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
     dj_progress_free(progress);
     res->steps = step;
     res->wall_s = dj_time_now() - t_start;
-    res->clips_per_s = train_time > 0 ? (double)train_clips / train_time : 0;
+    res->clips_per_s = train_time > 0 ? (double)train_clips * r->world / train_time : 0; /* the whole job's */
     if (best >= 0)
         res->val_top1 = res->val_top1 > 0 ? res->val_top1 : best;
     return s;
@@ -493,9 +552,10 @@ dj_status dj_train_run(const dj_train_options *o, dj_config *cfg, dj_train_resul
     dj_status s = dj_run_setup(&r);
     if (s == DJ_OK)
         s = dj_train_epochs(&r, result);
-    if (s == DJ_OK)
+    result->rank = r.rank;
+    if (s == DJ_OK && r.rank == 0)
         s = dj_write_summary(&r, result);
-    if (s == DJ_OK) {
+    if (s == DJ_OK && r.rank == 0) {
         dj_metrics_flush(r.metrics);
         dj_status rs = dj_report_write(r.dir, NULL);
         if (rs != DJ_OK)

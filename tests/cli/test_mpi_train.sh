@@ -1,0 +1,47 @@
+# test_mpi_train.sh — `mpirun -np N dojo train` trains like one process:
+# 2 and 3 ranks splitting the global batch end with the weights of one
+# process within 1e-5 (a layer-norm model: no batch statistics couple the
+# rows), a run resumes with another number of ranks, only rank 0 writes, and
+# a batch that does not divide over the ranks is refused.
+. tests/cli/lib.sh
+BUILD_DIR=$(dirname "$DOJO")
+CMP="$BUILD_DIR/tests/mpi/compare_checkpoints"
+if ! command -v mpirun >/dev/null 2>&1; then
+    skip mpi-train "mpirun not found (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+    finish; exit $?
+fi
+if ! "$DOJO" version | grep -q "^backends:.*mpi"; then
+    skip mpi-train "this dojo was built without MPI"
+    finish; exit $?
+fi
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
+[ -f tests/mpi/lsan.supp ] && export LSAN_OPTIONS="suppressions=$PWD/tests/mpi/lsan.supp:fast_unwind_on_malloc=0"
+MPIRUN="mpirun --allow-run-as-root --oversubscribe"
+
+"$DOJO" gen motion --out "$TMP/d" --classes 3 --per-class 4 --frames 8 --size 32 --seed 2 >/dev/null 2>&1
+A="--data $TMP/d --model tests/mpi/tiny_timesformer.yaml --frames 4 --size 32 --threads 1 --set data.stride=1"
+
+expect one-rank 0 "trained 2 epochs" -- "$DOJO" train $A --batch 4 --epochs 2 --out "$TMP/r1"
+$MPIRUN -np 2 "$DOJO" train $A --batch 4 --epochs 2 --out "$TMP/r2" >"$TMP/two.log" 2>&1
+check two-ranks [ $? = 0 ]
+check two-ranks-report-once [ "$(grep -c '^trained 2 epochs' "$TMP/two.log")" = 1 ]
+expect two-ranks-match 0 "largest relative difference" -- "$CMP" "$TMP/r1/checkpoints/last.safetensors" \
+    "$TMP/r2/checkpoints/last.safetensors" 1e-5
+check same-metrics-lines [ "$(grep -c '"split":"train"' "$TMP/r1/metrics.jsonl")" = \
+    "$(grep -c '"split":"train"' "$TMP/r2/metrics.jsonl")" ]
+
+expect one-rank-b6 0 "trained 1 epochs" -- "$DOJO" train $A --batch 6 --epochs 1 --out "$TMP/s1"
+expect three-ranks 0 "trained 1 epochs" -- $MPIRUN -np 3 "$DOJO" train $A --batch 6 --epochs 1 --out "$TMP/s3"
+expect three-ranks-match 0 "largest relative difference" -- "$CMP" "$TMP/s1/checkpoints/last.safetensors" \
+    "$TMP/s3/checkpoints/last.safetensors" 1e-5
+
+# checkpoints do not depend on the number of ranks: 1 epoch on 2 ranks, resumed on 1
+expect half-on-two 0 "trained 1 epochs" -- $MPIRUN -np 2 "$DOJO" train $A --batch 4 --epochs 1 --out "$TMP/h"
+expect resumed-on-one 0 "trained 2 epochs" -- "$DOJO" train $A --batch 4 --epochs 2 --out "$TMP/h" --resume
+expect resumed-match 0 "largest relative difference" -- "$CMP" "$TMP/r1/checkpoints/last.safetensors" \
+    "$TMP/h/checkpoints/last.safetensors" 1e-5
+
+expect uneven-refused 1 "must divide evenly over 3 ranks" -- $MPIRUN -np 3 "$DOJO" train $A --batch 4 --epochs 1 \
+    --out "$TMP/u"
+finish
