@@ -12,6 +12,8 @@
 #include "dojo/synth.h"
 #include "support/test.h"
 
+#include <libavutil/log.h>
+
 static char data_dir[512];
 static dj_index *index_;
 
@@ -209,6 +211,7 @@ static void test_bad_options(void) {
 }
 
 int main(void) {
+    av_log_set_level(AV_LOG_ERROR); /* the encoders' statistics are noise here */
     DJ_RUN(test_batches_do_not_depend_on_workers);
     DJ_RUN(test_consumer_can_stop_early);
     DJ_RUN(test_broken_video_is_skipped_or_reported);

@@ -12,6 +12,8 @@
 #include "dojo/train.h"
 #include "support/test.h"
 
+#include <libavutil/log.h>
+
 static char data[512], train_dir[600], val_dir[600];
 
 static int make_data(void) {
@@ -236,6 +238,7 @@ static void test_recipe_keys(void) {
 }
 
 int main(void) {
+    av_log_set_level(AV_LOG_ERROR); /* the encoders' statistics are noise here */
     DJ_RUN(test_recipe_keys);
     DJ_RUN(test_run_writes_its_outputs);
     DJ_RUN(test_resume_continues_bit_for_bit);
