@@ -7,7 +7,13 @@
 #ifndef DOJO_CLI_H
 #define DOJO_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "dojo/checkpoint.h"
+#include "dojo/train.h"
 
 enum { DJ_EXIT_OK = 0, DJ_EXIT_FAIL = 1, DJ_EXIT_USAGE = 2 };
 
@@ -60,6 +66,23 @@ int dj_cli_usage_error(const char *command, const char *fmt, ...) __attribute__(
 
 /* Prints "dojo: error: " followed by the library's last error message; returns 1. */
 int dj_cli_fail(void);
+
+/* What `dojo eval` and `dojo predict` share (evaluator.c). */
+typedef struct dj_cli_evaluator {
+    dj_eval_options eo; /* filled by dj_cli_evaluator_options, then overridden by flags */
+    dj_model *model;
+    dj_checkpoint_state st;
+    dj_threadpool *pool;
+    void *scratch;
+    dj_exec ex;
+    cJSON *classes; /* the checkpoint's class names, or NULL */
+} dj_cli_evaluator;
+dj_status dj_cli_evaluator_options(const char *ckpt, dj_eval_options *eo);
+/* Builds the model for e->eo, loads the weights, starts the threads. */
+dj_status dj_cli_evaluator_open(dj_cli_evaluator *e, const char *ckpt, const char *model, int threads);
+void dj_cli_evaluator_close(dj_cli_evaluator *e);
+/* Class i's name, or its number written into buf. */
+const char *dj_cli_evaluator_class(const dj_cli_evaluator *e, int i, char *buf, size_t size);
 
 /* The table of sub-commands (cli_main.c). */
 const dj_command *dj_cli_commands(int *count);

@@ -66,42 +66,25 @@ int dj_cmd_predict(int argc, char **argv) {
     const char *ckpt = argv[1];
     char **videos = argv + 2;
     int nvideos = np - 1;
-    dj_checkpoint_state st;
-    memset(&st, 0, sizeof st);
-    dj_eval_options eo;
-    dj_status s = dj_checkpoint_peek(ckpt, &st);
-    if (s == DJ_OK)
-        s = dj_eval_options_from_checkpoint(&st, &eo);
-    dj_checkpoint_state_free(&st);
-    if (s != DJ_OK)
+    dj_cli_evaluator ev;
+    memset(&ev, 0, sizeof ev);
+    if (dj_cli_evaluator_options(ckpt, &ev.eo) != DJ_OK)
         return dj_cli_fail();
     if (p_clips)
-        eo.clips = p_clips;
-    eo.workers = 1;
-    char list[1200], dir[1024] = "";
-    dj_model *m = NULL;
+        ev.eo.clips = p_clips;
+    ev.eo.workers = 1;
+    char list[1200], dir[1024] = "", id[32];
     dj_index *index = NULL;
-    dj_threadpool *pool = NULL;
-    void *scratch = NULL;
-    cJSON *classes = NULL;
     dj_eval_result r;
     memset(&r, 0, sizeof r);
     int failed = 0;
-    s = dj_model_from_checkpoint(ckpt, p_model, eo.batch, eo.frames, eo.size, (int)p_threads, &m, &st);
+    dj_status s = dj_cli_evaluator_open(&ev, ckpt, p_model, (int)p_threads);
     if (s == DJ_OK)
         s = dj_predict_list(videos, nvideos, list, sizeof list, dir, sizeof dir);
     if (s == DJ_OK)
         s = dj_data_open(list, NULL, &index); /* unreadable videos are reported and left out */
-    if (s == DJ_OK) {
-        classes = st.classes_json ? cJSON_Parse(st.classes_json) : NULL;
-        s = dj_threadpool_create((int)p_threads, &pool);
-    }
-    size_t sb = m ? dj_graph_scratch_bytes(dj_model_graph(m)) : 0;
-    if (s == DJ_OK && sb && !(scratch = malloc(sb)))
-        s = dj_error_set(DJ_ERR_NOMEM, "predict", "cannot allocate scratch");
-    dj_exec ex = {pool, scratch, sb};
     if (s == DJ_OK)
-        s = dj_evaluate(m, &ex, index, NULL, &eo, &r);
+        s = dj_evaluate(ev.model, &ev.ex, index, NULL, &ev.eo, &r);
     for (int v = 0; s == DJ_OK && v < nvideos; v++) {
         char real[PATH_MAX];
         const char *want = realpath(videos[v], real) ? real : videos[v];
@@ -141,10 +124,7 @@ int dj_cmd_predict(int argc, char **argv) {
             printf("%s\n", videos[v]);
         }
         for (int i = 0; i < top; i++) {
-            const cJSON *c = classes ? cJSON_GetArrayItem(classes, order[i]) : NULL;
-            char id[32];
-            snprintf(id, sizeof id, "%d", order[i]);
-            const char *name = c && cJSON_IsString(c) ? c->valuestring : id;
+            const char *name = dj_cli_evaluator_class(&ev, order[i], id, sizeof id);
             if (p_json) {
                 cJSON *item = cJSON_CreateObject();
                 cJSON_AddStringToObject(item, "label", name);
@@ -164,12 +144,8 @@ int dj_cmd_predict(int argc, char **argv) {
         free(order);
     }
     dj_eval_result_free(&r);
-    cJSON_Delete(classes);
-    free(scratch);
-    dj_threadpool_free(pool);
     dj_index_free(index);
-    dj_model_free(m);
-    dj_checkpoint_state_free(&st);
+    dj_cli_evaluator_close(&ev);
     if (dir[0]) {
         unlink(list);
         rmdir(dir);
