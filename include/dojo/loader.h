@@ -36,6 +36,7 @@ typedef struct dj_loader_options {
     dj_norm norm;      /* for float32 output */
     int strict;        /* 1: an unreadable video stops the loader */
     int codec_threads; /* decoder threads per video, >= 1 */
+    int center_clips;  /* 1: subtract each clip's per-channel mean (float32 output) */
 } dj_loader_options;
 
 /* workers 1, prefetch 2, 112x112, float32, ImageNet statistics, not strict. */

@@ -44,6 +44,7 @@ typedef struct dj_train_options {
     double warmup_epochs, warmup_start_factor, min_lr, step_epochs, gamma;
     double scale_min, scale_max, ratio_min, ratio_max, flip;
     dj_norm norm;
+    int center_clips;       /* augment.normalize: clip — remove each clip's mean colour */
     int64_t eval_clips, eval_crops;
     int resume;             /* continue the run in `out` from its last checkpoint */
     double time_limit_s;    /* > 0: stop (after a checkpoint) when the next epoch would pass it */
@@ -85,6 +86,7 @@ typedef struct dj_eval_options {
     int64_t frames, stride, size, short_side, clips, crops, workers, batch;
     int strict;
     dj_norm norm;
+    int center_clips;
 } dj_eval_options;
 dj_status dj_evaluate(dj_model *m, const dj_exec *ex, const dj_index *index, const int *label_map,
                       const dj_eval_options *o, dj_eval_result *r);

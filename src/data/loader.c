@@ -177,6 +177,21 @@ static dj_status dj_fill_batch(dj_loader *l, dj_worker_ctx *w, dj_ring_slot *slo
                 bad[nbad++] = k;
     }
     int failed_clips = 0;
+    if (l->opt.center_clips && l->opt.dtype == DJ_DTYPE_F32) {
+        /* per-clip, per-channel mean removal: the clip's overall colour says
+         * nothing about its motion and slows learning a great deal */
+        int64_t plane = slot->video.shape[2] * slot->video.shape[3] * slot->video.shape[4];
+        float *v = slot->video.data;
+        for (int64_t q = 0; q < (int64_t)n * 3; q++) {
+            float *p = v + q * plane;
+            double sum = 0;
+            for (int64_t k = 0; k < plane; k++)
+                sum += p[k];
+            float mean = (float)(sum / (double)plane);
+            for (int64_t k = 0; k < plane; k++)
+                p[k] -= mean;
+        }
+    }
     if (nbad) {
         char *is_bad = calloc((size_t)n, 1);
         if (!is_bad)

@@ -123,6 +123,7 @@ dj_status dj_evaluate(dj_model *m, const dj_exec *ex, const dj_index *index, con
     lo.height = lo.width = (int)o->size;
     lo.norm = o->norm;
     lo.strict = o->strict;
+    lo.center_clips = o->center_clips;
     s = dj_loader_create(index, plan, &lo, &loader);
     if (s != DJ_OK)
         goto done;
@@ -273,5 +274,6 @@ dj_status dj_eval_options_from_checkpoint(const dj_checkpoint_state *st, dj_eval
     eo->workers = o.workers;
     eo->batch = o.batch;
     eo->norm = o.norm;
+    eo->center_clips = o.center_clips;
     return DJ_OK;
 }

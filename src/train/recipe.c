@@ -134,6 +134,16 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
         o->norm.mean[i] = (float)mean[i];
         o->norm.std[i] = (float)std[i];
     }
+    const char *normalize = NULL;
+    DJ_TRY(dj_config_get_string(c, "augment.normalize", &normalize));
+    if (normalize) {
+        if (!strcmp(normalize, "clip"))
+            o->center_clips = 1;
+        else if (strcmp(normalize, "dataset"))
+            return dj_error_set(DJ_ERR_INVALID, "augment.normalize",
+                                "recipe: 'dataset' (mean/std only) or 'clip' (also remove each clip's mean), not '%s'",
+                                normalize);
+    }
     DJ_TRY(dj_config_get_int(c, "eval.clips", &o->eval_clips));
     DJ_TRY(dj_config_get_int(c, "eval.crops", &o->eval_crops));
     DJ_TRY(dj_config_check_unused(c));

@@ -328,6 +328,7 @@ static dj_status dj_validate(dj_run *r, int64_t epoch, int64_t step, double wall
     eo.workers = r->o->workers;
     eo.strict = r->o->strict;
     eo.norm = r->o->norm;
+    eo.center_clips = r->o->center_clips;
     DJ_TRY(dj_evaluate(r->model, &r->ex, r->val, r->val_map, &eo, res)); /* every rank: the same result */
     if (!r->metrics)
         return DJ_OK;
@@ -392,6 +393,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
     lo.height = lo.width = (int)o->size;
     lo.norm = o->norm;
     lo.strict = o->strict;
+    lo.center_clips = o->center_clips;
     dj_tensor *input = dj_graph_tensor(r->g, dj_model_input(r->model));
     dj_tensor *labels = dj_graph_tensor(r->g, dj_model_labels(r->model));
     const dj_tensor *logits = dj_graph_tensor(r->g, dj_model_logits(r->model));

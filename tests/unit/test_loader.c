@@ -195,6 +195,34 @@ static void test_broken_video_is_skipped_or_reported(void) {
     dj_batch_plan_free(plan);
 }
 
+static void test_centered_clips_have_zero_mean(void) {
+    if (make_data())
+        return;
+    dj_batch_plan *plan = make_plan(0, 4);
+    dj_loader_options lo = dj_loader_defaults();
+    lo.height = lo.width = 16;
+    lo.center_clips = 1;
+    dj_loader *l;
+    CHECK(dj_loader_create(index_, plan, &lo, &l) == DJ_OK);
+    const dj_loader_batch *b;
+    CHECK(dj_loader_next(l, &b) == DJ_OK && b);
+    int64_t plane = b->video.shape[2] * 16 * 16;
+    double spread = 0;
+    for (int q = 0; b && q < b->n * 3; q++) {
+        const float *p = (const float *)b->video.data + (int64_t)q * plane;
+        double sum = 0, sq = 0;
+        for (int64_t k = 0; k < plane; k++) {
+            sum += p[k];
+            sq += (double)p[k] * p[k];
+        }
+        CHECK_CLOSE(sum / plane, 0.0, 0, 1e-5);
+        spread += sq;
+    }
+    CHECK(spread > 0); /* the motion and texture are still there */
+    dj_loader_free(l);
+    dj_batch_plan_free(plan);
+}
+
 static void test_bad_options(void) {
     if (make_data())
         return;
@@ -215,6 +243,7 @@ int main(void) {
     DJ_RUN(test_batches_do_not_depend_on_workers);
     DJ_RUN(test_consumer_can_stop_early);
     DJ_RUN(test_broken_video_is_skipped_or_reported);
+    DJ_RUN(test_centered_clips_have_zero_mean);
     DJ_RUN(test_bad_options);
     dj_index_free(index_);
     return dj_test_finish();

@@ -217,18 +217,18 @@ static void test_bad_runs_are_refused(void) {
 static void test_recipe_keys(void) {
     const char *text = "model: r3d_mini\ndata:\n  frames: 4\n  size: 32\ntrain:\n  epochs: 3\n  batch: 2\n"
                        "optimizer:\n  kind: adamw\n  lr: 0.001\nschedule:\n  kind: step\n  step_epochs: 1\n"
-                       "augment:\n  scale: [0.5, 1.0]\n  flip: 0\n";
+                       "augment:\n  scale: [0.5, 1.0]\n  flip: 0\n  normalize: clip\n";
     dj_config *c;
     CHECK(dj_config_parse(text, strlen(text), "recipe.yaml", &c) == DJ_OK);
     dj_train_options o;
     dj_train_defaults(&o);
     CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
     CHECK(o.optim.kind == DJ_OPTIM_ADAMW && o.lr == 0.001 && o.schedule == DJ_SCHEDULE_STEP);
-    CHECK(o.scale_min == 0.5 && o.flip == 0 && o.frames == 4 && o.short_side == 37);
+    CHECK(o.scale_min == 0.5 && o.flip == 0 && o.frames == 4 && o.short_side == 37 && o.center_clips == 1);
     dj_config_free(c);
     const char *bad[] = {"optimiser:\n  lr: 1\n", "train:\n  batch: 0\n", "optimizer:\n  kind: lion\n",
                          "augment:\n  scale: [0.9, 0.5]\n", "data:\n  size: 64\n  short_side: 32\n",
-                         "eval:\n  crops: 2\n", "train:\n  bf16: true\n"};
+                         "eval:\n  crops: 2\n", "train:\n  bf16: true\n", "augment:\n  normalize: frame\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(dj_config_parse(bad[i], strlen(bad[i]), "bad.yaml", &c) == DJ_OK);
         dj_train_defaults(&o);
