@@ -38,6 +38,10 @@ dj_status dj_config_get_bool(dj_config *c, const char *key, int *value);
 dj_status dj_config_get_string(dj_config *c, const char *key, const char **value);
 /* A list of numbers (or one number); *count receives how many, at most max. */
 dj_status dj_config_get_doubles(dj_config *c, const char *key, double *values, int max, int *count);
+/* Marks key and everything under it as known (a section another program
+ * reads, such as the demo's data settings in a saved recipe). */
+void dj_config_ignore(dj_config *c, const char *key);
+
 /* 1 if the key is present (marks it as known). */
 int dj_config_has(dj_config *c, const char *key);
 

@@ -219,6 +219,8 @@ int dj_cmd_train(int argc, char **argv) {
         if (s == DJ_OK)
             s = dj_config_load(recipe, &cfg);
         if (s == DJ_OK)
+            s = dj_apply_flags(cfg); /* --set demo.per_class=... shapes the data set too */
+        if (s == DJ_OK)
             s = dj_demo_data(cfg, train_dir, val_dir, sizeof train_dir);
         if (s == DJ_OK)
             s = dj_config_set(cfg, "data.train", train_dir, "demo");
@@ -232,8 +234,6 @@ int dj_cmd_train(int argc, char **argv) {
             mkdir("runs", 0777);
             s = dj_config_set(cfg, "train.out", out, "demo");
         }
-        if (s == DJ_OK)
-            s = dj_apply_flags(cfg);
     } else {
         s = o_config ? dj_config_load(o_config, &cfg) : dj_config_create(&cfg);
         if (s == DJ_OK)

@@ -387,6 +387,18 @@ dj_status dj_config_get_doubles(dj_config *c, const char *key, double *values, i
 
 int dj_config_has(dj_config *c, const char *key) { return dj_config_find(c, key) != NULL; }
 
+static void dj_cnode_mark(dj_cnode *n) {
+    n->used = 1;
+    for (int i = 0; i < n->n_items; i++)
+        dj_cnode_mark(n->items[i]);
+}
+
+void dj_config_ignore(dj_config *c, const char *key) {
+    dj_cnode *n = dj_config_find(c, key);
+    if (n)
+        dj_cnode_mark(n);
+}
+
 dj_status dj_config_set(dj_config *c, const char *key, const char *text, const char *origin) {
     const char *org = dj_config_origin(c, origin ? origin : "override");
     if (!org)

@@ -258,6 +258,7 @@ dj_status dj_eval_options_from_checkpoint(const dj_checkpoint_state *st, dj_eval
     dj_config *c = NULL;
     if (st->config_json) {
         DJ_TRY(dj_config_parse(st->config_json, strlen(st->config_json), "checkpoint config", &c));
+        dj_config_ignore(c, "demo"); /* the demo's data settings, read by `dojo train` */
         dj_status s = dj_train_options_read(c, &o);
         dj_config_free(c);
         DJ_TRY(s);

@@ -46,6 +46,22 @@ static void test_typed_reads(void) {
     dj_config_free(c);
 }
 
+static void test_ignored_sections(void) {
+    dj_config *c = parse(recipe);
+    if (!c)
+        return;
+    dj_config_ignore(c, "augment");
+    dj_config_ignore(c, "optimizer");
+    dj_config_ignore(c, "no.such.key"); /* harmless */
+    const char *s;
+    int64_t e;
+    dj_config_get_string(c, "model", &s);
+    CHECK(dj_config_check_unused(c) == DJ_ERR_INVALID); /* epochs still unread */
+    dj_config_get_int(c, "epochs", &e);
+    CHECK(dj_config_check_unused(c) == DJ_OK);
+    dj_config_free(c);
+}
+
 static void test_unknown_key_is_reported_with_its_line(void) {
     dj_config *c = parse(recipe);
     if (!c)
@@ -171,6 +187,7 @@ static void test_load_from_file(void) {
 
 int main(void) {
     DJ_RUN(test_typed_reads);
+    DJ_RUN(test_ignored_sections);
     DJ_RUN(test_unknown_key_is_reported_with_its_line);
     DJ_RUN(test_wrong_types);
     DJ_RUN(test_json_is_accepted);
