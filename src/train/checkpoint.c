@@ -44,12 +44,6 @@ static int dj_ckpt_saved(const dj_graph *g, int id) {
     return k == DJ_KIND_PARAM || k == DJ_KIND_BUFFER;
 }
 
-/* Metadata value or NULL. (dj_safetensors_metadata_get calls bsearch on a
- * NULL array when a file has no metadata, which UBSan flags; guard here.) */
-static const char *dj_ckpt_meta(const dj_safetensors *f, const char *key) {
-    return dj_safetensors_metadata_count(f) > 0 ? dj_safetensors_metadata_get(f, key) : NULL;
-}
-
 static int dj_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
@@ -153,7 +147,7 @@ static dj_status dj_ckpt_missing(const dj_safetensors *f, const char *key) {
 }
 
 static dj_status dj_ckpt_get_i64(const dj_safetensors *f, const char *key, int64_t lo, int64_t *out) {
-    const char *v = dj_ckpt_meta(f, key);
+    const char *v = dj_safetensors_metadata_get(f, key);
     if (!v)
         return dj_ckpt_missing(f, key);
     if (dj_parse_i64(v, out) != 0 || *out < lo)
@@ -163,7 +157,7 @@ static dj_status dj_ckpt_get_i64(const dj_safetensors *f, const char *key, int64
 }
 
 static dj_status dj_ckpt_get_u64(const dj_safetensors *f, const char *key, uint64_t *out) {
-    const char *v = dj_ckpt_meta(f, key);
+    const char *v = dj_safetensors_metadata_get(f, key);
     if (!v)
         return dj_ckpt_missing(f, key);
     if (dj_parse_u64(v, out) != 0)
@@ -173,7 +167,7 @@ static dj_status dj_ckpt_get_u64(const dj_safetensors *f, const char *key, uint6
 }
 
 static dj_status dj_ckpt_get_double(const dj_safetensors *f, const char *key, double *out) {
-    const char *v = dj_ckpt_meta(f, key);
+    const char *v = dj_safetensors_metadata_get(f, key);
     if (!v)
         return dj_ckpt_missing(f, key);
     char *end = NULL;
@@ -188,7 +182,7 @@ static dj_status dj_ckpt_get_double(const dj_safetensors *f, const char *key, do
 /* Copies metadata text `key` (when present) after checking it is JSON of
  * the given cJSON type (0: any text). */
 static dj_status dj_ckpt_get_text(const dj_safetensors *f, const char *key, int json_type, char **out) {
-    const char *v = dj_ckpt_meta(f, key);
+    const char *v = dj_safetensors_metadata_get(f, key);
     *out = NULL;
     if (!v)
         return DJ_OK;
@@ -237,7 +231,7 @@ static dj_status dj_ckpt_dojo_state(const dj_safetensors *f, dj_checkpoint_state
     DJ_TRY(dj_ckpt_get_i64(f, "num_classes", 0, &st->num_classes));
     DJ_TRY(dj_ckpt_get_u64(f, "seed", &st->seed));
     DJ_TRY(dj_ckpt_get_double(f, "best_metric", &st->best_metric));
-    if (dj_ckpt_meta(f, "optimizer_steps"))
+    if (dj_safetensors_metadata_get(f, "optimizer_steps"))
         DJ_TRY(dj_ckpt_get_i64(f, "optimizer_steps", 0, &steps));
     DJ_TRY(dj_ckpt_get_text(f, "model", 0, &st->model));
     DJ_TRY(dj_ckpt_get_text(f, "config", cJSON_Object, &st->config_json));
@@ -250,7 +244,7 @@ static dj_status dj_ckpt_dojo_state(const dj_safetensors *f, dj_checkpoint_state
 static dj_status dj_ckpt_read_state(const dj_safetensors *f, dj_checkpoint_state *st) {
     memset(st, 0, sizeof *st);
     st->best_metric = -1;
-    const char *fmt = dj_ckpt_meta(f, "dojo.format");
+    const char *fmt = dj_safetensors_metadata_get(f, "dojo.format");
     if (!fmt) {
         dj_ckpt_plain_state(f, st);
         return DJ_OK;
@@ -343,7 +337,7 @@ static dj_status dj_ckpt_check_extra(const dj_ckpt_load *L, const dj_graph *g, d
 }
 
 static dj_status dj_ckpt_check_optim(const dj_ckpt_load *L, dj_optimizer *opt) {
-    if (!dj_ckpt_meta(L->f, "optimizer_steps"))
+    if (!dj_safetensors_metadata_get(L->f, "optimizer_steps"))
         return dj_error_set(DJ_ERR_INVALID, L->path,
                             "the checkpoint holds no optimizer state (metadata 'optimizer_steps'), needed to resume");
     char name[DJ_CKPT_NAME_MAX];

@@ -534,7 +534,7 @@ dj_status dj_safetensors_metadata_at(const dj_safetensors *st, int i, const char
 }
 
 const char *dj_safetensors_metadata_get(const dj_safetensors *st, const char *key) {
-    if (!key)
+    if (!key || st->meta_count == 0) /* bsearch wants a non-NULL array */
         return NULL;
     char **hit = bsearch(&key, st->meta_keys, (size_t)st->meta_count, sizeof *st->meta_keys, dj_st_cmp_strp);
     return hit ? st->meta_values[hit - st->meta_keys] : NULL;
