@@ -405,6 +405,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
     dj_status s = DJ_OK;
     for (int64_t epoch = epoch0; epoch < o->epochs && s == DJ_OK; epoch++) {
         double t_epoch = dj_time_now();
+        double t_window = t_epoch; /* clips/s is measured over the current logging window */
         if (o->time_limit_s > 0 && epoch > epoch0) {
             double per_epoch = (t_epoch - t_start) / (double)(epoch - epoch0);
             int64_t stop = t_epoch - t_start + per_epoch > o->time_limit_s;
@@ -471,7 +472,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
             step_sum += t1 - t0;
             train_time += t1 - t0;
             train_clips += b->n;
-            double rate = (double)seen / (t1 - t_epoch);
+            double rate = (double)seen / (t1 - t_window);
             double left = (double)((nb - bi - 1) + (o->epochs - epoch - 1) * nb) * (t1 - t_epoch) / (double)(bi + 1);
             char eta[32];
             dj_format_eta(left, eta, sizeof eta);
@@ -502,8 +503,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 loss_sum = 0;
                 correct = seen = log_n = 0;
                 wait_sum = step_sum = 0;
-                t_epoch = dj_time_now() - (double)0; /* rate restarts per logging window */
-                t_epoch -= 1e-9;
+                t_window = dj_time_now();
             }
         }
         if (loader) {
