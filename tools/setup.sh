@@ -15,6 +15,7 @@ ffmpeg
 libcjson-dev
 libyaml-dev
 clang
+libclang-rt-14-dev
 libopenmpi-dev
 openmpi-bin
 chromium
