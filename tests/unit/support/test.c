@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "test.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -84,7 +85,9 @@ const char *dj_test_real_data(void) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return NULL;
-    return path;
+    /* absolute, so that symlinks and other working folders can use it */
+    static char absolute[PATH_MAX];
+    return realpath(path, absolute) ? absolute : path;
 }
 
 int dj_test_finish(void) {

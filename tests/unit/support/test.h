@@ -17,7 +17,7 @@ int dj_test_finish(void);
 void dj_test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void dj_test_skip(const char *why);
 /* Folder of the shared real clips (../shared/data/real from the repository
- * root, or $DOJO_REAL_DATA), or NULL when absent. */
+ * root, or $DOJO_REAL_DATA) as an absolute path, or NULL when absent. */
 const char *dj_test_real_data(void);
 /* A fresh empty temporary folder for this test binary, removed at exit. */
 const char *dj_test_tmpdir(void);
