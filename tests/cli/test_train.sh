@@ -43,6 +43,20 @@ head -c 300 "$CKPT" > "$TMP/broken.safetensors"
 expect eval-corrupt-checkpoint 1 "$TMP/broken.safetensors" -- "$DOJO" eval "$TMP/broken.safetensors" --data "$TMP/d/val"
 expect eval-other-model 1 "dojo: error: " -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --model r2plus1d_mini
 expect eval-missing-checkpoint 1 "$TMP/nope.safetensors" -- "$DOJO" eval "$TMP/nope.safetensors" --data "$TMP/d/val"
+# killed with SIGKILL in the middle of training (possibly while writing a
+# checkpoint): the last complete checkpoint loads and --resume goes on
+K="$TMP/killed"
+"$DOJO" train $ARGS --epochs 200 --out "$K" --set data.stride=1 >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$K/checkpoints/step-9.safetensors" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+check killed-left-no-temp-as-last [ -f "$K/checkpoints/last.safetensors" ]
+expect killed-checkpoint-loads 0 "video top-1" -- "$DOJO" eval "$K/checkpoints/last.safetensors" --data "$TMP/d/val"
+expect killed-run-resumes 0 "resuming from .*last.safetensors" -- "$DOJO" train $ARGS --epochs 5 --out "$K" --resume \
+    --set data.stride=1
+
 # the demo path, made tiny: the data set is generated into DOJO_CACHE, the
 # recipe's keys apply, and its checkpoint evaluates (the saved recipe has
 # the demo section)
