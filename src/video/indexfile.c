@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <libavutil/crc.h>
+
+#include "dojo/dataset.h"
 
 #include "dojo/log.h"
 #include "video_internal.h"
@@ -599,6 +602,27 @@ static dj_status dj_collect_list(const char *list, dj_index *ix, dj_jobs *jobs) 
     return st;
 }
 
+/* A Kinetics-style CSV, read by the data-set layer (dojo/dataset.h): its
+ * class names and entries become the jobs. */
+static dj_status dj_collect_dataset(const char *path, dj_index *ix, dj_jobs *jobs) {
+    dj_dataset *ds = NULL;
+    DJ_TRY(dj_dataset_open(path, NULL, &ds));
+    dj_status st = DJ_OK;
+    for (int c = 0; st == DJ_OK && c < dj_dataset_num_classes(ds); c++)
+        st = dj_index_add_class(ix, dj_dataset_class_name(ds, c));
+    for (int64_t i = 0; st == DJ_OK && i < dj_dataset_size(ds); i++) {
+        const dj_dataset_entry *e = dj_dataset_entry_at(ds, i);
+        st = dj_jobs_add(jobs, e->path, e->label, e->start_frame, e->end_frame);
+    }
+    dj_dataset_free(ds);
+    return st;
+}
+
+static int dj_is_csv(const char *path) {
+    size_t n = strlen(path);
+    return n > 4 && strcasecmp(path + n - 4, ".csv") == 0;
+}
+
 /* The previous index's entries sorted by path, for lookups by path. */
 typedef struct dj_path_table {
     const dj_video_index **v;
@@ -694,7 +718,9 @@ dj_status dj_index_build(const char *data, const dj_index_build_options *options
     dj_path_table prev = {NULL, 0};
     dj_status st = dj_path_table_make(o.previous, &prev);
     if (st == DJ_OK)
-        st = S_ISDIR(sb.st_mode) ? dj_collect_dir(data, ix, &jobs) : dj_collect_list(data, ix, &jobs);
+        st = S_ISDIR(sb.st_mode) ? dj_collect_dir(data, ix, &jobs)
+             : dj_is_csv(data)    ? dj_collect_dataset(data, ix, &jobs)
+                                  : dj_collect_list(data, ix, &jobs);
     for (int64_t i = 0; st == DJ_OK && i < jobs.n; i++) {
         dj_video_index *v = NULL;
         int reused = 0;

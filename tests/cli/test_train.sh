@@ -43,6 +43,22 @@ head -c 300 "$CKPT" > "$TMP/broken.safetensors"
 expect eval-corrupt-checkpoint 1 "$TMP/broken.safetensors" -- "$DOJO" eval "$TMP/broken.safetensors" --data "$TMP/d/val"
 expect eval-other-model 1 "dojo: error: " -- "$DOJO" eval "$CKPT" --data "$TMP/d/val" --model r2plus1d_mini
 expect eval-missing-checkpoint 1 "$TMP/nope.safetensors" -- "$DOJO" eval "$TMP/nope.safetensors" --data "$TMP/d/val"
+# a Kinetics-style CSV (label,youtube_id,time_start,time_end,split) as the
+# training data: videos named <id>_<start:06d>_<end:06d>.mp4 under <label>/
+mkdir -p "$TMP/k"
+echo "label,youtube_id,time_start,time_end,split" > "$TMP/k/train.csv"
+n=0
+for f in "$TMP"/d/train/*/*.mp4; do
+    label=$(basename "$(dirname "$f")")
+    mkdir -p "$TMP/k/$label"
+    n=$((n + 1))
+    ln -s "$f" "$TMP/k/$label/vid$n""_000000_000010.mp4"
+    echo "$label,vid$n,0,10,train" >> "$TMP/k/train.csv"
+done
+expect csv-index 0 "" -- "$DOJO" index "$TMP/k/train.csv" --out "$TMP/k.index"
+expect csv-train 0 "trained 1 epochs" -- "$DOJO" train --data "$TMP/k/train.csv" --model r3d_mini --epochs 1 --batch 4 \
+    --frames 4 --size 32 --threads 1 --out "$TMP/csvrun" --set data.stride=1
+
 # killed with SIGKILL in the middle of training (possibly while writing a
 # checkpoint): the last complete checkpoint loads and --resume goes on
 K="$TMP/killed"
