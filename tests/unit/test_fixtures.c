@@ -236,6 +236,16 @@ static void check_op_extras(const dj_safetensors *st, const char *op) {
         has(st, "%s_after", "running_mean");
         has(st, "%s_after", "running_var");
     }
+    dj_st_view out, v;
+    CHECK(dj_safetensors_find(st, "out", &out) == DJ_OK);
+    if (strcmp(op, "cross_entropy") == 0 || strcmp(op, "mse_masked") == 0)
+        CHECK_MSG(out.ndim == 0, "%s: a loss is a 0-d tensor", dj_safetensors_path(st));
+    if (strcmp(op, "cross_entropy") == 0)
+        CHECK(dj_safetensors_find(st, "labels", &v) == DJ_OK && v.dtype == DJ_ST_I64 && v.ndim == 1);
+    if (strcmp(op, "attention") == 0 || strcmp(op, "gelu") == 0 || strcmp(op, "dropout") == 0) {
+        CHECK(dj_safetensors_find(st, strcmp(op, "attention") == 0 ? "q" : "x", &v) == DJ_OK);
+        CHECK(v.ndim == out.ndim && memcmp(v.shape, out.shape, sizeof v.shape) == 0);
+    }
 }
 
 static void check_op_file(const char *case_name) {
