@@ -186,6 +186,9 @@ static void check_net_file(const char *arch, int expect_entries) {
     }
     CHECK_CLOSE(ce, loss, 1e-5, 1e-6);
     CHECK(losses[2] < losses[1] && losses[1] < losses[0]);
+    CHECK_EQ_INT(dj_fixture_check_close(st, "logits", logits, 20, 0.0, 0.0), 0);
+    /* train and eval logits differ (batch vs running statistics) */
+    CHECK(fabsf(logits[0] - logits_eval[0]) > 1e-3f);
     int n;
     dj_fixture_param *params = dj_fixture_params(st, &n);
     CHECK_EQ_INT(n, expect_entries);
