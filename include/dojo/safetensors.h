@@ -172,7 +172,7 @@ dj_status dj_safetensors_writer_set_metadata(dj_st_writer *w, const char *key, c
 
 /* Serialises into a malloc'd buffer (*bytes, *size; caller frees). */
 dj_status dj_safetensors_writer_serialize(const dj_st_writer *w, void **bytes, size_t *size);
-/* Writes path atomically: PATH.tmp.PID in the same folder, write, fsync,
+/* Writes path atomically: PATH.tmp.PID.N in the same folder, write, fsync,
  * rename over path, fsync the folder. On failure the temporary file is
  * removed and path is untouched; the message names path and the cause
  * (e.g. "No space left on device"). */

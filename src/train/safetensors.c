@@ -742,6 +742,8 @@ static dj_status dj_st_check_string(const char *s, const char *what) {
 dj_status dj_safetensors_writer_add(dj_st_writer *w, const char *name, dj_st_dtype dtype, int ndim,
                                     const int64_t *shape, const void *data, int mode) {
     DJ_TRY(dj_st_check_string(name, "tensor name"));
+    if (mode != DJ_ST_COPY && mode != DJ_ST_REFERENCE)
+        return dj_error_set(DJ_ERR_INVALID, name, "mode %d is neither DJ_ST_COPY nor DJ_ST_REFERENCE", mode);
     if (!name[0] || strcmp(name, "__metadata__") == 0)
         return dj_error_set(DJ_ERR_INVALID, "safetensors writer", "invalid tensor name '%s'", name);
     if (dj_st_dtype_size(dtype) == 0)
@@ -1047,11 +1049,12 @@ static dj_status dj_st_write_fd(int fd, const dj_st_buf *header, const dj_st_wen
 dj_status dj_safetensors_write_atomic(const dj_st_writer *w, const char *path) {
     if (!path || !path[0])
         return dj_error_set(DJ_ERR_INVALID, "safetensors writer", "no path given");
-    size_t tmp_len = strlen(path) + 32;
+    static unsigned counter; /* distinct names for writers in other threads */
+    size_t tmp_len = strlen(path) + 48;
     char *tmp = malloc(tmp_len);
     if (!tmp)
         return dj_error_set(DJ_ERR_NOMEM, path, "out of memory");
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tmp_len, "%s.tmp.%ld.%u", path, (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
     dj_st_buf header;
     const dj_st_wentry **order = NULL;
     dj_status s = dj_st_build_header(w, &header, &order);
@@ -1059,7 +1062,7 @@ dj_status dj_safetensors_write_atomic(const dj_st_writer *w, const char *path) {
         free(tmp);
         return s;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         s = dj_error_set(DJ_ERR_IO, path, "cannot create %s: %s", tmp, strerror(errno));
     } else {

@@ -186,6 +186,9 @@ static void check_net_file(const char *arch, int expect_entries) {
     }
     CHECK_CLOSE(ce, loss, 1e-5, 1e-6);
     CHECK(losses[2] < losses[1] && losses[1] < losses[0]);
+    CHECK_EQ_INT(dj_fixture_check_close(st, "logits", logits, 20, 0.0, 0.0), 0);
+    /* train and eval logits differ (batch vs running statistics) */
+    CHECK(fabsf(logits[0] - logits_eval[0]) > 1e-3f);
     int n;
     dj_fixture_param *params = dj_fixture_params(st, &n);
     CHECK_EQ_INT(n, expect_entries);
@@ -235,6 +238,16 @@ static void check_op_extras(const dj_safetensors *st, const char *op) {
         has(st, "%s_before", "running_var");
         has(st, "%s_after", "running_mean");
         has(st, "%s_after", "running_var");
+    }
+    dj_st_view out, v;
+    CHECK(dj_safetensors_find(st, "out", &out) == DJ_OK);
+    if (strcmp(op, "cross_entropy") == 0 || strcmp(op, "mse_masked") == 0)
+        CHECK_MSG(out.ndim == 0, "%s: a loss is a 0-d tensor", dj_safetensors_path(st));
+    if (strcmp(op, "cross_entropy") == 0)
+        CHECK(dj_safetensors_find(st, "labels", &v) == DJ_OK && v.dtype == DJ_ST_I64 && v.ndim == 1);
+    if (strcmp(op, "attention") == 0 || strcmp(op, "gelu") == 0 || strcmp(op, "dropout") == 0) {
+        CHECK(dj_safetensors_find(st, strcmp(op, "attention") == 0 ? "q" : "x", &v) == DJ_OK);
+        CHECK(v.ndim == out.ndim && memcmp(v.shape, out.shape, sizeof v.shape) == 0);
     }
 }
 

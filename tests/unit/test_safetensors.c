@@ -441,6 +441,7 @@ static void test_writer_refuses_bad_tensors(void) {
     CHECK(dj_safetensors_writer_add_f32(w, "nine", 9, s9, x, DJ_ST_COPY) == DJ_ERR_INVALID);
     CHECK(dj_safetensors_writer_add_f32(w, "nodata", 1, s, NULL, DJ_ST_COPY) == DJ_ERR_INVALID);
     CHECK(dj_safetensors_writer_add(w, "dtype", (dj_st_dtype)99, 1, s, x, DJ_ST_COPY) == DJ_ERR_INVALID);
+    CHECK(dj_safetensors_writer_add(w, "mode", DJ_ST_F32, 1, s, x, 7) == DJ_ERR_INVALID);
     CHECK(dj_safetensors_writer_set_metadata(w, "k", "\xc3") == DJ_ERR_INVALID);
     CHECK(dj_safetensors_writer_set_metadata(w, NULL, "v") == DJ_ERR_INVALID);
     dj_tensor t;
@@ -518,6 +519,29 @@ static void test_write_to_full_disk(void) {
     dj_safetensors_writer_free(w);
     free(big);
     unlink(path);
+    CHECK(umount2(dir, 0) == 0);
+    rmdir(dir);
+}
+
+/* An unwritable folder: a read-only tmpfs (root ignores permission bits,
+ * so chmod cannot make a folder unwritable for the tests run as root). */
+static void test_write_to_read_only_folder(void) {
+    const char *dir = tmp_path("ro_fs");
+    mkdir(dir, 0755);
+    if (mount("tmpfs", dir, "tmpfs", MS_RDONLY, "size=64k") != 0) {
+        rmdir(dir);
+        SKIP("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)");
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    dj_st_writer *w;
+    dj_safetensors_writer_create(&w);
+    float x = 1;
+    dj_safetensors_writer_add_f32(w, "x", 0, NULL, &x, DJ_ST_COPY);
+    CHECK(dj_safetensors_write_atomic(w, path) == DJ_ERR_IO);
+    CHECK_STR_CONTAINS(dj_error_message(), "Read-only file system");
+    CHECK_STR_CONTAINS(dj_error_message(), "ckpt.safetensors");
+    dj_safetensors_writer_free(w);
     CHECK(umount2(dir, 0) == 0);
     rmdir(dir);
 }
@@ -748,6 +772,7 @@ int main(void) {
     DJ_RUN(test_writer_refuses_bad_tensors);
     DJ_RUN(test_write_to_unwritable_path);
     DJ_RUN(test_write_to_full_disk);
+    DJ_RUN(test_write_to_read_only_folder);
     DJ_RUN(test_refuses_bad_header_length);
     DJ_RUN(test_refuses_bad_json);
     DJ_RUN(test_refuses_wrong_field_types);
