@@ -9,13 +9,18 @@ SECS=${1:-10}
 command -v clang >/dev/null 2>&1 || { echo "fuzz: clang not installed (apt-get install clang)" >&2; exit 77; }
 OUT=build/fuzz
 mkdir -p "$OUT/corpus"
-PKGS="libavformat libavcodec libavutil libswscale"
+PKGS="libavformat libavcodec libavutil libswscale libcjson yaml-0.1"
+# The decoding files are built here with the fuzzer's instrumentation; the
+# rest of dojo they call (the data-set layer for CSV indexes) comes from the
+# release library, so build it first (make).
+LIB=${DOJO_LIB:-build/libdojo.a}
+[ -f "$LIB" ] || { echo "fuzz: $LIB not found: run make first" >&2; exit 1; }
 # shellcheck disable=SC2046
 clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Iinclude -Isrc $(pkg-config --cflags $PKGS) -DDJ_BUILD_TYPE='"fuzz"' \
     tests/fuzz/fuzz_video.c src/video/probe.c src/video/index.c src/video/decode.c src/video/indexfile.c \
     src/video/png.c src/core/error.c src/core/log.c \
-    -o "$OUT/fuzz_video" $(pkg-config --libs $PKGS) -lm -pthread
+    -o "$OUT/fuzz_video" "$LIB" $(pkg-config --libs $PKGS) -lm -pthread
 if [ -z "$(ls "$OUT/corpus")" ] && command -v ffmpeg >/dev/null 2>&1; then
     src="-f lavfi -i testsrc2=size=32x24:rate=10 -frames:v 12 -pix_fmt yuv420p"
     ffmpeg -nostdin -v error -y $src -c:v libx264 -bf 2 -g 4 "$OUT/corpus/a.mp4" </dev/null || true
