@@ -510,6 +510,8 @@ dj_status dj_safetensors_at(const dj_safetensors *st, int i, dj_st_view *view) {
 
 static const dj_st_entry *dj_st_lookup(const dj_safetensors *st, const char *name) {
     dj_st_entry key = {.name = (char *)name};
+    if (st->count == 0) /* a file with no tensors: bsearch wants a non-NULL array */
+        return NULL;
     return bsearch(&key, st->entries, (size_t)st->count, sizeof key, dj_st_cmp_name);
 }
 

@@ -185,6 +185,9 @@ static void test_empty_file_and_escaped_strings(void) {
     dj_safetensors *st;
     CHECK(dj_safetensors_open(path, &st) == DJ_OK);
     CHECK(st && dj_safetensors_count(st) == 0 && dj_safetensors_metadata_count(st) == 0);
+    dj_st_view nv;
+    CHECK(st && dj_safetensors_find(st, "weight", &nv) == DJ_ERR_NOT_FOUND); /* lookups in a file with no tensors */
+    CHECK(st && dj_safetensors_metadata_get(st, "step") == NULL);
     dj_safetensors_close(st);
     /* names and metadata with quotes, backslashes, control bytes, UTF-8 */
     const char *odd = "a \"quoted\" \\ name\n\t\x01 \xc3\xa9t\xc3\xa9";
