@@ -91,6 +91,11 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MPI_TEST_SRC := $(wildcard tests/mpi/*.c)
 MPI_TEST_BIN := $(MPI_TEST_SRC:tests/mpi/%.c=$(BUILD)/tests/mpi/%)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
+# Shared objects the command-line tests preload into dojo (tests/cli/support/*.c
+# -> BUILD/tests/*.so), built without sanitizers: e.g. kill_at.so crashes a
+# run at an exact point of a checkpoint write.
+PRELOAD_SRC := $(wildcard tests/cli/support/*.c)
+PRELOAD_SO := $(PRELOAD_SRC:tests/cli/support/%.c=$(BUILD)/tests/%.so)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
 AVX2_FLAGS := -mavx2 -mfma -mf16c
@@ -111,7 +116,7 @@ else
 endif
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN) $(MPI_TEST_BIN)
+all: $(BUILD)/dojo $(BUILD)/libdojo.a $(BUILD)/libdojo.so $(TEST_BIN) $(MPI_TEST_BIN) $(PRELOAD_SO)
 
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
@@ -159,6 +164,11 @@ $(BUILD)/tests/mpi/%: $(BUILD)/obj/tests/mpi/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/li
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_MODE) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libdojo.a $(LDLIBS)
+
+$(BUILD)/tests/%.so: tests/cli/support/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 setup:
 	@sh tools/setup.sh

@@ -74,8 +74,10 @@ dj_status dj_checkpoint_load(const char *path, dj_graph *g, dj_optimizer *opt, d
 dj_status dj_checkpoint_peek(const char *path, dj_checkpoint_state *st);
 
 /* Keeps the newest `keep` files named "step-<N>.safetensors" in dir (by the
- * number N, not the name), deletes older ones; other files are never
- * touched. keep <= 0 keeps every file. */
+ * number N, not the name), deletes older ones; keep <= 0 keeps every file.
+ * Also deletes the temporaries "<name>.safetensors.tmp.<pid>.<n>" that a
+ * writer killed mid-write left behind (only when process <pid> no longer
+ * exists); other files are never touched. */
 dj_status dj_checkpoint_rotate(const char *dir, int keep);
 
 /* What `dojo forward` runs: reads tensor "input" (N,3,T,H,W, float) from

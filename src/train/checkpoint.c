@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "dojo/cpu.h"
+#include "dojo/log.h"
 #include "dojo/model.h"
 #include "dojo/safetensors.h"
 #include "dojo/threadpool.h"
@@ -473,9 +475,46 @@ static dj_status dj_ckpt_list(const char *dir, dj_ckpt_file **out, int *count) {
     return s;
 }
 
+/* The writer's pid from "<x>.safetensors.tmp.<pid>.<n>" (what
+ * dj_safetensors_write_atomic names its temporary); 0 for other names. */
+static long dj_ckpt_temp_owner(const char *name) {
+    const char *t = strstr(name, ".safetensors.tmp.");
+    if (!t)
+        return 0;
+    char *end;
+    long pid = strtol(t + strlen(".safetensors.tmp."), &end, 10);
+    if (pid <= 0 || *end != '.' || !end[1] || strspn(end + 1, "0123456789") != strlen(end + 1))
+        return 0;
+    return pid;
+}
+
+/* Deletes temporaries whose writer is gone: a run killed while writing a
+ * checkpoint leaves one (as large as a checkpoint) each time. A live
+ * writer's file (this process or another) is left alone. */
+static dj_status dj_ckpt_remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return dj_error_set(DJ_ERR_IO, dir, "cannot list checkpoints: %s", strerror(errno));
+    dj_status s = DJ_OK;
+    char path[4096];
+    for (struct dirent *e; s == DJ_OK && (e = readdir(d)) != NULL;) {
+        long pid = dj_ckpt_temp_owner(e->d_name);
+        if (pid == 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            s = dj_error_set(DJ_ERR_IO, path, "cannot delete a crashed writer's temporary: %s", strerror(errno));
+        else
+            dj_log_info("removed %s, left by a writer that crashed (process %ld)", path, pid);
+    }
+    closedir(d);
+    return s;
+}
+
 dj_status dj_checkpoint_rotate(const char *dir, int keep) {
     if (!dir)
         return dj_error_set(DJ_ERR_INVALID, "checkpoint", "rotate needs a folder");
+    DJ_TRY(dj_ckpt_remove_stale_temps(dir));
     if (keep <= 0)
         return DJ_OK;
     dj_ckpt_file *files = NULL;

@@ -73,6 +73,29 @@ expect killed-checkpoint-loads 0 "video top-1" -- "$DOJO" eval "$K/checkpoints/l
 expect killed-run-resumes 0 "resuming from .*last.safetensors" -- "$DOJO" train $ARGS --epochs 5 --out "$K" --resume \
     --set data.stride=1
 
+# killed at exact points of a checkpoint write (tests/cli/support/kill_at.c):
+# before the rename that would replace last.safetensors, and after the first
+# bytes of the second checkpoint's temporary. The previous checkpoint stays
+# whole, the run resumes from it, and the crashed writer's temporary is
+# removed by the next save.
+KILL_AT="$(dirname "$DOJO")/tests/kill_at.so"
+if [ -f "$KILL_AT" ]; then
+    for spec in rename:last.safetensors:2 write:last.safetensors.tmp:2; do
+        X="$TMP/kill-${spec%%:*}"
+        expect "killed-at-$spec" 137 "" -- env LD_PRELOAD="$KILL_AT" DOJO_KILL_AT="$spec" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+            "$DOJO" train $ARGS --epochs 3 --out "$X" --set data.stride=1
+        check "killed-at-$spec-left-temporary" [ -n "$(ls "$X"/checkpoints/*.tmp.* 2>/dev/null)" ]
+        expect "killed-at-$spec-last-loads" 0 '"video_top1"' -- "$DOJO" eval "$X/checkpoints/last.safetensors" \
+            --data "$TMP/d/val" --json
+        expect "killed-at-$spec-resumes-from-epoch-1" 0 "resuming from .*last.safetensors: epoch 1 done" -- "$DOJO" train $ARGS --epochs 3 --out "$X" \
+            --resume --set data.stride=1
+        check "killed-at-$spec-temporary-removed" [ -z "$(ls "$X"/checkpoints/*.tmp.* 2>/dev/null)" ]
+    done
+else
+    skip killed-at-exact-points "$KILL_AT not built"
+fi
+
 # the demo path, made tiny: the data set is generated into DOJO_CACHE, the
 # recipe's keys apply, and its checkpoint evaluates (the saved recipe has
 # the demo section)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dojo/checkpoint.h"
@@ -679,6 +680,46 @@ static void test_rotate_keeps_newest_by_step(void) {
     CHECK_STR_CONTAINS(dj_error_message(), missing);
 }
 
+/* a process that has exited (its pid is free until reused) */
+static long dead_pid(void) {
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    int status;
+    waitpid(pid, &status, 0);
+    return (long)pid;
+}
+
+static void test_rotate_removes_temporaries_of_crashed_writers(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/stale", dj_test_tmpdir());
+    CHECK(mkdir(dir, 0755) == 0);
+    long gone = dead_pid();
+    char stale[128], stale2[128], mine[128], parent[128];
+    snprintf(stale, sizeof stale, "last.safetensors.tmp.%ld.0", gone);
+    snprintf(stale2, sizeof stale2, "step-3.safetensors.tmp.%ld.17", gone);
+    snprintf(mine, sizeof mine, "last.safetensors.tmp.%ld.2", (long)getpid()); /* a write in progress here */
+    snprintf(parent, sizeof parent, "best.safetensors.tmp.%ld.0", (long)getppid()); /* a live writer */
+    const char *keep[] = {mine, parent, "last.safetensors", "last.safetensors.tmp.", "last.safetensors.tmp.12",
+                          "last.safetensors.tmp.12.", "last.safetensors.tmp.x.1", "last.safetensors.tmp.-5.1",
+                          "notes.tmp.1.2"};
+    const char *drop[] = {stale, stale2};
+    char p[1200];
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, keep[i]);
+        write_all(p, "x", 1);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, drop[i]);
+        write_all(p, "x", 1);
+    }
+    CHECK(dj_checkpoint_rotate(dir, 0) == DJ_OK); /* also with keep = all */
+    for (size_t i = 0; i < 2; i++)
+        CHECK_MSG(!exists(dir, drop[i]), "%s was kept", drop[i]);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        CHECK_MSG(exists(dir, keep[i]), "%s was deleted", keep[i]);
+}
+
 /* ---- torchvision parity (the code path of `dojo forward`) ---- */
 
 static void check_forward(const char *kind, int threads, float *logits_out) {
@@ -797,6 +838,7 @@ int main(void) {
     DJ_RUN(test_converts_float_dtypes);
     DJ_RUN(test_save_is_atomic);
     DJ_RUN(test_rotate_keeps_newest_by_step);
+    DJ_RUN(test_rotate_removes_temporaries_of_crashed_writers);
     DJ_RUN(test_forward_matches_torchvision);
     DJ_RUN(test_torchvision_weights_of_another_model);
     DJ_RUN(test_forward_on_a_dojo_checkpoint);
