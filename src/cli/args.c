@@ -171,7 +171,9 @@ void dj_cli_print_help(const dj_cli_spec *spec) {
         else
             snprintf(left, sizeof left, "--%s", o->name);
         printf("  %-24s %s", left, o->help ? o->help : "");
-        switch (o->type) {
+        /* a help text that states its default itself gets no second one */
+        int states_default = o->help && strstr(o->help, "default") != NULL;
+        switch (states_default ? DJ_OPT_FLAG : o->type) {
         case DJ_OPT_INT:
             printf(" (default %" PRId64 ")", *(const int64_t *)o->value);
             break;

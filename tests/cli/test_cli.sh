@@ -8,6 +8,13 @@ expect no-command 2 "usage: dojo" -- "$DOJO"
 expect help-cmd 0 "^usage: dojo train" -- "$DOJO" help train
 expect cmd-help 0 "^usage: dojo train" -- "$DOJO" train --help
 expect cmd-help-lists-options 0 "--epochs N" -- "$DOJO" train --help
+# every command's and benchmark's help states each default once
+for c in $("$DOJO" --help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p') \
+         $("$DOJO" bench --help | sed -n 's/^  \([a-z][a-z-]*\)  .*/bench \1/p' | tr ' ' '+'); do
+    c=$(echo "$c" | tr '+' ' ')
+    [ "$c" = help ] && continue
+    check "help-defaults-once-$(echo "$c" | tr " " -)" sh -c '! "$1" $2 --help 2>&1 | grep -q "default.*default"' _ "$DOJO" "$c"
+done
 expect help-unknown-cmd 2 "dojo: error: unknown command 'nope'" -- "$DOJO" help nope
 expect unknown-command 2 "^dojo: error: unknown command 'frobnicate'" -- "$DOJO" frobnicate
 expect unknown-global-option 2 "^dojo: error: unknown option '--bogus'" -- "$DOJO" --bogus version
