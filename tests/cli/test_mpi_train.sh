@@ -1,8 +1,9 @@
 # test_mpi_train.sh — `mpirun -np N dojo train` trains like one process:
 # 2 and 3 ranks splitting the global batch end with the weights of one
 # process within 1e-5 (a layer-norm model: no batch statistics couple the
-# rows), a run resumes with another number of ranks, only rank 0 writes, and
-# a batch that does not divide over the ranks is refused.
+# rows), a run resumes with another number of ranks, only rank 0 writes, a
+# global batch that does not divide over the ranks (8 over 3: 3/3/2 clips)
+# trains like one process too, and a batch smaller than the ranks is refused.
 . tests/cli/lib.sh
 BUILD_DIR=$(dirname "$DOJO")
 CMP="$BUILD_DIR/tests/mpi/compare_checkpoints"
@@ -42,6 +43,14 @@ expect resumed-on-one 0 "trained 2 epochs" -- "$DOJO" train $A --batch 4 --epoch
 expect resumed-match 0 "largest relative difference" -- "$CMP" "$TMP/r1/checkpoints/last.safetensors" \
     "$TMP/h/checkpoints/last.safetensors" 1e-5
 
-expect uneven-refused 1 "must divide evenly over 3 ranks" -- $MPIRUN -np 3 "$DOJO" train $A --batch 4 --epochs 1 \
-    --out "$TMP/u"
+# uneven shares: each rank's gradient weighted by its clips, job-wide loss weighted too
+expect one-rank-b8 0 "trained 3 epochs" -- "$DOJO" train $A --batch 8 --epochs 3 --out "$TMP/u1"
+expect uneven-three-ranks 0 "trained 3 epochs" -- $MPIRUN -np 3 "$DOJO" train $A --batch 8 --epochs 3 --out "$TMP/u3"
+expect uneven-match 0 "largest relative difference" -- "$CMP" "$TMP/u1/checkpoints/last.safetensors" \
+    "$TMP/u3/checkpoints/last.safetensors" 1e-5
+loss_of() { sed -n 's/.*"step":3,.*"loss":\([0-9.]*\).*/\1/p' "$1/metrics.jsonl" | head -n 1; }
+check uneven-same-loss awk -v a="$(loss_of "$TMP/u1")" -v b="$(loss_of "$TMP/u3")" \
+    'BEGIN { d = a - b; exit !(a > 0 && d < 1e-5 * a && -d < 1e-5 * a) }'
+expect batch-below-ranks 1 "global batch \\(2\\) has fewer clips than the 3 ranks" -- $MPIRUN -np 3 "$DOJO" train $A \
+    --batch 2 --epochs 1 --out "$TMP/u"
 finish
