@@ -31,6 +31,7 @@
 
 #include "dojo/error.h"
 #include "dojo/graph.h"
+#include "dojo/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,10 +99,19 @@ dj_status dj_comm_batch_weight(dj_comm *c, int64_t local_rows, float *weight);
 dj_status dj_comm_broadcast_graph(dj_comm *c, dj_graph *g);
 /* Replaces every buffer (batch norm running mean and variance) by its mean
  * over ranks, the same bits everywhere: each rank's statistics come from its
- * own rows, so call this before evaluating or saving a checkpoint (batch
- * norm is not synchronised during the step: with it, N ranks of B/N rows
- * normalise over B/N rows, as PyTorch's DDP without SyncBatchNorm). */
+ * own rows, so call this before evaluating or saving a checkpoint (unless
+ * batch norm is synchronised, dj_comm_stats_sync: without it, N ranks of
+ * B/N rows normalise over B/N rows, as PyTorch's DDP without SyncBatchNorm). */
 dj_status dj_comm_average_buffers(dj_comm *c, dj_graph *g);
+
+/* Synchronised batch norm: a statistics hook (dojo/ops.h) whose sum is this
+ * comm's f64 all-reduce. Give it to dj_graph_set_stats_sync() on every rank
+ * (the struct must outlive the graph's use of it): training-mode batch norm
+ * then normalises over all ranks' rows, each rank weighted by its own count,
+ * and the running statistics are the same on every rank. Every forward and
+ * backward in training mode is then collective (all ranks run the same
+ * steps). */
+dj_stats_sync dj_comm_stats_sync(dj_comm *c);
 
 /* ---- bucketed gradient reduction ----------------------------------------
  * Groups the parameter gradients of a planned (training) graph into buckets
@@ -136,6 +146,10 @@ size_t dj_grad_reducer_bucket_bytes(const dj_grad_reducer *r, int b);
 /* Buckets whose reduction had started before the backward pass ended, in
  * the last step (a measure of overlap). */
 int dj_grad_reducer_started_early(const dj_grad_reducer *r);
+/* When bucket b's all-reduce started and when it was seen complete in the
+ * last step (dj_time_now() seconds; completion is noticed between backward
+ * nodes or in finish). 0 when it did not run; 1 otherwise. */
+int dj_grad_reducer_bucket_times(const dj_grad_reducer *r, int b, double *start, double *done);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include "dojo/log.h"
 #include "dojo/metrics.h"
 #include "dojo/train.h"
+#include "dojo/trace.h"
 
 typedef struct dj_run {
     const dj_train_options *o;
@@ -46,6 +47,8 @@ typedef struct dj_run {
     int rank, world;
     int64_t local_batch; /* this rank's share of every global batch (3/3/2 for 8 over 3) */
     float loss_weight;   /* local_batch * world / batch: the reducer's mean then weights rows equally */
+    dj_stats_sync stats_sync; /* --sync-bn: batch norm sums all-reduced over the ranks */
+    dj_trace *trace;          /* --trace: this rank's timeline, or NULL */
 } dj_run;
 
 static dj_status dj_mkdir(const char *path) {
@@ -134,6 +137,54 @@ static dj_plan_options dj_train_plan_options(const dj_train_options *o, int rank
     return po;
 }
 
+/* --sync-bn (with more than one rank: alone it changes nothing) and --trace. */
+static dj_status dj_run_scale_out_setup(dj_run *r) {
+    if (r->o->sync_bn && r->world > 1) {
+        r->stats_sync = dj_comm_stats_sync(r->comm);
+        dj_graph_set_stats_sync(r->g, &r->stats_sync);
+        dj_log_info("synchronised batch norm: statistics over the %d ranks' clips", r->world);
+    }
+    if (r->o->trace) {
+        DJ_TRY(dj_comm_barrier(r->comm)); /* the ranks' clocks start together (within a message) */
+        DJ_TRY(dj_trace_create(r->rank, r->o->trace_events, &r->trace));
+    }
+    return DJ_OK;
+}
+
+/* Writes RUNDIR/trace.rank<R>.json (every rank its own). */
+static dj_status dj_run_write_trace(dj_run *r) {
+    if (!r->trace)
+        return DJ_OK;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/trace.rank%d.json", r->dir, r->rank);
+    DJ_TRY(dj_trace_write(r->trace, path, r->world));
+    dj_log_info("timeline: %s (%lld events%s)", path, (long long)dj_trace_count(r->trace),
+                dj_trace_dropped(r->trace) ? ", buffer full: later ones dropped" : "");
+    return DJ_OK;
+}
+
+/* The step's events on the timeline: times t[0..5] = start, data ready,
+ * forward done, backward done, gradients reduced, optimizer done. */
+static void dj_run_trace_step(dj_run *r, int64_t step, const double *t, int updated) {
+    if (!r->trace)
+        return;
+    dj_trace_add(r->trace, "step", DJ_LANE_COMPUTE, t[0], t[5], step, -1, -1);
+    dj_trace_add(r->trace, "data wait", DJ_LANE_DATA, t[0], t[1], step, -1, -1);
+    dj_trace_add(r->trace, "forward", DJ_LANE_COMPUTE, t[1], t[2], step, -1, -1);
+    dj_trace_add(r->trace, "backward", DJ_LANE_COMPUTE, t[2], t[3], step, -1, -1);
+    if (!updated) /* an accumulation micro-batch: no exchange, no update */
+        return;
+    if (r->reducer)
+        dj_trace_add(r->trace, "gradient wait", DJ_LANE_COMPUTE, t[3], t[4], step, -1, -1);
+    dj_trace_add(r->trace, "optimizer", DJ_LANE_COMPUTE, t[4], t[5], step, -1, -1);
+    for (int b = 0; r->reducer && b < dj_grad_reducer_num_buckets(r->reducer); b++) {
+        double t0, t1;
+        if (dj_grad_reducer_bucket_times(r->reducer, b, &t0, &t1))
+            dj_trace_add(r->trace, "all-reduce", DJ_LANE_BUCKET0 + b, t0, t1, step, b,
+                         (int64_t)dj_grad_reducer_bucket_bytes(r->reducer, b));
+    }
+}
+
 static dj_status dj_run_setup(dj_run *r) {
     const dj_train_options *o = r->o;
     if (!o->train_data)
@@ -218,6 +269,7 @@ static dj_status dj_run_setup(dj_run *r) {
     DJ_TRY(dj_comm_broadcast_graph(r->comm, r->g)); /* every rank starts from rank 0's weights */
     if (r->world > 1)
         DJ_TRY(dj_grad_reducer_create(r->comm, r->g, 0, &r->reducer));
+    DJ_TRY(dj_run_scale_out_setup(r));
 
     /* schedule, in optimizer steps */
     dj_plan_options po = dj_train_plan_options(o, r->rank, r->world);
@@ -269,6 +321,7 @@ static dj_status dj_run_setup(dj_run *r) {
 }
 
 static void dj_run_free(dj_run *r) {
+    dj_trace_free(r->trace);
     dj_grad_reducer_free(r->reducer);
     dj_comm_free(r->comm);
     dj_metrics_close(r->metrics);
@@ -445,19 +498,24 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 break;
             }
             double t_data = dj_time_now();
+            double tt[6] = {t0, t_data, 0, 0, 0, 0}; /* the timeline's marks (dj_run_trace_step) */
+            const int64_t batch_step = step;
             memcpy(input->data, b->video.data, dj_tensor_nbytes(&b->video));
             memcpy(labels->data, b->labels.data, dj_tensor_nbytes(&b->labels));
             if (bi % o->accumulate == 0)
                 dj_graph_zero_grads(r->g);
             dj_graph_set_seed(r->g, (uint64_t)o->seed, (uint64_t)step);
             s = dj_graph_forward(r->g, &r->ex, 1);
+            tt[2] = dj_time_now();
             const int last_micro = (bi + 1) % o->accumulate == 0;
             if (s == DJ_OK && last_micro && r->reducer)
                 s = dj_grad_reducer_begin(r->reducer); /* buckets start during this backward pass */
             if (s == DJ_OK)
                 s = dj_graph_backward(r->g, &r->ex, dj_model_loss(r->model), r->loss_weight / (float)o->accumulate);
+            tt[3] = dj_time_now();
             if (s == DJ_OK && last_micro && r->reducer)
                 s = dj_grad_reducer_finish(r->reducer); /* the mean over ranks, same bits everywhere */
+            tt[4] = dj_time_now();
             double lr = dj_schedule_lr(&r->sched, step);
             if (s == DJ_OK && (bi + 1) % o->accumulate == 0) {
                 s = dj_optimizer_step(r->opt, &r->ex, lr, NULL);
@@ -467,8 +525,10 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 }
                 step++;
             }
+            tt[5] = dj_time_now();
             if (s != DJ_OK)
                 break;
+            dj_run_trace_step(r, batch_step, tt, (bi + 1) % o->accumulate == 0);
             int64_t c1 = 0;
             dj_topk_correct(logits, labels, 1, &c1);
             correct += c1;
@@ -546,6 +606,9 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         res->epochs = epoch + 1;
     }
     dj_progress_free(progress);
+    dj_status ts = dj_run_write_trace(r); /* also after a failure: the timeline shows where */
+    if (s == DJ_OK)
+        s = ts;
     res->steps = step;
     res->wall_s = dj_time_now() - t_start;
     res->clips_per_s = train_time > 0 ? (double)train_clips * (double)o->batch / (double)r->local_batch / train_time
