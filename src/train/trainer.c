@@ -606,9 +606,15 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         res->epochs = epoch + 1;
     }
     dj_progress_free(progress);
-    dj_status ts = dj_run_write_trace(r); /* also after a failure: the timeline shows where */
-    if (s == DJ_OK)
-        s = ts;
+    if (s == DJ_OK) {
+        s = dj_run_write_trace(r);
+    } else if (r->trace) { /* also after a failure (the timeline shows where), keeping its message */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", dj_error_message());
+        if (dj_run_write_trace(r) != DJ_OK)
+            dj_log_warn("%s", dj_error_message());
+        dj_error_set(s, NULL, "%s", why);
+    }
     res->steps = step;
     res->wall_s = dj_time_now() - t_start;
     res->clips_per_s = train_time > 0 ? (double)train_clips * (double)o->batch / (double)r->local_batch / train_time
