@@ -52,8 +52,10 @@ typedef struct dj_comm dj_comm;
 typedef struct dj_comm_request dj_comm_request;
 
 /* 1 when the environment says this process was started by an MPI launcher
- * (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_PROCID with
- * SLURM_NTASKS > 1 set). */
+ * (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set, or a task of srun:
+ * SLURM_PROCID with SLURM_STEP_NUM_TASKS > 1; an sbatch script's
+ * SLURM_NTASKS alone is one process). dj_comm_create() then refuses an MPI
+ * that joins fewer processes than the launcher started. */
 int dj_comm_launched(void);
 
 /* Creates the communicator. MPI is initialised here (once per process) and
