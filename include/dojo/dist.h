@@ -31,6 +31,7 @@
 
 #include "dojo/error.h"
 #include "dojo/graph.h"
+#include "dojo/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,8 +52,10 @@ typedef struct dj_comm dj_comm;
 typedef struct dj_comm_request dj_comm_request;
 
 /* 1 when the environment says this process was started by an MPI launcher
- * (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_PROCID with
- * SLURM_NTASKS > 1 set). */
+ * (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set, or a task of srun:
+ * SLURM_PROCID with SLURM_STEP_NUM_TASKS > 1; an sbatch script's
+ * SLURM_NTASKS alone is one process). dj_comm_create() then refuses an MPI
+ * that joins fewer processes than the launcher started. */
 int dj_comm_launched(void);
 
 /* Creates the communicator. MPI is initialised here (once per process) and
@@ -98,10 +101,19 @@ dj_status dj_comm_batch_weight(dj_comm *c, int64_t local_rows, float *weight);
 dj_status dj_comm_broadcast_graph(dj_comm *c, dj_graph *g);
 /* Replaces every buffer (batch norm running mean and variance) by its mean
  * over ranks, the same bits everywhere: each rank's statistics come from its
- * own rows, so call this before evaluating or saving a checkpoint (batch
- * norm is not synchronised during the step: with it, N ranks of B/N rows
- * normalise over B/N rows, as PyTorch's DDP without SyncBatchNorm). */
+ * own rows, so call this before evaluating or saving a checkpoint (unless
+ * batch norm is synchronised, dj_comm_stats_sync: without it, N ranks of
+ * B/N rows normalise over B/N rows, as PyTorch's DDP without SyncBatchNorm). */
 dj_status dj_comm_average_buffers(dj_comm *c, dj_graph *g);
+
+/* Synchronised batch norm: a statistics hook (dojo/ops.h) whose sum is this
+ * comm's f64 all-reduce. Give it to dj_graph_set_stats_sync() on every rank
+ * (the struct must outlive the graph's use of it): training-mode batch norm
+ * then normalises over all ranks' rows, each rank weighted by its own count,
+ * and the running statistics are the same on every rank. Every forward and
+ * backward in training mode is then collective (all ranks run the same
+ * steps). */
+dj_stats_sync dj_comm_stats_sync(dj_comm *c);
 
 /* ---- bucketed gradient reduction ----------------------------------------
  * Groups the parameter gradients of a planned (training) graph into buckets
@@ -136,6 +148,10 @@ size_t dj_grad_reducer_bucket_bytes(const dj_grad_reducer *r, int b);
 /* Buckets whose reduction had started before the backward pass ended, in
  * the last step (a measure of overlap). */
 int dj_grad_reducer_started_early(const dj_grad_reducer *r);
+/* When bucket b's all-reduce started and when it was seen complete in the
+ * last step (dj_time_now() seconds; completion is noticed between backward
+ * nodes or in finish). 0 when it did not run; 1 otherwise. */
+int dj_grad_reducer_bucket_times(const dj_grad_reducer *r, int b, double *start, double *done);
 
 #ifdef __cplusplus
 }

@@ -27,5 +27,6 @@
 #include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
 #include "dojo/metrics.h" /* run metrics: metrics.jsonl, TensorBoard events, HTML report */
 #include "dojo/dist.h"    /* communicator (single process, MPI), bucketed gradient all-reduce */
+#include "dojo/trace.h"   /* per-process timeline in Chrome's trace event format */
 
 #endif

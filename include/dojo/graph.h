@@ -55,6 +55,7 @@ typedef struct dj_node_io {
     int training;                    /* 1 in training mode (batch norm statistics, dropout) */
     uint64_t seed, step;             /* for seeded operators (dropout) */
     int threads;                     /* threads the graph runs on (scratch sizing) */
+    const dj_stats_sync *sync;       /* batch statistics over replicas, or NULL (dj_graph_set_stats_sync) */
 } dj_node_io;
 
 /* An operator as the graph knows it. Shapes come from infer(). */
@@ -132,6 +133,11 @@ void dj_graph_zero_grads(dj_graph *g);
  * for dj_graph_first_use() of it (the gradient reducer of dist.h uses this
  * to start communicating while the backward pass goes on). */
 void dj_graph_set_backward_hook(dj_graph *g, void (*fn)(void *arg, int node), void *arg);
+/* Training-mode batch norm of this graph takes its statistics (and its
+ * backward's sums) over every replica through sync (synchronised batch
+ * norm); NULL, the default: over this replica's rows only. sync must
+ * outlive its use. */
+void dj_graph_set_stats_sync(dj_graph *g, const dj_stats_sync *sync);
 void dj_graph_set_seed(dj_graph *g, uint64_t seed, uint64_t step);
 
 /* The largest scratch any node asked for; give the dj_exec that much. */

@@ -41,6 +41,16 @@ typedef struct dj_exec {
     size_t scratch_bytes;
 } dj_exec;
 
+/* Statistics shared between replicas (synchronised batch norm): sum(ctx,
+ * buf, n) adds n doubles over the replicas of a step (data-parallel ranks)
+ * in place, leaving the same result on each. An operator only calls it; the
+ * caller's hook does any talking (dj_comm_stats_sync() in dojo/dist.h), so
+ * no operator knows about processes. */
+typedef struct dj_stats_sync {
+    dj_status (*sum)(void *ctx, double *buf, size_t n);
+    void *ctx;
+} dj_stats_sync;
+
 #ifdef __cplusplus
 }
 #endif

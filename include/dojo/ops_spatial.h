@@ -98,6 +98,24 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
 dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
                                 const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
                                 const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+/* The same with synchronised statistics: in training, when sync is given,
+ * the mean and variance are those of every replica's rows together (each
+ * replica may hold a different number: the sums carry the counts), the
+ * running statistics are updated with them (the same on every replica),
+ * and the backward's sums of dy and dy * xhat run over all rows for the
+ * input gradient. The weight and bias gradients stay this replica's own
+ * sums, for the gradient all-reduce to combine. Forward sums twice (the
+ * values, then the squared deviations from the common mean), backward once;
+ * at most 512 channels per call of sync. sync NULL or eval mode: exactly
+ * dj_batchnorm_forward / dj_batchnorm_backward. */
+dj_status dj_batchnorm_forward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
+                                    dj_tensor *save_mean, dj_tensor *save_invstd);
+dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
+                                     const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
+                                     dj_tensor *dweight, dj_tensor *dbias);
 /* Eval-mode batch norm and ReLU in one pass (inference):
  * out = max(0, (x - running_mean) / sqrt(running_var + eps) * weight + bias). */
 dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_tensor *inp, const dj_tensor *weight,

@@ -30,13 +30,26 @@ typedef struct dj_shard_options {
     int shuffle;   /* 1: shuffled by (seed, epoch); 0: sorted order */
     int drop_last; /* cut the order to a multiple of world (and drop a last partial batch) */
     int rank, world; /* world 0 is taken as 1 */
+    /* > 0: the order is dealt in global batches of this many samples:
+     * position p = k * global_batch + j goes to rank j % world, so rank r
+     * holds dj_shard_batch_share() samples of every global batch (3/3/2 for
+     * 8 over 3 ranks) and the ranks' k-th batches together are the
+     * one-process k-th batch. drop_last then keeps whole global batches only;
+     * without it, the last partial global batch is dealt the same way (a
+     * rank whose share of it is empty has one batch less). 0: position p
+     * goes to rank p % world, the same deal when world divides the batch. */
+    int global_batch;
 } dj_shard_options;
 
 /* order[n]: the epoch's permutation of 0..n-1. */
 dj_status dj_epoch_order(int64_t n, uint64_t seed, uint64_t epoch, int shuffle, int64_t *order);
+/* Rank's samples of each global batch of global_batch: global_batch /
+ * world, plus one for the first global_batch % world ranks. */
+int dj_shard_batch_share(int global_batch, int rank, int world);
 /* How many samples rank gets of n; -1 (with an error message) when rank/world are bad. */
 int64_t dj_shard_count(int64_t n, const dj_shard_options *o);
-/* The rank's samples: epoch-order position p goes to rank p % world.
+/* The rank's samples: epoch-order position p goes to rank p % world (or as
+ * global_batch deals them), in epoch order.
  * out[count]: entry indices; positions[count] (may be NULL): their global
  * positions p in the epoch order. */
 dj_status dj_shard_indices(int64_t n, uint64_t seed, uint64_t epoch, const dj_shard_options *o, int64_t *out,
@@ -107,7 +120,7 @@ typedef struct dj_plan_entry {
 } dj_plan_entry;
 
 typedef struct dj_plan_options {
-    int batch_size; /* views per batch */
+    int batch_size; /* views per batch; with shard.global_batch, 0 or this rank's share x views */
     dj_shard_options shard;
     dj_clip_spec clip;
     dj_spatial_spec spatial;

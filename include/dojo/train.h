@@ -48,6 +48,10 @@ typedef struct dj_train_options {
     int64_t eval_clips, eval_crops;
     int resume;             /* continue the run in `out` from its last checkpoint */
     double time_limit_s;    /* > 0: stop (after a checkpoint) when the next epoch would pass it */
+    /* scale-out */
+    int sync_bn;            /* train.sync_bn: batch norm statistics over all ranks' rows */
+    int trace;              /* train.trace: RUNDIR/trace.rank<R>.json, a Chrome trace timeline per rank */
+    int64_t trace_events;   /* train.trace_events: the timeline's preallocated event buffer */
 } dj_train_options;
 
 void dj_train_defaults(dj_train_options *o);

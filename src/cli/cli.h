@@ -108,6 +108,7 @@ int dj_bench_gemm(int argc, char **argv);
 int dj_bench_ops(int argc, char **argv);
 int dj_bench_pointwise(int argc, char **argv);
 int dj_bench_allreduce(int argc, char **argv);
+int dj_bench_scaling(int argc, char **argv);
 int dj_bench_train_step(int argc, char **argv);
 
 #endif

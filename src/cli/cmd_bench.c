@@ -20,6 +20,7 @@ static const dj_bench_kind dj_bench_kinds[] = {
     {"decode", "random 16-frame clips through the exact-seek reader (vs PyAV: bench/bench_decode.sh)", dj_bench_decode},
     {"allreduce", "gradient all-reduce bus bandwidth under mpirun, against MPI_Allreduce", dj_bench_allreduce},
     {"train-step", "whole training steps of a model: ms/step, clips/s, MFU, peak memory", dj_bench_train_step},
+    {"scaling", "data-parallel training steps under mpirun: one rank vs all, scaling efficiency", dj_bench_scaling},
     {NULL, NULL, NULL}, /* keeps the table non-empty while benchmarks are added */
 };
 

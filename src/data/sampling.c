@@ -61,15 +61,42 @@ dj_status dj_epoch_order(int64_t n, uint64_t seed, uint64_t epoch, int shuffle, 
 
 static int dj_shard_world(const dj_shard_options *o) { return o->world > 0 ? o->world : 1; }
 
+int dj_shard_batch_share(int global_batch, int rank, int world) {
+    if (world < 1)
+        world = 1;
+    if (global_batch < 0 || rank < 0 || rank >= world)
+        return 0;
+    return global_batch / world + (rank < global_batch % world ? 1 : 0);
+}
+
+/* Samples of rank r among the first m positions of a global batch (j % world == r). */
+static int64_t dj_share_of_first(int64_t m, int rank, int world) { return m > rank ? (m - rank - 1) / world + 1 : 0; }
+
 int64_t dj_shard_count(int64_t n, const dj_shard_options *o) {
     int world = dj_shard_world(o);
-    if (n < 0 || o->rank < 0 || o->rank >= world) {
-        dj_error_set(DJ_ERR_INVALID, "shard", "rank %d is not in [0, %d) or size %lld < 0", o->rank, world,
-                     (long long)n);
+    if (n < 0 || o->rank < 0 || o->rank >= world || o->global_batch < 0) {
+        dj_error_set(DJ_ERR_INVALID, "shard", "rank %d is not in [0, %d), size %lld < 0 or global batch %d < 0",
+                     o->rank, world, (long long)n, o->global_batch);
         return -1;
+    }
+    if (o->global_batch > 0) { /* whole global batches, then the dealt part of a partial one */
+        const int64_t G = o->global_batch, used = o->drop_last ? n - n % G : n;
+        return used / G * dj_shard_batch_share(o->global_batch, o->rank, world) +
+               dj_share_of_first(used % G, o->rank, world);
     }
     int64_t used = o->drop_last ? n - n % world : n;
     return used / world + (o->rank < used % world ? 1 : 0);
+}
+
+/* Epoch position of the rank's i-th sample. */
+static int64_t dj_shard_position(const dj_shard_options *o, int world, int64_t full, int64_t i) {
+    if (o->global_batch <= 0)
+        return o->rank + i * world;
+    const int64_t share = dj_shard_batch_share(o->global_batch, o->rank, world);
+    int64_t k = i / share; /* share > 0: this rank has samples */
+    if (k > full)
+        k = full;
+    return k * o->global_batch + o->rank + (i - k * share) * world;
 }
 
 dj_status dj_shard_indices(int64_t n, uint64_t seed, uint64_t epoch, const dj_shard_options *o, int64_t *out,
@@ -82,8 +109,9 @@ dj_status dj_shard_indices(int64_t n, uint64_t seed, uint64_t epoch, const dj_sh
         return dj_error_set(DJ_ERR_NOMEM, "shard", "out of memory");
     dj_status st = dj_epoch_order(n, seed, epoch, o->shuffle, order);
     int world = dj_shard_world(o);
+    const int64_t full = o->global_batch > 0 ? n / o->global_batch : 0;
     for (int64_t i = 0; st == DJ_OK && i < count; i++) {
-        int64_t p = o->rank + i * world;
+        int64_t p = dj_shard_position(o, world, full, i);
         out[i] = order[p];
         if (positions)
             positions[i] = p;
@@ -425,12 +453,36 @@ static dj_status dj_plan_build(dj_batch_plan *p, const dj_plan_entry *videos, in
     return st;
 }
 
+/* With shard.global_batch, a batch is this rank's share of each global
+ * batch: batch_size 0 becomes share x views; any other value must equal it. */
+static dj_status dj_plan_global_batch(dj_plan_options *o) {
+    if (o->shard.global_batch <= 0)
+        return DJ_OK;
+    int kt = o->clip.mode == DJ_CLIP_UNIFORM && o->clip.num_clips > 0 ? o->clip.num_clips : 1;
+    int ks = o->spatial.mode == DJ_SPATIAL_SHORT_SIDE && o->spatial.num_crops > 0 ? o->spatial.num_crops : 1;
+    int world = o->shard.world > 0 ? o->shard.world : 1;
+    int share = dj_shard_batch_share(o->shard.global_batch, o->shard.rank, world);
+    if (share < 1)
+        return dj_error_set(DJ_ERR_INVALID, "batch plan", "a global batch of %d has no sample for rank %d of %d",
+                            o->shard.global_batch, o->shard.rank, world);
+    if (o->batch_size != 0 && o->batch_size != share * kt * ks)
+        return dj_error_set(DJ_ERR_INVALID, "batch plan",
+                            "batch size %d is not rank %d's share of the global batch (%d samples x %d views)",
+                            o->batch_size, o->shard.rank, share, kt * ks);
+    o->batch_size = share * kt * ks;
+    return DJ_OK;
+}
+
 dj_status dj_batch_plan_create(const dj_plan_entry *videos, int64_t num_entries, uint64_t seed, uint64_t epoch,
                                const dj_plan_options *options, dj_batch_plan **out) {
     if (!out)
         return dj_error_set(DJ_ERR_INVALID, "batch plan", "out is NULL");
     *out = NULL;
-    DJ_TRY(dj_plan_check(videos, num_entries, options));
+    if (!options)
+        return dj_error_set(DJ_ERR_INVALID, "batch plan", "NULL options");
+    dj_plan_options o = *options;
+    DJ_TRY(dj_plan_global_batch(&o));
+    DJ_TRY(dj_plan_check(videos, num_entries, &o));
     DJ_TRY(dj_clip_check(&options->clip, options->clip.target_fps, 0)); /* per-entry fps checked per clip */
     dj_spatial_spec sp;
     dj_spatial_defaults(&options->spatial, &sp);
@@ -442,7 +494,7 @@ dj_status dj_batch_plan_create(const dj_plan_entry *videos, int64_t num_entries,
     dj_batch_plan *p = calloc(1, sizeof *p);
     if (!p)
         return dj_error_set(DJ_ERR_NOMEM, "batch plan", "out of memory");
-    dj_status st = dj_plan_build(p, videos, num_entries, seed, epoch, options, &sp);
+    dj_status st = dj_plan_build(p, videos, num_entries, seed, epoch, &o, &sp);
     if (st != DJ_OK) {
         dj_batch_plan_free(p);
         return st;

@@ -66,18 +66,22 @@ static int dj_env_int(const char *name) {
     return v && *v ? atoi(v) : -1;
 }
 
+/* srun sets SLURM_STEP_NUM_TASKS for the tasks of a job step; a batch
+ * script (sbatch) has SLURM_PROCID=0 and SLURM_NTASKS of the allocation but
+ * no step: `dojo train` run directly there is one process. */
 int dj_comm_launched(void) {
     if (dj_env_int("OMPI_COMM_WORLD_SIZE") >= 1 || dj_env_int("PMI_SIZE") >= 1 || getenv("PMIX_RANK"))
         return 1;
-    return getenv("SLURM_PROCID") && dj_env_int("SLURM_NTASKS") > 1;
+    return getenv("SLURM_PROCID") && dj_env_int("SLURM_STEP_NUM_TASKS") > 1;
 }
 
-__attribute__((unused)) static int dj_env_world_size(void) {
+/* The number of processes the launcher says it started (-1: not said). */
+static int dj_env_world_size(void) {
     int n = dj_env_int("OMPI_COMM_WORLD_SIZE");
     if (n < 1)
         n = dj_env_int("PMI_SIZE");
-    if (n < 1)
-        n = dj_env_int("SLURM_NTASKS");
+    if (n < 1 && getenv("SLURM_PROCID"))
+        n = dj_env_int("SLURM_STEP_NUM_TASKS");
     return n;
 }
 
@@ -122,6 +126,15 @@ static dj_status dj_comm_mpi_open(dj_comm *c) {
     MPI_Comm_size(c->world, &c->size);
     c->is_mpi = 1;
     dj_mpi_users++;
+    /* srun with an MPI that cannot reach its process manager makes every
+     * task a job of one: each would train alone into the same folder */
+    int declared = dj_env_world_size();
+    if (declared > 1 && declared != c->size)
+        return dj_error_set(DJ_ERR_UNSUPPORTED, "mpi",
+                            "the launcher started %d processes but MPI joined %d: this MPI cannot reach the "
+                            "launcher's process manager (under Slurm: srun --mpi=pmix, see srun --mpi=list; or "
+                            "start the job with mpirun)",
+                            declared, c->size);
     return DJ_OK;
 }
 #endif
@@ -152,7 +165,10 @@ dj_status dj_comm_create(dj_comm_kind kind, dj_comm **out) {
     if (kind == DJ_COMM_MPI) {
         dj_status s = dj_comm_mpi_open(c);
         if (s != DJ_OK) {
-            free(c);
+            if (c->is_mpi)
+                dj_comm_free(c); /* opened, then refused: MPI is finalised */
+            else
+                free(c);
             return s;
         }
     }

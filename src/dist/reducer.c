@@ -12,6 +12,7 @@
 #include "dojo/dist.h"
 
 #include <stdio.h>
+#include "dojo/log.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct dj_bucket {
     int n_params;
     dj_comm_request *req;
     int started;
+    double t_start, t_done; /* dj_time_now() when started and when seen complete (timeline) */
 } dj_bucket;
 
 struct dj_grad_reducer {
@@ -144,6 +146,8 @@ static void dj_reducer_fail(dj_grad_reducer *r, dj_status s) {
 }
 
 static dj_status dj_reducer_start(dj_grad_reducer *r, dj_bucket *b) {
+    b->t_start = dj_time_now();
+    b->t_done = 0;
     dj_status s = dj_comm_iallreduce_f32(r->c, b->data, b->n, DJ_REDUCE_MEAN, &b->req);
     if (s != DJ_OK)
         dj_error_prefix("gradient bucket of %s", dj_graph_name(r->g, b->first_param));
@@ -160,6 +164,8 @@ static dj_status dj_reducer_poll(dj_grad_reducer *r) {
         dj_status s = dj_comm_test(r->buckets[b].req, &done);
         if (s != DJ_OK || done)
             r->buckets[b].req = NULL; /* freed by test */
+        if (done)
+            r->buckets[b].t_done = dj_time_now();
         if (s != DJ_OK)
             return s;
     }
@@ -210,6 +216,8 @@ dj_status dj_grad_reducer_finish(dj_grad_reducer *r) {
         dj_comm_request *req = r->buckets[b].req;
         r->buckets[b].req = NULL;
         s = dj_comm_wait(req);
+        if (req && s == DJ_OK)
+            r->buckets[b].t_done = dj_time_now();
         if (s != DJ_OK)
             dj_error_prefix("gradient bucket %d (%s)", b, dj_graph_name(r->g, r->buckets[b].first_param));
     }
@@ -225,6 +233,14 @@ size_t dj_grad_reducer_bucket_bytes(const dj_grad_reducer *r, int b) {
 }
 
 int dj_grad_reducer_started_early(const dj_grad_reducer *r) { return r->early; }
+
+int dj_grad_reducer_bucket_times(const dj_grad_reducer *r, int b, double *start, double *done) {
+    if (b < 0 || b >= r->n_buckets || !r->buckets[b].started || !(r->buckets[b].t_done > 0))
+        return 0;
+    *start = r->buckets[b].t_start;
+    *done = r->buckets[b].t_done;
+    return 1;
+}
 
 /* ---- whole-graph collectives ---------------------------------------------- */
 

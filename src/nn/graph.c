@@ -52,6 +52,7 @@ struct dj_graph {
     uint64_t seed, step;
     void (*backward_hook)(void *arg, int node); /* after each node's backward, or NULL */
     void *backward_hook_arg;
+    const dj_stats_sync *stats_sync; /* synchronised batch norm, or NULL */
 };
 
 /* ---- building ---------------------------------------------------------- */
@@ -285,6 +286,7 @@ static size_t dj_place_intervals(dj_interval *iv, int n, dj_interval **scratch) 
 
 static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, int with_grads) {
     memset(io, 0, sizeof *io);
+    io->sync = g->stats_sync;
     io->n_in = node->n_in;
     io->n_out = node->n_out;
     for (int i = 0; i < node->n_in; i++) {
@@ -533,6 +535,8 @@ void dj_graph_set_backward_hook(dj_graph *g, void (*fn)(void *arg, int node), vo
     g->backward_hook = fn;
     g->backward_hook_arg = arg;
 }
+
+void dj_graph_set_stats_sync(dj_graph *g, const dj_stats_sync *sync) { g->stats_sync = sync; }
 
 void dj_graph_zero_grads(dj_graph *g) {
     for (int i = 0; i < g->n_tensors; i++) {

@@ -99,16 +99,16 @@ static dj_status dj_bn_fwd(const dj_exec *ex, dj_node_io *io) {
     dj_batchnorm_params p = {io->training, n->momentum, n->eps};
     dj_tensor mean, invstd;
     dj_bn_saved_views(io, &mean, &invstd);
-    return dj_batchnorm_forward(ex, &p, io->in[0], io->in[1], io->in[2], io->in[3], io->in[4], io->out[0], &mean,
-                                &invstd);
+    return dj_batchnorm_forward_sync(ex, &p, io->sync, io->in[0], io->in[1], io->in[2], io->in[3], io->in[4],
+                                     io->out[0], &mean, &invstd);
 }
 static dj_status dj_bn_bwd(const dj_exec *ex, dj_node_io *io) {
     const dj_bn_node *n = io->params;
     dj_batchnorm_params p = {1, n->momentum, n->eps};
     dj_tensor mean, invstd;
     dj_bn_saved_views(io, &mean, &invstd);
-    return dj_batchnorm_backward(ex, &p, io->in[0], io->in[1], &mean, &invstd, io->dout[0], io->din[0], io->din[1],
-                                 io->din[2]);
+    return dj_batchnorm_backward_sync(ex, &p, io->sync, io->in[0], io->in[1], &mean, &invstd, io->dout[0],
+                                      io->din[0], io->din[1], io->din[2]);
 }
 static size_t dj_bn_saved(const dj_node_io *io) { return 2 * sizeof(float) * (size_t)io->in[0]->shape[1]; }
 const dj_op_def dj_op_batchnorm = {"batch_norm", dj_same_infer, dj_bn_fwd, dj_bn_bwd, NULL, dj_bn_saved, NULL, 3, 0};

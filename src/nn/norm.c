@@ -55,7 +55,36 @@ typedef struct dj_bn_job {
     const float *x, *w, *b, *dy, *mean_in, *invstd_in;
     float *y, *rm, *rv, *mean, *invstd, *dx, *dw, *db;
     int relu;
+    /* synchronised statistics (one chunk of channels at a time): channel
+     * c0 + i of the chunk uses acc[i] (forward) or acc[2i], acc[2i+1] (backward) */
+    int64_t c0;
+    double *acc;
+    const double *gmean; /* the common mean of each channel of the chunk */
+    double count;        /* values per channel over all replicas */
 } dj_bn_job;
+
+/* Saves channel c's statistics and writes its outputs. */
+static void dj_bn_apply(const dj_bn_job *j, int64_t c, double mean, double invstd) {
+    if (j->mean)
+        j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
+    /* y = (x - mean) * scale + shift: subtracting first keeps the precision
+     * of inputs whose mean is large against their spread */
+    const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
+    const float shift = j->b ? j->b[c] : 0.0f;
+    for (int64_t n = 0; n < j->N; n++) {
+        const float *x = j->x + (n * j->C + c) * j->R;
+        float *y = j->y + (n * j->C + c) * j->R;
+        if (j->relu) {
+            for (int64_t r = 0; r < j->R; r++) {
+                float v = (x[r] - m) * scale + shift;
+                y[r] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int64_t r = 0; r < j->R; r++)
+                y[r] = (x[r] - m) * scale + shift;
+        }
+    }
+}
 
 static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_bn_job *j = arg;
@@ -83,33 +112,14 @@ static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
             mean = j->rm[c];
             invstd = 1.0 / sqrt((double)j->rv[c] + j->p->eps);
         }
-        if (j->mean)
-            j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
-        /* y = (x - mean) * scale + shift: subtracting first keeps the precision
-         * of inputs whose mean is large against their spread */
-        const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
-        const float shift = j->b ? j->b[c] : 0.0f;
-        for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->R;
-            float *y = j->y + (n * j->C + c) * j->R;
-            if (j->relu) {
-                for (int64_t r = 0; r < j->R; r++) {
-                    float v = (x[r] - m) * scale + shift;
-                    y[r] = v > 0.0f ? v : 0.0f;
-                }
-            } else {
-                for (int64_t r = 0; r < j->R; r++)
-                    y[r] = (x[r] - m) * scale + shift;
-            }
-        }
+        dj_bn_apply(j, c, mean, invstd);
     }
 }
 
-dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
-                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
-                               dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
-                               dj_tensor *save_invstd) {
-    static const char who[] = "dj_batchnorm_forward";
+static dj_status dj_bn_forward_setup(dj_bn_job *jp, const dj_batchnorm_params *p, const dj_tensor *inp,
+                                     const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
+                                     dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
+                                     dj_tensor *save_invstd, int synced, const char *who) {
     dj_bn_job j = {0};
     if (!p)
         return dj_error_set(DJ_ERR_INVALID, who, "missing parameters");
@@ -125,7 +135,8 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
         return dj_error_set(DJ_ERR_INVALID, who, "give both running_mean and running_var or neither");
     DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
     DJ_TRY(dj_expect_vec(save_invstd, DJ_DTYPE_F32, j.C, 0, who, "save_invstd"));
-    if (p->training && j.N * j.R < 2) { /* as PyTorch: "Expected more than 1 value per channel when training" */
+    /* as PyTorch: "Expected more than 1 value per channel when training" (synced: over all replicas) */
+    if (p->training && !synced && j.N * j.R < 2) {
         char s[128];
         return dj_error_set(DJ_ERR_INVALID, who, "training needs more than one value per channel, input %s has %lld",
                             dj_shape_string(inp->ndim, inp->shape, s, sizeof s), (long long)(j.N * j.R));
@@ -134,7 +145,106 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
     j.x = inp->data, j.w = weight ? weight->data : NULL, j.b = bias ? bias->data : NULL;
     j.y = out->data, j.rm = running_mean ? running_mean->data : NULL, j.rv = running_var ? running_var->data : NULL;
     j.mean = save_mean->data, j.invstd = save_invstd->data;
+    *jp = j;
+    return DJ_OK;
+}
+
+dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                               const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
+                               dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
+                               dj_tensor *save_invstd) {
+    dj_bn_job j;
+    DJ_TRY(dj_bn_forward_setup(&j, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd, 0,
+                               "dj_batchnorm_forward"));
     dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_fwd_channels, &j);
+    return DJ_OK;
+}
+
+/* ---- synchronised batch norm: statistics over every replica's rows ---- */
+
+enum { DJ_BN_SYNC_CHANNELS = 512 }; /* channels per exchange: the sums live on the stack */
+
+/* acc[i] = this replica's sum of channel c0 + i */
+static void dj_bn_sync_sums(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < j->N; n++)
+            s += dj_sum(j->x + (n * j->C + j->c0 + i) * j->R, j->R, 0.0f, NULL);
+        j->acc[i] = s;
+    }
+}
+
+/* acc[i] = this replica's sum of squared deviations from the common mean */
+static void dj_bn_sync_devs(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++) {
+        double ss = 0.0, part;
+        for (int64_t n = 0; n < j->N; n++) {
+            dj_sum(j->x + (n * j->C + j->c0 + i) * j->R, j->R, (float)j->gmean[i], &part);
+            ss += part;
+        }
+        j->acc[i] = ss;
+    }
+}
+
+/* Running statistics and outputs from the common mean and deviations. */
+static void dj_bn_sync_apply(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t c = j->c0 + i;
+        const double mean = j->gmean[i], ss = j->acc[i];
+        const double invstd = 1.0 / sqrt(ss / j->count + j->p->eps);
+        if (j->rm) {
+            double m = j->p->momentum;
+            j->rm[c] = (float)((1.0 - m) * j->rm[c] + m * mean);
+            j->rv[c] = (float)((1.0 - m) * j->rv[c] + m * ss / (j->count - 1.0));
+        }
+        dj_bn_apply(j, c, mean, invstd);
+    }
+}
+
+static dj_status dj_bn_sync_sum(const dj_stats_sync *sync, double *buf, size_t n, const char *who) {
+    dj_status s = sync->sum(sync->ctx, buf, n);
+    if (s != DJ_OK)
+        dj_error_prefix("%s: synchronising statistics", who);
+    return s;
+}
+
+dj_status dj_batchnorm_forward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
+                                    dj_tensor *save_mean, dj_tensor *save_invstd) {
+    static const char who[] = "dj_batchnorm_forward";
+    if (!sync || !p || !p->training)
+        return dj_batchnorm_forward(ex, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd);
+    if (!sync->sum)
+        return dj_error_set(DJ_ERR_INVALID, who, "the statistics hook has no sum function");
+    dj_bn_job j;
+    DJ_TRY(dj_bn_forward_setup(&j, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd, 1,
+                               who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    double acc[DJ_BN_SYNC_CHANNELS + 1], mean[DJ_BN_SYNC_CHANNELS];
+    j.acc = acc;
+    j.gmean = mean;
+    for (j.c0 = 0; j.c0 < j.C; j.c0 += DJ_BN_SYNC_CHANNELS) {
+        const int64_t n = j.C - j.c0 < DJ_BN_SYNC_CHANNELS ? j.C - j.c0 : DJ_BN_SYNC_CHANNELS;
+        dj_parallel_for(pool, n, 1, dj_bn_sync_sums, &j);
+        acc[n] = (double)(j.N * j.R); /* the counts travel with the sums: shares may differ */
+        DJ_TRY(dj_bn_sync_sum(sync, acc, (size_t)n + 1, who));
+        j.count = acc[n];
+        if (!(j.count > 1))
+            return dj_error_set(DJ_ERR_INVALID, who, "%.0f values per channel over all replicas: need more than 1",
+                                j.count);
+        for (int64_t i = 0; i < n; i++)
+            mean[i] = acc[i] / j.count;
+        dj_parallel_for(pool, n, 1, dj_bn_sync_devs, &j);
+        DJ_TRY(dj_bn_sync_sum(sync, acc, (size_t)n, who));
+        dj_parallel_for(pool, n, 1, dj_bn_sync_apply, &j);
+    }
     return DJ_OK;
 }
 
@@ -158,6 +268,22 @@ dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_
     return DJ_OK;
 }
 
+/* dx of channel c from the sums of dy and dy * xhat over M values. */
+static void dj_bn_bwd_apply(const dj_bn_job *j, int64_t c, double sdy, double sdyx, double M) {
+    const double mean = j->mean_in[c], invstd = j->invstd_in[c];
+    const double k = invstd * (j->w ? j->w[c] : 1.0f);
+    /* dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) in training */
+    const double mdy = j->p->training ? sdy / M : 0.0;
+    const double mdyx = j->p->training ? sdyx / M * invstd : 0.0;
+    const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
+    for (int64_t n = 0; n < j->N; n++) {
+        const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
+        float *dx = j->dx + (n * j->C + c) * j->R;
+        for (int64_t r = 0; r < j->R; r++)
+            dx[r] += a * dy[r] + s * (x[r] - m) + b;
+    }
+}
+
 static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_bn_job *j = arg;
     (void)thread;
@@ -172,26 +298,15 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
             j->dw[c] += (float)sdyx;
         if (j->db)
             j->db[c] += (float)sdy;
-        if (!j->dx)
-            continue;
-        const double k = invstd * (j->w ? j->w[c] : 1.0f);
-        /* dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) in training */
-        const double mdy = j->p->training ? sdy / (double)M : 0.0;
-        const double mdyx = j->p->training ? sdyx / (double)M * invstd : 0.0;
-        const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
-        for (int64_t n = 0; n < j->N; n++) {
-            const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
-            float *dx = j->dx + (n * j->C + c) * j->R;
-            for (int64_t r = 0; r < j->R; r++)
-                dx[r] += a * dy[r] + s * (x[r] - m) + b;
-        }
+        if (j->dx)
+            dj_bn_bwd_apply(j, c, sdy, sdyx, (double)M);
     }
 }
 
-dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
-                                const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
-                                const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
-    static const char who[] = "dj_batchnorm_backward";
+static dj_status dj_bn_backward_setup(dj_bn_job *jp, const dj_batchnorm_params *p, const dj_tensor *inp,
+                                      const dj_tensor *weight, const dj_tensor *save_mean,
+                                      const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
+                                      dj_tensor *dweight, dj_tensor *dbias, const char *who) {
     dj_bn_job j = {0};
     if (!p)
         return dj_error_set(DJ_ERR_INVALID, who, "missing parameters");
@@ -209,7 +324,71 @@ dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p,
     j.x = inp->data, j.w = weight ? weight->data : NULL, j.dy = dout->data;
     j.mean_in = save_mean->data, j.invstd_in = save_invstd->data;
     j.dx = dinp ? dinp->data : NULL, j.dw = dweight ? dweight->data : NULL, j.db = dbias ? dbias->data : NULL;
+    *jp = j;
+    return DJ_OK;
+}
+
+dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
+                                const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
+                                const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    dj_bn_job j;
+    DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias,
+                                "dj_batchnorm_backward"));
     dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_bwd_channels, &j);
+    return DJ_OK;
+}
+
+/* acc[2i], acc[2i+1] = this replica's sums of dy and dy * xhat for channel
+ * c0 + i; the weight and bias gradients take them as they are. */
+static void dj_bn_sync_grad_sums(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t c = j->c0 + i;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < j->N; n++)
+            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->x + (n * j->C + c) * j->R, j->R, (float)j->mean_in[c],
+                        &sdy, &sdyx);
+        sdyx *= j->invstd_in[c];
+        if (j->dw)
+            j->dw[c] += (float)sdyx;
+        if (j->db)
+            j->db[c] += (float)sdy;
+        j->acc[2 * i] = sdy;
+        j->acc[2 * i + 1] = sdyx;
+    }
+}
+
+static void dj_bn_sync_grad_apply(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++)
+        dj_bn_bwd_apply(j, j->c0 + i, j->acc[2 * i], j->acc[2 * i + 1], j->count);
+}
+
+dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
+                                     const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
+                                     dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_batchnorm_backward";
+    if (!sync || !p || !p->training)
+        return dj_batchnorm_backward(ex, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias);
+    if (!sync->sum)
+        return dj_error_set(DJ_ERR_INVALID, who, "the statistics hook has no sum function");
+    dj_bn_job j;
+    DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
+    dj_threadpool *pool = ex ? ex->pool : NULL;
+    double acc[2 * DJ_BN_SYNC_CHANNELS + 1];
+    j.acc = acc;
+    for (j.c0 = 0; j.c0 < j.C; j.c0 += DJ_BN_SYNC_CHANNELS) {
+        const int64_t n = j.C - j.c0 < DJ_BN_SYNC_CHANNELS ? j.C - j.c0 : DJ_BN_SYNC_CHANNELS;
+        dj_parallel_for(pool, n, 1, dj_bn_sync_grad_sums, &j);
+        acc[2 * n] = (double)(j.N * j.R);
+        DJ_TRY(dj_bn_sync_sum(sync, acc, 2 * (size_t)n + 1, who)); /* every replica takes part, dx wanted or not */
+        j.count = acc[2 * n];
+        if (j.dx)
+            dj_parallel_for(pool, n, 1, dj_bn_sync_grad_apply, &j);
+    }
     return DJ_OK;
 }
 

@@ -36,6 +36,7 @@ void dj_train_defaults(dj_train_options *o) {
     o->norm = dj_norm_imagenet;
     o->eval_clips = 1;
     o->eval_crops = 1;
+    o->trace_events = 1 << 16;
 }
 
 static dj_status dj_pair(dj_config *c, const char *key, double *lo, double *hi) {
@@ -76,6 +77,9 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     DJ_TRY(dj_config_get_int(c, "train.keep_checkpoints", &o->keep_checkpoints));
     DJ_TRY(dj_config_get_int(c, "train.log_every", &o->log_every));
     DJ_TRY(dj_config_get_double(c, "train.time_limit_s", &o->time_limit_s));
+    DJ_TRY(dj_config_get_bool(c, "train.sync_bn", &o->sync_bn));
+    DJ_TRY(dj_config_get_bool(c, "train.trace", &o->trace));
+    DJ_TRY(dj_config_get_int(c, "train.trace_events", &o->trace_events));
 
     const char *kind = NULL;
     DJ_TRY(dj_config_get_string(c, "optimizer.kind", &kind));
@@ -167,6 +171,7 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
         return dj_error_set(DJ_ERR_INVALID, "train.threads",
                             "recipe: threads 0..1024 (0: one per core), seed >= 0, keep_checkpoints >= 1, log_every >= 1");
     DJ_TRY(dj_range_check("train.label_smoothing", o->label_smoothing, 0, 1));
+    DJ_TRY(dj_range_check("train.trace_events", (double)o->trace_events, 1, (double)(1 << 26)));
     DJ_TRY(dj_range_check("optimizer.lr", o->lr, 0, 1e6));
     DJ_TRY(dj_range_check("augment.flip", o->flip, 0, 1));
     DJ_TRY(dj_range_check("schedule.warmup_epochs", o->warmup_epochs, 0, 1e6));

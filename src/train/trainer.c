@@ -20,6 +20,7 @@
 #include "dojo/log.h"
 #include "dojo/metrics.h"
 #include "dojo/train.h"
+#include "dojo/trace.h"
 
 typedef struct dj_run {
     const dj_train_options *o;
@@ -44,6 +45,10 @@ typedef struct dj_run {
     dj_comm *comm;
     dj_grad_reducer *reducer;
     int rank, world;
+    int64_t local_batch; /* this rank's share of every global batch (3/3/2 for 8 over 3) */
+    float loss_weight;   /* local_batch * world / batch: the reducer's mean then weights rows equally */
+    dj_stats_sync stats_sync; /* --sync-bn: batch norm sums all-reduced over the ranks */
+    dj_trace *trace;          /* --trace: this rank's timeline, or NULL */
 } dj_run;
 
 static dj_status dj_mkdir(const char *path) {
@@ -105,18 +110,21 @@ static dj_status dj_map_classes(dj_run *r) {
     return DJ_OK;
 }
 
-/* Each rank plans batches of batch/world clips over its shard (epoch
- * positions p with p % world == rank): together the ranks' k-th batches are
- * exactly the one-process k-th global batch, crops and flips included (they
- * are drawn from the sample's global position). */
+/* Each rank plans its share of every global batch (position j of global
+ * batch k goes to rank j % world: 3/3/2 clips for 8 over 3 ranks):
+ * together the ranks' k-th batches are exactly the one-process k-th global
+ * batch, crops and flips included (they are drawn from the sample's global
+ * position). drop_last: whole global batches only, as in one process (the
+ * graph is planned for one batch size, so no partial last batch is kept). */
 static dj_plan_options dj_train_plan_options(const dj_train_options *o, int rank, int world) {
     dj_plan_options po;
     memset(&po, 0, sizeof po);
-    po.batch_size = (int)(o->batch / world);
+    po.batch_size = 0; /* this rank's share of the global batch */
     po.shard.shuffle = 1;
     po.shard.drop_last = 1;
     po.shard.rank = rank;
     po.shard.world = world;
+    po.shard.global_batch = (int)o->batch;
     po.clip.num_frames = (int)o->frames;
     po.clip.stride = (int)o->stride;
     po.clip.mode = DJ_CLIP_RANDOM;
@@ -127,6 +135,54 @@ static dj_plan_options dj_train_plan_options(const dj_train_options *o, int rank
     po.spatial.ratio_max = (float)o->ratio_max;
     po.spatial.flip_prob = (float)o->flip;
     return po;
+}
+
+/* --sync-bn (with more than one rank: alone it changes nothing) and --trace. */
+static dj_status dj_run_scale_out_setup(dj_run *r) {
+    if (r->o->sync_bn && r->world > 1) {
+        r->stats_sync = dj_comm_stats_sync(r->comm);
+        dj_graph_set_stats_sync(r->g, &r->stats_sync);
+        dj_log_info("synchronised batch norm: statistics over the %d ranks' clips", r->world);
+    }
+    if (r->o->trace) {
+        DJ_TRY(dj_comm_barrier(r->comm)); /* the ranks' clocks start together (within a message) */
+        DJ_TRY(dj_trace_create(r->rank, r->o->trace_events, &r->trace));
+    }
+    return DJ_OK;
+}
+
+/* Writes RUNDIR/trace.rank<R>.json (every rank its own). */
+static dj_status dj_run_write_trace(dj_run *r) {
+    if (!r->trace)
+        return DJ_OK;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/trace.rank%d.json", r->dir, r->rank);
+    DJ_TRY(dj_trace_write(r->trace, path, r->world));
+    dj_log_info("timeline: %s (%lld events%s)", path, (long long)dj_trace_count(r->trace),
+                dj_trace_dropped(r->trace) ? ", buffer full: later ones dropped" : "");
+    return DJ_OK;
+}
+
+/* The step's events on the timeline: times t[0..5] = start, data ready,
+ * forward done, backward done, gradients reduced, optimizer done. */
+static void dj_run_trace_step(dj_run *r, int64_t step, const double *t, int updated) {
+    if (!r->trace)
+        return;
+    dj_trace_add(r->trace, "step", DJ_LANE_COMPUTE, t[0], t[5], step, -1, -1);
+    dj_trace_add(r->trace, "data wait", DJ_LANE_DATA, t[0], t[1], step, -1, -1);
+    dj_trace_add(r->trace, "forward", DJ_LANE_COMPUTE, t[1], t[2], step, -1, -1);
+    dj_trace_add(r->trace, "backward", DJ_LANE_COMPUTE, t[2], t[3], step, -1, -1);
+    if (!updated) /* an accumulation micro-batch: no exchange, no update */
+        return;
+    if (r->reducer)
+        dj_trace_add(r->trace, "gradient wait", DJ_LANE_COMPUTE, t[3], t[4], step, -1, -1);
+    dj_trace_add(r->trace, "optimizer", DJ_LANE_COMPUTE, t[4], t[5], step, -1, -1);
+    for (int b = 0; r->reducer && b < dj_grad_reducer_num_buckets(r->reducer); b++) {
+        double t0, t1;
+        if (dj_grad_reducer_bucket_times(r->reducer, b, &t0, &t1))
+            dj_trace_add(r->trace, "all-reduce", DJ_LANE_BUCKET0 + b, t0, t1, step, b,
+                         (int64_t)dj_grad_reducer_bucket_bytes(r->reducer, b));
+    }
 }
 
 static dj_status dj_run_setup(dj_run *r) {
@@ -147,9 +203,11 @@ static dj_status dj_run_setup(dj_run *r) {
     DJ_TRY(dj_comm_create(DJ_COMM_AUTO, &r->comm));
     r->rank = dj_comm_rank(r->comm);
     r->world = dj_comm_size(r->comm);
-    if (o->batch % r->world)
-        return dj_error_set(DJ_ERR_INVALID, "--batch", "the global batch (%lld) must divide evenly over %d ranks",
+    if (o->batch < r->world)
+        return dj_error_set(DJ_ERR_INVALID, "--batch", "the global batch (%lld) has fewer clips than the %d ranks",
                             (long long)o->batch, r->world);
+    r->local_batch = dj_shard_batch_share((int)o->batch, r->rank, r->world);
+    DJ_TRY(dj_comm_batch_weight(r->comm, r->local_batch, &r->loss_weight)); /* exactly 1 for even shares */
     if (r->rank > 0 && dj_log_get_level() > DJ_LOG_WARN)
         dj_log_set_level(DJ_LOG_WARN); /* rank 0 speaks for the job */
     if (r->rank == 0) {
@@ -194,7 +252,7 @@ static dj_status dj_run_setup(dj_run *r) {
     dj_config *mc = NULL;
     DJ_TRY(dj_model_find(o->model, path, sizeof path));
     DJ_TRY(dj_config_load(path, &mc));
-    dj_model_shape shape = {o->batch / r->world, o->frames, o->size, o->size, dj_index_class_count(r->train),
+    dj_model_shape shape = {r->local_batch, o->frames, o->size, o->size, dj_index_class_count(r->train),
                             (float)o->label_smoothing, r->threads};
     dj_status s = dj_model_create(mc, &shape, &r->model);
     dj_config_free(mc);
@@ -211,6 +269,7 @@ static dj_status dj_run_setup(dj_run *r) {
     DJ_TRY(dj_comm_broadcast_graph(r->comm, r->g)); /* every rank starts from rank 0's weights */
     if (r->world > 1)
         DJ_TRY(dj_grad_reducer_create(r->comm, r->g, 0, &r->reducer));
+    DJ_TRY(dj_run_scale_out_setup(r));
 
     /* schedule, in optimizer steps */
     dj_plan_options po = dj_train_plan_options(o, r->rank, r->world);
@@ -255,12 +314,14 @@ static dj_status dj_run_setup(dj_run *r) {
                 (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),
                 r->threads, (long long)o->workers);
     if (r->world > 1)
-        dj_log_info("data parallel: %d ranks (%s), %lld clips each per batch, %d gradient buckets", r->world,
-                    dj_comm_backend(r->comm), (long long)(o->batch / r->world), dj_grad_reducer_num_buckets(r->reducer));
+        dj_log_info("data parallel: %d ranks (%s), %lld to %lld clips per rank per batch, %d gradient buckets",
+                    r->world, dj_comm_backend(r->comm), (long long)(o->batch / r->world),
+                    (long long)((o->batch + r->world - 1) / r->world), dj_grad_reducer_num_buckets(r->reducer));
     return DJ_OK;
 }
 
 static void dj_run_free(dj_run *r) {
+    dj_trace_free(r->trace);
     dj_grad_reducer_free(r->reducer);
     dj_comm_free(r->comm);
     dj_metrics_close(r->metrics);
@@ -423,7 +484,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         if (s == DJ_OK)
             s = dj_loader_create(r->train, plan, &lo, &loader);
         int64_t nb = plan ? r->steps_per_epoch * o->accumulate : 0;
-        double loss_sum = 0, wait_sum = 0, step_sum = 0;
+        double loss_sum = 0, wloss_sum = 0, wait_sum = 0, step_sum = 0; /* wloss: loss x clips */
         int64_t correct = 0, seen = 0, log_n = 0;
         dj_loader_stats prev = {0};
         for (int64_t bi = 0; s == DJ_OK && bi < nb; bi++) {
@@ -437,19 +498,24 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 break;
             }
             double t_data = dj_time_now();
+            double tt[6] = {t0, t_data, 0, 0, 0, 0}; /* the timeline's marks (dj_run_trace_step) */
+            const int64_t batch_step = step;
             memcpy(input->data, b->video.data, dj_tensor_nbytes(&b->video));
             memcpy(labels->data, b->labels.data, dj_tensor_nbytes(&b->labels));
             if (bi % o->accumulate == 0)
                 dj_graph_zero_grads(r->g);
             dj_graph_set_seed(r->g, (uint64_t)o->seed, (uint64_t)step);
             s = dj_graph_forward(r->g, &r->ex, 1);
+            tt[2] = dj_time_now();
             const int last_micro = (bi + 1) % o->accumulate == 0;
             if (s == DJ_OK && last_micro && r->reducer)
                 s = dj_grad_reducer_begin(r->reducer); /* buckets start during this backward pass */
             if (s == DJ_OK)
-                s = dj_graph_backward(r->g, &r->ex, dj_model_loss(r->model), 1.0f / (float)o->accumulate);
+                s = dj_graph_backward(r->g, &r->ex, dj_model_loss(r->model), r->loss_weight / (float)o->accumulate);
+            tt[3] = dj_time_now();
             if (s == DJ_OK && last_micro && r->reducer)
                 s = dj_grad_reducer_finish(r->reducer); /* the mean over ranks, same bits everywhere */
+            tt[4] = dj_time_now();
             double lr = dj_schedule_lr(&r->sched, step);
             if (s == DJ_OK && (bi + 1) % o->accumulate == 0) {
                 s = dj_optimizer_step(r->opt, &r->ex, lr, NULL);
@@ -459,13 +525,16 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                 }
                 step++;
             }
+            tt[5] = dj_time_now();
             if (s != DJ_OK)
                 break;
+            dj_run_trace_step(r, batch_step, tt, (bi + 1) % o->accumulate == 0);
             int64_t c1 = 0;
             dj_topk_correct(logits, labels, 1, &c1);
             correct += c1;
             seen += b->n;
             loss_sum += *loss_ptr;
+            wloss_sum += (double)*loss_ptr * (double)b->n;
             log_n++;
             double t1 = dj_time_now();
             wait_sum += t_data - t0;
@@ -482,13 +551,13 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                                (long long)epoch + 1, (long long)o->epochs, (long long)bi + 1, (long long)nb,
                                loss_sum / (double)log_n, lr, rate, 100.0 * wait_sum / step_sum, eta);
             if (step % o->log_every == 0 || bi + 1 == nb) {
-                double sums[3] = {loss_sum, (double)correct, (double)seen};
+                double sums[3] = {wloss_sum, (double)correct, (double)seen};
                 s = dj_comm_allreduce_f64(r->comm, sums, 3, DJ_REDUCE_SUM); /* the job's figures */
                 if (s != DJ_OK)
                     break;
-                loss_sum = sums[0] / r->world;
                 correct = (int64_t)sums[1];
                 seen = (int64_t)sums[2];
+                loss_sum = sums[0] / (double)seen * (double)log_n; /* the mean over the job's clips, x log_n */
                 dj_loader_stats ls = dj_loader_get_stats(loader);
                 double dpd = ls.frames_delivered > prev.frames_delivered
                                  ? (double)(ls.frames_decoded - prev.frames_decoded) /
@@ -500,7 +569,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
                                  (double)seen / step_sum, wait_sum / step_sum, dpd};
                 if (r->metrics)
                     s = dj_metrics_log(r->metrics, "train", epoch, step, dj_time_now() - t_start, 6, keys, vals);
-                loss_sum = 0;
+                loss_sum = wloss_sum = 0;
                 correct = seen = log_n = 0;
                 wait_sum = step_sum = 0;
                 t_window = dj_time_now();
@@ -537,9 +606,19 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
         res->epochs = epoch + 1;
     }
     dj_progress_free(progress);
+    if (s == DJ_OK) {
+        s = dj_run_write_trace(r);
+    } else if (r->trace) { /* also after a failure (the timeline shows where), keeping its message */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", dj_error_message());
+        if (dj_run_write_trace(r) != DJ_OK)
+            dj_log_warn("%s", dj_error_message());
+        dj_error_set(s, NULL, "%s", why);
+    }
     res->steps = step;
     res->wall_s = dj_time_now() - t_start;
-    res->clips_per_s = train_time > 0 ? (double)train_clips * r->world / train_time : 0; /* the whole job's */
+    res->clips_per_s = train_time > 0 ? (double)train_clips * (double)o->batch / (double)r->local_batch / train_time
+                                      : 0; /* the whole job's */
     if (best >= 0)
         res->val_top1 = res->val_top1 > 0 ? res->val_top1 : best;
     return s;

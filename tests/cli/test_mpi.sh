@@ -45,6 +45,26 @@ expect "bench allreduce alone" 0 "1 rank, nothing to exchange" -- "$DOJO" bench 
 expect "bench allreduce --mb 0" 2 "--mb" -- "$DOJO" bench allreduce --mb 0
 expect "bench allreduce --iters x" 2 "--iters" -- "$DOJO" bench allreduce --iters x
 
+# dojo bench scaling: one rank against all, in the same run (tiny model)
+expect "bench scaling, 2 ranks" 0 "scaling efficiency [0-9.]+ = [0-9.]+ / \(2 x [0-9.]+\)" -- \
+    $MPIRUN -np 2 "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 2 --warmup 0
+expect "bench scaling --json, 3 ranks" 0 '"ranks":3,.*"efficiency":[0-9.e-]+' -- \
+    $MPIRUN -np 3 "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 1 --json
+expect "bench scaling alone" 0 "1 rank only" -- "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 1
+expect "bench scaling --input bad" 2 "--input" -- "$DOJO" bench scaling --input 1x4x2x16x16
+
+# Slurm, faked through its environment (no Slurm here): srun's tasks carry
+# SLURM_PROCID and SLURM_STEP_NUM_TASKS. A task whose MPI cannot join the
+# others (no PMI) must stop with a clear message instead of training alone;
+# a batch script (allocation variables, no step) runs one process; mpirun
+# inside an allocation is what mpirun says.
+expect "fake srun task, MPI cannot join" 1 "launcher started 2 processes but MPI joined 1: .*srun --mpi=pmix" -- \
+    env SLURM_PROCID=0 SLURM_NTASKS=2 SLURM_STEP_NUM_TASKS=2 "$DOJO" bench allreduce --iters 1
+expect "sbatch script, no srun: one process" 0 "1 rank, nothing to exchange" -- \
+    env SLURM_PROCID=0 SLURM_NTASKS=4 "$DOJO" bench allreduce --iters 1
+expect "mpirun inside a Slurm allocation" 0 "# result: [0-9]+ passed, 0 failed" -- \
+    env SLURM_PROCID=0 SLURM_NTASKS=4 $MPIRUN -np 2 "$BIN/mpi_collectives"
+
 # expect_stop NAME LIMIT_S PATTERN -- COMMAND...: COMMAND fails (non-zero, or
 # any status when ANY_STATUS=1) within LIMIT_S seconds, output matching PATTERN.
 expect_stop() {

@@ -11,7 +11,7 @@
 #include "support/test.h"
 
 static const char *const launcher_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_PROCID",
-                                            "SLURM_NTASKS"};
+                                            "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS"};
 
 static void clear_launcher_env(void) {
     for (size_t i = 0; i < sizeof launcher_vars / sizeof launcher_vars[0]; i++)
@@ -33,8 +33,14 @@ static void test_launcher_detection(void) {
     setenv("SLURM_PROCID", "0", 1); /* a plain sbatch job with one task is not a launch */
     setenv("SLURM_NTASKS", "1", 1);
     CHECK(!dj_comm_launched());
-    setenv("SLURM_NTASKS", "8", 1);
+    setenv("SLURM_NTASKS", "8", 1); /* a batch script of an 8-task allocation: no step, one process */
+    CHECK(!dj_comm_launched());
+    setenv("SLURM_STEP_NUM_TASKS", "1", 1); /* srun -n 1 */
+    CHECK(!dj_comm_launched());
+    setenv("SLURM_STEP_NUM_TASKS", "8", 1); /* srun -n 8: task 0 of a step */
     CHECK(dj_comm_launched());
+    unsetenv("SLURM_PROCID"); /* not a task of the step */
+    CHECK(!dj_comm_launched());
     clear_launcher_env();
 }
 

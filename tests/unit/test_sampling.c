@@ -356,6 +356,94 @@ static void test_plan_ranks_partition_the_single_plan(void) {
     free(v);
 }
 
+/* Global batches dealt over ranks (8 over 3: 3/3/2): the ranks' k-th batches
+ * are exactly the one-process k-th batch, same slots and draws; with and
+ * without drop_last (a partial last global batch), and for every world. */
+static void test_plan_global_batch_uneven(void) {
+    CHECK_EQ_INT(dj_shard_batch_share(8, 0, 3), 3);
+    CHECK_EQ_INT(dj_shard_batch_share(8, 1, 3), 3);
+    CHECK_EQ_INT(dj_shard_batch_share(8, 2, 3), 2);
+    CHECK_EQ_INT(dj_shard_batch_share(2, 2, 3), 0);
+    const int n = 37, G = 8;
+    dj_plan_entry *v = make_videos(n);
+    for (int drop = 1; drop >= 0; drop--)
+        for (int world = 1; world <= 5; world++) {
+            dj_plan_options o = train_options(G);
+            o.shard.drop_last = drop;
+            dj_batch_plan *whole = NULL;
+            CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &whole) == DJ_OK);
+            if (!whole)
+                continue;
+            CHECK_EQ_INT(whole->num_batches, drop ? 4 : 5);
+            int found[37] = {0}, total = 0;
+            for (int r = 0; r < world; r++) {
+                o.batch_size = 0; /* the rank's share */
+                o.shard.rank = r;
+                o.shard.world = world;
+                o.shard.global_batch = G;
+                dj_batch_plan *p = NULL;
+                CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &p) == DJ_OK);
+                if (!p)
+                    continue;
+                const int share = dj_shard_batch_share(G, r, world);
+                for (int64_t b = 0; b < p->num_batches; b++) {
+                    const dj_plan_batch *pb = &p->batches[b];
+                    CHECK(b < 4 ? pb->num_slots == share : pb->num_slots <= share);
+                    for (int i = 0; i < pb->num_slots; i++) {
+                        int64_t pos = p->slots[pb->first_slot + i].sample;
+                        CHECK(pos / G == b);        /* in the one-process batch b */
+                        CHECK(pos % G % world == r); /* dealt j % world */
+                        CHECK(slots_equal(p, pb->first_slot + i, whole, pos));
+                        found[pos]++;
+                        total++;
+                    }
+                }
+                CHECK_EQ_INT(p->num_slots, dj_shard_count(n, &o.shard));
+                dj_batch_plan_free(p);
+            }
+            CHECK_EQ_INT(total, drop ? 32 : 37);
+            for (int i = 0; i < (drop ? 32 : 37); i++)
+                CHECK(found[i] == 1);
+            /* the even deal is the plain p % world deal: same plan as before */
+            if (G % world == 0) {
+                dj_plan_options e = train_options(G / world), g = e;
+                e.shard.drop_last = g.shard.drop_last = drop;
+                e.shard.world = g.shard.world = world;
+                e.shard.rank = g.shard.rank = world - 1;
+                g.shard.global_batch = G;
+                dj_batch_plan *pe = NULL, *pg = NULL;
+                CHECK(dj_batch_plan_create(v, n, 9, 3, &e, &pe) == DJ_OK);
+                CHECK(dj_batch_plan_create(v, n, 9, 3, &g, &pg) == DJ_OK);
+                if (pe && pg) {
+                    CHECK_EQ_INT(pe->num_slots, pg->num_slots);
+                    for (int64_t i = 0; i < pe->num_slots && i < pg->num_slots; i++)
+                        CHECK(slots_equal(pe, i, pg, i) && pe->slots[i].sample == pg->slots[i].sample);
+                }
+                dj_batch_plan_free(pe);
+                dj_batch_plan_free(pg);
+            }
+            dj_batch_plan_free(whole);
+        }
+    /* a batch size that is not the share, and a rank without any sample */
+    dj_plan_options o = train_options(4);
+    o.shard = (dj_shard_options){.shuffle = 1, .drop_last = 1, .rank = 2, .world = 3, .global_batch = 8};
+    dj_batch_plan *p = NULL;
+    CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &p) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "not rank 2's share");
+    o.batch_size = 2;
+    CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &p) == DJ_OK);
+    CHECK(p && p->num_batches == 4 && p->batches[0].num_slots == 2);
+    dj_batch_plan_free(p);
+    p = NULL;
+    o.shard.global_batch = 2;
+    o.batch_size = 0;
+    CHECK(dj_batch_plan_create(v, n, 9, 3, &o, &p) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "no sample for rank 2 of 3");
+    o.shard.global_batch = -1;
+    CHECK(dj_shard_count(10, &o.shard) == -1);
+    free(v);
+}
+
 static void test_plan_multiview_dedup(void) {
     int n = 5;
     dj_plan_entry *v = make_videos(n);
@@ -487,6 +575,7 @@ int main(void) {
     DJ_RUN(test_random_resized_crop);
     DJ_RUN(test_plan_deterministic_and_varies);
     DJ_RUN(test_plan_ranks_partition_the_single_plan);
+    DJ_RUN(test_plan_global_batch_uneven);
     DJ_RUN(test_plan_multiview_dedup);
     DJ_RUN(test_plan_scale_jitter_and_batch_size_independence);
     DJ_RUN(test_plan_bad_inputs);
