@@ -19,6 +19,10 @@
 #define DJ_STR_(x) #x
 #define DJ_STR(x) DJ_STR_(x)
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* cuBLASLt functions, typed from its header. */
 typedef struct dj_cublaslt_api {
     __typeof__(&cublasLtCreate) create;
@@ -113,4 +117,7 @@ void dj_k_sgd(cudaStream_t s, int64_t n, const dj_cuda_sgd_params *p, float *w, 
 void dj_k_adamw(cudaStream_t s, int64_t n, const dj_cuda_adamw_params *p, float *w, const float *g, float *m,
                 float *v);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
