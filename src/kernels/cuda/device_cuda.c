@@ -108,17 +108,20 @@ dj_status dj_cuda_versions_get(dj_cuda_versions *out) {
     return DJ_OK;
 }
 
-dj_status dj_cuda_device_count(int *count) {
+/* The GPUs present, or "no CUDA device: REASON (where)". */
+static dj_status dj_count(const char *where, int *count) {
     *count = 0;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess)
-        return dj_error_set(DJ_ERR_UNSUPPORTED, "cuda", "no CUDA device: %s", cudaGetErrorString(e));
+        return dj_error_set(DJ_ERR_UNSUPPORTED, where, "no CUDA device: %s", cudaGetErrorString(e));
     if (n < 1)
-        return dj_error_set(DJ_ERR_UNSUPPORTED, "cuda", "no CUDA device: the driver lists none");
+        return dj_error_set(DJ_ERR_UNSUPPORTED, where, "no CUDA device: the driver lists none");
     *count = n;
     return DJ_OK;
 }
+
+dj_status dj_cuda_device_count(int *count) { return dj_count("cuda", count); }
 
 dj_status dj_cuda_device_info(int index, dj_gpu_info *out) {
     memset(out, 0, sizeof *out);
@@ -160,18 +163,14 @@ dj_status dj_device_open(const dj_device_spec *spec, size_t workspace_bytes, con
     if (spec->kind != DJ_DEVICE_CUDA)
         return dj_error_set(DJ_ERR_INVALID, w, "not a CUDA device");
     int n = 0;
-    dj_status st = dj_cuda_device_count(&n);
-    if (st != DJ_OK) {
-        dj_error_set(st, w, "%s", dj_error_message());
-        return st;
-    }
+    DJ_TRY(dj_count(w, &n));
     if (spec->index >= n)
         return dj_error_set(DJ_ERR_RANGE, w, "no GPU cuda:%d: %d present", spec->index, n);
     dj_device *d = calloc(1, sizeof *d);
     if (!d)
         return dj_error_set(DJ_ERR_NOMEM, w, "out of memory");
     d->index = spec->index;
-    st = dj_device_init(d, workspace_bytes, w);
+    dj_status st = dj_device_init(d, workspace_bytes, w);
     if (st != DJ_OK) {
         dj_device_free(d);
         return st;

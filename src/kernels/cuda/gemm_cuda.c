@@ -108,7 +108,7 @@ static dj_status dj_out_like(const dj_tensor *inp, int64_t Out, const dj_tensor 
 dj_status dj_cuda_linear_forward(dj_device *d, const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
                                  dj_tensor *out) {
     const char *w = "dj_cuda_linear_forward";
-    int64_t M, In, Out;
+    int64_t M = 0, In = 0, Out = 0;
     DJ_TRY(dj_linear_dims(inp, weight, w, &M, &In, &Out));
     DJ_TRY(dj_out_like(inp, Out, out, "out"));
     if (bias) {
@@ -129,7 +129,7 @@ dj_status dj_cuda_linear_forward(dj_device *d, const dj_tensor *inp, const dj_te
 dj_status dj_cuda_linear_backward(dj_device *d, const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *dout,
                                   dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
     const char *w = "dj_cuda_linear_backward";
-    int64_t M, In, Out;
+    int64_t M = 0, In = 0, Out = 0;
     DJ_TRY(dj_linear_dims(inp, weight, w, &M, &In, &Out));
     DJ_TRY(dj_out_like(inp, Out, dout, "dout"));
     if (dinp) {

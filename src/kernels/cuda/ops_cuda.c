@@ -123,7 +123,7 @@ static dj_status dj_nc_inner(const dj_tensor *x, const char *op, int64_t *N, int
 
 dj_status dj_cuda_bias_act_forward(dj_device *d, dj_act act, const dj_tensor *x, const dj_tensor *bias, dj_tensor *y) {
     const char *op = "dj_cuda_bias_act_forward";
-    int64_t N, C, inner;
+    int64_t N = 0, C = 0, inner = 0;
     DJ_TRY(dj_fb(x, op, "x"));
     DJ_TRY(dj_nc_inner(x, op, &N, &C, &inner));
     DJ_TRY(dj_vec(bias, C, 0, "bias"));
@@ -136,7 +136,7 @@ dj_status dj_cuda_bias_act_forward(dj_device *d, dj_act act, const dj_tensor *x,
 dj_status dj_cuda_bias_act_backward(dj_device *d, dj_act act, const dj_tensor *x, const dj_tensor *bias,
                                     const dj_tensor *dy, dj_tensor *dx, dj_tensor *dbias) {
     const char *op = "dj_cuda_bias_act_backward";
-    int64_t N, C, inner;
+    int64_t N = 0, C = 0, inner = 0;
     DJ_TRY(dj_fb(x, op, "x"));
     DJ_TRY(dj_nc_inner(x, op, &N, &C, &inner));
     DJ_TRY(dj_vec(bias, C, 0, "bias"));
@@ -198,7 +198,7 @@ static dj_status dj_rows_cols(const dj_tensor *x, const char *op, int64_t *rows,
 
 dj_status dj_cuda_softmax_forward(dj_device *d, int log, const dj_tensor *x, dj_tensor *y) {
     const char *op = "dj_cuda_softmax_forward";
-    int64_t rows, cols;
+    int64_t rows = 0, cols = 0;
     DJ_TRY(dj_rows_cols(x, op, &rows, &cols));
     DJ_TRY(dj_like(x, y, 0, op, "y"));
     if (rows == 0 || cols == 0)
@@ -209,7 +209,7 @@ dj_status dj_cuda_softmax_forward(dj_device *d, int log, const dj_tensor *x, dj_
 
 dj_status dj_cuda_softmax_backward(dj_device *d, int log, const dj_tensor *y, const dj_tensor *dy, dj_tensor *dx) {
     const char *op = "dj_cuda_softmax_backward";
-    int64_t rows, cols;
+    int64_t rows = 0, cols = 0;
     DJ_TRY(dj_rows_cols(y, op, &rows, &cols));
     DJ_TRY(dj_like(y, dy, 0, op, "dy"));
     DJ_TRY(dj_like(y, dx, 1, op, "dx"));
@@ -268,7 +268,7 @@ dj_status dj_cuda_batchnorm_forward(dj_device *d, const dj_batchnorm_params *p, 
                                     dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
                                     dj_tensor *save_invstd) {
     const char *op = "dj_cuda_batchnorm_forward";
-    int64_t N, C, inner;
+    int64_t N = 0, C = 0, inner = 0;
     DJ_TRY(dj_f32(inp, op, "inp"));
     DJ_TRY(dj_nc_inner(inp, op, &N, &C, &inner));
     DJ_TRY(dj_vec(weight, C, 1, "weight"));
@@ -305,7 +305,7 @@ dj_status dj_cuda_batchnorm_backward(dj_device *d, const dj_batchnorm_params *p,
                                      const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
                                      dj_tensor *dweight, dj_tensor *dbias) {
     const char *op = "dj_cuda_batchnorm_backward";
-    int64_t N, C, inner;
+    int64_t N = 0, C = 0, inner = 0;
     DJ_TRY(dj_f32(inp, op, "inp"));
     DJ_TRY(dj_nc_inner(inp, op, &N, &C, &inner));
     DJ_TRY(dj_vec(weight, C, 1, "weight"));
@@ -341,7 +341,7 @@ dj_status dj_cuda_layernorm_forward(dj_device *d, int norm_dims, float eps, cons
                                     const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out,
                                     dj_tensor *save_mean, dj_tensor *save_invstd) {
     const char *op = "dj_cuda_layernorm_forward";
-    int64_t rows, D;
+    int64_t rows = 0, D = 0;
     DJ_TRY(dj_ln_shape(norm_dims, inp, weight, op, &rows, &D));
     if (bias)
         DJ_TRY(dj_tensor_expect(bias, DJ_DTYPE_F32, norm_dims, inp->shape + inp->ndim - norm_dims, "bias"));
@@ -359,7 +359,7 @@ dj_status dj_cuda_layernorm_backward(dj_device *d, int norm_dims, const dj_tenso
                                      const dj_tensor *save_mean, const dj_tensor *save_invstd, const dj_tensor *dout,
                                      dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
     const char *op = "dj_cuda_layernorm_backward";
-    int64_t rows, D;
+    int64_t rows = 0, D = 0;
     DJ_TRY(dj_ln_shape(norm_dims, inp, weight, op, &rows, &D));
     DJ_TRY(dj_vec(save_mean, rows, 0, "save_mean"));
     DJ_TRY(dj_vec(save_invstd, rows, 0, "save_invstd"));
