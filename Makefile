@@ -72,7 +72,7 @@ ifeq ($(CUDA_ON),1)
   CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   CUDA_LIBDIRS := $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib)
   CFLAGS += -DDJ_HAVE_CUDA -I$(CUDA_HOME)/include
-  LDLIBS += $(foreach d,$(CUDA_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) -lcudnn -lcudart -ldl
+  LDLIBS += $(foreach d,$(CUDA_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) -lcudnn -lcudart -ldl -lstdc++
   ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
     ifneq ($(wildcard $(foreach d,$(CUDA_LIBDIRS),$(d)/libnccl.so)),)
       CFLAGS += -DDJ_HAVE_NCCL

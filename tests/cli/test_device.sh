@@ -17,8 +17,8 @@ expect "bench --help lists --device" 0 "--device" -- "$DOJO" bench train-step --
 if ! "$DOJO" version | grep -q "^backends:.*cuda"; then
     expect "version without CUDA" 0 "cuda: *not built" -- "$DOJO" version
     expect "version --json without CUDA" 0 '"cuda":{"built":false}' -- "$DOJO" version --json
-    expect "train --device cuda without CUDA" 1 "built without CUDA (--device)" -- "$DOJO" train --device cuda
-    expect "bench --device cuda without CUDA" 1 "built without CUDA (--device)" -- "$DOJO" $BTS --device cuda:0
+    expect "train --device cuda without CUDA" 1 "built without CUDA \(--device\)" -- "$DOJO" train --device cuda
+    expect "bench --device cuda without CUDA" 1 "built without CUDA \(--device\)" -- "$DOJO" $BTS --device cuda:0
 elif "$DOJO" version | grep -q "^gpu:.*no GPU"; then
     expect "version names the libraries" 0 "cuda: *runtime [0-9]+\.[0-9]+, driver [^,]+, cuDNN [0-9]+\.[0-9]+\.[0-9]+, cuBLASLt [0-9.]+, NCCL" -- "$DOJO" version
     expect "version says why no GPU" 0 "gpu: *no GPU: no CUDA device: " -- "$DOJO" version
