@@ -93,6 +93,21 @@ dj_status dj_device_upload(dj_device *dev, void *dst, const void *src, size_t by
 dj_status dj_device_download(dj_device *dev, void *dst, const void *src, size_t bytes);
 dj_status dj_device_memset(dj_device *dev, void *dst, int value, size_t bytes);
 
+/* ---- CUDA graphs: a training step recorded once its shapes are fixed ----
+ * Between capture_begin and capture_end, work queued on the device's stream
+ * is recorded, not run; the recorded graph is then replayed with one launch
+ * per step (no per-kernel launch cost). Buffers are the same addresses at
+ * every replay (the device arena), so new inputs are copied into place
+ * before each launch. Calls that wait for the GPU (the losses' read-back,
+ * dj_device_upload/download, the max-pool backward's index check) cannot be
+ * recorded: use dj_cuda_cross_entropy_forward_async inside a capture. */
+typedef struct dj_step_graph dj_step_graph;
+dj_status dj_device_capture_begin(dj_device *dev);
+/* Ends the capture and instantiates it; on failure the capture is abandoned. */
+dj_status dj_device_capture_end(dj_device *dev, dj_step_graph **out);
+dj_status dj_step_graph_launch(dj_step_graph *g);
+void dj_step_graph_free(dj_step_graph *g);
+
 /* ---- device memory planning (host-side, works without a GPU) ---------------- */
 enum { DJ_DEVICE_ALIGN = 256 }; /* cuBLASLt/cuDNN want 256-byte aligned buffers */
 

@@ -27,5 +27,8 @@
 #include "dojo/ops_pointwise.h" /* activations, softmax, dropout, add/mul, permute, attention, losses */
 #include "dojo/metrics.h" /* run metrics: metrics.jsonl, TensorBoard events, HTML report */
 #include "dojo/dist.h"    /* communicator (single process, MPI), bucketed gradient all-reduce */
+#include "dojo/device.h"  /* --device, GPU enumeration and versions, device arena, pinned ring */
+#include "dojo/ops_cuda.h" /* the CUDA operators (functions exist in CUDA builds) and their table */
+#include "dojo/nccl.h"    /* GPU all-reduce through NCCL */
 
 #endif

@@ -71,6 +71,10 @@ dj_status dj_cuda_softmax_backward(dj_device *d, int log, const dj_tensor *y, co
 /* logits (N,K) f32, labels (N) int64 on the device -> *loss (read back: synchronises) */
 dj_status dj_cuda_cross_entropy_forward(dj_device *d, const dj_cross_entropy_params *p, const dj_tensor *logits,
                                         const dj_tensor *labels, float *loss);
+/* The same without waiting (CUDA-graph capture): loss2 is 2 device floats,
+ * [0] the mean loss, [1] the first row whose label is out of range or -1. */
+dj_status dj_cuda_cross_entropy_forward_async(dj_device *d, const dj_cross_entropy_params *p, const dj_tensor *logits,
+                                              const dj_tensor *labels, float *loss2);
 dj_status dj_cuda_cross_entropy_backward(dj_device *d, const dj_cross_entropy_params *p, const dj_tensor *logits,
                                          const dj_tensor *labels, float dloss, dj_tensor *dlogits);
 

@@ -154,6 +154,13 @@ dj_status dj_pinned_ring_create(dj_device *dev, int slots, size_t slot_bytes, dj
     *out = NULL;
     return dj_no_cuda();
 }
+dj_status dj_device_capture_begin(dj_device *dev) { return dj_no_cuda(); }
+dj_status dj_device_capture_end(dj_device *dev, dj_step_graph **out) {
+    *out = NULL;
+    return dj_no_cuda();
+}
+dj_status dj_step_graph_launch(dj_step_graph *g) { return dj_no_cuda(); }
+void dj_step_graph_free(dj_step_graph *g) {}
 void dj_pinned_ring_free(dj_pinned_ring *r) {}
 dj_status dj_pinned_ring_acquire(dj_pinned_ring *r, void **host, int *slot) { return dj_no_cuda(); }
 dj_status dj_pinned_ring_submit(dj_pinned_ring *r, int slot, void *dst, size_t bytes) { return dj_no_cuda(); }

@@ -586,6 +586,46 @@ static void test_arena_and_ring(void) {
     dj_device_arena_free(arena);
 }
 
+/* A captured sequence replays with new inputs copied into place. */
+static void test_graph_capture(void) {
+    NEED_GPU();
+    int64_t s[2] = {33, 65};
+    pair x, y, z;
+    pair_make(&x, DJ_DTYPE_F32, 2, s, 1, 1.f);
+    pair_make(&y, DJ_DTYPE_F32, 2, s, 2, 1.f);
+    pair_make(&z, DJ_DTYPE_F32, 2, s, 3, 1.f);
+    pair lab;
+    labels_make(&lab, 33, 65, 4);
+    float *loss2 = NULL;
+    CHECK_EQ_INT(dj_device_malloc(g_dev, 2 * sizeof(float), (void **)&loss2), DJ_OK);
+    dj_cross_entropy_params cp = {0.f};
+    dj_step_graph *graph = NULL;
+    CHECK_EQ_INT(dj_device_capture_begin(g_dev), DJ_OK);
+    CHECK_EQ_INT(dj_cuda_act_forward(g_dev, DJ_ACT_GELU, &x.d, &y.d), DJ_OK);
+    CHECK_EQ_INT(dj_cuda_add_forward(g_dev, &x.d, &y.d, &z.d), DJ_OK);
+    CHECK_EQ_INT(dj_cuda_cross_entropy_forward_async(g_dev, &cp, &z.d, &lab.d, loss2), DJ_OK);
+    CHECK_EQ_INT(dj_device_capture_end(g_dev, &graph), DJ_OK);
+    for (int round = 0; round < 3; round++) {
+        float *hx = x.h.data;
+        for (int64_t i = 0; i < 33 * 65; i++)
+            hx[i] = (float)((i * 7 + round * 13) % 29) / 7.f - 2.f;
+        CHECK_EQ_INT(dj_device_upload(g_dev, x.d.data, hx, dj_tensor_nbytes(&x.h)), DJ_OK);
+        CHECK_EQ_INT(dj_step_graph_launch(graph), DJ_OK);
+        CHECK_EQ_INT(dj_ref_act_forward(DJ_ACT_GELU, &x.h, &y.h), DJ_OK);
+        CHECK_EQ_INT(dj_ref_binary_forward(0, &x.h, &y.h, &z.h), DJ_OK);
+        expect_close(&z.d, &z.h, 1e-5, 1e-6, "replayed graph");
+        double ref = 0;
+        float got[2];
+        CHECK_EQ_INT(dj_ref_cross_entropy_forward(&cp, &z.h, &lab.h, &ref), DJ_OK);
+        CHECK_EQ_INT(dj_device_download(g_dev, got, loss2, sizeof got), DJ_OK);
+        CHECK_CLOSE(got[0], ref, 1e-5, 1e-6);
+        CHECK(got[1] == -1.f);
+    }
+    dj_step_graph_free(graph);
+    dj_device_mfree(g_dev, loss2);
+    pair_free(&x), pair_free(&y), pair_free(&z), pair_free(&lab);
+}
+
 static void test_shape_errors(void) {
     NEED_GPU();
     int64_t s[2] = {3, 4}, t[2] = {4, 3};
@@ -619,6 +659,7 @@ int main(void) {
     DJ_RUN(test_conv3d);
     DJ_RUN(test_sgd_adamw);
     DJ_RUN(test_arena_and_ring);
+    DJ_RUN(test_graph_capture);
     DJ_RUN(test_shape_errors);
     dj_device_free(g_dev);
     return dj_test_finish();

@@ -337,3 +337,49 @@ dj_status dj_pinned_ring_submit(dj_pinned_ring *r, int slot, void *dst, size_t b
     DJ_TRY(dj_cuda_check(cudaEventRecord(r->copied[slot], cs), "pinned ring", "cudaEventRecord"));
     return dj_cuda_check(cudaStreamWaitEvent(r->dev->stream, r->copied[slot], 0), "pinned ring", "cudaStreamWaitEvent");
 }
+
+/* ---- CUDA graphs ---- */
+struct dj_step_graph {
+    dj_device *dev;
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+};
+
+dj_status dj_device_capture_begin(dj_device *dev) {
+    return dj_cuda_check(cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal), "cuda graph",
+                         "cudaStreamBeginCapture");
+}
+
+dj_status dj_device_capture_end(dj_device *dev, dj_step_graph **out) {
+    *out = NULL;
+    cudaGraph_t graph = NULL;
+    DJ_TRY(dj_cuda_check(cudaStreamEndCapture(dev->stream, &graph), "cuda graph", "cudaStreamEndCapture"));
+    dj_step_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        cudaGraphDestroy(graph);
+        return dj_error_set(DJ_ERR_NOMEM, "cuda graph", "out of memory");
+    }
+    g->dev = dev;
+    g->graph = graph;
+    dj_status st = dj_cuda_check(cudaGraphInstantiate(&g->exec, graph, 0), "cuda graph", "cudaGraphInstantiate");
+    if (st != DJ_OK) {
+        dj_step_graph_free(g);
+        return st;
+    }
+    *out = g;
+    return DJ_OK;
+}
+
+dj_status dj_step_graph_launch(dj_step_graph *g) {
+    return dj_cuda_check(cudaGraphLaunch(g->exec, g->dev->stream), "cuda graph", "cudaGraphLaunch");
+}
+
+void dj_step_graph_free(dj_step_graph *g) {
+    if (!g)
+        return;
+    if (g->exec)
+        cudaGraphExecDestroy(g->exec);
+    if (g->graph)
+        cudaGraphDestroy(g->graph);
+    free(g);
+}

@@ -249,6 +249,15 @@ dj_status dj_cuda_cross_entropy_forward(dj_device *d, const dj_cross_entropy_par
     return DJ_OK;
 }
 
+dj_status dj_cuda_cross_entropy_forward_async(dj_device *d, const dj_cross_entropy_params *p, const dj_tensor *logits,
+                                              const dj_tensor *labels, float *loss2) {
+    const char *op = "dj_cuda_cross_entropy_forward_async";
+    DJ_TRY(dj_ce_check(p, logits, labels, op));
+    dj_k_cross_entropy_forward(d->stream, p->label_smoothing, logits->shape[0], logits->shape[1], logits->data,
+                               labels->data, loss2);
+    return dj_cuda_launched(op);
+}
+
 dj_status dj_cuda_cross_entropy_backward(dj_device *d, const dj_cross_entropy_params *p, const dj_tensor *logits,
                                          const dj_tensor *labels, float dloss, dj_tensor *dlogits) {
     const char *op = "dj_cuda_cross_entropy_backward";
