@@ -79,7 +79,7 @@ ifeq ($(CUDA_ON),1)
       LDLIBS += -lnccl
     endif
   endif
-  NVCCFLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall,-Wextra,-Werror,-Wno-unused-parameter \
+  NVCCFLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Werror all-warnings -Xcompiler -fPIC,-Wall,-Wextra,-Werror,-Wno-unused-parameter \
                -Iinclude -Isrc -DDJ_HAVE_CUDA -MMD -MP
   LIB_SRC += $(wildcard src/kernels/cuda/*.c)
   CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
