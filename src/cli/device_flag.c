@@ -1,5 +1,7 @@
 /* device_flag.c — `--device cpu|cuda|cuda:N`, shared by the commands that
- * compute (train, eval, predict, bench train-step). */
+ * compute (train, eval, predict, bench train-step). For now the CPU is the
+ * only device a network runs on: `cuda` checks the GPU is there, then says
+ * that the graph does not run on it yet. */
 #include "cli.h"
 #include "dojo/device.h"
 
