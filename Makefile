@@ -7,6 +7,7 @@
 #   make bench      the benchmarks (bench/run.sh)
 #   make bench-peers  dojo against PyTorch, training steps side by side
 #   make MODE=asan  a sanitizer build in build/asan/
+#   make CUDA=0     no CUDA backend even where nvcc and cuDNN are found
 #
 # Plain GNU make rather than CMake: the tree is one library, one command and
 # a folder of tests, all found by wildcard, so a new file needs no edit here.
