@@ -28,5 +28,8 @@
 #include "dojo/metrics.h" /* run metrics: metrics.jsonl, TensorBoard events, HTML report */
 #include "dojo/dist.h"    /* communicator (single process, MPI), bucketed gradient all-reduce */
 #include "dojo/trace.h"   /* per-process timeline in Chrome's trace event format */
+#include "dojo/device.h"  /* --device, GPU enumeration and versions, device arena, pinned ring */
+#include "dojo/ops_cuda.h" /* the CUDA operators (functions exist in CUDA builds) and their table */
+#include "dojo/nccl.h"    /* GPU all-reduce through NCCL */
 
 #endif

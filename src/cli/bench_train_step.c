@@ -31,7 +31,7 @@
 #include "dojo/version.h"
 #include "kernels/cpu/peak.h"
 
-static const char *dj_bts_model, *dj_bts_input;
+static const char *dj_bts_model, *dj_bts_input, *dj_bts_device;
 static int64_t dj_bts_threads, dj_bts_steps, dj_bts_warmup, dj_bts_classes, dj_bts_top;
 static int dj_bts_bf16, dj_bts_json, dj_bts_profile;
 
@@ -42,6 +42,7 @@ static const dj_option dj_bts_options[] = {
     {"steps", DJ_OPT_INT, &dj_bts_steps, "S", "timed steps; the median is reported (default 5)", 1, 100000},
     {"warmup", DJ_OPT_INT, &dj_bts_warmup, "W", "untimed steps first (default 1)", 0, 100000},
     {"classes", DJ_OPT_INT, &dj_bts_classes, "K", "classes of the last layer (default: the model file's)", 0, 1000000},
+    {"device", DJ_OPT_STRING, &dj_bts_device, "cpu|cuda[:N]", "where the step runs (default cpu)", 0, 0},
     {"bf16", DJ_OPT_FLAG, &dj_bts_bf16, NULL, "bfloat16 compute (not supported yet: fails)", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bts_json, NULL, "print one JSON object", 0, 0},
     {"profile", DJ_OPT_FLAG, &dj_bts_profile, NULL, "also time each operator (extra steps)", 0, 0},
@@ -432,6 +433,7 @@ static void dj_bts_defaults(void) {
     dj_bts_classes = 0;
     dj_bts_top = 15;
     dj_bts_bf16 = dj_bts_json = dj_bts_profile = 0;
+    dj_bts_device = NULL;
 }
 
 int dj_bench_train_step(int argc, char **argv) {
@@ -447,6 +449,10 @@ int dj_bench_train_step(int argc, char **argv) {
         return dj_cli_usage_error("bench train-step",
                                   "--input '%s' is not NxCxTxHxW with five positive numbers and C = 3",
                                   dj_bts_input);
+    dj_device_spec device;
+    rc = dj_cli_device("bench train-step", dj_bts_device, &device);
+    if (rc >= 0)
+        return rc;
     if (dj_bts_bf16) {
         dj_error_set(DJ_ERR_UNSUPPORTED, "bench train-step --bf16",
                      "bfloat16 training is not supported yet: the operators run in float32 only");

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "dojo/checkpoint.h"
+#include "dojo/device.h"
 #include "dojo/train.h"
 
 enum { DJ_EXIT_OK = 0, DJ_EXIT_FAIL = 1, DJ_EXIT_USAGE = 2 };
@@ -66,6 +67,12 @@ int dj_cli_usage_error(const char *command, const char *fmt, ...) __attribute__(
 
 /* Prints "dojo: error: " followed by the library's last error message; returns 1. */
 int dj_cli_fail(void);
+
+/* `--device TEXT` of `command` (NULL: not given, the CPU). Returns -1 to go on
+ * on the CPU, else the exit status: 2 for a malformed value, 1 when the GPU
+ * asked for is absent, CUDA is not built in, or (for now) always for cuda,
+ * as the training step does not run on the GPU yet (device_flag.c). */
+int dj_cli_device(const char *command, const char *text, dj_device_spec *spec);
 
 /* What `dojo eval` and `dojo predict` share (evaluator.c). */
 typedef struct dj_cli_evaluator {

@@ -10,7 +10,7 @@
 #include "dojo/checkpoint.h"
 #include "dojo/train.h"
 
-static const char *e_data, *e_model;
+static const char *e_data, *e_model, *e_device;
 static int64_t e_clips, e_crops, e_batch, e_threads, e_workers;
 static int e_json;
 
@@ -22,6 +22,7 @@ static const dj_option dj_eval_flags[] = {
     {"batch", DJ_OPT_INT, &e_batch, "B", "clips per forward pass (0: the recipe's)", 0, 4096},
     {"threads", DJ_OPT_INT, &e_threads, "N", "compute threads (0: one per core)", 0, 1024},
     {"workers", DJ_OPT_INT, &e_workers, "N", "decode threads", 1, 64},
+    {"device", DJ_OPT_STRING, &e_device, "cpu|cuda[:N]", "where the network runs (default cpu)", 0, 0},
     {"json", DJ_OPT_FLAG, &e_json, NULL, "print one JSON object", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -36,11 +37,15 @@ static const dj_cli_spec dj_eval_spec = {
 
 int dj_cmd_eval(int argc, char **argv) {
     int np = 0;
-    e_data = e_model = NULL;
+    e_data = e_model = e_device = NULL;
     e_clips = e_crops = e_batch = e_threads = 0;
     e_workers = 1;
     e_json = 0;
     int rc = dj_cli_parse(&dj_eval_spec, argc, argv, &np);
+    if (rc >= 0)
+        return rc;
+    dj_device_spec device;
+    rc = dj_cli_device("eval", e_device, &device);
     if (rc >= 0)
         return rc;
     if (!e_data)

@@ -13,7 +13,7 @@
 #include "dojo/checkpoint.h"
 #include "dojo/train.h"
 
-static const char *p_model;
+static const char *p_model, *p_device;
 static int64_t p_top, p_clips, p_threads;
 static int p_json;
 
@@ -22,6 +22,7 @@ static const dj_option dj_predict_options[] = {
     {"clips", DJ_OPT_INT, &p_clips, "K", "uniform clips per video (0: the recipe's)", 0, 64},
     {"model", DJ_OPT_STRING, &p_model, "NAME|FILE", "model, for weights that do not name theirs", 0, 0},
     {"threads", DJ_OPT_INT, &p_threads, "N", "compute threads (0: one per core)", 0, 1024},
+    {"device", DJ_OPT_STRING, &p_device, "cpu|cuda[:N]", "where the network runs (default cpu)", 0, 0},
     {"json", DJ_OPT_FLAG, &p_json, NULL, "one JSON object per video", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -56,11 +57,15 @@ static dj_status dj_predict_list(char **videos, int n, char *list, size_t size, 
 
 int dj_cmd_predict(int argc, char **argv) {
     int np = 0;
-    p_model = NULL;
+    p_model = p_device = NULL;
     p_top = 5;
     p_clips = p_threads = 0;
     p_json = 0;
     int rc = dj_cli_parse(&dj_predict_spec, argc, argv, &np);
+    if (rc >= 0)
+        return rc;
+    dj_device_spec device;
+    rc = dj_cli_device("predict", p_device, &device);
     if (rc >= 0)
         return rc;
     const char *ckpt = argv[1];

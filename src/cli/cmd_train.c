@@ -15,7 +15,7 @@
 #include "dojo/synth.h"
 #include "dojo/train.h"
 
-static const char *o_config, *o_data, *o_val, *o_model, *o_out, *o_set;
+static const char *o_config, *o_data, *o_val, *o_model, *o_out, *o_set, *o_device;
 static int64_t o_epochs = -1, o_batch = -1, o_seed = -1, o_threads = -1, o_workers = -1, o_frames = -1, o_size = -1;
 static double o_lr = -1;
 static int o_resume, o_strict;
@@ -40,6 +40,7 @@ static const dj_option dj_train_options_table[] = {
     {"sync-bn", DJ_OPT_FLAG, &o_sync_bn, NULL, "batch norm statistics over all ranks' clips (train.sync_bn)", 0, 0},
     {"trace", DJ_OPT_FLAG, &o_trace, NULL, "timeline per rank: RUNDIR/trace.rank<R>.json, Chrome trace format (train.trace)",
      0, 0},
+    {"device", DJ_OPT_STRING, &o_device, "cpu|cuda[:N]", "where the step runs (default cpu)", 0, 0},
     {"set", DJ_OPT_STRING, &o_set, "KEY=VALUE[,...]", "override any recipe key, e.g. optimizer.kind=adamw", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -56,7 +57,7 @@ static const dj_cli_spec dj_train_spec = {
 };
 
 static void dj_train_reset_flags(void) {
-    o_config = o_data = o_val = o_model = o_out = o_set = NULL;
+    o_config = o_data = o_val = o_model = o_out = o_set = o_device = NULL;
     o_epochs = o_batch = o_seed = o_threads = o_workers = o_frames = o_size = -1;
     o_lr = -1;
     o_resume = o_strict = 0;
@@ -216,6 +217,10 @@ int dj_cmd_train(int argc, char **argv) {
     int np = 0;
     dj_train_reset_flags();
     int rc = dj_cli_parse(&dj_train_spec, argc, argv, &np);
+    if (rc >= 0)
+        return rc;
+    dj_device_spec device;
+    rc = dj_cli_device("train", o_device, &device);
     if (rc >= 0)
         return rc;
     /* the demo: neither a recipe nor data given; other flags override it */
