@@ -18,7 +18,7 @@
 static const char *o_config, *o_data, *o_val, *o_model, *o_out, *o_set;
 static int64_t o_epochs = -1, o_batch = -1, o_seed = -1, o_threads = -1, o_workers = -1, o_frames = -1, o_size = -1;
 static double o_lr = -1;
-static int o_resume, o_strict;
+static int o_resume, o_strict, o_bf16;
 
 static const dj_option dj_train_options_table[] = {
     {"config", DJ_OPT_STRING, &o_config, "FILE", "recipe file (YAML or JSON); flags override its keys", 0, 0},
@@ -36,6 +36,8 @@ static const dj_option dj_train_options_table[] = {
     {"out", DJ_OPT_STRING, &o_out, "RUNDIR", "run folder: checkpoints, metrics, report (train.out)", 0, 0},
     {"resume", DJ_OPT_FLAG, &o_resume, NULL, "continue the run in --out from its last checkpoint", 0, 0},
     {"strict", DJ_OPT_FLAG, &o_strict, NULL, "stop at the first unreadable video instead of skipping it", 0, 0},
+    {"bf16", DJ_OPT_FLAG, &o_bf16, NULL, "mixed precision: bf16 matrix products, float32 sums and master weights (train.bf16)",
+     0, 0},
     {"set", DJ_OPT_STRING, &o_set, "KEY=VALUE[,...]", "override any recipe key, e.g. optimizer.kind=adamw", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -55,7 +57,7 @@ static void dj_train_reset_flags(void) {
     o_config = o_data = o_val = o_model = o_out = o_set = NULL;
     o_epochs = o_batch = o_seed = o_threads = o_workers = o_frames = o_size = -1;
     o_lr = -1;
-    o_resume = o_strict = 0;
+    o_resume = o_strict = o_bf16 = 0;
 }
 
 static dj_status dj_set_int(dj_config *c, const char *key, int64_t v, const char *flag) {
@@ -114,6 +116,8 @@ static dj_status dj_apply_flags(dj_config *c) {
     }
     if (o_strict)
         DJ_TRY(dj_config_set(c, "data.strict", "true", "--strict"));
+    if (o_bf16)
+        DJ_TRY(dj_config_set(c, "train.bf16", "true", "--bf16"));
     if (o_set)
         DJ_TRY(dj_apply_sets(c, o_set));
     return DJ_OK;
