@@ -369,9 +369,9 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     cJSON_AddNumberToObject(o, "clips_per_s", (double)b->dims[0] / r->step);
     cJSON_AddNumberToObject(o, "gflops", gf);
     cJSON_AddNumberToObject(o, "mfu", r->peak_gflops > 0 ? gf / r->peak_gflops : 0.0);
+    cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
     cJSON_AddStringToObject(o, "dtype", dj_bts_bf16 ? "bf16" : "float32");
     cJSON_AddStringToObject(o, "peak_kind", dj_bts_peak_kind());
-    cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
     cJSON_AddNumberToObject(o, "peak_gflops", r->peak_gflops);
     cJSON_AddNumberToObject(o, "forward_gflop", b->fwd_flops * 1e-9);
     cJSON_AddNumberToObject(o, "zero_ms", 1e3 * r->zero);

@@ -557,8 +557,13 @@ static void dj_vol2col_rows_bf16(void *arg, int64_t r0, int64_t r1, int thread) 
                 d[q] = 0;
             if (hi > lo) {
                 const float *src = j->x + plane + iw0;
-                for (int64_t q = lo; q < hi; q++)
-                    d[q] = dj_bf16_round(src[q * g->sw]);
+                if (g->sw == 1) { /* contiguous: vectorises */
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = dj_bf16_round(src[q]);
+                } else {
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = dj_bf16_round(src[q * g->sw]);
+                }
             }
             for (int64_t q = hi; q < seg; q++)
                 d[q] = 0;

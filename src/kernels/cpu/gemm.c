@@ -313,6 +313,10 @@ static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t
         dj_pack_rows_fast(g, g->A, g->lda, i0, mc, k0, kc, g->plan.mr, dst);
         return;
     }
+    if (g->plan.avx512_pack && g->ta && g->plan.pairs) {
+        dj_pack_pairs_at_avx512(g->A, g->lda, i0, mc, k0, kc, g->plan.mr, dst);
+        return;
+    }
 #endif
     if (g->plan.pairs)
         dj_pack_pairs_a(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);

@@ -59,6 +59,11 @@ void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, i
  * s1 NULL): one k-pair of a bf16 B panel. */
 void dj_pack_rows32_avx512(const void *src, int64_t ld_bytes, int m, int64_t n, int mr, void *dst);
 void dj_pack_interleave_avx512(const uint16_t *s0, const uint16_t *s1, int n, uint16_t *d);
+/* bf16 A panels in k pairs from a transposed A (X[k*ld + i]): rows
+ * [i0, i0+mc) x k [k0, k0+kc) into dst[mc/mr][kcp/2][mr] words (k low, k+1
+ * high; zeros past mc and kc); mr <= 32 (gemm_bf16_pack_avx512.c). */
+void dj_pack_pairs_at_avx512(const uint16_t *X, int64_t ld, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                             uint32_t *dst);
 #endif
 
 /* Fused multiply-add peak probes for `dojo bench gemm`: run `iters` steps of
