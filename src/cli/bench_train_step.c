@@ -33,7 +33,7 @@
 
 static const char *dj_bts_model, *dj_bts_input;
 static int64_t dj_bts_threads, dj_bts_steps, dj_bts_warmup, dj_bts_classes, dj_bts_top;
-static int dj_bts_bf16, dj_bts_json, dj_bts_profile;
+static int dj_bts_bf16, dj_bts_json, dj_bts_profile, dj_bts_compare;
 
 static const dj_option dj_bts_options[] = {
     {"model", DJ_OPT_STRING, &dj_bts_model, "NAME", "model name (configs/models/NAME.yaml) or model file", 0, 0},
@@ -43,6 +43,8 @@ static const dj_option dj_bts_options[] = {
     {"warmup", DJ_OPT_INT, &dj_bts_warmup, "W", "untimed steps first (default 1)", 0, 100000},
     {"classes", DJ_OPT_INT, &dj_bts_classes, "K", "classes of the last layer (default: the model file's)", 0, 1000000},
     {"bf16", DJ_OPT_FLAG, &dj_bts_bf16, NULL, "mixed precision: bf16 matrix products, float32 sums and weights", 0, 0},
+    {"compare", DJ_OPT_FLAG, &dj_bts_compare, NULL,
+     "with --bf16: also time the float32 step in the same run, steps alternating", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bts_json, NULL, "print one JSON object", 0, 0},
     {"profile", DJ_OPT_FLAG, &dj_bts_profile, NULL, "also time each operator (extra steps)", 0, 0},
     {"top", DJ_OPT_INT, &dj_bts_top, "N", "nodes listed by --profile (default 15)", 1, 100000},
@@ -52,7 +54,7 @@ static const dj_option dj_bts_options[] = {
 static const dj_cli_spec dj_bts_spec = {
     "bench train-step",
     "--model NAME [--input NxCxTxHxW] [--threads T] [--steps S] [--warmup W] [--classes K] [--bf16] [--json] "
-    "[--profile]",
+    "[--compare] [--profile]",
     "Times whole training steps (zero gradients, forward, backward, SGD with\n"
     "momentum 0.9 and weight decay 1e-4) of a model on random clips and labels.\n"
     "Prints the median ms per step, clips/s (N / step time), GFLOP/s and the\n"
@@ -64,7 +66,9 @@ static const dj_cli_spec dj_bts_spec = {
     "With --bf16 the matrix products of conv3d and linear take bf16 operands\n"
     "(float32 sums, float32 master weights; the same FLOP count) and MFU is\n"
     "against the bf16 dot-product peak (vdpbf16ps) measured in the same run, or\n"
-    "the float32 FMA peak where the CPU converts bf16 instead.\n"
+    "the float32 FMA peak where the CPU converts bf16 instead. --compare builds\n"
+    "the float32 model too and alternates its steps with the bf16 ones, so that\n"
+    "the speed-up (speedup_vs_f32) is a ratio of medians taken under the same load.\n"
     "JSON keys: ms_per_step, clips_per_s, gflops, mfu, dtype, peak_rss_mb, model,\n"
     "input, threads, steps (and more).",
     dj_bts_options, 0, 0,
@@ -80,6 +84,7 @@ typedef struct dj_bts {
     void *scratch;
     dj_exec ex;
     int threads;
+    int bf16;         /* mixed precision */
     double fwd_flops; /* per step, forward only */
 } dj_bts;
 
@@ -87,6 +92,7 @@ typedef struct dj_bts {
 typedef struct dj_bts_result {
     double step, zero, forward, backward, optim;
     double peak_gflops, load_before, load_after, rss_mb, arena_mb;
+    double peer_step; /* --compare: median float32 step, alternating with these */
 } dj_bts_result;
 
 enum { DJ_BTS_PHASES = 5 }; /* step, zero, forward, backward, optimizer */
@@ -147,7 +153,7 @@ static dj_status dj_bts_build(dj_bts *b) {
     dj_config_free(cfg);
     DJ_TRY(s);
     b->g = dj_model_graph(b->model);
-    dj_graph_set_bf16(b->g, dj_bts_bf16);
+    dj_graph_set_bf16(b->g, b->bf16);
     DJ_TRY(dj_graph_plan(b->g, 1));
     DJ_TRY(dj_model_init(b->model, 1));
     for (int i = 0; i < dj_graph_num_nodes(b->g); i++)
@@ -214,19 +220,30 @@ static dj_status dj_bts_step(dj_bts *b, double t[DJ_BTS_PHASES]) {
     return DJ_OK;
 }
 
-/* Warm-up, then the timed steps; medians of each phase into r. */
-static dj_status dj_bts_time(dj_bts *b, dj_bts_result *r) {
+/* Warm-up, then the timed steps; medians of each phase into r. With a peer
+ * (--compare), its steps alternate with b's (b first on even steps, the
+ * peer first on odd ones) and r->peer_step gets their median. */
+static dj_status dj_bts_time(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     int64_t n = dj_bts_steps;
-    double *t = malloc((size_t)(n * DJ_BTS_PHASES) * sizeof *t), tmp[DJ_BTS_PHASES];
+    double *t = malloc((size_t)(n * (DJ_BTS_PHASES + 1)) * sizeof *t), tmp[DJ_BTS_PHASES], ptmp[DJ_BTS_PHASES];
     if (!t)
         return dj_error_set(DJ_ERR_NOMEM, "bench train-step", "cannot allocate the timings");
     dj_status s = DJ_OK;
-    for (int64_t i = 0; i < dj_bts_warmup && s == DJ_OK; i++)
+    for (int64_t i = 0; i < dj_bts_warmup && s == DJ_OK; i++) {
         s = dj_bts_step(b, tmp);
+        if (s == DJ_OK && peer)
+            s = dj_bts_step(peer, ptmp);
+    }
     for (int64_t i = 0; i < n && s == DJ_OK; i++) {
-        s = dj_bts_step(b, tmp);
+        if (peer && i % 2)
+            s = dj_bts_step(peer, ptmp);
+        if (s == DJ_OK)
+            s = dj_bts_step(b, tmp);
+        if (s == DJ_OK && peer && i % 2 == 0)
+            s = dj_bts_step(peer, ptmp);
         for (int p = 0; p < DJ_BTS_PHASES; p++)
             t[p * n + i] = tmp[p];
+        t[DJ_BTS_PHASES * n + i] = peer ? ptmp[0] : 0.0;
     }
     if (s == DJ_OK) {
         r->step = dj_bts_median(t, n);
@@ -234,6 +251,7 @@ static dj_status dj_bts_time(dj_bts *b, dj_bts_result *r) {
         r->forward = dj_bts_median(t + 2 * n, n);
         r->backward = dj_bts_median(t + 3 * n, n);
         r->optim = dj_bts_median(t + 4 * n, n);
+        r->peer_step = peer ? dj_bts_median(t + DJ_BTS_PHASES * n, n) : 0.0;
     }
     free(t);
     return s;
@@ -372,6 +390,10 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
     cJSON_AddStringToObject(o, "dtype", dj_bts_bf16 ? "bf16" : "float32");
     cJSON_AddStringToObject(o, "peak_kind", dj_bts_peak_kind());
+    if (r->peer_step > 0) {
+        cJSON_AddNumberToObject(o, "f32_ms_per_step", 1e3 * r->peer_step);
+        cJSON_AddNumberToObject(o, "speedup_vs_f32", r->peer_step / r->step);
+    }
     cJSON_AddNumberToObject(o, "peak_gflops", r->peak_gflops);
     cJSON_AddNumberToObject(o, "forward_gflop", b->fwd_flops * 1e-9);
     cJSON_AddNumberToObject(o, "zero_ms", 1e3 * r->zero);
@@ -403,15 +425,18 @@ static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
     printf("  %-12s %10.2f GFLOP/s  -> %.1f%% of peak (MFU)\n", dj_bts_peak_kind(), r->peak_gflops,
            r->peak_gflops > 0 ? 100.0 * gf / r->peak_gflops : 0.0);
     printf("  peak RSS     %10.1f MB  (graph arena %.1f MB)\n", r->rss_mb, r->arena_mb);
+    if (r->peer_step > 0)
+        printf("  float32 step %10.2f ms, alternating in this run -> bf16 %.2fx faster\n", 1e3 * r->peer_step,
+               r->peer_step / r->step);
 }
 
 /* Times the steps between two peak measurements (the better one is kept:
  * other work on the machine lowers a measurement, never raises it). */
-static dj_status dj_bts_measure(dj_bts *b, dj_bts_result *r) {
+static dj_status dj_bts_measure(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     dj_cpu_isa isa = dj_cpu_best_isa();
     r->load_before = dj_bts_loadavg();
     double p0 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
-    DJ_TRY(dj_bts_time(b, r));
+    DJ_TRY(dj_bts_time(b, peer, r));
     double p1 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
     r->peak_gflops = p0 > p1 ? p0 : p1;
     r->load_after = dj_bts_loadavg();
@@ -446,7 +471,7 @@ static void dj_bts_defaults(void) {
     dj_bts_warmup = 1;
     dj_bts_classes = 0;
     dj_bts_top = 15;
-    dj_bts_bf16 = dj_bts_json = dj_bts_profile = 0;
+    dj_bts_bf16 = dj_bts_json = dj_bts_profile = dj_bts_compare = 0;
 }
 
 int dj_bench_train_step(int argc, char **argv) {
@@ -462,13 +487,21 @@ int dj_bench_train_step(int argc, char **argv) {
         return dj_cli_usage_error("bench train-step",
                                   "--input '%s' is not NxCxTxHxW with five positive numbers and C = 3",
                                   dj_bts_input);
+    if (dj_bts_compare && !dj_bts_bf16)
+        return dj_cli_usage_error("bench train-step", "--compare times float32 beside --bf16: give --bf16 too");
     dj_bts_result r = {0};
+    dj_bts peer = b;
+    b.bf16 = dj_bts_bf16;
     dj_status s = dj_bts_setup(&b);
+    if (s == DJ_OK && dj_bts_compare)
+        s = dj_bts_setup(&peer);
     if (s == DJ_OK)
-        s = dj_bts_measure(&b, &r);
+        s = dj_bts_measure(&b, dj_bts_compare ? &peer : NULL, &r);
     r.rss_mb = dj_bts_rss_mb();
     if (s == DJ_OK)
         s = dj_bts_report(&b, &r);
     dj_bts_teardown(&b);
+    if (dj_bts_compare)
+        dj_bts_teardown(&peer);
     return s == DJ_OK ? DJ_EXIT_OK : dj_cli_fail();
 }

@@ -43,6 +43,14 @@ check "train-step bf16 same flops" sh -c '[ -n "$1" ] && [ "$1" = "$2" ]' _ "$f3
 # shellcheck disable=SC2086
 expect "train-step bf16 converted" 0 '"dtype":"bf16","peak_kind":"fma peak"' -- \
     env DOJO_CPU=avx2 "$DOJO" bench train-step $tiny --bf16 --json
+# shellcheck disable=SC2086
+expect "train-step bf16 compare" 0 '"f32_ms_per_step":[0-9.e+-]+,"speedup_vs_f32":[0-9.e+-]+' -- \
+    "$DOJO" bench train-step $tiny --bf16 --compare --json
+# shellcheck disable=SC2086
+expect "train-step bf16 compare text" 0 "float32 step .* alternating in this run -> bf16 [0-9.]+x faster" -- \
+    "$DOJO" bench train-step $tiny --bf16 --compare
+# shellcheck disable=SC2086
+expect "train-step compare needs bf16" 2 "give --bf16 too" -- "$DOJO" bench train-step $tiny --compare
 expect "train-step help" 0 "3 x forward FLOPs" -- "$DOJO" bench train-step --help
 expect "train-step help bf16" 0 "bf16 dot-product peak" -- "$DOJO" bench train-step --help
 expect "train-step listed" 0 "train-step" -- "$DOJO" bench --help
