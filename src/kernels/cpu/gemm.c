@@ -39,13 +39,6 @@ typedef struct dj_gemm_plan {
     int converted;         /* bf16 on a float32 kernel, as vdpbf16ps would (gemm_bf16_pack.c) */
 } dj_gemm_plan;
 
-/* Blocks measured on Zen 4 (L1d 32 KiB, L2 1 MiB per core, 32 MiB L3), 2048^3,
- * best of many runs: a long KC (512 floats, 1024 bf16) halves the passes
- * over C, which dominate once packing is fast; the A micro-panel (12 x 512
- * floats = 24 KiB) stays in L1 and the B block (512 x 1024 floats = 2 MiB)
- * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
- * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
- * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
 /* bf16 without vdpbf16ps: the float32 kernel on values converted while
  * packing (gemm_bf16_pack.c), KC and the order of the sums as the native
  * kernel's, so both give the same bits. */
@@ -56,8 +49,16 @@ static dj_gemm_plan dj_gemm_plan_converted(dj_gemm_plan f) {
     return f;
 }
 
+/* Blocks measured on Zen 4 (L1d 32 KiB, L2 1 MiB per core, 32 MiB L3), 2048^3,
+ * best of many runs: a long KC (512 floats, 1024 bf16) halves the passes
+ * over C, which dominate once packing is fast; the A micro-panel (12 x 512
+ * floats = 24 KiB) stays in L1 and the B block (512 x 1024 floats = 2 MiB)
+ * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
+ * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
+ * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
 static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
-    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar, 0, 0};
+    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar,
+                      0, 0};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
     if (bf16 && dj_cpu_bf16_native()) {
@@ -73,7 +74,8 @@ static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
         return f;
     }
     if (isa == DJ_CPU_ISA_AVX2) {
-        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2, 0, 0};
+        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2,
+                          0, 0};
         return f;
     }
 #endif
@@ -118,13 +120,6 @@ double dj_fma_peak_scalar(int64_t iters) {
 }
 
 /* ---- packing ------------------------------------------------------------ */
-
-static inline float dj_bf16f(uint16_t x) {
-    uint32_t u = (uint32_t)x << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 static inline float dj_f32f(float x) { return x; }
 
