@@ -11,6 +11,7 @@
  * and on the converted path (DOJO_CPU=avx2, avx512-nobf16) where this CPU
  * has avx512_bf16, depthwise-style convs run float32, the graph keeps bf16
  * weight copies fresh after every parameter change, and clear errors. */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,34 @@ static void test_graph_bf16_copies(void) {
     dj_graph_free(g);
 }
 
+/* After a first pass, bf16 forward passes with weight refreshes allocate
+ * nothing (the copies live in the arena, the scratch is planned). */
+static void test_graph_bf16_allocates_nothing(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    SKIP("malloc statistics are not meaningful under AddressSanitizer");
+#else
+    int x, out;
+    dj_graph *g = small_graph(1, &x, &out);
+    size_t bytes = dj_graph_scratch_bytes(g);
+    void *scratch = malloc(bytes);
+    dj_exec ex = {NULL, scratch, bytes};
+    dj_tensor *w = dj_graph_tensor(g, dj_graph_find(g, "c.weight"));
+    fill(dj_graph_tensor(g, x), 70, 1.0f);
+    CHECK_EQ_INT(dj_graph_forward(g, &ex, 1), DJ_OK);
+    struct mallinfo2 before = mallinfo2();
+    for (int step = 0; step < 5; step++) {
+        ((float *)w->data)[step] += 0.25f;
+        dj_graph_params_changed(g);
+        CHECK_EQ_INT(dj_graph_forward(g, &ex, 1), DJ_OK);
+    }
+    struct mallinfo2 after = mallinfo2();
+    CHECK_EQ_INT(after.uordblks, before.uordblks);
+    CHECK_EQ_INT(after.hblkhd, before.hblkhd);
+    free(scratch);
+    dj_graph_free(g);
+#endif
+}
+
 int main(void) {
     for (int i = 0; i < 3; i++)
         if (dj_threadpool_create(i + 1, &pools[i]) != DJ_OK)
@@ -402,6 +431,7 @@ int main(void) {
     DJ_RUN(test_conv3d_bf16_errors);
     DJ_RUN(test_linear_bf16);
     DJ_RUN(test_graph_bf16_copies);
+    DJ_RUN(test_graph_bf16_allocates_nothing);
     for (int i = 0; i < 3; i++)
         dj_threadpool_free(pools[i]);
     return dj_test_finish();
