@@ -36,8 +36,8 @@ const dj_cpu_features *dj_cpu_detect(void);
 char *dj_cpu_features_string(const dj_cpu_features *f, char *buf, int size);
 
 /* The widest kernel family usable here and not disabled by the environment
- * variable DOJO_CPU (values: "avx512", "avx2", "scalar"; a lower value caps
- * the choice, for testing the fallbacks). */
+ * variable DOJO_CPU (values: "avx512", "avx512-nobf16", "avx2", "scalar"; a
+ * lower value caps the choice, for testing the fallbacks). */
 typedef enum dj_cpu_isa {
     DJ_CPU_ISA_SCALAR = 0,
     DJ_CPU_ISA_AVX2 = 1, /* AVX2 + FMA */
@@ -46,6 +46,11 @@ typedef enum dj_cpu_isa {
 
 dj_cpu_isa dj_cpu_best_isa(void);
 const char *dj_cpu_isa_name(dj_cpu_isa isa);
+
+/* 1 when bf16 matrix products run on vdpbf16ps (AVX-512 allowed, the CPU has
+ * avx512_bf16, and DOJO_CPU is not "avx512-nobf16", which keeps AVX-512 but
+ * takes the converted bf16 path, for testing it). */
+int dj_cpu_bf16_native(void);
 
 #ifdef __cplusplus
 }

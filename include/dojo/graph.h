@@ -56,6 +56,8 @@ typedef struct dj_node_io {
     uint64_t seed, step;             /* for seeded operators (dropout) */
     int threads;                     /* threads the graph runs on (scratch sizing) */
     const dj_stats_sync *sync;       /* batch statistics over replicas, or NULL (dj_graph_set_stats_sync) */
+    int bf16;                        /* mixed precision: bf16 products, float32 sums */
+    const dj_tensor *in_bf16[DJ_NODE_MAX_IO]; /* bf16 copies of parameter inputs (bf16 only), or NULL */
 } dj_node_io;
 
 /* An operator as the graph knows it. Shapes come from infer(). */
@@ -83,6 +85,7 @@ typedef struct dj_graph_memory {
     size_t activations;      /* planned activations, their gradients and saved state */
     size_t activations_naive; /* the same without reuse, for comparison */
     size_t scratch;          /* the largest scratch of any node */
+    size_t params_bf16;      /* bf16 copies of the weights of matmul operators (mixed precision) */
     size_t total;            /* the arena */
 } dj_graph_memory;
 
@@ -116,6 +119,25 @@ dj_status dj_graph_status(const dj_graph *g);
  * operators whose scratch grows with threads size it from this. Set before
  * planning. */
 void dj_graph_set_threads(dj_graph *g, int threads);
+
+/* Mixed precision (set before planning): operators that multiply matrices
+ * (conv3d, linear) round their operands to bf16 and sum in float32; their
+ * weights get bf16 copies in the arena beside the float32 master weights,
+ * which (with gradients, optimizer state, norms, softmax and losses) stay
+ * float32. The copies are refreshed by the first forward pass after the
+ * parameters changed: after planning, after dj_graph_tensor() handed out a
+ * parameter (initialisation, loading, broadcasting), and after
+ * dj_graph_params_changed() (the optimizer's step calls it) — so once per
+ * step, never inside one. */
+void dj_graph_set_bf16(dj_graph *g, int on);
+/* Marks parameter `id` as read in bf16 by its operator under mixed precision
+ * (layer builders call it for conv3d and linear weights): with bf16 on, it
+ * gets a bf16 copy, seen by operators as io->in_bf16[i]. */
+void dj_graph_param_bf16(dj_graph *g, int id);
+int dj_graph_bf16(const dj_graph *g);
+void dj_graph_params_changed(dj_graph *g);
+/* Converts the bf16 copies now (on ex's pool). */
+void dj_graph_refresh_bf16(dj_graph *g, const dj_exec *ex);
 
 /* Plans memory for training (with gradients) or for inference only. */
 dj_status dj_graph_plan(dj_graph *g, int training);

@@ -59,6 +59,19 @@ dj_status dj_conv3d_ref_forward(const dj_conv3d_params *p, const dj_tensor *inp,
                                 const dj_tensor *bias, dj_tensor *out);
 dj_status dj_conv3d_ref_backward(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
                                  const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+/* Mixed precision: as above with the three matrix products on bf16
+ * operands (round to nearest even) summed in float32 (dj_gemm_bf16);
+ * weight_bf16 is the bf16 copy of weight (same shape, DJ_DTYPE_BF16, kept by
+ * the caller); inputs, outputs and gradients are float32. Depthwise-style
+ * convolutions (Cin/groups == 1) have no matrix product and run the float32
+ * path. Scratch: dj_conv3d_scratch_bytes_bf16 (serves both passes). */
+size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight);
+dj_status dj_conv3d_forward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                 const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *bias,
+                                 dj_tensor *out);
+dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                  const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *dout,
+                                  dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
 
 /* ---------------------------------------------------------------- linear
  * torch.nn.functional.linear: inp (..., In), weight (Out, In), bias (Out) or
@@ -70,6 +83,16 @@ dj_status dj_linear_backward(const dj_exec *ex, const dj_tensor *inp, const dj_t
 dj_status dj_linear_ref_forward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias, dj_tensor *out);
 dj_status dj_linear_ref_backward(const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *dout,
                                  dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
+/* Mixed precision, as for conv3d: inp and dout rounded to bf16 in scratch
+ * (dj_linear_scratch_bytes_bf16: inp (M, In) and dout (M, Out) in bf16,
+ * M = the product of inp's leading dims), weight_bf16 the bf16 copy of
+ * weight. */
+size_t dj_linear_scratch_bytes_bf16(const dj_tensor *inp, const dj_tensor *weight);
+dj_status dj_linear_forward_bf16(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight,
+                                 const dj_tensor *weight_bf16, const dj_tensor *bias, dj_tensor *out);
+dj_status dj_linear_backward_bf16(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *weight,
+                                  const dj_tensor *weight_bf16, const dj_tensor *dout, dj_tensor *dinp,
+                                  dj_tensor *dweight, dj_tensor *dbias);
 
 /* ---------------------------------------------------------------- batch norm
  * torch.nn.functional.batch_norm over (N,C,...) (any ndim >= 2).

@@ -219,7 +219,7 @@ int dj_bench_gemm(int argc, char **argv) {
         return DJ_EXIT_FAIL;
     }
     dj_cpu_isa isa = dj_cpu_best_isa();
-    int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
+    int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_bf16_native();
     dj_bg_result r = {0};
     r.loadavg = dj_bg_loadavg();
     r.peak = dj_cpu_peak_gflops_n(pool, isa, 0, 3, 10000000);

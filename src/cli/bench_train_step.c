@@ -33,7 +33,7 @@
 
 static const char *dj_bts_model, *dj_bts_input, *dj_bts_device;
 static int64_t dj_bts_threads, dj_bts_steps, dj_bts_warmup, dj_bts_classes, dj_bts_top;
-static int dj_bts_bf16, dj_bts_json, dj_bts_profile;
+static int dj_bts_bf16, dj_bts_json, dj_bts_profile, dj_bts_compare;
 
 static const dj_option dj_bts_options[] = {
     {"model", DJ_OPT_STRING, &dj_bts_model, "NAME", "model name (configs/models/NAME.yaml) or model file", 0, 0},
@@ -43,7 +43,9 @@ static const dj_option dj_bts_options[] = {
     {"warmup", DJ_OPT_INT, &dj_bts_warmup, "W", "untimed steps first (default 1)", 0, 100000},
     {"classes", DJ_OPT_INT, &dj_bts_classes, "K", "classes of the last layer (default: the model file's)", 0, 1000000},
     {"device", DJ_OPT_STRING, &dj_bts_device, "cpu|cuda[:N]", "where the step runs (default cpu)", 0, 0},
-    {"bf16", DJ_OPT_FLAG, &dj_bts_bf16, NULL, "bfloat16 compute (not supported yet: fails)", 0, 0},
+    {"bf16", DJ_OPT_FLAG, &dj_bts_bf16, NULL, "mixed precision: bf16 matrix products, float32 sums and weights", 0, 0},
+    {"compare", DJ_OPT_FLAG, &dj_bts_compare, NULL,
+     "with --bf16: also time the float32 step in the same run, steps alternating", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bts_json, NULL, "print one JSON object", 0, 0},
     {"profile", DJ_OPT_FLAG, &dj_bts_profile, NULL, "also time each operator (extra steps)", 0, 0},
     {"top", DJ_OPT_INT, &dj_bts_top, "N", "nodes listed by --profile (default 15)", 1, 100000},
@@ -52,7 +54,8 @@ static const dj_option dj_bts_options[] = {
 
 static const dj_cli_spec dj_bts_spec = {
     "bench train-step",
-    "--model NAME [--input NxCxTxHxW] [--threads T] [--steps S] [--warmup W] [--classes K] [--json] [--profile]",
+    "--model NAME [--input NxCxTxHxW] [--threads T] [--steps S] [--warmup W] [--classes K] [--bf16] [--json] "
+    "[--compare] [--profile]",
     "Times whole training steps (zero gradients, forward, backward, SGD with\n"
     "momentum 0.9 and weight decay 1e-4) of a model on random clips and labels.\n"
     "Prints the median ms per step, clips/s (N / step time), GFLOP/s and the\n"
@@ -61,8 +64,14 @@ static const dj_cli_spec dj_bts_spec = {
     "  FLOPs per step = 3 x forward FLOPs; forward FLOPs = sum over nodes of\n"
     "  2 x multiply-adds (dj_graph_node_flops); the backward pass is counted as\n"
     "  twice the forward (gradients of inputs and of weights).\n"
-    "JSON keys: ms_per_step, clips_per_s, gflops, mfu, peak_rss_mb, model, input,\n"
-    "threads, steps (and more).",
+    "With --bf16 the matrix products of conv3d and linear take bf16 operands\n"
+    "(float32 sums, float32 master weights; the same FLOP count) and MFU is\n"
+    "against the bf16 dot-product peak (vdpbf16ps) measured in the same run, or\n"
+    "the float32 FMA peak where the CPU converts bf16 instead. --compare builds\n"
+    "the float32 model too and alternates its steps with the bf16 ones, so that\n"
+    "the speed-up (speedup_vs_f32) is a ratio of medians taken under the same load.\n"
+    "JSON keys: ms_per_step, clips_per_s, gflops, mfu, dtype, peak_rss_mb, model,\n"
+    "input, threads, steps (and more).",
     dj_bts_options, 0, 0,
 };
 
@@ -76,6 +85,7 @@ typedef struct dj_bts {
     void *scratch;
     dj_exec ex;
     int threads;
+    int bf16;         /* mixed precision */
     double fwd_flops; /* per step, forward only */
 } dj_bts;
 
@@ -83,6 +93,7 @@ typedef struct dj_bts {
 typedef struct dj_bts_result {
     double step, zero, forward, backward, optim;
     double peak_gflops, load_before, load_after, rss_mb, arena_mb;
+    double peer_step; /* --compare: median float32 step, alternating with these */
 } dj_bts_result;
 
 enum { DJ_BTS_PHASES = 5 }; /* step, zero, forward, backward, optimizer */
@@ -143,6 +154,7 @@ static dj_status dj_bts_build(dj_bts *b) {
     dj_config_free(cfg);
     DJ_TRY(s);
     b->g = dj_model_graph(b->model);
+    dj_graph_set_bf16(b->g, b->bf16);
     DJ_TRY(dj_graph_plan(b->g, 1));
     DJ_TRY(dj_model_init(b->model, 1));
     for (int i = 0; i < dj_graph_num_nodes(b->g); i++)
@@ -209,19 +221,30 @@ static dj_status dj_bts_step(dj_bts *b, double t[DJ_BTS_PHASES]) {
     return DJ_OK;
 }
 
-/* Warm-up, then the timed steps; medians of each phase into r. */
-static dj_status dj_bts_time(dj_bts *b, dj_bts_result *r) {
+/* Warm-up, then the timed steps; medians of each phase into r. With a peer
+ * (--compare), its steps alternate with b's (b first on even steps, the
+ * peer first on odd ones) and r->peer_step gets their median. */
+static dj_status dj_bts_time(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     int64_t n = dj_bts_steps;
-    double *t = malloc((size_t)(n * DJ_BTS_PHASES) * sizeof *t), tmp[DJ_BTS_PHASES];
+    double *t = malloc((size_t)(n * (DJ_BTS_PHASES + 1)) * sizeof *t), tmp[DJ_BTS_PHASES], ptmp[DJ_BTS_PHASES];
     if (!t)
         return dj_error_set(DJ_ERR_NOMEM, "bench train-step", "cannot allocate the timings");
     dj_status s = DJ_OK;
-    for (int64_t i = 0; i < dj_bts_warmup && s == DJ_OK; i++)
+    for (int64_t i = 0; i < dj_bts_warmup && s == DJ_OK; i++) {
         s = dj_bts_step(b, tmp);
+        if (s == DJ_OK && peer)
+            s = dj_bts_step(peer, ptmp);
+    }
     for (int64_t i = 0; i < n && s == DJ_OK; i++) {
-        s = dj_bts_step(b, tmp);
+        if (peer && i % 2)
+            s = dj_bts_step(peer, ptmp);
+        if (s == DJ_OK)
+            s = dj_bts_step(b, tmp);
+        if (s == DJ_OK && peer && i % 2 == 0)
+            s = dj_bts_step(peer, ptmp);
         for (int p = 0; p < DJ_BTS_PHASES; p++)
             t[p * n + i] = tmp[p];
+        t[DJ_BTS_PHASES * n + i] = peer ? ptmp[0] : 0.0;
     }
     if (s == DJ_OK) {
         r->step = dj_bts_median(t, n);
@@ -229,6 +252,7 @@ static dj_status dj_bts_time(dj_bts *b, dj_bts_result *r) {
         r->forward = dj_bts_median(t + 2 * n, n);
         r->backward = dj_bts_median(t + 3 * n, n);
         r->optim = dj_bts_median(t + 4 * n, n);
+        r->peer_step = peer ? dj_bts_median(t + DJ_BTS_PHASES * n, n) : 0.0;
     }
     free(t);
     return s;
@@ -345,6 +369,11 @@ static dj_status dj_bts_profile_run(dj_bts *b, cJSON *o) {
 
 /* ---- output ---- */
 
+/* The peak MFU is measured against. */
+static const char *dj_bts_peak_kind(void) {
+    return dj_bts_bf16 && dj_cpu_bf16_native() ? "bf16 peak" : "fma peak";
+}
+
 static double dj_bts_gflops(const dj_bts *b, const dj_bts_result *r) { return 3.0 * b->fwd_flops / r->step * 1e-9; }
 
 static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
@@ -360,6 +389,12 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     cJSON_AddNumberToObject(o, "gflops", gf);
     cJSON_AddNumberToObject(o, "mfu", r->peak_gflops > 0 ? gf / r->peak_gflops : 0.0);
     cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
+    cJSON_AddStringToObject(o, "dtype", dj_bts_bf16 ? "bf16" : "float32");
+    cJSON_AddStringToObject(o, "peak_kind", dj_bts_peak_kind());
+    if (r->peer_step > 0) {
+        cJSON_AddNumberToObject(o, "f32_ms_per_step", 1e3 * r->peer_step);
+        cJSON_AddNumberToObject(o, "speedup_vs_f32", r->peer_step / r->step);
+    }
     cJSON_AddNumberToObject(o, "peak_gflops", r->peak_gflops);
     cJSON_AddNumberToObject(o, "forward_gflop", b->fwd_flops * 1e-9);
     cJSON_AddNumberToObject(o, "zero_ms", 1e3 * r->zero);
@@ -378,27 +413,32 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
 
 static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
     double gf = dj_bts_gflops(b, r);
-    printf("train-step %s %s, %d thread%s, %s kernels, median of %lld steps after %lld warm-up\n", dj_bts_model,
-           dj_bts_input, b->threads, b->threads == 1 ? "" : "s", dj_cpu_isa_name(dj_cpu_best_isa()),
+    printf("train-step %s %s, %d thread%s, %s kernels, %s, median of %lld steps after %lld warm-up\n",
+           dj_bts_model, dj_bts_input, b->threads, b->threads == 1 ? "" : "s", dj_cpu_isa_name(dj_cpu_best_isa()),
+           dj_bts_bf16 ? (dj_cpu_bf16_native() ? "bf16 mixed precision (avx512_bf16)" : "bf16 mixed precision (converted)")
+                       : "float32",
            (long long)dj_bts_steps, (long long)dj_bts_warmup);
     printf("  load average %.2f before, %.2f after (other work lowers the figures)\n", r->load_before, r->load_after);
     printf("  ms/step      %10.2f  (zero %.2f, forward %.2f, backward %.2f, optimizer %.2f)\n", 1e3 * r->step,
            1e3 * r->zero, 1e3 * r->forward, 1e3 * r->backward, 1e3 * r->optim);
     printf("  clips/s      %10.3f\n", (double)b->dims[0] / r->step);
     printf("  GFLOP/s      %10.2f  (3 x %.3f GFLOP forward per step)\n", gf, b->fwd_flops * 1e-9);
-    printf("  fma peak     %10.2f GFLOP/s  -> %.1f%% of peak (MFU)\n", r->peak_gflops,
+    printf("  %-12s %10.2f GFLOP/s  -> %.1f%% of peak (MFU)\n", dj_bts_peak_kind(), r->peak_gflops,
            r->peak_gflops > 0 ? 100.0 * gf / r->peak_gflops : 0.0);
     printf("  peak RSS     %10.1f MB  (graph arena %.1f MB)\n", r->rss_mb, r->arena_mb);
+    if (r->peer_step > 0)
+        printf("  float32 step %10.2f ms, alternating in this run -> bf16 %.2fx faster\n", 1e3 * r->peer_step,
+               r->peer_step / r->step);
 }
 
 /* Times the steps between two peak measurements (the better one is kept:
  * other work on the machine lowers a measurement, never raises it). */
-static dj_status dj_bts_measure(dj_bts *b, dj_bts_result *r) {
+static dj_status dj_bts_measure(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     dj_cpu_isa isa = dj_cpu_best_isa();
     r->load_before = dj_bts_loadavg();
-    double p0 = dj_cpu_peak_gflops(b->pool, isa, 0);
-    DJ_TRY(dj_bts_time(b, r));
-    double p1 = dj_cpu_peak_gflops(b->pool, isa, 0);
+    double p0 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
+    DJ_TRY(dj_bts_time(b, peer, r));
+    double p1 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
     r->peak_gflops = p0 > p1 ? p0 : p1;
     r->load_after = dj_bts_loadavg();
     dj_graph_memory mem;
@@ -432,7 +472,7 @@ static void dj_bts_defaults(void) {
     dj_bts_warmup = 1;
     dj_bts_classes = 0;
     dj_bts_top = 15;
-    dj_bts_bf16 = dj_bts_json = dj_bts_profile = 0;
+    dj_bts_bf16 = dj_bts_json = dj_bts_profile = dj_bts_compare = 0;
     dj_bts_device = NULL;
 }
 
@@ -453,18 +493,21 @@ int dj_bench_train_step(int argc, char **argv) {
     rc = dj_cli_device("bench train-step", dj_bts_device, &device);
     if (rc >= 0)
         return rc;
-    if (dj_bts_bf16) {
-        dj_error_set(DJ_ERR_UNSUPPORTED, "bench train-step --bf16",
-                     "bfloat16 training is not supported yet: the operators run in float32 only");
-        return dj_cli_fail();
-    }
+    if (dj_bts_compare && !dj_bts_bf16)
+        return dj_cli_usage_error("bench train-step", "--compare times float32 beside --bf16: give --bf16 too");
     dj_bts_result r = {0};
+    dj_bts peer = b;
+    b.bf16 = dj_bts_bf16;
     dj_status s = dj_bts_setup(&b);
+    if (s == DJ_OK && dj_bts_compare)
+        s = dj_bts_setup(&peer);
     if (s == DJ_OK)
-        s = dj_bts_measure(&b, &r);
+        s = dj_bts_measure(&b, dj_bts_compare ? &peer : NULL, &r);
     r.rss_mb = dj_bts_rss_mb();
     if (s == DJ_OK)
         s = dj_bts_report(&b, &r);
     dj_bts_teardown(&b);
+    if (dj_bts_compare)
+        dj_bts_teardown(&peer);
     return s == DJ_OK ? DJ_EXIT_OK : dj_cli_fail();
 }

@@ -134,12 +134,19 @@ dj_cpu_isa dj_cpu_best_isa(void) {
             limit = DJ_CPU_ISA_SCALAR;
         else if (strcmp(cap, "avx2") == 0)
             limit = DJ_CPU_ISA_AVX2;
-        else if (strcmp(cap, "avx512") == 0)
+        else if (strcmp(cap, "avx512") == 0 || strcmp(cap, "avx512-nobf16") == 0)
             limit = DJ_CPU_ISA_AVX512;
         if (limit < best)
             best = limit;
     }
     return best;
+}
+
+int dj_cpu_bf16_native(void) {
+    const char *cap = getenv("DOJO_CPU");
+    if (cap && strcmp(cap, "avx512-nobf16") == 0)
+        return 0;
+    return dj_cpu_best_isa() == DJ_CPU_ISA_AVX512 && dj_cpu_detect()->avx512_bf16;
 }
 
 const char *dj_cpu_isa_name(dj_cpu_isa isa) {

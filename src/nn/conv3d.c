@@ -12,11 +12,14 @@
  *     weight    dW_g        += dout[:, blk] @ col^T   (n, then blocks, in order)
  *     input     dcol         = W_g^T @ dout[:, blk];  col2vol adds it into dinp.
  * dj_sgemm never splits K over threads, vol2col is parallel over column rows
- * and col2vol over input channels, so every sum runs in a fixed order. */
+ * and col2vol over input channels, so every sum runs in a fixed order.
+ * Mixed precision (bf16 operands, float32 sums): the *_bf16 functions at the
+ * end of the file. */
 #include <stdio.h>
 #include <string.h>
 
 #include "dojo/gemm.h"
+#include "nn/bf16_internal.h"
 #include "nn/spatial_internal.h"
 
 /* Column buffer budget in floats: the block of positions is sized so that
@@ -500,4 +503,200 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     if (!dx && !dw)
         return DJ_OK;
     return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
+}
+
+/* ================================================================ mixed precision (bf16)
+ * The same three GEMMs with bf16 operands and float32 sums (dj_gemm_bf16).
+ * The weight's bf16 copy comes from the caller (the graph refreshes it once
+ * per step); vol2col writes bf16 columns directly; the output gradient is
+ * rounded one block of positions at a time. Scratch, two 64-byte aligned
+ * parts:
+ *   dyb  (Cout_g, pblock) bf16   output gradient block (backward)
+ *   work (K, pblock) float32     bf16 columns (first half), then the float32
+ *                                dcol of the backward-data GEMM
+ * Pointwise convolutions round their input block the same way (no
+ * gathering); depthwise-style ones have no GEMM and stay float32. */
+
+static size_t dj_conv_bf16_dy_bytes(const dj_conv_geom *g) {
+    return dj_bf16_align((size_t)(g->Cout_g * g->pblock) * sizeof(uint16_t));
+}
+
+static size_t dj_conv_bf16_scratch_for(const dj_conv_geom *g) {
+    if (g->depthwise)
+        return 0;
+    return dj_conv_bf16_dy_bytes(g) + (size_t)(g->K * g->pblock) * sizeof(float);
+}
+
+size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
+    dj_conv_geom g;
+    if (!inp || !weight || inp->ndim != 5 || weight->ndim != 5)
+        return 0;
+    if (dj_conv_geom_init(p, inp->shape, weight->shape, &g, "dj_conv3d_scratch_bytes_bf16") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return dj_conv_bf16_scratch_for(&g);
+}
+
+typedef struct dj_colb_job {
+    const dj_conv_geom *g;
+    const float *x; /* (Cin_g, T, H, W) of one sample and group */
+    uint16_t *col;  /* (K, pb) */
+    int64_t p0, pb;
+} dj_colb_job;
+
+static void dj_vol2col_rows_bf16(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_colb_job *j = arg;
+    const dj_conv_geom *g = j->g;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        uint16_t *dst = j->col + r * j->pb;
+        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
+            uint16_t *d = dst + j0;
+            for (int64_t q = 0; q < lo; q++)
+                d[q] = 0;
+            if (hi > lo) {
+                const float *src = j->x + plane + iw0;
+                if (g->sw == 1) { /* contiguous: vectorises */
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = dj_bf16_round(src[q]);
+                } else {
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = dj_bf16_round(src[q * g->sw]);
+                }
+            }
+            for (int64_t q = hi; q < seg; q++)
+                d[q] = 0;
+        });
+    }
+}
+
+/* col (K, pb) = bf16 columns of positions [p0, p0+pb) of one sample/group. */
+static void dj_conv_cols_bf16(dj_threadpool *pool, const dj_conv_geom *g, const float *xg, int64_t p0, int64_t pb,
+                              uint16_t *col) {
+    if (g->pointwise) {
+        dj_bf16_rows(pool, xg + p0, g->P, g->K, pb, col);
+        return;
+    }
+    dj_colb_job cj = {g, xg, col, p0, pb};
+    dj_parallel_for(pool, g->K, 8, dj_vol2col_rows_bf16, &cj);
+}
+
+static dj_status dj_conv_bf16_setup(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                    const dj_tensor *weight, const dj_tensor *weight_bf16, dj_conv_geom *g,
+                                    char **scratch, const char *who) {
+    DJ_TRY(dj_conv_setup(p, inp, weight, g, who));
+    DJ_TRY(dj_conv_check(g, DJ_DTYPE_F32, inp, weight, NULL, NULL, who));
+    if (!g->depthwise)
+        DJ_TRY(dj_expect_like(weight_bf16, DJ_DTYPE_BF16, weight, who, "bf16 weight"));
+    size_t need = dj_conv_bf16_scratch_for(g);
+    *scratch = NULL;
+    if (need && (!ex || !ex->scratch || ex->scratch_bytes < need))
+        return dj_error_set(DJ_ERR_INVALID, who,
+                            "scratch of %zu bytes given, %zu needed (dj_conv3d_scratch_bytes_bf16)",
+                            ex && ex->scratch ? ex->scratch_bytes : (size_t)0, need);
+    if (need)
+        *scratch = ex->scratch;
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_forward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                 const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *bias,
+                                 dj_tensor *out) {
+    static const char who[] = "dj_conv3d_forward_bf16";
+    dj_conv_geom g;
+    char *scratch;
+    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
+    if (g.depthwise)
+        return dj_conv3d_forward(ex, p, inp, weight, bias, out);
+    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, bias, out, who));
+    dj_threadpool *pool = ex->pool;
+    const float *x = inp->data;
+    const uint16_t *wb = weight_bf16->data;
+    float *y = out->data;
+    uint16_t *col = (uint16_t *)(scratch + dj_conv_bf16_dy_bytes(&g));
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t gi = 0; gi < g.G; gi++) {
+            const float *xg = x + (n * g.Cin + gi * g.Cin_g) * g.S;
+            const uint16_t *wg = wb + gi * g.Cout_g * g.K;
+            float *yg = y + (n * g.Cout + gi * g.Cout_g) * g.P;
+            for (int64_t p0 = 0; p0 < g.P; p0 += g.pblock) {
+                int64_t pb = g.P - p0 < g.pblock ? g.P - p0 : g.pblock;
+                dj_conv_cols_bf16(pool, &g, xg, p0, pb, col);
+                DJ_TRY(dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_NO_TRANS, g.Cout_g, pb, g.K, 1.0f, wg, g.K, col, pb, 0.0f,
+                                    yg + p0, g.P));
+            }
+        }
+    if (bias && g.N > 0) {
+        dj_bias_job bj = {&g, bias->data, NULL, y, NULL};
+        dj_parallel_for(pool, g.N * g.Cout, 4, dj_bias_add_rows, &bj);
+    }
+    return DJ_OK;
+}
+
+/* One block of positions of one sample and group: dW += dy @ col^T and
+ * dx += W^T @ dy (through dcol and col2vol unless pointwise). */
+static dj_status dj_conv_backward_block_bf16(dj_threadpool *pool, const dj_conv_geom *g, const float *xg,
+                                             const uint16_t *wg, const float *dyg, float *dxg, float *dwg,
+                                             int64_t p0, int64_t pb, char *scratch) {
+    uint16_t *dyb = (uint16_t *)scratch; /* (Cout_g, pb) */
+    char *work = scratch + dj_conv_bf16_dy_bytes(g);
+    dj_bf16_rows(pool, dyg + p0, g->P, g->Cout_g, pb, dyb);
+    if (dwg) {
+        uint16_t *col = (uint16_t *)work; /* (K, pb) */
+        dj_conv_cols_bf16(pool, g, xg, p0, pb, col);
+        DJ_TRY(dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, pb, 1.0f, dyb, pb, col, pb, 1.0f, dwg,
+                            g->K));
+    }
+    if (!dxg)
+        return DJ_OK;
+    if (g->pointwise)
+        return dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyb, pb, 1.0f,
+                            dxg + p0, g->P);
+    float *dcol = (float *)work; /* (K, pb) */
+    DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyb, pb, 0.0f, dcol, pb));
+    dj_col_job cj = {g, xg, dxg, dcol, p0, pb};
+    dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                  const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *dout,
+                                  dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_conv3d_backward_bf16";
+    dj_conv_geom g;
+    char *scratch;
+    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
+    if (g.depthwise)
+        return dj_conv3d_backward(ex, p, inp, weight, dout, dinp, dweight, dbias);
+    int64_t o_shape[5] = {g.N, g.Cout, g.To, g.Ho, g.Wo};
+    DJ_TRY(dj_tensor_expect(dout, DJ_DTYPE_F32, 5, o_shape, "dj_conv3d_backward_bf16 output gradient"));
+    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, g.Cout, 1, who, "bias gradient"));
+    if (dinp)
+        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
+    if (dweight)
+        DJ_TRY(dj_expect_like(dweight, DJ_DTYPE_F32, weight, who, "weight gradient"));
+    dj_threadpool *pool = ex->pool;
+    const float *x = inp->data, *dy = dout->data;
+    const uint16_t *wb = weight_bf16->data;
+    float *dx = dinp ? dinp->data : NULL, *dw = dweight ? dweight->data : NULL;
+    if (g.N == 0)
+        return DJ_OK;
+    if (dbias) {
+        dj_bias_job bj = {&g, NULL, dy, NULL, dbias->data};
+        dj_parallel_for(pool, g.Cout, 1, dj_bias_grad_rows, &bj);
+    }
+    for (int64_t n = 0; n < g.N && (dx || dw); n++)
+        for (int64_t gi = 0; gi < g.G; gi++) {
+            const float *xg = x + (n * g.Cin + gi * g.Cin_g) * g.S;
+            const uint16_t *wg = wb + gi * g.Cout_g * g.K;
+            const float *dyg = dy + (n * g.Cout + gi * g.Cout_g) * g.P;
+            float *dwg = dw ? dw + gi * g.Cout_g * g.K : NULL;
+            float *dxg = dx ? dx + (n * g.Cin + gi * g.Cin_g) * g.S : NULL;
+            for (int64_t p0 = 0; p0 < g.P; p0 += g.pblock) {
+                int64_t pb = g.P - p0 < g.pblock ? g.P - p0 : g.pblock;
+                DJ_TRY(dj_conv_backward_block_bf16(pool, &g, xg, wg, dyg, dxg, dwg, p0, pb, scratch));
+            }
+        }
+    return DJ_OK;
 }

@@ -15,6 +15,8 @@ typedef struct dj_gtensor {
     dj_tensor_kind kind;
     dj_tensor value; /* shape before planning; a view into the arena after */
     dj_tensor grad;  /* valid when has_grad */
+    dj_tensor bf16;  /* bf16 copy of a parameter (mixed precision), valid when has_bf16 */
+    int wants_bf16, has_bf16;
     int requires_grad;
     int has_grad;
     int producer;     /* node index, -1 for declared tensors */
@@ -49,6 +51,7 @@ struct dj_graph {
     dj_graph_memory memory;
     int profiling;
     int threads;
+    int bf16, bf16_stale; /* mixed precision; the bf16 copies need converting */
     uint64_t seed, step;
     void (*backward_hook)(void *arg, int node); /* after each node's backward, or NULL */
     void *backward_hook_arg;
@@ -304,6 +307,11 @@ static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, i
     io->seed = g->seed;
     io->step = g->step;
     io->threads = g->threads > 0 ? g->threads : 1;
+    io->bf16 = g->bf16;
+    for (int i = 0; i < node->n_in; i++) {
+        dj_gtensor *t = &g->tensors[node->in[i]];
+        io->in_bf16[i] = g->bf16 && t->has_bf16 ? &t->bf16 : NULL;
+    }
 }
 
 static size_t dj_graph_persistent_bytes(const dj_graph *g, dj_tensor_kind kind) {
@@ -323,9 +331,11 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
         return dj_error_set(DJ_ERR_INVALID, "graph", "has no nodes");
     const int n = g->n_nodes;
     const int last = training ? 2 * n - 1 : n - 1;
-    /* which tensors get a gradient */
-    for (int i = 0; i < g->n_tensors; i++)
+    /* which tensors get a gradient, which a bf16 copy */
+    for (int i = 0; i < g->n_tensors; i++) {
         g->tensors[i].has_grad = training && g->tensors[i].requires_grad;
+        g->tensors[i].has_bf16 = g->bf16 && g->tensors[i].wants_bf16;
+    }
 
     /* sizes of saved state and scratch need the shapes only */
     size_t scratch = 0;
@@ -387,7 +397,10 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
     mem->activations = planned;
     mem->activations_naive = naive;
     mem->scratch = dj_align(scratch);
-    mem->total = mem->params + mem->grads + mem->buffers + mem->inputs + planned + mem->scratch;
+    for (int id = 0; id < g->n_tensors; id++)
+        if (g->tensors[id].has_bf16)
+            mem->params_bf16 += dj_align((size_t)dj_tensor_numel(&g->tensors[id].value) * sizeof(uint16_t));
+    mem->total = mem->params + mem->grads + mem->buffers + mem->inputs + planned + mem->scratch + mem->params_bf16;
     dj_status s = dj_arena_create(mem->total, &g->arena);
     if (s != DJ_OK) {
         free(iv);
@@ -411,6 +424,14 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
             t->grad.data = base + at;
             at += dj_align(dj_tensor_nbytes(&t->value));
         }
+    }
+    for (int id = 0; id < g->n_tensors; id++) {
+        dj_gtensor *t = &g->tensors[id];
+        if (!t->has_bf16)
+            continue;
+        dj_tensor_view(DJ_DTYPE_BF16, t->value.ndim, t->value.shape, base + at, &t->bf16);
+        t->bf16.name = t->name;
+        at += dj_align(dj_tensor_nbytes(&t->bf16));
     }
     char *activations = base + at;
     int *zero_count = calloc((size_t)n, sizeof *zero_count);
@@ -451,6 +472,7 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
     free(iv);
     g->planned = 1;
     g->planned_training = training;
+    g->bf16_stale = 1;
     return DJ_OK;
 }
 
@@ -474,8 +496,51 @@ static dj_status dj_graph_ready(const dj_graph *g, const dj_exec *ex) {
     return DJ_OK;
 }
 
+/* ---- mixed precision ------------------------------------------------------ */
+
+void dj_graph_set_bf16(dj_graph *g, int on) {
+    if (g->planned)
+        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set bf16 before planning"));
+    else
+        g->bf16 = on != 0;
+}
+
+int dj_graph_bf16(const dj_graph *g) { return g->bf16; }
+
+void dj_graph_param_bf16(dj_graph *g, int id) {
+    if (g->status == DJ_OK && id >= 0 && id < g->n_tensors && g->tensors[id].kind == DJ_KIND_PARAM)
+        g->tensors[id].wants_bf16 = 1;
+}
+
+void dj_graph_params_changed(dj_graph *g) { g->bf16_stale = 1; }
+
+typedef struct dj_bf16_job {
+    const float *src;
+    uint16_t *dst;
+} dj_bf16_job;
+
+static void dj_bf16_convert_range(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_bf16_job *j = arg;
+    (void)thread;
+    for (int64_t i = i0; i < i1; i++)
+        j->dst[i] = dj_f32_to_bf16(j->src[i]);
+}
+
+void dj_graph_refresh_bf16(dj_graph *g, const dj_exec *ex) {
+    for (int id = 0; g->planned && id < g->n_tensors; id++) {
+        dj_gtensor *t = &g->tensors[id];
+        if (!t->has_bf16)
+            continue;
+        dj_bf16_job j = {t->value.data, t->bf16.data};
+        dj_parallel_for(ex ? ex->pool : NULL, dj_tensor_numel(&t->value), 16384, dj_bf16_convert_range, &j);
+    }
+    g->bf16_stale = 0;
+}
+
 dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training) {
     DJ_TRY(dj_graph_ready(g, ex));
+    if (g->bf16 && g->bf16_stale)
+        dj_graph_refresh_bf16(g, ex);
     for (int i = 0; i < g->n_nodes; i++) {
         dj_gnode *node = &g->nodes[i];
         dj_node_io io;
@@ -565,7 +630,11 @@ int dj_graph_find(const dj_graph *g, const char *name) {
 int dj_graph_num_tensors(const dj_graph *g) { return g->n_tensors; }
 
 dj_tensor *dj_graph_tensor(dj_graph *g, int id) {
-    return id >= 0 && id < g->n_tensors ? &g->tensors[id].value : NULL;
+    if (id < 0 || id >= g->n_tensors)
+        return NULL;
+    if (g->tensors[id].kind == DJ_KIND_PARAM)
+        g->bf16_stale = 1; /* the caller may write it */
+    return &g->tensors[id].value;
 }
 
 dj_tensor *dj_graph_grad(dj_graph *g, int id) {

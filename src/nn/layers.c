@@ -26,14 +26,27 @@ static dj_status dj_conv_infer(const void *p, const dj_tensor *const *in, int n_
     DJ_TRY(dj_conv3d_output_shape(p, in[0]->shape, in[1]->shape, shape));
     return dj_tensor_view(DJ_DTYPE_F32, 5, shape, NULL, &out[0]);
 }
+/* mixed precision when the graph gave the weight a bf16 copy */
+static const dj_tensor *dj_bf16_weight(const dj_node_io *io) { return io->bf16 ? io->in_bf16[1] : NULL; }
+
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {
-    return dj_conv3d_forward(ex, io->params, io->in[0], io->in[1], io->n_in > 2 ? io->in[2] : NULL, io->out[0]);
+    const dj_tensor *bias = io->n_in > 2 ? io->in[2] : NULL;
+    if (dj_bf16_weight(io))
+        return dj_conv3d_forward_bf16(ex, io->params, io->in[0], io->in[1], dj_bf16_weight(io), bias, io->out[0]);
+    return dj_conv3d_forward(ex, io->params, io->in[0], io->in[1], bias, io->out[0]);
 }
 static dj_status dj_conv_bwd(const dj_exec *ex, dj_node_io *io) {
-    return dj_conv3d_backward(ex, io->params, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1],
-                              io->n_in > 2 ? io->din[2] : NULL);
+    dj_tensor *dbias = io->n_in > 2 ? io->din[2] : NULL;
+    if (dj_bf16_weight(io))
+        return dj_conv3d_backward_bf16(ex, io->params, io->in[0], io->in[1], dj_bf16_weight(io), io->dout[0],
+                                       io->din[0], io->din[1], dbias);
+    return dj_conv3d_backward(ex, io->params, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
 }
-static size_t dj_conv_scratch(const dj_node_io *io) { return dj_conv3d_scratch_bytes(io->params, io->in[0], io->in[1]); }
+static size_t dj_conv_scratch(const dj_node_io *io) {
+    if (dj_bf16_weight(io))
+        return dj_conv3d_scratch_bytes_bf16(io->params, io->in[0], io->in[1]);
+    return dj_conv3d_scratch_bytes(io->params, io->in[0], io->in[1]);
+}
 static double dj_conv_flops(const dj_node_io *io) {
     const dj_tensor *w = io->in[1];
     return 2.0 * (double)dj_numel(io->out[0]) * (double)(w->shape[1] * w->shape[2] * w->shape[3] * w->shape[4]);
@@ -66,6 +79,8 @@ int dj_layer_conv3d(dj_graph *g, const char *name, int x, int64_t cout, dj_conv_
     }
     int64_t wshape[5] = {cout, in->shape[1] / groups, spec.kernel[0], spec.kernel[1], spec.kernel[2]};
     int ids[3] = {x, dj_graph_param(g, dj_join(buf, sizeof buf, name, "weight"), 5, wshape), -1};
+    if (wshape[1] > 1) /* a matrix product (depthwise-style ones run float32) */
+        dj_graph_param_bf16(g, ids[1]);
     int n = 2;
     if (spec.bias) {
         int64_t bshape[1] = {cout};
@@ -327,17 +342,26 @@ static dj_status dj_linear_infer(const void *p, const dj_tensor *const *in, int 
     return dj_tensor_view(DJ_DTYPE_F32, x->ndim, s, NULL, &out[0]);
 }
 static dj_status dj_linear_fwd(const dj_exec *ex, dj_node_io *io) {
-    return dj_linear_forward(ex, io->in[0], io->in[1], io->n_in > 2 ? io->in[2] : NULL, io->out[0]);
+    const dj_tensor *bias = io->n_in > 2 ? io->in[2] : NULL;
+    if (dj_bf16_weight(io))
+        return dj_linear_forward_bf16(ex, io->in[0], io->in[1], dj_bf16_weight(io), bias, io->out[0]);
+    return dj_linear_forward(ex, io->in[0], io->in[1], bias, io->out[0]);
 }
 static dj_status dj_linear_bwd(const dj_exec *ex, dj_node_io *io) {
-    return dj_linear_backward(ex, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1],
-                              io->n_in > 2 ? io->din[2] : NULL);
+    dj_tensor *dbias = io->n_in > 2 ? io->din[2] : NULL;
+    if (dj_bf16_weight(io))
+        return dj_linear_backward_bf16(ex, io->in[0], io->in[1], dj_bf16_weight(io), io->dout[0], io->din[0],
+                                       io->din[1], dbias);
+    return dj_linear_backward(ex, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
+}
+static size_t dj_linear_scratch(const dj_node_io *io) {
+    return dj_bf16_weight(io) ? dj_linear_scratch_bytes_bf16(io->in[0], io->in[1]) : 0;
 }
 static double dj_linear_flops(const dj_node_io *io) {
     return 2.0 * (double)dj_numel(io->out[0]) * (double)io->in[1]->shape[1];
 }
-const dj_op_def dj_op_linear = {"linear", dj_linear_infer, dj_linear_fwd, dj_linear_bwd, NULL, NULL, dj_linear_flops,
-                                3, 0};
+const dj_op_def dj_op_linear = {"linear", dj_linear_infer, dj_linear_fwd, dj_linear_bwd, dj_linear_scratch, NULL,
+                                dj_linear_flops, 3, 0};
 
 int dj_layer_linear(dj_graph *g, const char *name, int x, int64_t out, int bias) {
     char buf[512];
@@ -346,6 +370,7 @@ int dj_layer_linear(dj_graph *g, const char *name, int x, int64_t out, int bias)
     const dj_tensor *in = dj_graph_tensor(g, x);
     int64_t ws[2] = {out, in->shape[in->ndim - 1]}, bs[1] = {out};
     int ids[3] = {x, dj_graph_param(g, dj_join(buf, sizeof buf, name, "weight"), 2, ws), -1};
+    dj_graph_param_bf16(g, ids[1]);
     if (bias)
         ids[2] = dj_graph_param(g, dj_join(buf, sizeof buf, name, "bias"), 1, bs);
     return dj_graph_add(g, name, &dj_op_linear, NULL, 0, ids, bias ? 3 : 2, NULL, 1);

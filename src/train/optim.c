@@ -17,6 +17,7 @@ typedef struct dj_optim_param {
 
 struct dj_optimizer {
     dj_optim_config cfg;
+    dj_graph *g; /* told after each step that its parameters changed (bf16 copies) */
     dj_optim_param *params;
     int n_params;
     int n_state_per_param;
@@ -73,6 +74,7 @@ dj_status dj_optimizer_create(dj_graph *g, const dj_optim_config *cfg, dj_optimi
     if (!opt)
         return dj_error_set(DJ_ERR_NOMEM, "optimizer", "cannot allocate");
     opt->cfg = *cfg;
+    opt->g = g;
     opt->n_state_per_param = cfg->kind == DJ_OPTIM_ADAMW ? 2 : (cfg->momentum > 0 ? 1 : 0);
     int n = dj_graph_num_tensors(g);
     opt->params = calloc((size_t)(n > 0 ? n : 1), sizeof *opt->params);
@@ -200,6 +202,7 @@ dj_status dj_optimizer_step(dj_optimizer *opt, const dj_exec *ex, double lr, dou
         dj_range_fn fn = opt->cfg.kind == DJ_OPTIM_ADAMW ? dj_adamw_range : dj_sgd_range;
         dj_parallel_for(pool, dj_tensor_numel(job.p->value), 16384, fn, &job);
     }
+    dj_graph_params_changed(opt->g);
     return DJ_OK;
 }
 

@@ -180,9 +180,5 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
         return dj_error_set(DJ_ERR_INVALID, "augment.scale", "recipe: 0 < scale low <= high <= 1, 0 < ratio low <= high");
     if (o->eval_clips < 1 || o->eval_clips > 64 || (o->eval_crops != 1 && o->eval_crops != 3))
         return dj_error_set(DJ_ERR_INVALID, "eval.clips", "recipe: eval clips in 1..64 and crops 1 or 3");
-    if (o->bf16)
-        return dj_error_set(DJ_ERR_UNSUPPORTED, "train.bf16",
-                            "bf16 training is not available yet in this build (the bf16 GEMM exists; the "
-                            "operators do not use it yet)");
     return DJ_OK;
 }

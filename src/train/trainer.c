@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "dojo/checkpoint.h"
+#include "dojo/cpu.h"
 #include "dojo/dist.h"
 #include "dojo/layers.h"
 #include "dojo/loader.h"
@@ -258,6 +259,7 @@ static dj_status dj_run_setup(dj_run *r) {
     dj_config_free(mc);
     DJ_TRY(s);
     r->g = dj_model_graph(r->model);
+    dj_graph_set_bf16(r->g, o->bf16); /* mixed precision: bf16 copies of the matmul weights */
     DJ_TRY(dj_graph_plan(r->g, 1));
     DJ_TRY(dj_model_init(r->model, (uint64_t)o->seed));
     size_t scratch = dj_graph_scratch_bytes(r->g);
@@ -307,9 +309,14 @@ static dj_status dj_run_setup(dj_run *r) {
                 dj_model_arch(r->model), (long long)dj_model_num_params(r->model), dj_index_class_count(r->train),
                 (long long)o->batch, (long long)o->frames, (long long)o->size, (long long)o->size);
     dj_log_info("memory planned: parameters %.1f MiB, gradients %.1f MiB, optimizer %.1f MiB, activations %.1f MiB "
-                "(%.1f MiB without reuse), scratch %.1f MiB",
+                "(%.1f MiB without reuse), scratch %.1f MiB%s",
                 mem.params / 1048576.0, mem.grads / 1048576.0, dj_optimizer_bytes(r->opt) / 1048576.0,
-                mem.activations / 1048576.0, mem.activations_naive / 1048576.0, mem.scratch / 1048576.0);
+                mem.activations / 1048576.0, mem.activations_naive / 1048576.0, mem.scratch / 1048576.0,
+                o->bf16 ? "" : " (float32)");
+    if (o->bf16)
+        dj_log_info("mixed precision: bf16 matrix products (%s), float32 sums and master weights; bf16 weight "
+                    "copies %.1f MiB",
+                    dj_cpu_bf16_native() ? "avx512_bf16" : "converted", mem.params_bf16 / 1048576.0);
     dj_log_info("data: %lld training videos%s, %lld batches per epoch, %d compute threads, %lld decode workers",
                 (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),
                 r->threads, (long long)o->workers);

@@ -25,7 +25,34 @@ expect "train-step classes" 0 '"clips_per_s"' -- "$DOJO" bench train-step --mode
     --input 2x3x2x16x16 --threads 1 --steps 2 --warmup 1 --classes 3 --json
 expect "train-step r2plus1d" 0 '"mfu"' -- "$DOJO" bench train-step --model r2plus1d_mini \
     --input 2x3x2x16x16 --threads 1 --steps 1 --warmup 0 --json
+# --bf16: mixed precision, the dtype key, the same FLOP count, MFU against the bf16 (or FMA) peak
+# shellcheck disable=SC2086
+expect "train-step bf16 text" 0 "kernels, bf16 mixed precision" -- "$DOJO" bench train-step $tiny --bf16
+# shellcheck disable=SC2086
+expect "train-step bf16 peak" 0 "(bf16|fma) peak .* of peak \(MFU\)" -- "$DOJO" bench train-step $tiny --bf16
+# shellcheck disable=SC2086
+expect "train-step bf16 json" 0 '"mfu":[0-9.e+-]+,"peak_rss_mb":[0-9.e+-]+,"dtype":"bf16","peak_kind":"(bf16|fma) peak"' -- \
+    "$DOJO" bench train-step $tiny --bf16 --json
+# shellcheck disable=SC2086
+expect "train-step f32 dtype" 0 '"dtype":"float32"' -- "$DOJO" bench train-step $tiny --json
+# shellcheck disable=SC2086
+f32_flops=$("$DOJO" bench train-step $tiny --json | grep -o '"forward_gflop":[0-9.e+-]*')
+# shellcheck disable=SC2086
+bf16_flops=$("$DOJO" bench train-step $tiny --json --bf16 | grep -o '"forward_gflop":[0-9.e+-]*')
+check "train-step bf16 same flops" sh -c '[ -n "$1" ] && [ "$1" = "$2" ]' _ "$f32_flops" "$bf16_flops"
+# shellcheck disable=SC2086
+expect "train-step bf16 converted" 0 '"dtype":"bf16","peak_kind":"fma peak"' -- \
+    env DOJO_CPU=avx2 "$DOJO" bench train-step $tiny --bf16 --json
+# shellcheck disable=SC2086
+expect "train-step bf16 compare" 0 '"f32_ms_per_step":[0-9.e+-]+,"speedup_vs_f32":[0-9.e+-]+' -- \
+    "$DOJO" bench train-step $tiny --bf16 --compare --json
+# shellcheck disable=SC2086
+expect "train-step bf16 compare text" 0 "float32 step .* alternating in this run -> bf16 [0-9.]+x faster" -- \
+    "$DOJO" bench train-step $tiny --bf16 --compare
+# shellcheck disable=SC2086
+expect "train-step compare needs bf16" 2 "give --bf16 too" -- "$DOJO" bench train-step $tiny --compare
 expect "train-step help" 0 "3 x forward FLOPs" -- "$DOJO" bench train-step --help
+expect "train-step help bf16" 0 "bf16 dot-product peak" -- "$DOJO" bench train-step --help
 expect "train-step listed" 0 "train-step" -- "$DOJO" bench --help
 
 # bad flags and inputs
@@ -41,8 +68,6 @@ expect "train-step input text" 2 "--input" -- "$DOJO" bench train-step --model r
 expect "train-step input huge" 2 "--input" -- "$DOJO" bench train-step --model r3d_mini --input 1x3x2x16x99999999
 expect "train-step input too small" 1 "more than one value per channel" -- "$DOJO" bench train-step \
     --model r3d_mini --input 1x3x1x1x1 --steps 1 --warmup 0
-expect "train-step bf16 unsupported" 1 "not supported yet" -- "$DOJO" bench train-step --model r3d_mini \
-    --input 1x3x2x16x16 --bf16
 expect "train-step zero steps" 2 "steps" -- "$DOJO" bench train-step --model r3d_mini --steps 0
 expect "train-step bad threads" 2 "threads" -- "$DOJO" bench train-step --model r3d_mini --threads abc
 expect "train-step unknown flag" 2 "frobnicate" -- "$DOJO" bench train-step --model r3d_mini --frobnicate

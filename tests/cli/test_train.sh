@@ -96,6 +96,20 @@ else
     skip killed-at-exact-points "$KILL_AT not built"
 fi
 
+# --bf16 (train.bf16): mixed precision, said in the log and kept in the recipe; resumes; evaluates
+B="$TMP/run-bf16"
+expect train-bf16 0 "mixed precision: bf16 matrix products" -- "$DOJO" train $ARGS --out "$B" --bf16 \
+    --set data.stride=1
+check train-bf16-recipe grep -q '"bf16":true' "$B/config.json"
+expect train-bf16-resume 0 "trained 3 epochs" -- "$DOJO" train $ARGS --out "$B" --resume --epochs 3 --bf16 \
+    --set data.stride=1
+expect train-bf16-eval 0 "video top-1" -- "$DOJO" eval "$B/checkpoints/last.safetensors" --data "$TMP/d/val"
+expect train-bf16-set 0 "mixed precision" -- "$DOJO" train $ARGS --epochs 1 --out "$TMP/run-bf16-set" \
+    --set data.stride=1,train.bf16=true
+expect train-bf16-bad-value 1 "train.bf16" -- "$DOJO" train $ARGS --out "$TMP/r7" --set train.bf16=sometimes
+expect train-bf16-flag-value 2 "bf16" -- "$DOJO" train $ARGS --out "$TMP/r8" --bf16=yes
+expect train-help-bf16 0 "--bf16" -- "$DOJO" train --help
+
 # the demo path, made tiny: the data set is generated into DOJO_CACHE, the
 # recipe's keys apply, and its checkpoint evaluates (the saved recipe has
 # the demo section)

@@ -1,8 +1,8 @@
 /* test_gemm.c — dj_sgemm and dj_gemm_bf16 against the naive reference: every
  * kernel family (scalar, AVX2, AVX-512, forced with DOJO_CPU), odd shapes,
  * the four transpose combinations, alpha/beta (beta == 0 over NaN), wide
- * leading dimensions, bit-identical results for 1, 2 and 3 threads, bf16,
- * and the error cases. */
+ * leading dimensions, bit-identical results for 1, 2 and 3 threads, bf16
+ * (the converted path bit-identical to vdpbf16ps), and the error cases. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -353,6 +353,67 @@ static void test_bf16_bit_identical_across_threads(void) {
         dj_threadpool_free(pools[p]);
 }
 
+/* Random bf16 values; `wide` spreads exponents over [2^-126, 2^53]
+ * (denormal products and inputs included, sums that stay finite), otherwise
+ * |x| in [2^-8, 2^8). */
+static uint16_t dj_rand_bf16(dj_rng *r, int wide) {
+    uint32_t sign = dj_rng_below(r, 2), mant = dj_rng_below(r, 128);
+    uint32_t e = wide ? 1 + dj_rng_below(r, 180) : 119 + dj_rng_below(r, 16);
+    if (wide && dj_rng_below(r, 50) == 0)
+        e = 0; /* a denormal input */
+    return (uint16_t)(sign << 15 | e << 7 | mant);
+}
+
+/* C for one product on the kernel family `isa` ("native" = vdpbf16ps). */
+static void dj_bf16_run(const char *isa, int ta, int tb, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                        const uint16_t *B, float beta, float *C) {
+    setenv("DOJO_CPU", isa, 1);
+    for (int64_t i = 0; i < M * N; i++)
+        C[i] = beta == 0.0f ? NAN : (float)(i % 7) - 3.0f;
+    CHECK_EQ_INT(dj_gemm_bf16(NULL, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, beta, C, N), DJ_OK);
+}
+
+/* The converted path (AVX-512 without vdpbf16ps, AVX2, portable) gives the
+ * same bits as the native kernel: same pairs, order and K blocks. The
+ * portable kernel multiplies and adds in two steps (no FMA on baseline
+ * x86-64), so it agrees only while every product is a normal float32: it is
+ * compared on the narrow range only. */
+static void test_bf16_converted_equals_native(void) {
+    if (!dj_cpu_bf16_native()) {
+        SKIP("this CPU has no avx512_bf16: the native kernel cannot be compared");
+        return;
+    }
+    static const char *conv[] = {"avx512-nobf16", "avx2", "scalar"};
+    static const int64_t shapes[][3] = {{13, 40, 1025}, {30, 70, 3}, {50, 33, 2100}, {7, 100, 64}, {1, 1, 1}};
+    dj_rng r;
+    dj_rng_seed(&r, 5, 0);
+    for (int wide = 0; wide < 2; wide++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                uint16_t *A = malloc((size_t)(M * K) * 2), *B = malloc((size_t)(K * N) * 2);
+                float *want = malloc((size_t)(M * N) * 4), *got = malloc((size_t)(M * N) * 4);
+                for (int64_t i = 0; i < M * K; i++)
+                    A[i] = dj_rand_bf16(&r, wide);
+                for (int64_t i = 0; i < K * N; i++)
+                    B[i] = dj_rand_bf16(&r, wide);
+                float beta = t == 3 ? 1.0f : 0.0f;
+                dj_bf16_run("avx512", t & 1, t >> 1, M, N, K, A, B, beta, want);
+                for (int c = 0; c < (wide ? 2 : 3); c++) {
+                    dj_bf16_run(conv[c], t & 1, t >> 1, M, N, K, A, B, beta, got);
+                    int64_t bad = 0, first = -1;
+                    for (int64_t i = 0; i < M * N; i++)
+                        if (memcmp(&got[i], &want[i], 4) != 0 && !(isnan(got[i]) && isnan(want[i])))
+                            bad++, first = first < 0 ? i : first;
+                    CHECK_MSG(bad == 0, "%s vs native, %lldx%lldx%lld trans %d wide %d: %lld differ (first %g vs %g)",
+                              conv[c], (long long)M, (long long)N, (long long)K, t, wide, (long long)bad,
+                              bad ? got[first] : 0.0, bad ? want[first] : 0.0);
+                }
+                free(A), free(B), free(want), free(got);
+            }
+    unsetenv("DOJO_CPU");
+}
+
 /* the reference itself, on a product worked by hand */
 static void test_reference_by_hand(void) {
     float A[6] = {1, 2, 3, 4, 5, 6};        /* 2x3 */
@@ -445,5 +506,6 @@ int main(void) {
     DJ_RUN(test_sgemm_pool_correct);
     DJ_RUN(test_bf16_every_kernel);
     DJ_RUN(test_bf16_bit_identical_across_threads);
+    DJ_RUN(test_bf16_converted_equals_native);
     return dj_test_finish();
 }

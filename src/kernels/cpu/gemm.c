@@ -36,7 +36,18 @@ typedef struct dj_gemm_plan {
     size_t esize;          /* bytes of one packed element */
     dj_gemm_micro_fn micro;
     int avx512_pack;       /* AVX-512 transposing packers allowed */
+    int converted;         /* bf16 on a float32 kernel, as vdpbf16ps would (gemm_bf16_pack.c) */
 } dj_gemm_plan;
+
+/* bf16 without vdpbf16ps: the float32 kernel on values converted while
+ * packing (gemm_bf16_pack.c), KC and the order of the sums as the native
+ * kernel's, so both give the same bits. */
+static dj_gemm_plan dj_gemm_plan_converted(dj_gemm_plan f) {
+    f.kc = DJ_GEMM_BF16_KC;
+    f.converted = 1;
+    f.avx512_pack = 0;
+    return f;
+}
 
 /* Blocks measured on Zen 4 (L1d 32 KiB, L2 1 MiB per core, 32 MiB L3), 2048^3,
  * best of many runs: a long KC (512 floats, 1024 bf16) halves the passes
@@ -46,26 +57,29 @@ typedef struct dj_gemm_plan {
  * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
  * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
 static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
-    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar, 0};
+    dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar,
+                      0, 0};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
-    if (isa == DJ_CPU_ISA_AVX512 && bf16 && dj_cpu_detect()->avx512_bf16) {
-        dj_gemm_plan b = {DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 96, 1024, 1024, 1, sizeof(uint16_t),
-                          dj_bgemm_micro_avx512, 1};
+    if (bf16 && dj_cpu_bf16_native()) {
+        dj_gemm_plan b = {DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 96, DJ_GEMM_BF16_KC, 1024, 1, sizeof(uint16_t),
+                          dj_bgemm_micro_avx512, 1, 0};
         return b;
     }
+    if (bf16) /* converted: the float32 plan with the native bf16 plan's KC */
+        return dj_gemm_plan_converted(dj_gemm_plan_pick(0));
     if (isa == DJ_CPU_ISA_AVX512) {
         dj_gemm_plan f = {DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 96, 512, 1024, 0, sizeof(float),
-                          dj_sgemm_micro_avx512, 1};
+                          dj_sgemm_micro_avx512, 1, 0};
         return f;
     }
     if (isa == DJ_CPU_ISA_AVX2) {
-        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2, 0};
+        dj_gemm_plan f = {DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 96, 256, 512, 0, sizeof(float), dj_sgemm_micro_avx2,
+                          0, 0};
         return f;
     }
 #endif
-    (void)bf16;
-    return p;
+    return bf16 ? dj_gemm_plan_converted(p) : p;
 }
 
 /* ---- the portable micro-kernel ----------------------------------------- */
@@ -107,13 +121,6 @@ double dj_fma_peak_scalar(int64_t iters) {
 
 /* ---- packing ------------------------------------------------------------ */
 
-static inline float dj_bf16f(uint16_t x) {
-    uint32_t u = (uint32_t)x << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static inline float dj_f32f(float x) { return x; }
 
 /* Packs rows [i0, i0+mc) x k [k0, k0+kc) of op(A) into MR-row micro-panels
@@ -154,7 +161,6 @@ static inline float dj_f32f(float x) { return x; }
     }
 
 DJ_DEFINE_PACK(dj_pack_f32, float, dj_f32f)
-DJ_DEFINE_PACK(dj_pack_bf16_f32, uint16_t, dj_bf16f)
 
 /* bf16 kept as bf16, k taken in pairs: dst[mc/MR][kcp/2][MR] of uint32
  * words (X[i,k] low half, X[i,k+1] high half), kcp = kc rounded up to even;
@@ -302,11 +308,15 @@ static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t
         dj_pack_rows_fast(g, g->A, g->lda, i0, mc, k0, kc, g->plan.mr, dst);
         return;
     }
+    if (g->plan.avx512_pack && g->ta && g->plan.pairs) {
+        dj_pack_pairs_at_avx512(g->A, g->lda, i0, mc, k0, kc, g->plan.mr, dst);
+        return;
+    }
 #endif
     if (g->plan.pairs)
         dj_pack_pairs_a(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
-    else if (g->bf16)
-        dj_pack_bf16_f32(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
+    else if (g->plan.converted)
+        dj_pack_bf16_swapped(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
     else
         dj_pack_f32(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
 }
@@ -327,8 +337,8 @@ static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t
 #endif
     if (g->plan.pairs)
         dj_pack_pairs_b(g->B, g->ldb, g->tb, k0, kc, j0, nc, g->plan.nr, dst);
-    else if (g->bf16)
-        dj_pack_bf16_f32(g->B, g->ldb, !g->tb, j0, nc, k0, kc, g->plan.nr, dst);
+    else if (g->plan.converted)
+        dj_pack_bf16_swapped(g->B, g->ldb, !g->tb, j0, nc, k0, kc, g->plan.nr, dst);
     else
         dj_pack_f32(g->B, g->ldb, !g->tb, j0, nc, k0, kc, g->plan.nr, dst);
 }
@@ -337,7 +347,7 @@ static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t
 static void dj_gemm_block(const dj_gemm_job *g, const char *ap, const char *bp, int64_t i0, int64_t mc, int64_t j0,
                           int64_t nc, int64_t kc, float beta) {
     const dj_gemm_plan *p = &g->plan;
-    int64_t kcp = p->pairs ? (kc + 1) / 2 * 2 : kc;
+    int64_t kcp = p->pairs || p->converted ? (kc + 1) / 2 * 2 : kc;
     size_t a_step = (size_t)p->mr * (size_t)kcp * p->esize, b_step = (size_t)p->nr * (size_t)kcp * p->esize;
     for (int64_t ir = 0; ir < mc; ir += p->mr) {
         int m = mc - ir < p->mr ? (int)(mc - ir) : p->mr;
@@ -394,12 +404,15 @@ static void dj_gemm_worker(void *arg, int64_t begin, int64_t end, int thread) {
         __atomic_store_n(&g->failed, 1, __ATOMIC_RELAXED);
         return;
     }
+    unsigned csr = g->plan.converted ? dj_bf16_ftz_begin() : 0;
     for (;;) {
         int64_t t = __atomic_fetch_add(&g->next_task, 1, __ATOMIC_RELAXED);
         if (t >= g->tasks)
-            return;
+            break;
         dj_gemm_task(g, t, buf, buf + g->a_bytes);
     }
+    if (g->plan.converted)
+        dj_bf16_ftz_end(csr);
 }
 
 static dj_status dj_gemm_check(const char *who, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,

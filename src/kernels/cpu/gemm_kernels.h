@@ -26,6 +26,26 @@ enum {
     DJ_GEMM_MAX_MR = 12, DJ_GEMM_MAX_NR = 32,
 };
 
+/* K block of every bf16 plan (bf16 values, even): the native kernel and the
+ * converted path sum over the same blocks, so they agree bit for bit. */
+enum { DJ_GEMM_BF16_KC = 1024 };
+
+/* ---- the converted bf16 path (gemm_bf16_pack.c) ----
+ * Where the CPU lacks vdpbf16ps, bf16 operands are converted to float32 while
+ * packing, in the order vdpbf16ps sums them: within each k pair, k+1 first,
+ * then k (so the float32 micro-kernel's chain of fused multiply-adds is the
+ * instruction's), kc rounded up to even with zeros. The products of two bf16
+ * values are exact in float32, so each step is one rounding, as in
+ * vdpbf16ps; with flush-to-zero and denormals-are-zero set around the
+ * kernels (vdpbf16ps works that way) even tiny values give the same bits.
+ * Packs rows [i0, i0+mc) x k [k0, k0+kc) of op(X) into dst[mc/mr][kcp][mr]. */
+void dj_pack_bf16_swapped(const uint16_t *X, int64_t ld, int trans, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                          int mr, float *dst);
+/* Sets FTZ and DAZ on this thread (x86-64; nothing elsewhere) and returns
+ * the previous control word for dj_bf16_ftz_end. */
+unsigned dj_bf16_ftz_begin(void);
+void dj_bf16_ftz_end(unsigned saved);
+
 void dj_sgemm_micro_scalar(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
 #if defined(__x86_64__)
 void dj_sgemm_micro_avx2(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
@@ -39,6 +59,11 @@ void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, i
  * s1 NULL): one k-pair of a bf16 B panel. */
 void dj_pack_rows32_avx512(const void *src, int64_t ld_bytes, int m, int64_t n, int mr, void *dst);
 void dj_pack_interleave_avx512(const uint16_t *s0, const uint16_t *s1, int n, uint16_t *d);
+/* bf16 A panels in k pairs from a transposed A (X[k*ld + i]): rows
+ * [i0, i0+mc) x k [k0, k0+kc) into dst[mc/mr][kcp/2][mr] words (k low, k+1
+ * high; zeros past mc and kc); mr <= 32 (gemm_bf16_pack_avx512.c). */
+void dj_pack_pairs_at_avx512(const uint16_t *X, int64_t ld, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                             uint32_t *dst);
 #endif
 
 /* Fused multiply-add peak probes for `dojo bench gemm`: run `iters` steps of

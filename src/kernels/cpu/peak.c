@@ -28,7 +28,7 @@ static void dj_peak_range(void *arg, int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; t++) {
         double f;
 #if defined(__x86_64__)
-        if (p->bf16 && p->isa == DJ_CPU_ISA_AVX512)
+        if (p->bf16 && p->isa == DJ_CPU_ISA_AVX512 && dj_cpu_bf16_native())
             f = dj_bf16_peak_avx512(p->iters);
         else if (p->isa == DJ_CPU_ISA_AVX512)
             f = dj_fma_peak_avx512(p->iters);
