@@ -238,11 +238,13 @@ typedef struct dj_index_report {
     int64_t scanned, reused, skipped, corrected;
 } dj_index_report;
 
-/* Builds the index of `data`: a folder (searched recursively; when it holds
- * only sub-folders, each sub-folder is a class: labels are ids of the class
- * names sorted by name) or a list file with lines "path label [start end]"
- * (paths relative to the list's folder). Videos that cannot be used are left
- * out; their path and reason are printed on stderr ("dojo: warning: skipped
+/* Builds the index of `data`, whose videos the data-set layer enumerates
+ * (dojo/dataset.h): a folder of class folders (root/<class>/..., searched
+ * recursively; labels are ids of the class names sorted by name), a folder of
+ * unlabelled videos (no sub-folders; labels -1, no classes), a list file
+ * "path label [start end]" (paths relative to the list's folder; classes
+ * "0".."max") or a Kinetics CSV. Videos that cannot be used are left out;
+ * their path and reason are printed on stderr ("dojo: warning: skipped
  * PATH: WHY") unless quiet. Fails when no video is usable. report may be NULL. */
 dj_status dj_index_build(const char *data, const dj_index_build_options *options,
                          dj_index **out, dj_index_report *report);

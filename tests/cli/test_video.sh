@@ -61,9 +61,9 @@ expect index-corrupt-existing 0 "ignoring the existing index: .*bad magic" -- "$
 printf 'alpha/a.mp4 0 0 20\nbeta/b.avi 1\n' > "$TMP/data/list.txt"
 expect index-list 0 "indexed 2 videos .*65 frames, 2 classes" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
 printf 'alpha/a.mp4 zero\n' > "$TMP/data/list.txt"
-expect index-list-bad-line 1 "expected 'path label.*list\.txt:1" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
+expect index-list-bad-line 1 "label 'zero' is not an integer.*list\.txt:1" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
 mkdir -p "$TMP/empty"
-expect index-nothing 1 "no usable video.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
+expect index-nothing 1 "no video found.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
 expect index-no-out 2 "option '--out' is required" -- "$DOJO" index "$TMP/data"
 
 expect bench-decode-json 0 '"clips":5,"frames":8,.*"clips_per_s":[0-9.]+,.*"decoded_per_delivered":[0-9.]+,"seeks_per_clip":[0-9.]+' -- "$DOJO" bench decode "$TMP/set.idx" --clips 5 --frames 8 --json --plan-out "$TMP/plan.json"
