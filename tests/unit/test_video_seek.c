@@ -47,6 +47,21 @@ static const char *clip_path(int i) {
     return clip_paths[i];
 }
 
+/* x264's defaults at GOP 32: 3 B-frames with a B-pyramid (the middle B of
+ * each group is a reference, the two others are not), as bench_decode.sh
+ * makes them. */
+static const char *gop32_path(void) {
+    static char path[512];
+    if (path[0])
+        return path;
+    char args[1024];
+    snprintf(path, sizeof path, "%s/gop32.mp4", dj_test_tmpdir());
+    snprintf(args, sizeof args, SRC " -c:v libx264 -g 32 -x264-params scenecut=0 -frames:v 96 '%s'", path);
+    if (ref_ffmpeg(args) != 0)
+        path[0] = '\0';
+    return path[0] ? path : NULL;
+}
+
 static uint64_t rng_state = 12345;
 static uint64_t rng_next(void) {
     rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -235,6 +250,105 @@ static void test_seek_drain_option(void) {
         CHECK_EQ_INT(s.frames_delivered, 9);
         dj_video_reader_free(r);
     }
+    ref_video_free(&ref);
+}
+
+/* One 16-frame clip at `start` with a fresh reader, compared with sequential
+ * decoding; returns the frames the reader decoded (-1 on failure). */
+static int64_t gop32_clip(const char *path, const dj_video_index *ix, const ref_video *ref, int64_t start, int skip) {
+    dj_video_reader_options o = dj_video_reader_defaults();
+    o.skip_nonref = skip;
+    dj_video_reader *r = NULL;
+    if (dj_video_reader_open(path, ix, &o, &r) != DJ_OK)
+        return -1;
+    int64_t k[16];
+    for (int j = 0; j < 16; j++)
+        k[j] = start + j;
+    char name[64];
+    snprintf(name, sizeof name, "gop32 skip=%d start=%lld", skip, (long long)start);
+    check_read(name, r, ref, k, 16);
+    int64_t decoded = dj_video_reader_stats(r).frames_decoded;
+    dj_video_reader_free(r);
+    return decoded;
+}
+
+/* Skipping non-reference frames nobody asked for (AVDISCARD_NONREF, the
+ * default) on a B-pyramid clip: every delivered frame still equals
+ * sequential decoding, and the decoder really decodes fewer frames: of the
+ * pre-roll between the keyframe and the clip, only the references (I, P and
+ * the middle B of each group, every second frame) instead of all of it. */
+static void test_seek_nonref_skip_gop32(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = gop32_path();
+    if (!path)
+        SKIP("libx264 missing");
+    ref_video ref;
+    CHECK(ref_decode(path, &ref, 1000) == 96);
+    dj_video_index *ix = NULL;
+    CHECK(dj_video_index_build(path, &ix) == DJ_OK);
+    if (!ix) {
+        ref_video_free(&ref);
+        return;
+    }
+    CHECK(ix->frames[32].key && ix->frames[64].key && !ix->frames[63].key);
+    /* a clip at a keyframe: no pre-roll, at most the references after its end */
+    int64_t at_key = gop32_clip(path, ix, &ref, 32, 1);
+    CHECK_MSG(at_key >= 16 && at_key <= 18, "clip at a keyframe decoded %lld frames", (long long)at_key);
+    /* the last frame of a GOP: 31 frames of pre-roll, about 16 of them references */
+    int64_t late_skip = gop32_clip(path, ix, &ref, 63, 1), late_all = gop32_clip(path, ix, &ref, 63, 0);
+    CHECK_MSG(late_all >= 16 + 31, "without skipping %lld decoded", (long long)late_all);
+    CHECK_MSG(late_skip >= 16 + 15 && late_skip <= 16 + 18, "with skipping %lld decoded", (long long)late_skip);
+    /* every start in the middle GOP: decoded per delivered near 1.5, all exact */
+    int64_t dec_skip = 0, dec_all = 0, delivered = 0;
+    for (int64_t start = 32; start < 64; start += 3) {
+        dec_skip += gop32_clip(path, ix, &ref, start, 1);
+        dec_all += gop32_clip(path, ix, &ref, start, 0);
+        delivered += 16;
+    }
+    double dpd_skip = (double)dec_skip / delivered, dpd_all = (double)dec_all / delivered;
+    printf("# gop32: decoded per delivered %.3f with NONREF skipping, %.3f without\n", dpd_skip, dpd_all);
+    CHECK_MSG(dpd_skip <= 1.6 && dpd_skip >= 1.3, "with skipping %.3f", dpd_skip);
+    CHECK_MSG(dpd_all >= 1.8, "without skipping %.3f", dpd_all);
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+/* Two clips starting in one GOP read in one call share the pre-roll: the
+ * second costs no seek and no reference frame twice. */
+static void test_seek_shared_preroll(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *path = gop32_path();
+    if (!path)
+        SKIP("libx264 missing");
+    ref_video ref;
+    CHECK(ref_decode(path, &ref, 1000) == 96);
+    dj_video_index *ix = NULL;
+    CHECK(dj_video_index_build(path, &ix) == DJ_OK);
+    if (!ix) {
+        ref_video_free(&ref);
+        return;
+    }
+    int64_t apart = gop32_clip(path, ix, &ref, 50, 1) + gop32_clip(path, ix, &ref, 44, 1);
+    int64_t k[32];
+    for (int j = 0; j < 16; j++) {
+        k[j] = 44 + j;
+        k[16 + j] = 50 + j;
+    }
+    qsort(k, 32, sizeof k[0], cmp_i64); /* overlapping frames are listed twice */
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(path, ix, NULL, &r) == DJ_OK);
+    if (r) {
+        check_read("shared", r, &ref, k, 32);
+        dj_video_stats s = dj_video_reader_stats(r);
+        CHECK_EQ_INT(s.frames_delivered, 32);
+        CHECK_EQ_INT(s.seeks, 1);
+        CHECK_MSG(s.frames_decoded * 10 < apart * 7, "shared %lld vs apart %lld", (long long)s.frames_decoded,
+                  (long long)apart);
+        dj_video_reader_free(r);
+    }
+    dj_video_index_free(ix);
     ref_video_free(&ref);
 }
 
@@ -451,6 +565,8 @@ int main(void) {
     DJ_RUN(test_seek_mpeg4_bframes_mp4);
     DJ_RUN(test_seek_threads_and_no_skip);
     DJ_RUN(test_seek_counters);
+    DJ_RUN(test_seek_nonref_skip_gop32);
+    DJ_RUN(test_seek_shared_preroll);
     DJ_RUN(test_seek_bad_lists);
     DJ_RUN(test_seek_drain_option);
     DJ_RUN(test_seek_from_memory);
