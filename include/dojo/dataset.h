@@ -5,8 +5,8 @@
  *   converted, ...). Each sub-folder of the root is a class; its videos are
  *   searched recursively (root/<class>/<group>/<video> counts too: sub-folders
  *   by actor, split or source are common). Files with a video extension (mp4
- *   mkv webm avi mov m4v mpg mpeg ts flv 3gp ogv wmv m2ts mts mxf y4m, any
- *   case) count; hidden files and folders and other files are ignored, and so
+ *   mkv webm avi mov m4v mpg mpeg ts flv 3gp ogv wmv m2ts mts mxf y4m ps vob
+ *   m2v, any case) count; hidden files and folders and other files are ignored, and so
  *   are files directly in the root. Class ids follow the sorted class names.
  *   An empty class folder is a warning; a missing root or no video at all is
  *   an error. With options.unlabelled, a root without sub-folders is a set of

@@ -69,7 +69,7 @@ static int dj_is_regular_file(const char *path) {
 
 static int dj_has_video_extension(const char *name) {
     static const char *const exts[] = {"mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg",  "mpeg", "ts",
-                                       "flv", "3gp", "ogv",  "wmv", "m2ts", "mts", "mxf", "y4m"};
+                                       "flv", "3gp", "ogv",  "wmv", "m2ts", "mts", "mxf", "y4m", "ps", "vob", "m2v"};
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name)
         return 0;
