@@ -13,6 +13,8 @@
 #   grouped      clips sorted by video, one reader per video, clips starting
 #                in one GOP read in one call (--order video --reuse --share;
 #                the peer keeps its container and seeks once per group)
+#   strided      independent clips of every 4th frame (--stride 4), where
+#                skipping the non-reference frames between them matters
 # ROUNDS rounds (default 3) alternate dojo and every peer, so load from other
 # work hits all of them; the summary gives medians over rounds, the ratios of
 # the medians (wall-clock, and per CPU second, which is what "per core" means
@@ -26,7 +28,7 @@ BUILD=${1:-build}
 DATA=${2:-}
 CLIPS=${3:-300}
 ROUNDS=${ROUNDS:-3}
-MODES=${MODES:-independent grouped}
+MODES=${MODES:-independent grouped strided}
 DOJO=${DOJO:-$BUILD/dojo}
 [ -x "$DOJO" ] || { echo "bench_decode: build first (make)" >&2; exit 1; }
 TMP=$(mktemp -d)
@@ -60,6 +62,7 @@ mode_args() {
     case "$1" in
     independent) echo "" ;;
     grouped) echo "--order video --reuse --share" ;;
+    strided) echo "--stride 4" ;;
     *) echo "bench_decode: unknown mode $1" >&2; exit 2 ;;
     esac
 }

@@ -4,8 +4,8 @@
 Reads the clip plan that `dojo bench decode --plan-out PLAN` wrote and decodes
 the same clips with PyAV the usual way: open the container, seek to the
 keyframe at or before the clip's first frame (container.seek(pts, backward=True,
-stream=...)), decode forward, skip frames before the first pts, take T frames
-and convert each to RGB24 (at S x S when the plan's size is not 0), like the
+stream=...)), decode forward, skip frames before the first pts, take the T
+frames of the clip (every stride-th frame, by their pts) and convert each to RGB24 (at S x S when the plan's size is not 0), like the
 dojo side. Prints the same figures (clips_per_s, decoded_per_delivered,
 seeks_per_clip) as one JSON line with --json.
 
@@ -45,6 +45,8 @@ def read_group(container, stream, group, frames, size):
     clip of the group has its frames; returns (decoded, delivered)."""
     decoded = delivered = 0
     got = [0] * len(group)
+    # the frames of each clip by pts (every stride-th frame from its start)
+    wanted = [set(c["pts"]) if "pts" in c else None for c in group]
     first = min(int(c["start_pts"]) for c in group)
     container.seek(first, backward=True, any_frame=False, stream=stream)
     for frame in container.decode(stream):
@@ -52,10 +54,13 @@ def read_group(container, stream, group, frames, size):
         if frame.pts is None:
             continue
         for i, clip in enumerate(group):
-            if got[i] < frames and frame.pts >= clip["start_pts"]:
-                convert(frame, size)
-                got[i] += 1
-                delivered += 1
+            if got[i] >= frames or frame.pts < clip["start_pts"]:
+                continue
+            if wanted[i] is not None and frame.pts not in wanted[i]:
+                continue
+            convert(frame, size)
+            got[i] += 1
+            delivered += 1
         if min(got) == frames:
             break
     return decoded, delivered

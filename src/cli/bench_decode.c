@@ -1,6 +1,7 @@
 /* bench_decode.c — `dojo bench decode DATA`: random 16-frame clips (a seeded
  * plan: which video, which start frame, stride 1) read with the exact-seek
- * reader and converted to RGB24 at --size, as a loader would. Prints clips
+ * reader and converted to RGB24 at --size, as a loader would (--stride S:
+ * every S-th frame, as strided training clips are). Prints clips
  * per second, frames decoded per frame delivered and seeks per clip; writes
  * the plan as JSON (--plan-out) for bench/peers/pyav_decode.py, which decodes
  * the same clips with PyAV, so bench/bench_decode.sh can compare.
@@ -26,13 +27,15 @@
 #include "dojo/rng.h"
 #include "dojo/video.h"
 
-static int64_t dj_bd_clips = 200, dj_bd_frames = 16, dj_bd_size = 0, dj_bd_threads = 1, dj_bd_seed = 1;
+static int64_t dj_bd_clips = 200, dj_bd_frames = 16, dj_bd_stride = 1, dj_bd_size = 0, dj_bd_threads = 1,
+               dj_bd_seed = 1;
 static int dj_bd_json, dj_bd_no_skip, dj_bd_reuse, dj_bd_share;
 static const char *dj_bd_plan_out, *dj_bd_order;
 
 static const dj_option dj_bd_options[] = {
     {"clips", DJ_OPT_INT, &dj_bd_clips, "N", "clips to read (default 200)", 1, 1e7},
     {"frames", DJ_OPT_INT, &dj_bd_frames, "T", "frames per clip (default 16)", 1, 4096},
+    {"stride", DJ_OPT_INT, &dj_bd_stride, "S", "frames between a clip's frames (default 1: consecutive)", 1, 1024},
     {"size", DJ_OPT_INT, &dj_bd_size, "S", "convert frames to S x S RGB24 (0: native size, default)", 0, 8192},
     {"threads", DJ_OPT_INT, &dj_bd_threads, "W", "decoder threads (default 1)", 1, 64},
     {"seed", DJ_OPT_INT, &dj_bd_seed, "S", "seed of the clip plan", 0, 9.2e18},
@@ -47,7 +50,7 @@ static const dj_option dj_bd_options[] = {
 
 static const dj_cli_spec dj_bd_spec = {
     "bench decode",
-    "DATA [--clips N] [--frames T] [--size S] [--threads W] [--json] [--plan-out FILE] [--order random|video] "
+    "DATA [--clips N] [--frames T] [--stride S] [--size S] [--threads W] [--json] [--plan-out FILE] [--order random|video] "
     "[--reuse] [--share] [--no-skip]",
     "DATA is a folder, list file or index file of videos. Reads random clips of\n"
     "T consecutive frames, each with a freshly opened reader (as a loader does per\n"
@@ -55,6 +58,9 @@ static const dj_cli_spec dj_bd_spec = {
     "and --share group the clips of one video (see bench/peers/README.md).",
     dj_bd_options, 1, 1,
 };
+
+/* Frames one clip spans: T frames, S apart. */
+static int64_t dj_bd_span(void) { return (dj_bd_frames - 1) * dj_bd_stride + 1; }
 
 typedef struct dj_bd_clip {
     int64_t video, start;
@@ -104,18 +110,18 @@ static dj_status dj_bd_plan(const dj_index *ix, dj_bd_clip *plan) {
     if (!ok)
         return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot plan");
     for (int64_t i = 0; i < n; i++)
-        if (dj_index_video(ix, i)->nframes >= dj_bd_frames)
+        if (dj_index_video(ix, i)->nframes >= dj_bd_span())
             ok[usable++] = i;
     if (!usable) {
         free(ok);
-        return dj_error_set(DJ_ERR_INVALID, "--frames", "no video has %lld frames", (long long)dj_bd_frames);
+        return dj_error_set(DJ_ERR_INVALID, "--frames", "no video has %lld frames", (long long)dj_bd_span());
     }
     dj_rng rng;
     dj_rng_seed(&rng, (uint64_t)dj_bd_seed, 0);
     for (int64_t c = 0; c < dj_bd_clips; c++) {
         plan[c].video = ok[dj_rng_below(&rng, (uint64_t)usable)];
         const dj_video_index *v = dj_index_video(ix, plan[c].video);
-        plan[c].start = (int64_t)dj_rng_below(&rng, (uint64_t)(v->nframes - dj_bd_frames + 1));
+        plan[c].start = (int64_t)dj_rng_below(&rng, (uint64_t)(v->nframes - dj_bd_span() + 1));
     }
     free(ok);
     return DJ_OK;
@@ -154,6 +160,7 @@ static dj_status dj_bd_write_plan(const dj_index *ix, const dj_bd_clip *plan, co
     cJSON *o = cJSON_CreateObject();
     cJSON *clips = cJSON_AddArrayToObject(o, "clips");
     cJSON_AddNumberToObject(o, "frames", (double)dj_bd_frames);
+    cJSON_AddNumberToObject(o, "stride", (double)dj_bd_stride);
     cJSON_AddNumberToObject(o, "size", (double)dj_bd_size);
     cJSON_AddNumberToObject(o, "threads", (double)dj_bd_threads);
     cJSON_AddBoolToObject(o, "reuse", dj_bd_reuse);
@@ -164,7 +171,10 @@ static dj_status dj_bd_write_plan(const dj_index *ix, const dj_bd_clip *plan, co
         cJSON_AddNumberToObject(e, "stream", v->stream_index);
         cJSON_AddNumberToObject(e, "start", (double)plan[c].start);
         cJSON_AddNumberToObject(e, "start_pts", (double)v->frames[plan[c].start].pts);
-        cJSON_AddNumberToObject(e, "end_pts", (double)v->frames[plan[c].start + dj_bd_frames - 1].pts);
+        cJSON_AddNumberToObject(e, "end_pts", (double)v->frames[plan[c].start + dj_bd_span() - 1].pts);
+        cJSON *pts = cJSON_AddArrayToObject(e, "pts");
+        for (int64_t j = 0; j < dj_bd_frames; j++)
+            cJSON_AddItemToArray(pts, cJSON_CreateNumber((double)v->frames[plan[c].start + j * dj_bd_stride].pts));
         cJSON_AddNumberToObject(e, "group", (double)plan[c].group);
         cJSON_AddItemToArray(clips, e);
     }
@@ -207,7 +217,7 @@ static int64_t dj_bd_call_frames(const dj_bd_clip *plan, int64_t c, int64_t *ks,
     int64_t n = 0, e = c;
     for (; e < dj_bd_clips && plan[e].group == plan[c].group; e++)
         for (int64_t j = 0; j < dj_bd_frames; j++)
-            ks[n++] = plan[e].start + j;
+            ks[n++] = plan[e].start + j * dj_bd_stride;
     if (e - c > 1)
         qsort(ks, (size_t)n, sizeof *ks, dj_bd_i64_cmp);
     *next = e;
@@ -285,11 +295,12 @@ int dj_bench_decode(int argc, char **argv) {
     double dpd = s.frames_delivered ? (double)s.frames_decoded / s.frames_delivered : 0;
     double spc = (double)s.seeks / dj_bd_clips;
     if (dj_bd_json) {
-        printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"size\":%lld,\"threads\":%lld,"
+        printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"stride\":%lld,\"size\":%lld,\"threads\":%lld,"
                "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"clips_per_s\":%.3f,\"clips_per_cpu_s\":%.3f,\"decoded_per_delivered\":%.4f,\"seeks_per_clip\":%.4f,"
                "\"packets_sent_per_delivered\":%.4f,\"bytes_read\":%lld,\"order\":\"%s\",\"reuse\":%d,\"share\":%d,"
                "\"skip_nonref\":%d}\n",
-               (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_size, (long long)dj_bd_threads, secs,
+               (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_stride, (long long)dj_bd_size,
+               (long long)dj_bd_threads, secs,
                cpu, cps, cpc, dpd, spc,
                s.frames_delivered ? (double)s.packets_sent / s.frames_delivered : 0.0, (long long)s.bytes_read,
                dj_bd_order ? dj_bd_order : "random", dj_bd_reuse, dj_bd_share, !dj_bd_no_skip);

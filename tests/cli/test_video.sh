@@ -83,6 +83,10 @@ check bench-decode-grouped-json grep -q '"order":"video","reuse":1,"share":1,"sk
 check bench-plan-grouped grep -q '"reuse":true' "$TMP/plan-grouped.json"
 "$DOJO" bench decode "$TMP/set.idx" --clips 10 --frames 6 --json --no-skip >"$TMP/bd-noskip.json"
 check bench-decode-no-skip grep -q '"skip_nonref":0' "$TMP/bd-noskip.json"
+"$DOJO" bench decode "$TMP/set.idx" --clips 4 --frames 5 --stride 3 --json --plan-out "$TMP/plan-strided.json" >"$TMP/bd-str.json"
+check bench-decode-stride grep -q '"frames":5,"stride":3' "$TMP/bd-str.json"
+check bench-plan-stride grep -q '"pts":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]' "$TMP/plan-strided.json"
+expect bench-decode-stride-too-long 1 "no video has 41 frames" -- "$DOJO" bench decode "$TMP/set.idx" --frames 5 --stride 10
 expect bench-decode-bad-order 2 "option '--order' expects random or video" -- "$DOJO" bench decode "$TMP/set.idx" --order sideways
 expect bench-decode-too-long 1 "no video has 1000 frames" -- "$DOJO" bench decode "$TMP/set.idx" --clips 2 --frames 1000
 PY=""
@@ -91,6 +95,7 @@ for p in python3 /usr/bin/python3; do
 done
 if [ -n "$PY" ]; then
     expect bench-pyav-peer 0 '"clips": 5, .*"delivered": 40' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan.json" --json
+    expect bench-pyav-peer-strided 0 '"clips": 4, .*"delivered": 20' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan-strided.json" --json
     expect bench-pyav-peer-grouped 0 '"clips": 30, .*"delivered": 180' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan-grouped.json" --json
 else
     skip bench-pyav-peer "PyAV is not installed"
