@@ -6,8 +6,10 @@
  * the plan as JSON (--plan-out) for bench/peers/pyav_decode.py, which decodes
  * the same clips with PyAV, so bench/bench_decode.sh can compare.
  *
- * By default every clip is read on its own with a fresh reader (a training
- * loader's case: a batch rarely holds two clips of one video). --order video,
+ * By default every clip is read on its own, one reader reopened at each
+ * clip's video (a training loader's worker: a batch rarely holds two clips of
+ * one video; the decoder is kept while the streams are alike); --fresh opens
+ * a new reader, decoder included, for every clip. --order video,
  * --reuse and --share measure what grouping clips of one file buys: sorted
  * by video and start, one reader kept per video, and clips whose first frames
  * share a GOP read in one call (one pre-roll, each frame decoded once and
@@ -29,7 +31,7 @@
 
 static int64_t dj_bd_clips = 200, dj_bd_frames = 16, dj_bd_stride = 1, dj_bd_size = 0, dj_bd_threads = 1,
                dj_bd_seed = 1;
-static int dj_bd_json, dj_bd_no_skip, dj_bd_reuse, dj_bd_share;
+static int dj_bd_json, dj_bd_no_skip, dj_bd_reuse, dj_bd_share, dj_bd_fresh;
 static const char *dj_bd_plan_out, *dj_bd_order;
 
 static const dj_option dj_bd_options[] = {
@@ -44,6 +46,7 @@ static const dj_option dj_bd_options[] = {
     {"order", DJ_OPT_STRING, &dj_bd_order, "random|video", "clip order: as drawn (default) or by video and start", 0, 0},
     {"reuse", DJ_OPT_FLAG, &dj_bd_reuse, NULL, "keep the reader while clips come from the same video", 0, 0},
     {"share", DJ_OPT_FLAG, &dj_bd_share, NULL, "read consecutive clips of a video starting in one GOP in one call", 0, 0},
+    {"fresh", DJ_OPT_FLAG, &dj_bd_fresh, NULL, "a new reader (and decoder) for every clip instead of reopening one", 0, 0},
     {"no-skip", DJ_OPT_FLAG, &dj_bd_no_skip, NULL, "decode non-reference frames nobody asked for too", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -51,10 +54,10 @@ static const dj_option dj_bd_options[] = {
 static const dj_cli_spec dj_bd_spec = {
     "bench decode",
     "DATA [--clips N] [--frames T] [--stride S] [--size S] [--threads W] [--json] [--plan-out FILE] [--order random|video] "
-    "[--reuse] [--share] [--no-skip]",
+    "[--reuse] [--share] [--fresh] [--no-skip]",
     "DATA is a folder, list file or index file of videos. Reads random clips of\n"
-    "T consecutive frames, each with a freshly opened reader (as a loader does per\n"
-    "sample), converting every delivered frame to RGB24. --order video, --reuse\n"
+    "T frames, reopening one reader at each clip's video (as a loader's worker\n"
+    "does), converting every delivered frame to RGB24. --order video, --reuse\n"
     "and --share group the clips of one video (see bench/peers/README.md).",
     dj_bd_options, 1, 1,
 };
@@ -207,6 +210,7 @@ static void dj_bd_add_stats(dj_video_stats *total, const dj_video_reader *r) {
     total->seeks += s.seeks;
     total->bytes_read += s.bytes_read;
     total->packets_sent += s.packets_sent;
+    total->decoders_opened += s.decoders_opened;
 }
 
 /* The frames of the read call starting at clip c: every clip of its group,
@@ -241,15 +245,18 @@ static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_
     for (int64_t c = 0, next = 0; c < dj_bd_clips && st == DJ_OK; c = next) {
         const dj_video_index *v = dj_index_video(ix, plan[c].video);
         int64_t n = dj_bd_call_frames(plan, c, ks, &next);
-        if (r && !(dj_bd_reuse && r_video == plan[c].video)) {
-            dj_bd_add_stats(total, r);
+        if (r && dj_bd_reuse && r_video == plan[c].video) {
+            /* same file: read on */
+        } else if (r && !dj_bd_fresh) {
+            st = dj_video_reader_reopen(r, v->path, v);
+        } else {
+            if (r)
+                dj_bd_add_stats(total, r);
             dj_video_reader_free(r);
             r = NULL;
-        }
-        if (!r) {
             st = dj_video_reader_open(v->path, v, &o, &r);
-            r_video = plan[c].video;
         }
+        r_video = plan[c].video;
         if (st == DJ_OK)
             st = dj_video_reader_read(r, ks, n, dj_bd_convert, &sink);
     }
@@ -266,7 +273,7 @@ static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_
 
 int dj_bench_decode(int argc, char **argv) {
     int np = 0;
-    dj_bd_json = dj_bd_no_skip = dj_bd_reuse = dj_bd_share = 0;
+    dj_bd_json = dj_bd_no_skip = dj_bd_reuse = dj_bd_share = dj_bd_fresh = 0;
     dj_bd_plan_out = dj_bd_order = NULL;
     int rc = dj_cli_parse(&dj_bd_spec, argc, argv, &np);
     if (rc >= 0)
@@ -298,12 +305,13 @@ int dj_bench_decode(int argc, char **argv) {
         printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"stride\":%lld,\"size\":%lld,\"threads\":%lld,"
                "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"clips_per_s\":%.3f,\"clips_per_cpu_s\":%.3f,\"decoded_per_delivered\":%.4f,\"seeks_per_clip\":%.4f,"
                "\"packets_sent_per_delivered\":%.4f,\"bytes_read\":%lld,\"order\":\"%s\",\"reuse\":%d,\"share\":%d,"
-               "\"skip_nonref\":%d}\n",
+               "\"skip_nonref\":%d,\"fresh\":%d,\"decoders_opened\":%lld}\n",
                (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_stride, (long long)dj_bd_size,
                (long long)dj_bd_threads, secs,
                cpu, cps, cpc, dpd, spc,
                s.frames_delivered ? (double)s.packets_sent / s.frames_delivered : 0.0, (long long)s.bytes_read,
-               dj_bd_order ? dj_bd_order : "random", dj_bd_reuse, dj_bd_share, !dj_bd_no_skip);
+               dj_bd_order ? dj_bd_order : "random", dj_bd_reuse, dj_bd_share, !dj_bd_no_skip, dj_bd_fresh,
+               (long long)s.decoders_opened);
     } else {
         printf("decode: %lld clips x %lld frames in %.3f s (%.3f s CPU): %.1f clips/s, %.1f clips per CPU s, "
                "%.3f decoded per delivered, %.2f seeks per clip (threads %lld, size %lld)\n",

@@ -352,6 +352,67 @@ static void test_seek_shared_preroll(void) {
     ref_video_free(&ref);
 }
 
+/* Reads 16 frames from `start` through r and checks them against ref. */
+static void check_run(const char *name, dj_video_reader *r, const ref_video *ref, int64_t start) {
+    int64_t k[16];
+    for (int j = 0; j < 16; j++)
+        k[j] = start + j;
+    check_read(name, r, ref, k, 16);
+}
+
+/* One reader reopened from file to file (a loader worker's life): frames stay
+ * those of sequential decoding; the decoder is kept between like streams
+ * (same encoder settings, other pictures) and replaced for another codec; a
+ * failed reopen leaves a reader that refuses to read until the next one. */
+static void test_seek_reopen(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *a = gop32_path(), *hevc = clip_path(3);
+    if (!a || !hevc)
+        SKIP("libx264 or libx265 missing");
+    char b[600], args[1200];
+    snprintf(b, sizeof b, "%s/gop32_other.mp4", dj_test_tmpdir());
+    snprintf(args, sizeof args,
+             "-f lavfi -i testsrc=size=96x64:rate=25 -pix_fmt yuv420p -c:v libx264 -g 32 -x264-params scenecut=0 "
+             "-frames:v 96 '%s'", b);
+    CHECK(ref_ffmpeg(args) == 0);
+    ref_video ra, rb, rh;
+    CHECK(ref_decode(a, &ra, 1000) == 96);
+    CHECK(ref_decode(b, &rb, 1000) == 96);
+    CHECK(ref_decode(hevc, &rh, 1000) == 40);
+    CHECK(ra.f && rb.f && ra.f[40].size == rb.f[40].size && memcmp(ra.f[40].bytes, rb.f[40].bytes, (size_t)ra.f[40].size) != 0);
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(a, NULL, NULL, &r) == DJ_OK);
+    if (r) {
+        check_run("reopen a", r, &ra, 40);
+        CHECK(dj_video_reader_reopen(r, b, NULL) == DJ_OK);
+        check_run("reopen b", r, &rb, 40); /* the decoder saw a's frame 40 last */
+        check_run("reopen b later", r, &rb, 70);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 1);
+        CHECK(dj_video_reader_reopen(r, hevc, NULL) == DJ_OK);
+        check_run("reopen hevc", r, &rh, 20);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 2);
+        char missing[600];
+        snprintf(missing, sizeof missing, "%s/nope.mp4", dj_test_tmpdir());
+        CHECK(dj_video_reader_reopen(r, missing, NULL) == DJ_ERR_NOT_FOUND);
+        CHECK_STR_CONTAINS(dj_error_message(), "nope.mp4");
+        CHECK(dj_video_reader_index(r) == NULL);
+        int64_t k0[] = {0};
+        ref_got got = {0};
+        CHECK(dj_video_reader_read(r, k0, 1, ref_collect, &got) == DJ_ERR_INVALID);
+        CHECK_STR_CONTAINS(dj_error_message(), "no video");
+        ref_got_free(&got);
+        CHECK(dj_video_reader_reopen(r, a, NULL) == DJ_OK);
+        check_run("reopen a again", r, &ra, 63);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 3);
+        CHECK(dj_video_reader_reopen(r, NULL, NULL) == DJ_ERR_INVALID);
+        dj_video_reader_free(r);
+    }
+    ref_video_free(&ra);
+    ref_video_free(&rb);
+    ref_video_free(&rh);
+}
+
 static void test_seek_bad_lists(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
@@ -465,6 +526,10 @@ static int is_video_name(const char *n) {
     return 0;
 }
 
+/* One reader reopened at every real clip in turn, as a loader worker's:
+ * decoders kept across like streams must give the same frames. */
+static dj_video_reader *real_shared;
+
 static void real_check_file(const char *path) {
     double t0 = dj_time_now();
     dj_video_info info;
@@ -511,6 +576,10 @@ static void real_check_file(const char *path) {
         check_read(path, r, &ref, set, 4);
         int64_t last[] = {lim - 1};
         check_read(path, r, &ref, last, 1);
+        st = real_shared ? dj_video_reader_reopen(real_shared, path, ix) : dj_video_reader_open(path, ix, NULL, &real_shared);
+        CHECK_MSG(st == DJ_OK, "%s: reopen: %s", path, dj_error_message());
+        if (st == DJ_OK)
+            check_read(path, real_shared, &ref, set, 4);
     }
     printf("# %s: %lld frames, %.2f s\n", path, (long long)ix->nframes, dj_time_now() - t0);
     dj_video_reader_free(r);
@@ -551,6 +620,11 @@ static void test_seek_real_clips(void) {
     int n = 0;
     real_walk(real, &n);
     CHECK(n > 0);
+    if (real_shared)
+        printf("# one reader reopened at every clip opened %lld decoders\n",
+               (long long)dj_video_reader_stats(real_shared).decoders_opened);
+    dj_video_reader_free(real_shared);
+    real_shared = NULL;
 }
 
 int main(void) {
@@ -567,6 +641,7 @@ int main(void) {
     DJ_RUN(test_seek_counters);
     DJ_RUN(test_seek_nonref_skip_gop32);
     DJ_RUN(test_seek_shared_preroll);
+    DJ_RUN(test_seek_reopen);
     DJ_RUN(test_seek_bad_lists);
     DJ_RUN(test_seek_drain_option);
     DJ_RUN(test_seek_from_memory);
