@@ -253,6 +253,21 @@ static void test_seek_drain_option(void) {
     ref_video_free(&ref);
 }
 
+/* The GOP-32 clip, its sequential decoding (*ref) and its index (*ix); NULL
+ * (with a failed check, nothing left to free) when one of them fails. */
+static const char *gop32_setup(ref_video *ref, dj_video_index **ix) {
+    const char *path = gop32_path();
+    *ix = NULL;
+    CHECK(ref_decode(path, ref, 1000) == 96);
+    CHECK(dj_video_index_build(path, ix) == DJ_OK);
+    if (!*ix || ref->n != 96) {
+        dj_video_index_free(*ix);
+        ref_video_free(ref);
+        return NULL;
+    }
+    return path;
+}
+
 /* One 16-frame clip at `start` with a fresh reader, compared with sequential
  * decoding; returns the frames the reader decoded (-1 on failure). */
 static int64_t gop32_clip(const char *path, const dj_video_index *ix, const ref_video *ref, int64_t start, int skip) {
@@ -280,17 +295,13 @@ static int64_t gop32_clip(const char *path, const dj_video_index *ix, const ref_
 static void test_seek_nonref_skip_gop32(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
-    const char *path = gop32_path();
-    if (!path)
+    if (!gop32_path())
         SKIP("libx264 missing");
     ref_video ref;
-    CHECK(ref_decode(path, &ref, 1000) == 96);
     dj_video_index *ix = NULL;
-    CHECK(dj_video_index_build(path, &ix) == DJ_OK);
-    if (!ix) {
-        ref_video_free(&ref);
+    const char *path = gop32_setup(&ref, &ix);
+    if (!path)
         return;
-    }
     CHECK(ix->frames[32].key && ix->frames[64].key && !ix->frames[63].key);
     /* a clip at a keyframe: no pre-roll, at most the references after its end */
     int64_t at_key = gop32_clip(path, ix, &ref, 32, 1);
@@ -319,17 +330,13 @@ static void test_seek_nonref_skip_gop32(void) {
 static void test_seek_shared_preroll(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
-    const char *path = gop32_path();
-    if (!path)
+    if (!gop32_path())
         SKIP("libx264 missing");
     ref_video ref;
-    CHECK(ref_decode(path, &ref, 1000) == 96);
     dj_video_index *ix = NULL;
-    CHECK(dj_video_index_build(path, &ix) == DJ_OK);
-    if (!ix) {
-        ref_video_free(&ref);
+    const char *path = gop32_setup(&ref, &ix);
+    if (!path)
         return;
-    }
     int64_t apart = gop32_clip(path, ix, &ref, 50, 1) + gop32_clip(path, ix, &ref, 44, 1);
     int64_t k[32];
     for (int j = 0; j < 16; j++) {
