@@ -1,18 +1,34 @@
 #!/bin/sh
-# bench_decode.sh — `dojo bench decode` against PyAV on the same clip plan.
+# bench_decode.sh — `dojo bench decode` against PyAV on the same clip plans.
 #   bench/bench_decode.sh [BUILD] [DATA] [CLIPS]
-# Without DATA it makes 4 clips of 320x240 H.264 (x264 defaults: 3 B-frames,
-# GOP 32, 300 frames each) with the ffmpeg tool. dojo draws a seeded plan of
-# random 16-frame clips and writes it (--plan-out); bench/peers/pyav_decode.py
-# decodes the same clips the usual PyAV way. Both convert every delivered
-# frame to RGB24 with one decoder thread. Prints both results and the ratios
-# (wall-clock, and per CPU second, which is what "per core" means on a busy
-# machine). Installs PyAV with pip when no python3 can import it.
+# Without DATA it makes 4 clips of 320x240 H.264 (x264 defaults: 3 B-frames
+# in a pyramid, GOP 32, 300 frames each) with the ffmpeg tool. dojo draws a
+# seeded plan of random 16-frame clips and writes it (--plan-out); the PyAV
+# peer (bench/peers/pyav_decode.py) decodes the same clips the usual PyAV way.
+# Both convert every delivered frame to RGB24 with one decoder thread.
+#
+# Two plans (MODES):
+#   independent  each clip on its own, a fresh reader each (a training
+#                loader's case: a batch rarely holds two clips of one video)
+#   grouped      clips sorted by video, one reader per video, clips starting
+#                in one GOP read in one call (--order video --reuse --share;
+#                the peer keeps its container and seeks once per group)
+#   strided      independent clips of every 4th frame (--stride 4), where
+#                skipping the non-reference frames between them matters
+# ROUNDS rounds (default 3) alternate dojo and every peer, so load from other
+# work hits all of them; the summary gives medians over rounds, the ratios of
+# the medians (wall-clock, and per CPU second, which is what "per core" means
+# on a busy machine) and the 1-minute load average before each run.
+# PYTHONS: interpreters to try as peers (default: /usr/bin/python3, whose
+# PyAV uses the system FFmpeg like dojo, then python3); each one that imports
+# av and numpy is a peer. Installs PyAV with pip when none can.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 DATA=${2:-}
 CLIPS=${3:-300}
+ROUNDS=${ROUNDS:-3}
+MODES=${MODES:-independent grouped strided}
 DOJO=${DOJO:-$BUILD/dojo}
 [ -x "$DOJO" ] || { echo "bench_decode: build first (make)" >&2; exit 1; }
 TMP=$(mktemp -d)
@@ -27,26 +43,78 @@ if [ -z "$DATA" ]; then
     done
 fi
 
-PY=""
-for p in python3 /usr/bin/python3; do
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import av, numpy' >/dev/null 2>&1; then PY=$p; break; fi
+PEERS=""
+seen=""
+for p in ${PYTHONS:-/usr/bin/python3 python3}; do
+    command -v "$p" >/dev/null 2>&1 || continue
+    v=$("$p" -c 'import av, numpy; print(av.__version__)' 2>/dev/null) || continue
+    case " $seen " in *" $v "*) continue ;; esac  # one peer per PyAV version
+    seen="$seen $v"
+    PEERS="$PEERS $p"
 done
-if [ -z "$PY" ]; then
+if [ -z "$PEERS" ]; then
     echo "bench_decode: installing PyAV with pip" >&2
     python3 -m pip install --quiet av numpy >&2
-    PY=python3
+    PEERS=python3
 fi
 
+mode_args() {
+    case "$1" in
+    independent) echo "" ;;
+    grouped) echo "--order video --reuse --share" ;;
+    strided) echo "--stride 4" ;;
+    *) echo "bench_decode: unknown mode $1" >&2; exit 2 ;;
+    esac
+}
+
+load() { cut -d' ' -f1 /proc/loadavg; }
+
 "$DOJO" index "$DATA" --out "$TMP/data.idx" --quiet
-"$DOJO" bench decode "$TMP/data.idx" --clips "$CLIPS" --plan-out "$TMP/plan.json" --json | tee "$TMP/dojo.json"
-"$PY" bench/peers/pyav_decode.py "$TMP/plan.json" --json | tee "$TMP/pyav.json"
-"$PY" - "$TMP/dojo.json" "$TMP/pyav.json" <<'PYEOF'
-import json, sys
-d = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
-print("decode bench: dojo %.1f clips/s (%.1f per CPU s), PyAV %s %.1f clips/s (%.1f per CPU s)"
-      % (d["clips_per_s"], d["clips_per_cpu_s"], p["pyav"], p["clips_per_s"], p["clips_per_cpu_s"]))
-print("ratio dojo/PyAV: %.2fx wall-clock, %.2fx per CPU second; decoded per delivered %.3f vs %.3f; "
-      "seeks per clip %.2f vs %.2f"
-      % (d["clips_per_s"] / p["clips_per_s"], d["clips_per_cpu_s"] / p["clips_per_cpu_s"],
-         d["decoded_per_delivered"], p["decoded_per_delivered"], d["seeks_per_clip"], p["seeks_per_clip"]))
+results="$TMP/results.jsonl"
+: >"$results"
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+    for mode in $MODES; do
+        echo "round $round/$ROUNDS $mode (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+        l=$(load)
+        # shellcheck disable=SC2046
+        "$DOJO" bench decode "$TMP/data.idx" --clips "$CLIPS" --plan-out "$TMP/plan-$mode.json" --json \
+            $(mode_args "$mode") >"$TMP/one.json"
+        printf '{"mode":"%s","runner":"dojo","load":%s,"r":%s}\n' "$mode" "$l" "$(cat "$TMP/one.json")" >>"$results"
+        for py in $PEERS; do
+            l=$(load)
+            "$py" bench/peers/pyav_decode.py "$TMP/plan-$mode.json" --json >"$TMP/one.json"
+            printf '{"mode":"%s","runner":"%s","load":%s,"r":%s}\n' "$mode" "$py" "$l" "$(cat "$TMP/one.json")" \
+                >>"$results"
+        done
+    done
+    round=$((round + 1))
+done
+
+python3 - "$results" <<'PYEOF'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+med = lambda xs: statistics.median(xs)
+modes = []
+for r in rows:
+    if r["mode"] not in modes:
+        modes.append(r["mode"])
+print("decode bench (medians of %d rounds; 1-minute load average before the runs: %s)"
+      % (len([r for r in rows if r["runner"] == "dojo" and r["mode"] == modes[0]]),
+         " ".join("%.1f" % r["load"] for r in rows)))
+for mode in modes:
+    runs = {}
+    for r in rows:
+        if r["mode"] == mode:
+            runs.setdefault(r["runner"], []).append(r["r"])
+    d = runs.pop("dojo")
+    dw, dc = med([x["clips_per_s"] for x in d]), med([x["clips_per_cpu_s"] for x in d])
+    print("%-11s dojo: %.1f clips/s, %.1f per CPU s, decoded per delivered %.3f, seeks per clip %.2f"
+          % (mode, dw, dc, d[0]["decoded_per_delivered"], d[0]["seeks_per_clip"]))
+    for runner, p in runs.items():
+        pw, pc = med([x["clips_per_s"] for x in p]), med([x["clips_per_cpu_s"] for x in p])
+        print("%-11s PyAV %s (libavcodec %s, %s): %.1f clips/s, %.1f per CPU s, decoded per delivered %.3f"
+              % (mode, p[0]["pyav"], p[0]["libavcodec"], runner, pw, pc, p[0]["decoded_per_delivered"]))
+        print("%-11s ratio dojo/PyAV %s: %.2fx wall-clock, %.2fx per CPU second"
+              % (mode, p[0]["pyav"], dw / pw, dc / pc))
 PYEOF

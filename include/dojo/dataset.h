@@ -2,10 +2,15 @@
  *
  * Three formats, detected by dj_dataset_open():
  * - FOLDERS: root/<class>/<video> (UCF101, HMDB51, Something-Something
- *   converted, ...). One level deep; files with a video extension (mp4 mkv
- *   webm avi mov m4v mpg mpeg ts flv, any case) count, hidden files and other
- *   files are ignored. Class ids follow the sorted class names. An empty class
- *   folder is a warning; a missing root or no video at all is an error.
+ *   converted, ...). Each sub-folder of the root is a class; its videos are
+ *   searched recursively (root/<class>/<group>/<video> counts too: sub-folders
+ *   by actor, split or source are common). Files with a video extension (mp4
+ *   mkv webm avi mov m4v mpg mpeg ts flv 3gp ogv wmv m2ts mts mxf y4m ps vob
+ *   m2v, any case) count; hidden files and folders and other files are ignored, and so
+ *   are files directly in the root. Class ids follow the sorted class names.
+ *   An empty class folder is a warning; a missing root or no video at all is
+ *   an error. With options.unlabelled, a root without sub-folders is a set of
+ *   unlabelled videos (searched the same way; label -1, no classes).
  * - LIST: a text file of lines `path label [start_frame end_frame]`
  *   (MMAction2 / DALI file lists). Relative paths are relative to the list
  *   file's folder (or options.video_root). `#` starts a comment, blank lines
@@ -41,11 +46,12 @@ typedef enum dj_dataset_format {
 typedef struct dj_dataset_options {
     dj_dataset_format format;
     const char *video_root; /* LIST/CSV: folder of the videos; NULL: the file's folder */
+    int unlabelled;         /* FOLDERS: accept a root of videos without class folders (labels -1) */
 } dj_dataset_options;
 
 typedef struct dj_dataset_entry {
     const char *path;    /* the video file (owned by the dataset) */
-    int label;           /* class id in [0, num_classes) */
+    int label;           /* class id in [0, num_classes); -1 in an unlabelled folder */
     int64_t start_frame; /* [start_frame, end_frame) of the video; both -1: all frames */
     int64_t end_frame;
 } dj_dataset_entry;

@@ -2,8 +2,9 @@
  * ready batches, ahead of the training step.
  *
  * The loader executes a batch plan (dojo/sampling.h) over a data-set index
- * (dojo/video.h): for each batch, each worker opens the batch's videos,
- * decodes the planned frames once (a frame shared by several views is
+ * (dojo/video.h): for each batch, each worker reopens its one reader at
+ * each of the batch's videos (dj_video_reader_reopen: the decoder is kept
+ * while the streams are alike), decodes the planned frames once (a frame shared by several views is
  * decoded once) and writes every view's crop straight into the batch tensor
  * (N,3,T,H,W). Which worker decodes which batch depends on timing, but what
  * a batch holds depends only on the plan: the bytes of every batch are the

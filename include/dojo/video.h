@@ -172,6 +172,7 @@ typedef struct dj_video_stats {
     int64_t packets_read;     /* packets of the video stream read */
     int64_t packets_sent;     /* packets given to the decoder (the rest were skipped after a seek) */
     int64_t bytes_read;       /* bytes of those packets */
+    int64_t decoders_opened;  /* decoder contexts opened (a reopen onto a like stream keeps its decoder) */
 } dj_video_stats;
 
 /* Opens path for reading. index may be NULL (then one is built, a demux pass)
@@ -200,7 +201,18 @@ dj_status dj_video_reader_open_memory(const void *data, size_t size, const char 
 dj_status dj_video_reader_read(dj_video_reader *reader, const int64_t *frames, int64_t n,
                                dj_frame_callback callback, void *arg);
 
-/* The reader's index (its own or the borrowed one). */
+/* Points the reader at another file (path and index as in
+ * dj_video_reader_open; a file reader only), as a loader's worker does from
+ * one video to the next. The demuxer, index and tables are the new file's;
+ * the decoder is kept, flushed, when the new stream has the same codec,
+ * coding parameters, colour description and extradata as the one it was
+ * opened for (the frames are those a fresh decoder gives: tested), which
+ * saves its set-up and its picture pools; otherwise a new one is opened.
+ * Counters keep running. On failure the reader holds no video: reading
+ * fails until a reopen succeeds, and dj_video_reader_free() is valid. */
+dj_status dj_video_reader_reopen(dj_video_reader *reader, const char *path, const dj_video_index *index);
+
+/* The reader's index (its own or the borrowed one; NULL after a failed reopen). */
 const dj_video_index *dj_video_reader_index(const dj_video_reader *reader);
 
 /* Counters since open. */
@@ -238,11 +250,13 @@ typedef struct dj_index_report {
     int64_t scanned, reused, skipped, corrected;
 } dj_index_report;
 
-/* Builds the index of `data`: a folder (searched recursively; when it holds
- * only sub-folders, each sub-folder is a class: labels are ids of the class
- * names sorted by name) or a list file with lines "path label [start end]"
- * (paths relative to the list's folder). Videos that cannot be used are left
- * out; their path and reason are printed on stderr ("dojo: warning: skipped
+/* Builds the index of `data`, whose videos the data-set layer enumerates
+ * (dojo/dataset.h): a folder of class folders (root/<class>/..., searched
+ * recursively; labels are ids of the class names sorted by name), a folder of
+ * unlabelled videos (no sub-folders; labels -1, no classes), a list file
+ * "path label [start end]" (paths relative to the list's folder; classes
+ * "0".."max") or a Kinetics CSV. Videos that cannot be used are left out;
+ * their path and reason are printed on stderr ("dojo: warning: skipped
  * PATH: WHY") unless quiet. Fails when no video is usable. report may be NULL. */
 dj_status dj_index_build(const char *data, const dj_index_build_options *options,
                          dj_index **out, dj_index_report *report);

@@ -68,7 +68,8 @@ static int dj_is_regular_file(const char *path) {
 }
 
 static int dj_has_video_extension(const char *name) {
-    static const char *const exts[] = {"mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "ts", "flv"};
+    static const char *const exts[] = {"mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg",  "mpeg", "ts",
+                                       "flv", "3gp", "ogv",  "wmv", "m2ts", "mts", "mxf", "y4m", "ps", "vob", "m2v"};
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name)
         return 0;
@@ -154,9 +155,9 @@ static void dj_strv_sort_unique(dj_strv *s) {
     s->n = k;
 }
 
-/* Sorted names in folder `dir` that are sub-folders (want_dirs) or video
- * files, hidden ones left out. */
-static dj_status dj_list_dir(const char *dir, int want_dirs, dj_strv *out) {
+/* Sorted names in folder `dir`: its sub-folders into dirs and its video files
+ * into files (either may be NULL), hidden ones left out. */
+static dj_status dj_list_dir(const char *dir, dj_strv *dirs, dj_strv *files) {
     DIR *d = opendir(dir);
     if (!d)
         return dj_error_set(DJ_ERR_IO, dir, "cannot open folder: %s", strerror(errno));
@@ -175,32 +176,71 @@ static dj_status dj_list_dir(const char *dir, int want_dirs, dj_strv *out) {
         free(full);
         if (!ok)
             continue; /* a dangling link: not a video */
-        if (want_dirs ? S_ISDIR(sb.st_mode) : (S_ISREG(sb.st_mode) && dj_has_video_extension(de->d_name)))
-            st = dj_strv_push(out, de->d_name);
+        if (dirs && S_ISDIR(sb.st_mode))
+            st = dj_strv_push(dirs, de->d_name);
+        else if (files && S_ISREG(sb.st_mode) && dj_has_video_extension(de->d_name))
+            st = dj_strv_push(files, de->d_name);
     }
     closedir(d);
-    if (st == DJ_OK && out->n > 1)
-        qsort(out->v, (size_t)out->n, sizeof *out->v, dj_cmp_str);
+    if (st == DJ_OK && dirs && dirs->n > 1)
+        qsort(dirs->v, (size_t)dirs->n, sizeof *dirs->v, dj_cmp_str);
+    if (st == DJ_OK && files && files->n > 1)
+        qsort(files->v, (size_t)files->n, sizeof *files->v, dj_cmp_str);
     return st;
 }
 
 /* ---- FOLDERS ------------------------------------------------------------ */
 
-static dj_status dj_dataset_read_folders(dj_dataset *ds, const char *root) {
+enum { DJ_DATASET_MAX_DEPTH = 32 }; /* folders below a class folder (also stops link loops) */
+
+/* Adds the videos under `dir` (recursively) with `label`; *found counts them. */
+static dj_status dj_dataset_add_tree(dj_dataset *ds, const char *dir, int label, int depth, int64_t *found) {
+    if (depth > DJ_DATASET_MAX_DEPTH)
+        return dj_error_set(DJ_ERR_FORMAT, dir, "folders nested more than %d deep (a link loop?)", DJ_DATASET_MAX_DEPTH);
+    dj_strv files = {0}, subdirs = {0};
+    dj_status st = dj_list_dir(dir, &subdirs, &files);
+    for (int f = 0; f < files.n && st == DJ_OK; f++) {
+        st = dj_dataset_push(ds, dj_path_join(dir, files.v[f]), label, -1, -1);
+        *found += st == DJ_OK;
+    }
+    for (int d = 0; d < subdirs.n && st == DJ_OK; d++) {
+        char *sub = dj_path_join(dir, subdirs.v[d]);
+        st = sub ? dj_dataset_add_tree(ds, sub, label, depth + 1, found) : dj_error_set(DJ_ERR_NOMEM, dir, "out of memory");
+        free(sub);
+    }
+    dj_strv_free(&files);
+    dj_strv_free(&subdirs);
+    return st;
+}
+
+/* A root without class folders, when the caller accepts unlabelled videos. */
+static dj_status dj_dataset_read_unlabelled(dj_dataset *ds, const char *root) {
+    int64_t found = 0;
+    DJ_TRY(dj_dataset_add_tree(ds, root, -1, 0, &found));
+    if (found == 0)
+        return dj_error_set(DJ_ERR_NOT_FOUND, root, "no video found (expected root/<class>/<video> or videos)");
+    return DJ_OK;
+}
+
+static dj_status dj_dataset_read_folders(dj_dataset *ds, const char *root, int unlabelled) {
     dj_strv classes = {0};
-    DJ_TRY(dj_list_dir(root, 1, &classes));
-    dj_status st = DJ_OK;
+    dj_status st = dj_list_dir(root, &classes, NULL);
+    if (st != DJ_OK) {
+        dj_strv_free(&classes);
+        return st;
+    }
+    if (classes.n == 0 && unlabelled) {
+        dj_strv_free(&classes);
+        return dj_dataset_read_unlabelled(ds, root);
+    }
     for (int c = 0; c < classes.n && st == DJ_OK; c++) {
         char *cdir = dj_path_join(root, classes.v[c]);
-        dj_strv files = {0};
-        st = cdir ? dj_list_dir(cdir, 0, &files) : dj_error_set(DJ_ERR_NOMEM, root, "out of memory");
-        if (st == DJ_OK && files.n == 0) {
+        int64_t found = 0;
+        st = cdir ? dj_dataset_add_tree(ds, cdir, c, 1, &found) : dj_error_set(DJ_ERR_NOMEM, root, "out of memory");
+        if (st == DJ_OK && found == 0) {
             dj_log_warn("class folder has no videos: %s", cdir);
             ds->warnings++;
         }
-        for (int f = 0; f < files.n && st == DJ_OK; f++)
-            st = dj_dataset_push(ds, dj_path_join(cdir, files.v[f]), c, -1, -1);
-        dj_strv_free(&files);
         free(cdir);
     }
     if (st == DJ_OK && classes.n == 0)
@@ -521,7 +561,7 @@ dj_status dj_dataset_open(const char *path, const dj_dataset_options *options, d
     ds->format = opt.format == DJ_DATASET_AUTO ? dj_dataset_detect(path) : opt.format;
     dj_status st;
     switch (ds->format) {
-    case DJ_DATASET_FOLDERS: st = dj_dataset_read_folders(ds, path); break;
+    case DJ_DATASET_FOLDERS: st = dj_dataset_read_folders(ds, path, opt.unlabelled); break;
     case DJ_DATASET_LIST: st = dj_dataset_read_list(ds, path, opt.video_root); break;
     case DJ_DATASET_CSV: st = dj_dataset_read_csv(ds, path, opt.video_root); break;
     default: st = dj_error_set(DJ_ERR_INVALID, path, "unknown dataset format %d", (int)opt.format);

@@ -23,6 +23,7 @@ typedef struct dj_worker_ctx {
     struct dj_loader *l;
     pthread_t thread;
     dj_transformer *tf;
+    dj_video_reader *reader; /* reopened at each video: its decoder is kept while the streams are alike */
     int started;
 } dj_worker_ctx;
 
@@ -126,13 +127,26 @@ static dj_status dj_decode_video(dj_loader *l, dj_fill_ctx *c, const dj_plan_vid
     const dj_video_index *vi = dj_index_video(l->index, pv->entry);
     if (!vi)
         return dj_error_set(DJ_ERR_INTERNAL, "loader", "plan entry %lld is not in the index", (long long)pv->entry);
-    dj_video_reader_options ro = dj_video_reader_defaults();
-    ro.threads = l->opt.codec_threads;
-    dj_video_reader *r = NULL;
-    DJ_TRY(dj_video_reader_open(vi->path, vi, &ro, &r));
-    dj_status s = dj_video_reader_read(r, pv->frames, pv->num_frames, dj_fill_frame, c);
-    *st = dj_video_reader_stats(r);
-    dj_video_reader_free(r);
+    dj_worker_ctx *w = c->w;
+    dj_video_stats before;
+    memset(&before, 0, sizeof before);
+    dj_status s;
+    if (w->reader) {
+        before = dj_video_reader_stats(w->reader);
+        s = dj_video_reader_reopen(w->reader, vi->path, vi);
+    } else {
+        dj_video_reader_options ro = dj_video_reader_defaults();
+        ro.threads = l->opt.codec_threads;
+        s = dj_video_reader_open(vi->path, vi, &ro, &w->reader);
+    }
+    if (s == DJ_OK)
+        s = dj_video_reader_read(w->reader, pv->frames, pv->num_frames, dj_fill_frame, c);
+    if (w->reader) { /* this video's share of the running counters */
+        dj_video_stats after = dj_video_reader_stats(w->reader);
+        st->frames_decoded = after.frames_decoded - before.frames_decoded;
+        st->seeks = after.seeks - before.seeks;
+        st->bytes_read = after.bytes_read - before.bytes_read;
+    }
     return s;
 }
 
@@ -276,6 +290,7 @@ void dj_loader_free(dj_loader *l) {
         if (l->workers[i].started)
             pthread_join(l->workers[i].thread, NULL);
         dj_transformer_free(l->workers[i].tf);
+        dj_video_reader_free(l->workers[i].reader);
     }
     for (int i = 0; l->ring && i < l->ring_size; i++) {
         dj_tensor_free(&l->ring[i].video);

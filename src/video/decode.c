@@ -23,6 +23,7 @@ struct dj_video_reader {
     dj_video_reader_options opt;
     AVFormatContext *fmt;
     AVCodecContext *dec;
+    AVCodecParameters *dec_par; /* the stream parameters dec was opened for */
     AVPacket *pkt;
     AVFrame *frame;
     int stream;
@@ -98,16 +99,29 @@ static dj_status dj_reader_build_maps(dj_video_reader *r) {
     return DJ_OK;
 }
 
+/* Lets go of the file: demuxer, own index, lookup tables (not the decoder). */
+static void dj_reader_detach(dj_video_reader *r) {
+    if (r->pending)
+        av_packet_unref(r->pkt);
+    r->pending = 0;
+    dj_video_close_input(&r->fmt);
+    dj_video_index_free(r->own_ix);
+    r->own_ix = NULL;
+    r->ix = NULL;
+    free(r->keys);
+    free(r->frame_of_packet);
+    r->keys = NULL;
+    r->frame_of_packet = NULL;
+}
+
 void dj_video_reader_free(dj_video_reader *r) {
     if (!r)
         return;
+    dj_reader_detach(r);
     av_packet_free(&r->pkt);
     av_frame_free(&r->frame);
     avcodec_free_context(&r->dec);
-    dj_video_close_input(&r->fmt);
-    dj_video_index_free(r->own_ix);
-    free(r->keys);
-    free(r->frame_of_packet);
+    avcodec_parameters_free(&r->dec_par);
     free(r->path);
     free(r);
 }
@@ -137,20 +151,45 @@ static dj_status dj_reader_check_index(const dj_video_reader *r, const dj_video_
     return DJ_OK;
 }
 
-static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_index *index,
-                                   const dj_video_reader_options *options, dj_video_reader **out) {
-    const char *path = src->path;
-    *out = NULL;
-    dj_video_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(path))) {
-        free(r);
-        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a reader");
+/* 1 when a decoder opened for stream parameters a decodes a stream with
+ * parameters b exactly as a fresh one would once flushed: same codec, coding
+ * parameters, colour description and extradata (the parameter sets). */
+static int dj_same_stream_params(const AVCodecParameters *a, const AVCodecParameters *b) {
+    return a->codec_id == b->codec_id && a->codec_tag == b->codec_tag && a->format == b->format &&
+           a->width == b->width && a->height == b->height && a->profile == b->profile && a->level == b->level &&
+           a->bits_per_coded_sample == b->bits_per_coded_sample && a->bits_per_raw_sample == b->bits_per_raw_sample &&
+           a->field_order == b->field_order && a->color_range == b->color_range &&
+           a->color_primaries == b->color_primaries && a->color_trc == b->color_trc &&
+           a->color_space == b->color_space && a->chroma_location == b->chroma_location &&
+           a->video_delay == b->video_delay && a->sample_aspect_ratio.num == b->sample_aspect_ratio.num &&
+           a->sample_aspect_ratio.den == b->sample_aspect_ratio.den && a->extradata_size == b->extradata_size &&
+           (a->extradata_size == 0 || memcmp(a->extradata, b->extradata, (size_t)a->extradata_size) == 0);
+}
+
+/* A decoder for the attached stream: the current one, flushed, when it was
+ * opened for like parameters; a new one otherwise. */
+static dj_status dj_reader_prepare_decoder(dj_video_reader *r) {
+    const AVStream *st = r->fmt->streams[r->stream];
+    if (r->dec && r->dec_par && dj_same_stream_params(r->dec_par, st->codecpar)) {
+        avcodec_flush_buffers(r->dec);
+        r->dec->pkt_timebase = st->time_base;
+        return DJ_OK;
     }
+    avcodec_free_context(&r->dec);
+    avcodec_parameters_free(&r->dec_par);
+    DJ_TRY(dj_video_open_decoder(r->path, r->fmt, r->stream, r->opt.threads, &r->dec));
+    r->stats.decoders_opened++;
+    if (!(r->dec_par = avcodec_parameters_alloc()) || avcodec_parameters_copy(r->dec_par, st->codecpar) < 0)
+        avcodec_parameters_free(&r->dec_par); /* without a copy the decoder is never reused: still correct */
+    return DJ_OK;
+}
+
+/* Opens the file half of a reader: demuxer, index (given or built), lookup
+ * tables, and a decoder that fits the stream. */
+static dj_status dj_reader_attach(dj_video_reader *r, const dj_video_src *src, const dj_video_index *index) {
+    const char *path = r->path;
     r->src = *src;
     r->src.path = r->path;
-    r->opt = options ? *options : dj_video_reader_defaults();
-    if (r->opt.time_limit_s <= 0)
-        r->opt.time_limit_s = 60;
     dj_deadline_start(&r->dl, r->opt.time_limit_s);
     r->stream = index ? index->stream_index : -1;
     dj_status st = dj_video_open_input(&r->src, &r->dl, &r->fmt, &r->stream);
@@ -167,20 +206,51 @@ static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_inde
     if (st == DJ_OK)
         st = dj_reader_check_index(r, r->ix);
     if (st == DJ_OK)
-        st = dj_video_open_decoder(path, r->fmt, r->stream, r->opt.threads, &r->dec);
-    if (st == DJ_OK && (!(r->pkt = av_packet_alloc()) || !(r->frame = av_frame_alloc())))
-        st = dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate decoding buffers");
+        st = dj_reader_prepare_decoder(r);
     if (st == DJ_OK) {
         r->sequential = (r->ix->flags & DJ_INDEX_SEQUENTIAL) != 0;
         st = dj_reader_build_maps(r);
     }
     if (st != DJ_OK) {
-        dj_video_reader_free(r);
+        dj_reader_detach(r);
         return st;
     }
     dj_reader_reset_position(r, -1);
+    return DJ_OK;
+}
+
+static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_index *index,
+                                   const dj_video_reader_options *options, dj_video_reader **out) {
+    const char *path = src->path;
+    *out = NULL;
+    dj_video_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path)) || !(r->pkt = av_packet_alloc()) || !(r->frame = av_frame_alloc())) {
+        dj_video_reader_free(r);
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a reader");
+    }
+    r->opt = options ? *options : dj_video_reader_defaults();
+    if (r->opt.time_limit_s <= 0)
+        r->opt.time_limit_s = 60;
+    dj_status st = dj_reader_attach(r, src, index);
+    if (st != DJ_OK) {
+        dj_video_reader_free(r);
+        return st;
+    }
     *out = r;
     return DJ_OK;
+}
+
+dj_status dj_video_reader_reopen(dj_video_reader *r, const char *path, const dj_video_index *index) {
+    if (!r || !path)
+        return dj_error_set(DJ_ERR_INVALID, "dj_video_reader_reopen", "reader and path are required");
+    dj_reader_detach(r);
+    char *p = strdup(path);
+    if (!p)
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a reader");
+    free(r->path);
+    r->path = p;
+    dj_video_src src = {r->path, NULL, 0};
+    return dj_reader_attach(r, &src, index);
 }
 
 dj_status dj_video_reader_open(const char *path, const dj_video_index *index, const dj_video_reader_options *options,
@@ -442,6 +512,8 @@ dj_status dj_video_reader_read(dj_video_reader *r, const int64_t *frames, int64_
                                void *arg) {
     if (!r || (n > 0 && (!frames || !cb)) || n < 0)
         return dj_error_set(DJ_ERR_INVALID, r ? r->path : "dj_video_reader_read", "bad arguments");
+    if (!r->ix)
+        return dj_error_set(DJ_ERR_INVALID, r->path, "the reader has no video (its last reopen failed)");
     DJ_TRY(dj_reader_check_list(r, frames, n));
     dj_deadline_start(&r->dl, r->opt.time_limit_s);
     int64_t i = 0;

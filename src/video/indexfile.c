@@ -1,13 +1,11 @@
 /* indexfile.c — the data-set index: many videos with labels and class names,
- * built from a folder or a list file, saved atomically in a compact binary
+ * built from what the data-set layer enumerates, saved atomically in a compact binary
  * file and loaded back with every field checked. Format: see dojo/video.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -444,169 +442,13 @@ static dj_status dj_jobs_add(dj_jobs *j, const char *path, int label, int64_t st
     return DJ_OK;
 }
 
-static int dj_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Names of a folder's entries (no hidden ones), sorted. */
-static dj_status dj_list_dir(const char *dir, char ***names, int *count) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return dj_error_set(DJ_ERR_IO, dir, "cannot open the folder: %s", strerror(errno));
-    char **v = NULL;
-    int n = 0, cap = 0;
-    struct dirent *e;
-    dj_status st = DJ_OK;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **q = realloc(v, (size_t)cap * sizeof *q);
-            if (!q) {
-                st = dj_error_set(DJ_ERR_NOMEM, dir, "cannot list the folder");
-                break;
-            }
-            v = q;
-        }
-        if (!(v[n] = strdup(e->d_name))) {
-            st = dj_error_set(DJ_ERR_NOMEM, dir, "cannot list the folder");
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (st == DJ_OK && n > 1)
-        qsort(v, (size_t)n, sizeof *v, dj_cmp_str);
-    *names = v;
-    *count = n;
-    return st;
-}
-
-static void dj_free_names(char **names, int n) {
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* Files that are plainly not videos (notes, licences, lists) are passed over
- * silently; everything else is tried and, when unusable, reported. */
-static int dj_is_side_file(const char *name) {
-    static const char *ext[] = {".md", ".txt", ".json", ".csv", ".yaml", ".yml", ".py", ".sh", ".html", ".djidx", ".idx"};
-    if (strncmp(name, "LICENSE", 7) == 0 || strncmp(name, "README", 6) == 0 || strncmp(name, "COPYING", 7) == 0)
-        return 1;
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t m = strlen(ext[i]);
-        if (n > m && strcasecmp(name + n - m, ext[i]) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static dj_status dj_walk(const char *dir, int label, dj_jobs *jobs, int depth) {
-    if (depth > 32)
-        return dj_error_set(DJ_ERR_INVALID, dir, "folders nested too deep");
-    char **names = NULL;
-    int n = 0;
-    dj_status st = dj_list_dir(dir, &names, &n);
-    for (int i = 0; st == DJ_OK && i < n; i++) {
-        char path[DJ_INDEX_MAX_PATH];
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
-            continue;
-        struct stat sb;
-        if (stat(path, &sb) != 0)
-            continue;
-        if (S_ISDIR(sb.st_mode))
-            st = dj_walk(path, label, jobs, depth + 1);
-        else if (S_ISREG(sb.st_mode) && !dj_is_side_file(names[i]))
-            st = dj_jobs_add(jobs, path, label, -1, -1);
-    }
-    dj_free_names(names, n);
-    return st;
-}
-
-/* A folder: classes when it holds only sub-folders, else unlabelled videos. */
-static dj_status dj_collect_dir(const char *dir, dj_index *ix, dj_jobs *jobs) {
-    char **names = NULL;
-    int n = 0;
-    DJ_TRY(dj_list_dir(dir, &names, &n));
-    int only_dirs = n > 0;
-    for (int i = 0; i < n && only_dirs; i++) {
-        char path[DJ_INDEX_MAX_PATH];
-        struct stat sb;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        only_dirs = (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) || dj_is_side_file(names[i]);
-    }
-    dj_status st = DJ_OK;
-    if (only_dirs) {
-        for (int i = 0; st == DJ_OK && i < n; i++) {
-            char path[DJ_INDEX_MAX_PATH];
-            struct stat sb;
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-            if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-                continue;
-            st = dj_index_add_class(ix, names[i]);
-            if (st == DJ_OK)
-                st = dj_walk(path, ix->nclasses - 1, jobs, 1);
-        }
-    } else {
-        st = dj_walk(dir, -1, jobs, 0);
-    }
-    dj_free_names(names, n);
-    return st;
-}
-
-/* A list file: "path label [start end]" per line; '#' starts a comment. */
-static dj_status dj_collect_list(const char *list, dj_index *ix, dj_jobs *jobs) {
-    FILE *fp = fopen(list, "r");
-    if (!fp)
-        return dj_error_set(DJ_ERR_IO, list, "cannot open: %s", strerror(errno));
-    char base[DJ_INDEX_MAX_PATH];
-    snprintf(base, sizeof base, "%s", list);
-    char *slash = strrchr(base, '/');
-    if (slash)
-        slash[1] = '\0';
-    else
-        base[0] = '\0';
-    char line[DJ_INDEX_MAX_PATH + 128];
-    int lineno = 0, max_label = -1;
-    dj_status st = DJ_OK;
-    while (st == DJ_OK && fgets(line, sizeof line, fp)) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char file[DJ_INDEX_MAX_PATH], extra[8];
-        long long label, start = -1, end = -1;
-        int got = sscanf(line, "%4095s %lld %lld %lld %7s", file, &label, &start, &end, extra);
-        if (got <= 0)
-            continue;
-        if ((got != 2 && got != 4) || label < 0 || label >= DJ_INDEX_MAX_CLASSES ||
-            (got == 4 && (start < 0 || end <= start))) {
-            char where[DJ_INDEX_MAX_PATH + 32];
-            snprintf(where, sizeof where, "%s:%d", list, lineno);
-            st = dj_error_set(DJ_ERR_FORMAT, where, "expected 'path label [start_frame end_frame]' with label >= 0 and start < end");
-            break;
-        }
-        char path[DJ_INDEX_MAX_PATH * 2];
-        snprintf(path, sizeof path, "%s%s", file[0] == '/' ? "" : base, file);
-        st = dj_jobs_add(jobs, path, (int)label, start, end);
-        if (label > max_label)
-            max_label = (int)label;
-    }
-    fclose(fp);
-    for (int c = 0; st == DJ_OK && c <= max_label; c++) {
-        char name[16];
-        snprintf(name, sizeof name, "%d", c);
-        st = dj_index_add_class(ix, name);
-    }
-    return st;
-}
-
-/* A Kinetics-style CSV, read by the data-set layer (dojo/dataset.h): its
- * class names and entries become the jobs. */
+/* The data set's entries, enumerated by the data-set layer (dojo/dataset.h:
+ * class folders searched recursively, a folder of unlabelled videos, list
+ * files, Kinetics CSVs): its class names and entries become the jobs. */
 static dj_status dj_collect_dataset(const char *path, dj_index *ix, dj_jobs *jobs) {
     dj_dataset *ds = NULL;
-    DJ_TRY(dj_dataset_open(path, NULL, &ds));
+    dj_dataset_options opt = {DJ_DATASET_AUTO, NULL, 1};
+    DJ_TRY(dj_dataset_open(path, &opt, &ds));
     dj_status st = DJ_OK;
     for (int c = 0; st == DJ_OK && c < dj_dataset_num_classes(ds); c++)
         st = dj_index_add_class(ix, dj_dataset_class_name(ds, c));
@@ -616,11 +458,6 @@ static dj_status dj_collect_dataset(const char *path, dj_index *ix, dj_jobs *job
     }
     dj_dataset_free(ds);
     return st;
-}
-
-static int dj_is_csv(const char *path) {
-    size_t n = strlen(path);
-    return n > 4 && strcasecmp(path + n - 4, ".csv") == 0;
 }
 
 /* The previous index's entries sorted by path, for lookups by path. */
@@ -718,9 +555,7 @@ dj_status dj_index_build(const char *data, const dj_index_build_options *options
     dj_path_table prev = {NULL, 0};
     dj_status st = dj_path_table_make(o.previous, &prev);
     if (st == DJ_OK)
-        st = S_ISDIR(sb.st_mode) ? dj_collect_dir(data, ix, &jobs)
-             : dj_is_csv(data)    ? dj_collect_dataset(data, ix, &jobs)
-                                  : dj_collect_list(data, ix, &jobs);
+        st = dj_collect_dataset(data, ix, &jobs);
     for (int64_t i = 0; st == DJ_OK && i < jobs.n; i++) {
         dj_video_index *v = NULL;
         int reused = 0;

@@ -61,14 +61,38 @@ expect index-corrupt-existing 0 "ignoring the existing index: .*bad magic" -- "$
 printf 'alpha/a.mp4 0 0 20\nbeta/b.avi 1\n' > "$TMP/data/list.txt"
 expect index-list 0 "indexed 2 videos .*65 frames, 2 classes" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
 printf 'alpha/a.mp4 zero\n' > "$TMP/data/list.txt"
-expect index-list-bad-line 1 "expected 'path label.*list\.txt:1" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
+expect index-list-bad-line 1 "label 'zero' is not an integer.*list\.txt:1" -- "$DOJO" index "$TMP/data/list.txt" --out "$TMP/list.idx"
 mkdir -p "$TMP/empty"
-expect index-nothing 1 "no usable video.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
+expect index-nothing 1 "no video found.*empty" -- "$DOJO" index "$TMP/empty" --out "$TMP/e.idx"
 expect index-no-out 2 "option '--out' is required" -- "$DOJO" index "$TMP/data"
 
 expect bench-decode-json 0 '"clips":5,"frames":8,.*"clips_per_s":[0-9.]+,.*"decoded_per_delivered":[0-9.]+,"seeks_per_clip":[0-9.]+' -- "$DOJO" bench decode "$TMP/set.idx" --clips 5 --frames 8 --json --plan-out "$TMP/plan.json"
 check bench-plan-written grep -q '"clips":\[{"path":"/.*","stream":0,"start":[0-9]*,"start_pts":' "$TMP/plan.json"
 expect bench-decode-text 0 "decode: 3 clips x 4 frames" -- "$DOJO" bench decode "$TMP/data" --clips 3 --frames 4 --size 16
+# grouping the clips of one video (sorted, one reader, clips of one GOP in one
+# call) decodes fewer frames per delivered frame than independent clips
+"$DOJO" bench decode "$TMP/set.idx" --clips 30 --frames 6 --json >"$TMP/bd-ind.json"
+"$DOJO" bench decode "$TMP/set.idx" --clips 30 --frames 6 --json --order video --reuse --share \
+    --plan-out "$TMP/plan-grouped.json" >"$TMP/bd-grp.json"
+dpd() { sed 's/.*"decoded_per_delivered":\([0-9.]*\).*/\1/' "$1"; }
+spc() { sed 's/.*"seeks_per_clip":\([0-9.]*\).*/\1/' "$1"; }
+echo "# decoded per delivered: independent $(dpd "$TMP/bd-ind.json"), grouped $(dpd "$TMP/bd-grp.json")"
+check bench-decode-grouped-fewer awk -v a="$(dpd "$TMP/bd-ind.json")" -v b="$(dpd "$TMP/bd-grp.json")" 'BEGIN { exit !(b < a) }'
+check bench-decode-grouped-fewer-seeks awk -v a="$(spc "$TMP/bd-ind.json")" -v b="$(spc "$TMP/bd-grp.json")" 'BEGIN { exit !(b < a) }'
+check bench-decode-grouped-json grep -q '"order":"video","reuse":1,"share":1,"skip_nonref":1' "$TMP/bd-grp.json"
+check bench-plan-grouped grep -q '"reuse":true' "$TMP/plan-grouped.json"
+"$DOJO" bench decode "$TMP/set.idx" --clips 10 --frames 6 --json --no-skip >"$TMP/bd-noskip.json"
+check bench-decode-no-skip grep -q '"skip_nonref":0' "$TMP/bd-noskip.json"
+# by default one reader is reopened from clip to clip (one decoder for like
+# streams); --fresh opens a reader and a decoder per clip
+"$DOJO" bench decode "$TMP/set.idx" --clips 10 --frames 6 --json --fresh >"$TMP/bd-fresh.json"
+check bench-decode-fresh grep -q '"fresh":1,"decoders_opened":10}' "$TMP/bd-fresh.json"
+check bench-decode-reopen sh -c "grep -q '\"fresh\":0,\"decoders_opened\":[1-9]}' '$TMP/bd-noskip.json'"
+"$DOJO" bench decode "$TMP/set.idx" --clips 4 --frames 5 --stride 3 --json --plan-out "$TMP/plan-strided.json" >"$TMP/bd-str.json"
+check bench-decode-stride grep -q '"frames":5,"stride":3' "$TMP/bd-str.json"
+check bench-plan-stride grep -q '"pts":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]' "$TMP/plan-strided.json"
+expect bench-decode-stride-too-long 1 "no video has 41 frames" -- "$DOJO" bench decode "$TMP/set.idx" --frames 5 --stride 10
+expect bench-decode-bad-order 2 "option '--order' expects random or video" -- "$DOJO" bench decode "$TMP/set.idx" --order sideways
 expect bench-decode-too-long 1 "no video has 1000 frames" -- "$DOJO" bench decode "$TMP/set.idx" --clips 2 --frames 1000
 PY=""
 for p in python3 /usr/bin/python3; do
@@ -76,6 +100,8 @@ for p in python3 /usr/bin/python3; do
 done
 if [ -n "$PY" ]; then
     expect bench-pyav-peer 0 '"clips": 5, .*"delivered": 40' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan.json" --json
+    expect bench-pyav-peer-strided 0 '"clips": 4, .*"delivered": 20' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan-strided.json" --json
+    expect bench-pyav-peer-grouped 0 '"clips": 30, .*"delivered": 180' -- "$PY" bench/peers/pyav_decode.py "$TMP/plan-grouped.json" --json
 else
     skip bench-pyav-peer "PyAV is not installed"
 fi

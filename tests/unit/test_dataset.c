@@ -45,7 +45,10 @@ static const char *base(const char *path) {
 static void test_folders_ucf_layout(void) {
     mkdirs("ucf/Walking");
     mkdirs("ucf/Archery");
-    mkdirs("ucf/Basketball/sub"); /* deeper folders are not searched */
+    /* folders inside a class folder are searched (groups, splits, sources are
+     * common there; `dojo index` has always searched them), hidden ones not */
+    mkdirs("ucf/Basketball/sub/deeper");
+    mkdirs("ucf/Basketball/.cache");
     mkdirs("ucf/Empty");
     mkdirs("ucf/.hidden_class");
     touch("ucf/Walking/v_Walking_g02.avi");
@@ -56,6 +59,9 @@ static void test_folders_ucf_layout(void) {
     touch("ucf/Archery/a.webm");
     touch("ucf/Basketball/x.mp4");
     touch("ucf/Basketball/sub/deep.mp4");
+    touch("ucf/Basketball/sub/deeper/deepest.MOV");
+    touch("ucf/Basketball/sub/deeper/list.txt");
+    touch("ucf/Basketball/.cache/cached.mp4");
     touch("ucf/.hidden_class/h.mp4");
     touch("ucf/README.mp4"); /* a file at the root is not a class */
     dj_dataset *ds;
@@ -74,10 +80,11 @@ static void test_folders_ucf_layout(void) {
     CHECK_EQ_INT(dj_dataset_class_id(ds, "Walking"), 3);
     CHECK_EQ_INT(dj_dataset_class_id(ds, "Nope"), -1);
     CHECK_EQ_INT(dj_dataset_warning_count(ds), 1);
-    CHECK_EQ_INT(dj_dataset_size(ds), 5);
-    const char *names[5] = {"a.webm", "b.mkv", "x.mp4", "v_Walking_g01.AVI", "v_Walking_g02.avi"};
-    int labels[5] = {0, 0, 1, 3, 3};
-    for (int i = 0; i < 5; i++) {
+    CHECK_EQ_INT(dj_dataset_size(ds), 7);
+    const char *names[7] = {"a.webm", "b.mkv", "deep.mp4", "deepest.MOV", "x.mp4", "v_Walking_g01.AVI",
+                            "v_Walking_g02.avi"};
+    int labels[7] = {0, 0, 1, 1, 1, 3, 3};
+    for (int i = 0; i < 7; i++) {
         const dj_dataset_entry *e = dj_dataset_entry_at(ds, i);
         CHECK(e != NULL);
         if (!e)
@@ -87,8 +94,57 @@ static void test_folders_ucf_layout(void) {
         CHECK(e->start_frame == -1 && e->end_frame == -1);
         CHECK(access(e->path, F_OK) == 0);
     }
-    CHECK(dj_dataset_entry_at(ds, 5) == NULL);
+    CHECK(dj_dataset_entry_at(ds, 7) == NULL);
     dj_dataset_free(ds);
+}
+
+/* A folder of videos without class folders: an error, unless the caller
+ * accepts unlabelled videos (the index does, for prediction). */
+static void test_folders_unlabelled(void) {
+    mkdirs("flat/more/evenmore");
+    touch("flat/one.mp4");
+    touch("flat/notes.md");
+    touch("flat/more/evenmore/two.mkv");
+    dj_dataset *ds = NULL;
+    mkdirs("flat2");
+    touch("flat2/v.mp4");
+    CHECK(dj_dataset_open(tpath("flat2"), NULL, &ds) == DJ_ERR_FORMAT);
+    CHECK_STR_CONTAINS(dj_error_message(), "no class folders");
+    dj_dataset_options opt = {DJ_DATASET_AUTO, NULL, 1};
+    CHECK(dj_dataset_open(tpath("flat2"), &opt, &ds) == DJ_OK);
+    if (ds) {
+        CHECK_EQ_INT(dj_dataset_size(ds), 1);
+        CHECK_EQ_INT(dj_dataset_num_classes(ds), 0);
+        CHECK_EQ_INT(dj_dataset_entry_at(ds, 0)->label, -1);
+        dj_dataset_free(ds);
+    }
+    /* a root with sub-folders is read as class folders even when unlabelled is allowed */
+    CHECK(dj_dataset_open(tpath("flat"), &opt, &ds) == DJ_OK);
+    if (ds) {
+        CHECK_EQ_INT(dj_dataset_num_classes(ds), 1);
+        CHECK_EQ_INT(dj_dataset_size(ds), 1);
+        CHECK(strcmp(base(dj_dataset_entry_at(ds, 0)->path), "two.mkv") == 0);
+        dj_dataset_free(ds);
+    }
+    mkdirs("flat3");
+    touch("flat3/readme.txt");
+    CHECK(dj_dataset_open(tpath("flat3"), &opt, &ds) == DJ_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(dj_error_message(), "flat3");
+    CHECK(ds == NULL);
+}
+
+/* A link loop inside a class folder ends with an error naming a folder, not a hang. */
+static void test_folders_link_loop(void) {
+    mkdirs("loop/cls/sub");
+    touch("loop/cls/a.mp4");
+    char target[1100];
+    snprintf(target, sizeof target, "%s", tpath("loop/cls"));
+    CHECK(symlink(target, tpath("loop/cls/sub/back")) == 0);
+    dj_dataset *ds = NULL;
+    CHECK(dj_dataset_open(tpath("loop"), NULL, &ds) == DJ_ERR_FORMAT);
+    CHECK_STR_CONTAINS(dj_error_message(), "nested more than");
+    CHECK_STR_CONTAINS(dj_error_message(), "loop/cls");
+    CHECK(ds == NULL);
 }
 
 static void test_folders_errors(void) {
@@ -136,7 +192,7 @@ static void test_list_file(void) {
     CHECK(strcmp(e3->path, tpath("lst/videos/b.mp4")) == 0 && e3->label == 2);
     dj_dataset_free(ds);
     /* video_root overrides the list's folder */
-    dj_dataset_options opt = {DJ_DATASET_LIST, "/data/root"};
+    dj_dataset_options opt = {DJ_DATASET_LIST, "/data/root", 0};
     CHECK(dj_dataset_open(tpath("lst/train.txt"), &opt, &ds) == DJ_OK);
     CHECK(strcmp(dj_dataset_entry_at(ds, 3)->path, "/data/root/videos/b.mp4") == 0);
     dj_dataset_free(ds);
@@ -188,7 +244,7 @@ static void test_kinetics_csv(void) {
                "air drumming,zzz,1,11,train\n");
     char root[1024];
     snprintf(root, sizeof root, "%s", tpath("k400/videos"));
-    dj_dataset_options opt = {DJ_DATASET_AUTO, root};
+    dj_dataset_options opt = {DJ_DATASET_AUTO, root, 0};
     dj_dataset *ds;
     dj_log_set_level(DJ_LOG_ERROR);
     CHECK(dj_dataset_open(tpath("k400/train.csv"), &opt, &ds) == DJ_OK);
@@ -221,7 +277,7 @@ static void test_kinetics_csv(void) {
 static void test_kinetics_csv_errors(void) {
     char root[1024];
     snprintf(root, sizeof root, "%s", tpath("k400/videos"));
-    dj_dataset_options opt = {DJ_DATASET_CSV, root};
+    dj_dataset_options opt = {DJ_DATASET_CSV, root, 0};
     dj_dataset *ds;
     write_file("bad1.csv", "label,youtube_id,time_start,time_end,split\nabseiling,abc,5\n");
     CHECK(dj_dataset_open(tpath("bad1.csv"), &opt, &ds) == DJ_ERR_FORMAT);
@@ -318,6 +374,8 @@ static void test_real_clips_as_class_folders(void) {
 int main(void) {
     DJ_RUN(test_folders_ucf_layout);
     DJ_RUN(test_folders_errors);
+    DJ_RUN(test_folders_unlabelled);
+    DJ_RUN(test_folders_link_loop);
     DJ_RUN(test_list_file);
     DJ_RUN(test_list_file_bad_lines);
     DJ_RUN(test_kinetics_csv);

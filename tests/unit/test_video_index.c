@@ -238,6 +238,40 @@ static void test_index_unusable_left_out(void) {
     CHECK(dj_index_build("/nonexistent/data", &o, &ix, NULL) == DJ_ERR_NOT_FOUND);
 }
 
+/* One enumeration: the index takes the data-set layer's entries, so videos in
+ * folders inside a class folder carry that class, non-video files are not
+ * tried, and the class map is the data set's (sorted class names). */
+static void test_index_nested_class_folders(void) {
+    if (!make_tree())
+        SKIP("the ffmpeg tool or its encoders are not available");
+    char dir[700], cmd[2200];
+    snprintf(dir, sizeof dir, "%s/nested", dj_test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/zebra/g01/c1' '%s/ant' && cp '%s/cat/a.mp4' '%s/zebra/g01/c1/x.mp4' && "
+             "cp '%s/dog/c.avi' '%s/ant/y.avi' && echo notes > '%s/zebra/g01/notes.bin'",
+             dir, dir, root, dir, root, dir, dir);
+    CHECK(system(cmd) == 0);
+    dj_index *ix = NULL;
+    dj_index_report rep;
+    dj_index_build_options o = {0, NULL, 1};
+    CHECK(dj_index_build(dir, &o, &ix, &rep) == DJ_OK);
+    if (!ix)
+        return;
+    CHECK_EQ_INT(dj_index_count(ix), 2);
+    CHECK_EQ_INT(rep.skipped, 0); /* notes.bin is not a video: not tried */
+    CHECK_EQ_INT(dj_index_class_count(ix), 2);
+    CHECK(strcmp(dj_index_class_name(ix, 0), "ant") == 0);
+    CHECK(strcmp(dj_index_class_name(ix, 1), "zebra") == 0);
+    const dj_video_index *x = find(ix, "zebra/g01/c1/x.mp4"), *y = find(ix, "ant/y.avi");
+    CHECK(x && y);
+    if (x && y) {
+        CHECK_EQ_INT(x->label, 1);
+        CHECK_EQ_INT(y->label, 0);
+        CHECK(x->path[0] == '/' && y->path[0] == '/'); /* absolute: usable from any folder */
+    }
+    dj_index_free(ix);
+}
+
 static void test_index_list_file(void) {
     if (!make_tree())
         SKIP("the ffmpeg tool or its encoders are not available");
@@ -277,5 +311,6 @@ int main(void) {
     DJ_RUN(test_index_incremental);
     DJ_RUN(test_index_unusable_left_out);
     DJ_RUN(test_index_list_file);
+    DJ_RUN(test_index_nested_class_folders);
     return dj_test_finish();
 }

@@ -47,6 +47,21 @@ static const char *clip_path(int i) {
     return clip_paths[i];
 }
 
+/* x264's defaults at GOP 32: 3 B-frames with a B-pyramid (the middle B of
+ * each group is a reference, the two others are not), as bench_decode.sh
+ * makes them. */
+static const char *gop32_path(void) {
+    static char path[512];
+    if (path[0])
+        return path;
+    char args[1024];
+    snprintf(path, sizeof path, "%s/gop32.mp4", dj_test_tmpdir());
+    snprintf(args, sizeof args, SRC " -c:v libx264 -g 32 -x264-params scenecut=0 -frames:v 96 '%s'", path);
+    if (ref_ffmpeg(args) != 0)
+        path[0] = '\0';
+    return path[0] ? path : NULL;
+}
+
 static uint64_t rng_state = 12345;
 static uint64_t rng_next(void) {
     rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -238,6 +253,173 @@ static void test_seek_drain_option(void) {
     ref_video_free(&ref);
 }
 
+/* The GOP-32 clip, its sequential decoding (*ref) and its index (*ix); NULL
+ * (with a failed check, nothing left to free) when one of them fails. */
+static const char *gop32_setup(ref_video *ref, dj_video_index **ix) {
+    const char *path = gop32_path();
+    *ix = NULL;
+    CHECK(ref_decode(path, ref, 1000) == 96);
+    CHECK(dj_video_index_build(path, ix) == DJ_OK);
+    if (!*ix || ref->n != 96) {
+        dj_video_index_free(*ix);
+        ref_video_free(ref);
+        return NULL;
+    }
+    return path;
+}
+
+/* One 16-frame clip at `start` with a fresh reader, compared with sequential
+ * decoding; returns the frames the reader decoded (-1 on failure). */
+static int64_t gop32_clip(const char *path, const dj_video_index *ix, const ref_video *ref, int64_t start, int skip) {
+    dj_video_reader_options o = dj_video_reader_defaults();
+    o.skip_nonref = skip;
+    dj_video_reader *r = NULL;
+    if (dj_video_reader_open(path, ix, &o, &r) != DJ_OK)
+        return -1;
+    int64_t k[16];
+    for (int j = 0; j < 16; j++)
+        k[j] = start + j;
+    char name[64];
+    snprintf(name, sizeof name, "gop32 skip=%d start=%lld", skip, (long long)start);
+    check_read(name, r, ref, k, 16);
+    int64_t decoded = dj_video_reader_stats(r).frames_decoded;
+    dj_video_reader_free(r);
+    return decoded;
+}
+
+/* Skipping non-reference frames nobody asked for (AVDISCARD_NONREF, the
+ * default) on a B-pyramid clip: every delivered frame still equals
+ * sequential decoding, and the decoder really decodes fewer frames: of the
+ * pre-roll between the keyframe and the clip, only the references (I, P and
+ * the middle B of each group, every second frame) instead of all of it. */
+static void test_seek_nonref_skip_gop32(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    if (!gop32_path())
+        SKIP("libx264 missing");
+    ref_video ref;
+    dj_video_index *ix = NULL;
+    const char *path = gop32_setup(&ref, &ix);
+    if (!path)
+        return;
+    CHECK(ix->frames[32].key && ix->frames[64].key && !ix->frames[63].key);
+    /* a clip at a keyframe: no pre-roll, at most the references after its end */
+    int64_t at_key = gop32_clip(path, ix, &ref, 32, 1);
+    CHECK_MSG(at_key >= 16 && at_key <= 18, "clip at a keyframe decoded %lld frames", (long long)at_key);
+    /* the last frame of a GOP: 31 frames of pre-roll, about 16 of them references */
+    int64_t late_skip = gop32_clip(path, ix, &ref, 63, 1), late_all = gop32_clip(path, ix, &ref, 63, 0);
+    CHECK_MSG(late_all >= 16 + 31, "without skipping %lld decoded", (long long)late_all);
+    CHECK_MSG(late_skip >= 16 + 15 && late_skip <= 16 + 18, "with skipping %lld decoded", (long long)late_skip);
+    /* every start in the middle GOP: decoded per delivered near 1.5, all exact */
+    int64_t dec_skip = 0, dec_all = 0, delivered = 0;
+    for (int64_t start = 32; start < 64; start += 3) {
+        dec_skip += gop32_clip(path, ix, &ref, start, 1);
+        dec_all += gop32_clip(path, ix, &ref, start, 0);
+        delivered += 16;
+    }
+    double dpd_skip = (double)dec_skip / delivered, dpd_all = (double)dec_all / delivered;
+    printf("# gop32: decoded per delivered %.3f with NONREF skipping, %.3f without\n", dpd_skip, dpd_all);
+    CHECK_MSG(dpd_skip <= 1.6 && dpd_skip >= 1.3, "with skipping %.3f", dpd_skip);
+    CHECK_MSG(dpd_all >= 1.8, "without skipping %.3f", dpd_all);
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+/* Two clips starting in one GOP read in one call share the pre-roll: the
+ * second costs no seek and no reference frame twice. */
+static void test_seek_shared_preroll(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    if (!gop32_path())
+        SKIP("libx264 missing");
+    ref_video ref;
+    dj_video_index *ix = NULL;
+    const char *path = gop32_setup(&ref, &ix);
+    if (!path)
+        return;
+    int64_t apart = gop32_clip(path, ix, &ref, 50, 1) + gop32_clip(path, ix, &ref, 44, 1);
+    int64_t k[32];
+    for (int j = 0; j < 16; j++) {
+        k[j] = 44 + j;
+        k[16 + j] = 50 + j;
+    }
+    qsort(k, 32, sizeof k[0], cmp_i64); /* overlapping frames are listed twice */
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(path, ix, NULL, &r) == DJ_OK);
+    if (r) {
+        check_read("shared", r, &ref, k, 32);
+        dj_video_stats s = dj_video_reader_stats(r);
+        CHECK_EQ_INT(s.frames_delivered, 32);
+        CHECK_EQ_INT(s.seeks, 1);
+        CHECK_MSG(s.frames_decoded * 10 < apart * 7, "shared %lld vs apart %lld", (long long)s.frames_decoded,
+                  (long long)apart);
+        dj_video_reader_free(r);
+    }
+    dj_video_index_free(ix);
+    ref_video_free(&ref);
+}
+
+/* Reads 16 frames from `start` through r and checks them against ref. */
+static void check_run(const char *name, dj_video_reader *r, const ref_video *ref, int64_t start) {
+    int64_t k[16];
+    for (int j = 0; j < 16; j++)
+        k[j] = start + j;
+    check_read(name, r, ref, k, 16);
+}
+
+/* One reader reopened from file to file (a loader worker's life): frames stay
+ * those of sequential decoding; the decoder is kept between like streams
+ * (same encoder settings, other pictures) and replaced for another codec; a
+ * failed reopen leaves a reader that refuses to read until the next one. */
+static void test_seek_reopen(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const char *a = gop32_path(), *hevc = clip_path(3);
+    if (!a || !hevc)
+        SKIP("libx264 or libx265 missing");
+    char b[600], args[1200];
+    snprintf(b, sizeof b, "%s/gop32_other.mp4", dj_test_tmpdir());
+    snprintf(args, sizeof args,
+             "-f lavfi -i testsrc=size=96x64:rate=25 -pix_fmt yuv420p -c:v libx264 -g 32 -x264-params scenecut=0 "
+             "-frames:v 96 '%s'", b);
+    CHECK(ref_ffmpeg(args) == 0);
+    ref_video ra, rb, rh;
+    CHECK(ref_decode(a, &ra, 1000) == 96);
+    CHECK(ref_decode(b, &rb, 1000) == 96);
+    CHECK(ref_decode(hevc, &rh, 1000) == 40);
+    CHECK(ra.f && rb.f && ra.f[40].size == rb.f[40].size && memcmp(ra.f[40].bytes, rb.f[40].bytes, (size_t)ra.f[40].size) != 0);
+    dj_video_reader *r = NULL;
+    CHECK(dj_video_reader_open(a, NULL, NULL, &r) == DJ_OK);
+    if (r) {
+        check_run("reopen a", r, &ra, 40);
+        CHECK(dj_video_reader_reopen(r, b, NULL) == DJ_OK);
+        check_run("reopen b", r, &rb, 40); /* the decoder saw a's frame 40 last */
+        check_run("reopen b later", r, &rb, 70);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 1);
+        CHECK(dj_video_reader_reopen(r, hevc, NULL) == DJ_OK);
+        check_run("reopen hevc", r, &rh, 20);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 2);
+        char missing[600];
+        snprintf(missing, sizeof missing, "%s/nope.mp4", dj_test_tmpdir());
+        CHECK(dj_video_reader_reopen(r, missing, NULL) == DJ_ERR_NOT_FOUND);
+        CHECK_STR_CONTAINS(dj_error_message(), "nope.mp4");
+        CHECK(dj_video_reader_index(r) == NULL);
+        int64_t k0[] = {0};
+        ref_got got = {0};
+        CHECK(dj_video_reader_read(r, k0, 1, ref_collect, &got) == DJ_ERR_INVALID);
+        CHECK_STR_CONTAINS(dj_error_message(), "no video");
+        ref_got_free(&got);
+        CHECK(dj_video_reader_reopen(r, a, NULL) == DJ_OK);
+        check_run("reopen a again", r, &ra, 63);
+        CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 3);
+        CHECK(dj_video_reader_reopen(r, NULL, NULL) == DJ_ERR_INVALID);
+        dj_video_reader_free(r);
+    }
+    ref_video_free(&ra);
+    ref_video_free(&rb);
+    ref_video_free(&rh);
+}
+
 static void test_seek_bad_lists(void) {
     if (!ref_have_ffmpeg())
         SKIP("the ffmpeg tool is not installed");
@@ -351,6 +533,10 @@ static int is_video_name(const char *n) {
     return 0;
 }
 
+/* One reader reopened at every real clip in turn, as a loader worker's:
+ * decoders kept across like streams must give the same frames. */
+static dj_video_reader *real_shared;
+
 static void real_check_file(const char *path) {
     double t0 = dj_time_now();
     dj_video_info info;
@@ -397,6 +583,10 @@ static void real_check_file(const char *path) {
         check_read(path, r, &ref, set, 4);
         int64_t last[] = {lim - 1};
         check_read(path, r, &ref, last, 1);
+        st = real_shared ? dj_video_reader_reopen(real_shared, path, ix) : dj_video_reader_open(path, ix, NULL, &real_shared);
+        CHECK_MSG(st == DJ_OK, "%s: reopen: %s", path, dj_error_message());
+        if (st == DJ_OK)
+            check_read(path, real_shared, &ref, set, 4);
     }
     printf("# %s: %lld frames, %.2f s\n", path, (long long)ix->nframes, dj_time_now() - t0);
     dj_video_reader_free(r);
@@ -437,6 +627,11 @@ static void test_seek_real_clips(void) {
     int n = 0;
     real_walk(real, &n);
     CHECK(n > 0);
+    if (real_shared)
+        printf("# one reader reopened at every clip opened %lld decoders\n",
+               (long long)dj_video_reader_stats(real_shared).decoders_opened);
+    dj_video_reader_free(real_shared);
+    real_shared = NULL;
 }
 
 int main(void) {
@@ -451,6 +646,9 @@ int main(void) {
     DJ_RUN(test_seek_mpeg4_bframes_mp4);
     DJ_RUN(test_seek_threads_and_no_skip);
     DJ_RUN(test_seek_counters);
+    DJ_RUN(test_seek_nonref_skip_gop32);
+    DJ_RUN(test_seek_shared_preroll);
+    DJ_RUN(test_seek_reopen);
     DJ_RUN(test_seek_bad_lists);
     DJ_RUN(test_seek_drain_option);
     DJ_RUN(test_seek_from_memory);
