@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libavutil/log.h>
+
 #include "cli.h"
 #include "dojo/log.h"
 #include "dojo/synth.h"
@@ -179,6 +181,8 @@ static dj_status dj_demo_data(dj_config *c, char *train, char *val, size_t size)
         o.width = o.height = (int)px;
         o.seed = (uint64_t)seed;
         o.progress = dj_log_get_level() >= DJ_LOG_INFO;
+        /* the encoder's own statistics, one block per clip: errors only, unless --verbose */
+        av_log_set_level(dj_log_get_level() >= DJ_LOG_DEBUG ? AV_LOG_INFO : AV_LOG_ERROR);
         DJ_TRY(dj_synth_motion_generate(&o));
         FILE *f = fopen(marker, "w");
         if (!f || fclose(f) != 0)
