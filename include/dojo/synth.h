@@ -80,6 +80,16 @@ void dj_video_writer_abort(dj_video_writer *w);
 
 enum { DJ_SYNTH_MAX_CLASSES = 8 };
 
+/* The version of the motion scenes: it changes whenever the same options
+ * would render other pictures, so that caches of generated data sets (the
+ * demo's) can tell a stale one. 2: the main object zooms without jumps, its
+ * textures are coarser, turns and zooms faster, noise and jitter weaker (1:
+ * the first scenes). */
+enum { DJ_SYNTH_MOTION_VERSION = 2 };
+
+/* The largest zoom rate (log size change per frame) the scenes accept. */
+#define DJ_SYNTH_MAX_ZOOM 0.5f
+
 typedef enum dj_synth_class {
     DJ_SYNTH_TRANSLATE_RIGHT = 0,
     DJ_SYNTH_TRANSLATE_LEFT,
@@ -105,7 +115,8 @@ typedef struct dj_synth_params {
     float zoom_min, zoom_max;   /* zoom, log scale change per frame */
 } dj_synth_params;
 
-/* The defaults: everything on, motion ranges that read clearly at 8..64 frames. */
+/* The defaults: everything on, motion ranges that read clearly at 8..64 frames
+ * (and at 64 pixels, every second frame, as the demo samples them). */
 void dj_synth_params_default(dj_synth_params *p, int width, int height, int frames);
 
 /* Renders one clip of class `cls`, a pure function of (params, seed, cls).

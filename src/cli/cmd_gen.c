@@ -48,8 +48,10 @@ static void dj_gen_quiet_ffmpeg(void) {
 
 /* ---- gen motion ---------------------------------------------------------- */
 
-static const char *dj_gm_out, *dj_gm_size, *dj_gm_codec;
+static const char *dj_gm_out, *dj_gm_size, *dj_gm_codec, *dj_gm_speed, *dj_gm_spin, *dj_gm_zoom;
 static int64_t dj_gm_classes, dj_gm_per_class, dj_gm_val, dj_gm_frames, dj_gm_seed, dj_gm_fps, dj_gm_threads;
+static int64_t dj_gm_distractors;
+static double dj_gm_noise, dj_gm_jitter;
 
 static const dj_option dj_gm_options[] = {
     {"out", DJ_OPT_STRING, &dj_gm_out, "DIR", "output folder (created)", 0, 0},
@@ -65,8 +67,51 @@ static const dj_option dj_gm_options[] = {
     {"codec", DJ_OPT_STRING, &dj_gm_codec, "NAME", "h264 (libx264, else mpeg4), hevc, vp9, av1, mpeg4, ffv1, ...", 0,
      0},
     {"threads", DJ_OPT_INT, &dj_gm_threads, "N", "clips encoded in parallel (0: one per core); same output", 0, 64},
+    {"speed", DJ_OPT_STRING, &dj_gm_speed, "MIN,MAX", "translation per frame, fraction of the short side", 0, 0},
+    {"spin", DJ_OPT_STRING, &dj_gm_spin, "MIN,MAX", "rotation per frame, degrees", 0, 0},
+    {"zoom", DJ_OPT_STRING, &dj_gm_zoom, "MIN,MAX", "zoom per frame, change of the log of the size", 0, 0},
+    {"noise", DJ_OPT_DOUBLE, &dj_gm_noise, "SIGMA", "pixel noise, standard deviation on the 0..255 scale", 0, 100},
+    {"jitter", DJ_OPT_DOUBLE, &dj_gm_jitter, "PX", "camera jitter, pixels per frame at most", 0, 16},
+    {"distractors", DJ_OPT_INT, &dj_gm_distractors, "0|1", "1: smaller objects moving at random", 0, 1},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
+
+/* Parses "MIN,MAX" (or one number for both) into lo <= hi, both in [0, limit];
+ * 0 when malformed. */
+static int dj_gen_parse_range(const char *text, double limit, float *lo, float *hi) {
+    char *end;
+    double a = strtod(text, &end), b = a;
+    if (end == text)
+        return 0;
+    if (*end == ',') {
+        const char *rest = end + 1;
+        b = strtod(rest, &end);
+        if (end == rest)
+            return 0;
+    }
+    if (*end != '\0' || !(a >= 0 && a <= b && b <= limit))
+        return 0;
+    *lo = (float)a;
+    *hi = (float)b;
+    return 1;
+}
+
+/* The scene flags over the defaults; a usage error names the flag. */
+static int dj_gen_scene(dj_synth_params *p) {
+    static const struct {
+        const char *flag, **text;
+        double limit;
+    } ranges[3] = {{"speed", &dj_gm_speed, 0.5}, {"spin", &dj_gm_spin, 90}, {"zoom", &dj_gm_zoom, DJ_SYNTH_MAX_ZOOM}};
+    float *lo[3] = {&p->speed_min, &p->spin_min, &p->zoom_min}, *hi[3] = {&p->speed_max, &p->spin_max, &p->zoom_max};
+    for (int i = 0; i < 3; i++)
+        if (*ranges[i].text && !dj_gen_parse_range(*ranges[i].text, ranges[i].limit, lo[i], hi[i]))
+            return dj_cli_usage_error("gen motion", "option '--%s' expects MIN,MAX with 0 <= MIN <= MAX <= %g, got '%s'",
+                                      ranges[i].flag, ranges[i].limit, *ranges[i].text);
+    p->noise = (float)dj_gm_noise;
+    p->jitter = (float)dj_gm_jitter;
+    p->distractors = (int)dj_gm_distractors;
+    return -1;
+}
 
 static const dj_cli_spec dj_gm_spec = {
     "gen motion", "--out DIR [--classes N] [--per-class N] [--val-per-class N] [--frames T] [--size N] ...",
@@ -94,6 +139,12 @@ static int dj_gen_motion(int argc, char **argv) {
     dj_gm_seed = 0;
     dj_gm_fps = o.fps;
     dj_gm_threads = 0;
+    dj_gm_speed = dj_gm_spin = dj_gm_zoom = NULL;
+    dj_synth_params scene;
+    dj_synth_params_default(&scene, 112, 112, o.frames); /* the size and length come from o */
+    dj_gm_noise = scene.noise;
+    dj_gm_jitter = scene.jitter;
+    dj_gm_distractors = scene.distractors;
     int np = 0;
     int rc = dj_cli_parse(&dj_gm_spec, argc, argv, &np);
     if (rc >= 0)
@@ -106,6 +157,9 @@ static int dj_gen_motion(int argc, char **argv) {
     if (o.width < 16 || o.height < 16 || o.width % 2 || o.height % 2)
         return dj_cli_usage_error(dj_gm_spec.command, "option '--size' must be even and at least 16, got %dx%d",
                                   o.width, o.height);
+    if ((rc = dj_gen_scene(&scene)) >= 0)
+        return rc;
+    o.scene = &scene;
     o.out_dir = dj_gm_out;
     o.codec = dj_gm_codec;
     o.classes = (int)dj_gm_classes;

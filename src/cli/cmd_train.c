@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libavutil/log.h>
+
 #include "cli.h"
 #include "dojo/log.h"
 #include "dojo/synth.h"
@@ -175,7 +177,9 @@ static dj_status dj_demo_data(dj_config *c, char *train, char *val, size_t size)
                                                    "frames >= 2, size 16-4096, seed >= 0");
     char cache[1024], dir[1400], marker[1500];
     DJ_TRY(dj_cache_dir(cache, sizeof cache));
-    snprintf(dir, sizeof dir, "%s/motion-c%lld-n%lld-v%lld-f%lld-s%lld-seed%lld", cache, (long long)classes,
+    /* the scene version in the name: a cache from another generator is not reused */
+    snprintf(dir, sizeof dir, "%s/motion%d-c%lld-n%lld-v%lld-f%lld-s%lld-seed%lld", cache, DJ_SYNTH_MOTION_VERSION,
+             (long long)classes,
              (long long)per_class, (long long)val_per_class, (long long)frames, (long long)px, (long long)seed);
     snprintf(marker, sizeof marker, "%s/.complete", dir);
     struct stat st;
@@ -191,6 +195,8 @@ static dj_status dj_demo_data(dj_config *c, char *train, char *val, size_t size)
         o.width = o.height = (int)px;
         o.seed = (uint64_t)seed;
         o.progress = dj_log_get_level() >= DJ_LOG_INFO;
+        /* the encoder's own statistics, one block per clip: errors only, unless --verbose */
+        av_log_set_level(dj_log_get_level() >= DJ_LOG_DEBUG ? AV_LOG_INFO : AV_LOG_ERROR);
         DJ_TRY(dj_synth_motion_generate(&o));
         FILE *f = fopen(marker, "w");
         if (!f || fclose(f) != 0)

@@ -151,6 +151,22 @@ static dj_status dj_decode_video(dj_loader *l, dj_fill_ctx *c, const dj_plan_vid
 }
 
 /* Copies clip `from` of the batch onto clip `to` (video and label). */
+/* Temporal differences in place: frame t of each clip (video: [N][3][T][H][W],
+ * the first n clips) becomes frame t+1 minus frame t, and the last frame 0.
+ * What stays still, the clip's colours and textures, disappears; what moves
+ * remains. */
+static void dj_clips_difference(dj_tensor *video, int n) {
+    int64_t T = video->shape[2], hw = video->shape[3] * video->shape[4];
+    float *v = video->data;
+    for (int64_t q = 0; q < (int64_t)n * 3; q++) {
+        float *p = v + q * T * hw; /* [T][H][W] of one channel */
+        for (int64_t t = 0; t + 1 < T; t++)
+            for (int64_t k = 0; k < hw; k++)
+                p[t * hw + k] = p[(t + 1) * hw + k] - p[t * hw + k];
+        memset(p + (T - 1) * hw, 0, sizeof(float) * (size_t)hw);
+    }
+}
+
 static void dj_copy_clip(dj_ring_slot *slot, int from, int to) {
     size_t clip = dj_tensor_nbytes(&slot->video) / (size_t)slot->video.shape[0];
     char *v = slot->video.data;
@@ -191,7 +207,7 @@ static dj_status dj_fill_batch(dj_loader *l, dj_worker_ctx *w, dj_ring_slot *slo
                 bad[nbad++] = k;
     }
     int failed_clips = 0;
-    if (l->opt.center_clips && l->opt.dtype == DJ_DTYPE_F32) {
+    if (l->opt.center_clips == 1 && l->opt.dtype == DJ_DTYPE_F32) {
         /* per-clip, per-channel mean removal: the clip's overall colour says
          * nothing about its motion and slows learning a great deal */
         int64_t plane = slot->video.shape[2] * slot->video.shape[3] * slot->video.shape[4];
@@ -205,6 +221,8 @@ static dj_status dj_fill_batch(dj_loader *l, dj_worker_ctx *w, dj_ring_slot *slo
             for (int64_t k = 0; k < plane; k++)
                 p[k] -= mean;
         }
+    } else if (l->opt.center_clips == 2 && l->opt.dtype == DJ_DTYPE_F32) {
+        dj_clips_difference(&slot->video, n);
     }
     if (nbad) {
         char *is_bad = calloc((size_t)n, 1);

@@ -143,9 +143,12 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     if (normalize) {
         if (!strcmp(normalize, "clip"))
             o->center_clips = 1;
+        else if (!strcmp(normalize, "diff"))
+            o->center_clips = 2;
         else if (strcmp(normalize, "dataset"))
             return dj_error_set(DJ_ERR_INVALID, "augment.normalize",
-                                "recipe: 'dataset' (mean/std only) or 'clip' (also remove each clip's mean), not '%s'",
+                                "recipe: 'dataset' (mean/std only), 'clip' (also remove each clip's mean) or 'diff' "
+                                "(differences of consecutive frames), not '%s'",
                                 normalize);
     }
     DJ_TRY(dj_config_get_int(c, "eval.clips", &o->eval_clips));

@@ -8,7 +8,11 @@
  * and the motion never leaks into a single frame: the world wraps around (an
  * object leaving on the right comes back on the left) and the zoom cycles
  * through its size range, so at every frame the main object's position,
- * angle and size have the same distribution in every class.
+ * angle and size have the same distribution in every class. The zoom cycles
+ * without a jump: the main object is two concentric copies half a cycle
+ * apart in size that fade in and out (dj_main_poses). A plain wrap made the
+ * size jump back once in most training windows, a step of the opposite class
+ * that the network then had to learn to ignore.
  *
  * Everything is a pure function of (params, seed, class): rendering uses
  * only per-clip generators (dj_rng) and no global state. */
@@ -37,14 +41,14 @@ void dj_synth_params_default(dj_synth_params *p, int width, int height, int fram
     p->height = height;
     p->frames = frames;
     p->distractors = 1;
-    p->noise = 4.0f;
-    p->jitter = 1.0f;
+    p->noise = 2.0f;   /* scene version 1: 4 */
+    p->jitter = 0.25f; /* 1 */
     p->speed_min = 0.02f;
     p->speed_max = 0.045f;
-    p->spin_min = 4.0f;
-    p->spin_max = 9.0f;
-    p->zoom_min = 0.025f;
-    p->zoom_max = 0.05f;
+    p->spin_min = 5.0f;  /* 4 */
+    p->spin_max = 10.0f; /* 9 */
+    p->zoom_min = 0.05f; /* 0.025: with the zoom now free of jumps, it can be as visible as a turn */
+    p->zoom_max = 0.08f; /* 0.05 */
 }
 
 uint64_t dj_synth_clip_seed(uint64_t seed, int split, int cls, int index) {
@@ -65,9 +69,9 @@ typedef struct dj_sprite {
 } dj_sprite;
 
 /* One object's state in a frame: centre (world pixels), angle (radians,
- * clockwise on screen), diameter on screen (pixels). */
+ * clockwise on screen), diameter on screen (pixels), opacity (0..1). */
 typedef struct dj_pose {
-    float cx, cy, angle, diameter;
+    float cx, cy, angle, diameter, alpha;
 } dj_pose;
 
 /* An object's motion over the clip: pose(t) = start + t * rate, where the
@@ -132,7 +136,7 @@ static dj_status dj_sprite_create(dj_sprite *s, int size, dj_rng *r) {
         return dj_error_set(DJ_ERR_NOMEM, "synth", "out of memory for a %dx%d sprite", size, size);
     int shape = (int)dj_rng_below(r, 5), kind = (int)dj_rng_below(r, 3);
     float aspect = dj_uniform(r, 0.45f, 0.75f), a = dj_uniform(r, 0, 2 * (float)DJ_PI);
-    float t[4] = {dj_uniform(r, 5.0f, 14.0f), cosf(a), sinf(a), dj_uniform(r, 0, 6.28f)};
+    float t[4] = {dj_uniform(r, 4.0f, 9.0f), cosf(a), sinf(a), dj_uniform(r, 0, 6.28f)};
     if (kind == 1)
         t[0] = (float)(2 + dj_rng_below(r, 4));
     float c1[3], c2[3], g[3];
@@ -190,12 +194,34 @@ static dj_pose dj_object_pose(const dj_object *o, int t, int width, int height) 
     p.angle += o->spin * (float)t;
     float ld = o->log_lo + dj_wrapf(o->log_d + o->log_rate * (float)t - o->log_lo, o->log_hi - o->log_lo);
     p.diameter = expf(ld);
+    p.alpha = 1;
     return p;
+}
+
+/* The main object is drawn as two concentric copies whose sizes lie half a
+ * zoom cycle apart, each as opaque as sin^2(pi * phase), phase being its
+ * place in [log_lo, log_hi): the opacities sum to 1, a copy fades out as it
+ * reaches one end of the size range and in at the other. A zoom is thus an
+ * endless growth (or shrinking) with no jump when the size wraps, and since
+ * every class draws the same two copies, a single frame still does not tell
+ * the class. out[0] is the larger copy (drawn first). */
+static void dj_main_poses(const dj_object *o, int t, int width, int height, dj_pose out[2]) {
+    float period = o->log_hi - o->log_lo;
+    dj_pose a = dj_object_pose(o, t, width, height), b = a;
+    float phase = (logf(a.diameter) - o->log_lo) / period;
+    float phase_b = dj_wrapf(phase + 0.5f, 1.0f);
+    b.diameter = expf(o->log_lo + phase_b * period);
+    float s = sinf((float)DJ_PI * phase);
+    a.alpha = s * s;
+    b.alpha = 1 - a.alpha;
+    out[0] = a.diameter >= b.diameter ? a : b;
+    out[1] = a.diameter >= b.diameter ? b : a;
 }
 
 /* Composites the object into img ([h][w][3] floats) with the camera at
  * (jx, jy); the world wraps around. cover (or NULL): [h][w], receives the
- * object's alpha (as_main) or is attenuated by it (a distractor in front). */
+ * object's alpha (as_main: united with what it holds) or is attenuated by it
+ * (a distractor in front). */
 static void dj_object_draw(const dj_object *o, dj_pose p, float jx, float jy, int w, int h, float *img,
                            float *cover, int as_main) {
     float r = 0.5f * p.diameter + 1.0f;
@@ -220,11 +246,13 @@ static void dj_object_draw(const dj_object *o, dj_pose p, float jx, float jy, in
             dj_sprite_sample(&o->sprite, u, v, smp);
             if (smp[3] <= 0)
                 continue;
-            float *dst = img + 3 * ((size_t)py * w + px);
+            float *dst = img + 3 * ((size_t)py * w + px), a = p.alpha * smp[3];
             for (int k = 0; k < 3; k++)
-                dst[k] = dst[k] * (1 - smp[3]) + smp[k];
-            if (cover)
-                cover[(size_t)py * w + px] = as_main ? smp[3] : cover[(size_t)py * w + px] * (1 - smp[3]);
+                dst[k] = dst[k] * (1 - a) + p.alpha * smp[k];
+            if (cover) {
+                float *cv = cover + (size_t)py * w + px;
+                *cv = as_main ? *cv + a * (1 - *cv) : *cv * (1 - a);
+            }
         }
     }
 }
@@ -312,7 +340,7 @@ static dj_status dj_check_params(const dj_synth_params *p, int cls) {
                             p->noise, p->jitter);
     if (!(p->speed_min >= 0 && p->speed_min <= p->speed_max && p->speed_max <= 0.5f) ||
         !(p->spin_min >= 0 && p->spin_min <= p->spin_max && p->spin_max <= 90) ||
-        !(p->zoom_min >= 0 && p->zoom_min <= p->zoom_max && p->zoom_max <= DJ_ZOOM_RANGE))
+        !(p->zoom_min >= 0 && p->zoom_min <= p->zoom_max && p->zoom_max <= DJ_SYNTH_MAX_ZOOM))
         return dj_error_set(DJ_ERR_INVALID, "synth", "a motion range is out of order or too large");
     return DJ_OK;
 }
@@ -419,7 +447,10 @@ static void dj_scene_frame(const dj_synth_params *p, dj_scene *s, int t, float j
     for (int i = 1; i < s->nobj; i++)
         if (!s->obj[i].in_front)
             dj_object_draw(&s->obj[i], dj_object_pose(&s->obj[i], t, w, h), jx, jy, w, h, s->img, NULL, 0);
-    dj_object_draw(&s->obj[0], dj_object_pose(&s->obj[0], t, w, h), jx, jy, w, h, s->img, s->cover, 1);
+    dj_pose main[2];
+    dj_main_poses(&s->obj[0], t, w, h, main);
+    for (int k = 0; k < 2; k++)
+        dj_object_draw(&s->obj[0], main[k], jx, jy, w, h, s->img, s->cover, 1);
     for (int i = 1; i < s->nobj; i++)
         if (s->obj[i].in_front)
             dj_object_draw(&s->obj[i], dj_object_pose(&s->obj[i], t, w, h), jx, jy, w, h, s->img, s->cover, 0);

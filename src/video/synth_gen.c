@@ -266,6 +266,7 @@ static dj_status dj_motion_manifest(const dj_motion_job *j, double seconds) {
     const dj_synth_params *p = &j->params;
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "generator", "dojo gen motion");
+    cJSON_AddNumberToObject(m, "scene_version", DJ_SYNTH_MOTION_VERSION);
     cJSON_AddStringToObject(m, "dojo_version", dj_build()->version);
     cJSON_AddStringToObject(m, "description",
                             "synthetic motion classes: only the main object's motion tells the classes apart");

@@ -27,6 +27,17 @@ expect gen-motion-bad-per-class 2 "option '--per-class' expects a whole number, 
 expect gen-motion-negative-seed 2 "option '--seed' must be between 0 and" -- "$DOJO" gen motion --out "$TMP/x" --seed -1
 expect gen-motion-unknown-option 2 "unknown option '--colour' \(dojo gen motion\)" -- \
     "$DOJO" gen motion --out "$TMP/x" --colour red
+expect gen-motion-spin-order 2 "option '--spin' expects MIN,MAX with 0 <= MIN <= MAX <= 90, got '9,3'" -- \
+    "$DOJO" gen motion --out "$TMP/x" --spin 9,3
+expect gen-motion-zoom-too-fast 2 "option '--zoom' expects MIN,MAX with 0 <= MIN <= MAX <= 0.5, got '0.6'" -- \
+    "$DOJO" gen motion --out "$TMP/x" --zoom 0.6
+expect gen-motion-speed-garbage 2 "option '--speed' expects MIN,MAX .*got '0.1,fast'" -- \
+    "$DOJO" gen motion --out "$TMP/x" --speed 0.1,fast
+expect gen-motion-speed-trailing 2 "option '--speed' expects MIN,MAX" -- "$DOJO" gen motion --out "$TMP/x" --speed 0.1,
+expect gen-motion-noise-range 2 "option '--noise' must be between 0 and 100" -- \
+    "$DOJO" gen motion --out "$TMP/x" --noise 101
+expect gen-motion-distractors-range 2 "option '--distractors' must be between 0 and 1" -- \
+    "$DOJO" gen motion --out "$TMP/x" --distractors 2
 expect gen-motion-positional 2 "unexpected argument 'extra'" -- "$DOJO" gen motion --out "$TMP/x" extra
 expect gen-motion-bad-codec 1 "^dojo: error: encoder 'nope' is not in this build of libavcodec \(--codec\)" -- \
     "$DOJO" gen motion --out "$TMP/x" --codec nope --classes 1 --per-class 1 --frames 2 --size 16
@@ -53,6 +64,16 @@ check gen-motion-classes-txt [ "$(cat "$TMP/m1/classes.txt")" = "$(printf 'trans
 check gen-motion-classes-txt-train cmp -s "$TMP/m1/classes.txt" "$TMP/m1/train/classes.txt"
 check gen-motion-classes-txt-val cmp -s "$TMP/m1/classes.txt" "$TMP/m1/val/classes.txt"
 check gen-motion-manifest grep -q '"val_per_class":[[:space:]]*1' "$TMP/m1/manifest.json"
+check gen-motion-manifest-version grep -q '"scene_version":[[:space:]]*2' "$TMP/m1/manifest.json"
+# the scene flags reach the clips and the manifest
+expect gen-motion-scene-flags 0 "" -- "$DOJO" --quiet gen motion --out "$TMP/m5" --classes 2 --per-class 2 \
+    --val-per-class 1 --frames 8 --size 32 --seed 5 --spin 3,4 --zoom 0.01,0.02 --speed 0.05 --noise 0 --jitter 0 \
+    --distractors 0
+check gen-motion-scene-spin grep -q '"spin_deg_max":[[:space:]]*4' "$TMP/m5/manifest.json"
+check gen-motion-scene-speed grep -q '"speed_min":[[:space:]]*0.05' "$TMP/m5/manifest.json"
+check gen-motion-scene-calm grep -q '"distractors":[[:space:]]*false' "$TMP/m5/manifest.json"
+check gen-motion-scene-changes-bytes \
+    sh -c "! cmp -s '$TMP/m1/train/translate_right/translate_right_0000.mp4' '$TMP/m5/train/translate_right/translate_right_0000.mp4'"
 count=$(find "$TMP/m1" -name '*.mp4' | wc -l)
 check gen-motion-file-count [ "$count" = 6 ]
 check gen-motion-train-file [ -s "$TMP/m1/train/translate_left/translate_left_0001.mp4" ]

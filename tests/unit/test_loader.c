@@ -223,6 +223,45 @@ static void test_centered_clips_have_zero_mean(void) {
     dj_batch_plan_free(plan);
 }
 
+/* normalize: diff — frame t becomes frame t+1 minus frame t of the same
+ * batch loaded plainly, and the last frame is zero. */
+static void test_difference_clips(void) {
+    if (make_data())
+        return;
+    dj_batch_plan *plan = make_plan(0, 4);
+    dj_loader_options lo = dj_loader_defaults();
+    lo.height = lo.width = 16;
+    dj_loader *plain, *diff;
+    CHECK(dj_loader_create(index_, plan, &lo, &plain) == DJ_OK);
+    lo.center_clips = 2;
+    CHECK(dj_loader_create(index_, plan, &lo, &diff) == DJ_OK);
+    const dj_loader_batch *a = NULL, *b = NULL;
+    CHECK(dj_loader_next(plain, &a) == DJ_OK && a);
+    CHECK(dj_loader_next(diff, &b) == DJ_OK && b);
+    if (a && b) {
+        int64_t T = a->video.shape[2], hw = 16 * 16;
+        double moved = 0, worst = 0, last = 0;
+        for (int q = 0; q < a->n * 3; q++) {
+            const float *x = (const float *)a->video.data + (int64_t)q * T * hw;
+            const float *d = (const float *)b->video.data + (int64_t)q * T * hw;
+            for (int64_t t = 0; t + 1 < T; t++)
+                for (int64_t k = 0; k < hw; k++) {
+                    double want = (double)x[(t + 1) * hw + k] - x[t * hw + k];
+                    worst = fmax(worst, fabs(d[t * hw + k] - want));
+                    moved += fabs(want);
+                }
+            for (int64_t k = 0; k < hw; k++)
+                last = fmax(last, fabs(d[(T - 1) * hw + k]));
+        }
+        CHECK_CLOSE(worst, 0.0, 0, 1e-5);
+        CHECK(last == 0);
+        CHECK(moved > 0); /* the clips do move: the differences are not all zero */
+    }
+    dj_loader_free(plain);
+    dj_loader_free(diff);
+    dj_batch_plan_free(plan);
+}
+
 static void test_bad_options(void) {
     if (make_data())
         return;
@@ -244,6 +283,7 @@ int main(void) {
     DJ_RUN(test_consumer_can_stop_early);
     DJ_RUN(test_broken_video_is_skipped_or_reported);
     DJ_RUN(test_centered_clips_have_zero_mean);
+    DJ_RUN(test_difference_clips);
     DJ_RUN(test_bad_options);
     dj_index_free(index_);
     return dj_test_finish();

@@ -343,6 +343,12 @@ static void test_recipe_keys(void) {
     CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
     CHECK(o.bf16 == 1);
     dj_config_free(c);
+    const char *diff = "augment:\n  normalize: diff\n";
+    CHECK(dj_config_parse(diff, strlen(diff), "recipe.yaml", &c) == DJ_OK);
+    dj_train_defaults(&o);
+    CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
+    CHECK_EQ_INT(o.center_clips, 2);
+    dj_config_free(c);
     const char *bad[] = {"optimiser:\n  lr: 1\n", "train:\n  batch: 0\n", "optimizer:\n  kind: lion\n",
                          "augment:\n  scale: [0.9, 0.5]\n", "data:\n  size: 64\n  short_side: 32\n",
                          "eval:\n  crops: 2\n", "train:\n  bf16: maybe\n", "augment:\n  normalize: frame\n"};
