@@ -190,30 +190,26 @@ typedef struct dj_col_job {
         }                                                                                             \
     } while (0)
 
-static void dj_vol2col_rows(void *arg, int64_t r0, int64_t r1, int thread) {
-    const dj_col_job *j = arg;
-    const dj_conv_geom *g = j->g;
-    (void)thread;
-    for (int64_t r = r0; r < r1; r++) {
-        float *dst = j->col + r * j->pb;
-        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
-            float *d = dst + j0;
-            for (int64_t q = 0; q < lo; q++)
-                d[q] = 0.0f;
-            if (hi > lo) {
-                const float *src = j->x + plane + iw0;
-                if (g->sw == 1) {
-                    memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-                } else {
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = src[q * g->sw];
-                }
+/* dst[0, pb) = column row r of x for output positions [p0, p0+pb). */
+static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int64_t p0, int64_t pb, float *dst) {
+    DJ_COL_ROW_WALK(g, r, p0, pb, {
+        float *d = dst + j0;
+        for (int64_t q = 0; q < lo; q++)
+            d[q] = 0.0f;
+        if (hi > lo) {
+            const float *src = x + plane + iw0;
+            if (g->sw == 1) {
+                memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+            } else {
+                for (int64_t q = lo; q < hi; q++)
+                    d[q] = src[q * g->sw];
             }
-            for (int64_t q = hi; q < seg; q++)
-                d[q] = 0.0f;
-        });
-    }
+        }
+        for (int64_t q = hi; q < seg; q++)
+            d[q] = 0.0f;
+    });
 }
+
 
 static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_col_job *j = arg;
@@ -234,6 +230,66 @@ static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
                 }
             }
         });
+    }
+}
+
+/* ---------------------------------------------------------------- implicit GEMM
+ * The packing functions of dj_sgemm_packed_b: they gather the column matrix
+ * col (K, P) of one sample and group straight into the GEMM's panels, so no
+ * column buffer is written and read back (the values, and so the results,
+ * are those of vol2col + dj_sgemm). */
+
+/* Copies len values src[q * stride] (zeros for src NULL) to columns
+ * [col, col+len) of panel row `row` of a panel block (kc rows, nr wide). */
+static void dj_panel_put(float *dst, int64_t kc, int nr, int64_t row, int64_t col, const float *src, int64_t stride,
+                         int64_t len) {
+    while (len > 0) {
+        int64_t lane = col % nr, n = nr - lane < len ? nr - lane : len;
+        float *d = dst + (col / nr) * kc * nr + row * nr + lane;
+        if (!src)
+            memset(d, 0, (size_t)n * sizeof(float));
+        else if (stride == 1)
+            memcpy(d, src, (size_t)n * sizeof(float));
+        else
+            for (int64_t q = 0; q < n; q++)
+                d[q] = src[q * stride];
+        if (src)
+            src += n * stride;
+        col += n, len -= n;
+    }
+}
+
+/* Forward, B = col: rows k0.. of col (channel and kernel offset), output
+ * positions p0..p0+np as the panel columns. */
+static void dj_conv_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t p0, int64_t np, int nr, float *dst,
+                             float *tmp) {
+    const dj_col_job *j = ctx;
+    const dj_conv_geom *g = j->g;
+    (void)tmp;
+    int64_t padded = (np + nr - 1) / nr * nr;
+    for (int64_t r = k0; r < k0 + kc; r++) {
+        int64_t row = r - k0;
+        DJ_COL_ROW_WALK(g, r, p0, np, {
+            dj_panel_put(dst, kc, nr, row, j0, NULL, 0, lo);
+            if (hi > lo)
+                dj_panel_put(dst, kc, nr, row, j0 + lo, j->x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
+            dj_panel_put(dst, kc, nr, row, j0 + hi, NULL, 0, seg - hi);
+        });
+        dj_panel_put(dst, kc, nr, row, np, NULL, 0, padded - np);
+    }
+}
+
+/* Weight gradient, B = col^T: output positions k0..k0+kc are the k of the
+ * GEMM, rows r0..r0+nr of col the panel columns; each panel's rows are
+ * gathered into tmp (nr x kc) and transposed into place. */
+static void dj_conv_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int64_t nrows, int nr, float *dst,
+                              float *tmp) {
+    const dj_col_job *j = ctx;
+    for (int64_t jr = 0; jr < nrows; jr += nr) {
+        int64_t n = nrows - jr < nr ? nrows - jr : nr;
+        for (int64_t i = 0; i < n; i++)
+            dj_vol2col_row(j->g, j->x, r0 + jr + i, k0, kc, tmp + i * kc);
+        dj_sgemm_pack_rows(tmp, kc, n, kc, nr, dst + jr * kc);
     }
 }
 
@@ -388,14 +444,11 @@ static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, 
                                 yg, g->P));
                 continue;
             }
-            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
-                int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
-                dj_col_job cj = {g, xg, NULL, col, p0, pb};
-                dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
-                DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, g->Cout_g, pb, g->K, 1.0f, wg, g->K, col, pb, 0.0f,
-                                yg + p0, g->P));
-            }
+            dj_col_job cj = {g, xg, NULL, NULL, 0, g->P};
+            DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, dj_conv_pack_col, &cj,
+                                     0.0f, yg, g->P));
         }
+    (void)col;
     return DJ_OK;
 }
 
@@ -446,19 +499,17 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
                                     1.0f, dxg, g->P));
                 continue;
             }
-            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+            if (dwg) { /* dW_g += dy (Cout_g, P) @ col^T (P, K), col gathered into the panels */
+                dj_col_job cj = {g, xg, NULL, NULL, 0, g->P};
+                DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, g->P, 1.0f, dyg, g->P, dj_conv_pack_colt,
+                                         &cj, 1.0f, dwg, g->K));
+            }
+            for (int64_t p0 = 0; dxg && p0 < g->P; p0 += g->pblock) {
                 int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
                 dj_col_job cj = {g, xg, dxg, col, p0, pb};
-                if (dwg) {
-                    dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
-                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, pb, 1.0f, dyg + p0, g->P, col, pb,
-                                    1.0f, dwg, g->K));
-                }
-                if (dxg) {
-                    DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P,
-                                    0.0f, col, pb));
-                    dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
-                }
+                DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P, 0.0f,
+                                col, pb));
+                dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
             }
         }
     return DJ_OK;
