@@ -5,14 +5,17 @@
  * - pointwise (1x1x1, stride 1, no padding): the input of one sample and
  *   group already is the (Cin_g, T*H*W) matrix the GEMM wants;
  * - depthwise-style (Cin/groups == 1): direct loops, im2col would only copy;
- * - general: blocked vol2col. For each sample n and group g, the output
- *   positions are cut into blocks of `pblock`; a block's columns
- *   col (K = Cin_g*kT*kH*kW, pblock) are gathered, then
- *     forward   out[:, blk]  = W_g (Cout_g, K) @ col
- *     weight    dW_g        += dout[:, blk] @ col^T   (n, then blocks, in order)
- *     input     dcol         = W_g^T @ dout[:, blk];  col2vol adds it into dinp.
- * dj_sgemm never splits K over threads, vol2col is parallel over column rows
- * and col2vol over input channels, so every sum runs in a fixed order. */
+ * - general: implicit GEMM over the column matrix col (K = Cin_g*kT*kH*kW,
+ *   P) of each sample n and group g, whose entries are gathered straight
+ *   into the GEMM's packed panels (dj_sgemm_packed_b), never stored whole:
+ *     forward   out         = W_g (Cout_g, K) @ col
+ *     weight    dW_g       += dout (Cout_g, P) @ col^T     (n in order)
+ *     input     stride 1, padding <= dilation*(k-1): dinp += the conv of
+ *               dout with the flipped, transposed weight (implicit GEMM too);
+ *               otherwise per block of `pblock` positions dcol = W_g^T @
+ *               dout[:, blk] into the scratch, and col2vol adds it into dinp.
+ * dj_sgemm never splits K over threads and col2vol runs over input channels,
+ * so every sum runs in a fixed order whatever the thread count. */
 #include <stdio.h>
 #include <string.h>
 
@@ -143,8 +146,14 @@ static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float
 /* The output positions j in [0, n) of a row whose input index
  * j*stride + off lies in [0, len): [*lo, *hi). */
 static inline void dj_valid_range(int64_t off, int64_t stride, int64_t len, int64_t n, int64_t *lo, int64_t *hi) {
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = off >= len ? 0 : (len - off + stride - 1) / stride;
+    int64_t a, b;
+    if (stride == 1) { /* the common case, without divisions */
+        a = off >= 0 ? 0 : -off;
+        b = off >= len ? 0 : len - off;
+    } else {
+        a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+        b = off >= len ? 0 : (len - off + stride - 1) / stride;
+    }
     if (a > n)
         a = n;
     if (b > n)
@@ -239,23 +248,35 @@ static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
  * column buffer is written and read back (the values, and so the results,
  * are those of vol2col + dj_sgemm). */
 
-/* Copies len values src[q * stride] (zeros for src NULL) to columns
- * [col, col+len) of panel row `row` of a panel block (kc rows, nr wide). */
-static void dj_panel_put(float *dst, int64_t kc, int nr, int64_t row, int64_t col, const float *src, int64_t stride,
-                         int64_t len) {
+/* Where the next column of one panel row goes: panel row `d` (nr floats;
+ * the same row of the next panel is `step` floats on), column `lane`. */
+typedef struct dj_panel_cursor {
+    float *d;
+    int64_t step;
+    int lane, nr;
+} dj_panel_cursor;
+
+/* Appends len values src[q * stride] (zeros for src NULL) to the row. Runs
+ * are short (a row of the output, cut at panel edges): plain loops, no
+ * library calls, no divisions. */
+static inline void dj_panel_put(dj_panel_cursor *c, const float *src, int64_t stride, int64_t len) {
     while (len > 0) {
-        int64_t lane = col % nr, n = nr - lane < len ? nr - lane : len;
-        float *d = dst + (col / nr) * kc * nr + row * nr + lane;
+        int n = c->nr - c->lane < len ? c->nr - c->lane : (int)len;
+        float *d = c->d + c->lane;
         if (!src)
-            memset(d, 0, (size_t)n * sizeof(float));
+            for (int q = 0; q < n; q++)
+                d[q] = 0.0f;
         else if (stride == 1)
-            memcpy(d, src, (size_t)n * sizeof(float));
+            for (int q = 0; q < n; q++)
+                d[q] = src[q];
         else
-            for (int64_t q = 0; q < n; q++)
+            for (int q = 0; q < n; q++)
                 d[q] = src[q * stride];
         if (src)
             src += n * stride;
-        col += n, len -= n;
+        len -= n, c->lane += n;
+        if (c->lane == c->nr)
+            c->lane = 0, c->d += c->step;
     }
 }
 
@@ -268,14 +289,15 @@ static void dj_conv_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t p0, int6
     (void)tmp;
     int64_t padded = (np + nr - 1) / nr * nr;
     for (int64_t r = k0; r < k0 + kc; r++) {
-        int64_t row = r - k0;
+        dj_panel_cursor c = {dst + (r - k0) * nr, kc * nr, 0, nr};
         DJ_COL_ROW_WALK(g, r, p0, np, {
-            dj_panel_put(dst, kc, nr, row, j0, NULL, 0, lo);
+            (void)j0;
+            dj_panel_put(&c, NULL, 0, lo);
             if (hi > lo)
-                dj_panel_put(dst, kc, nr, row, j0 + lo, j->x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
-            dj_panel_put(dst, kc, nr, row, j0 + hi, NULL, 0, seg - hi);
+                dj_panel_put(&c, j->x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
+            dj_panel_put(&c, NULL, 0, seg - hi);
         });
-        dj_panel_put(dst, kc, nr, row, np, NULL, 0, padded - np);
+        dj_panel_put(&c, NULL, 0, padded - np);
     }
 }
 
@@ -480,9 +502,66 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
 
 /* ---------------------------------------------------------------- backward */
 
+/* Input gradient of a stride-1 conv as a convolution itself: dx = dy
+ * convolved with the weight flipped on all three axes and Cin/Cout swapped,
+ * padding d*(k-1) - p on each axis (which must be >= 0). The GEMM
+ *   dx_g (Cin_g, S) += W'_g (Cin_g, Cout_g*kvol) @ col(dy_g) (Cout_g*kvol, S)
+ * gathers col(dy) into its panels: no column buffer, no col2vol pass.
+ * g2 gets that convolution's geometry; 0 when the shape does not allow it
+ * or W' does not fit in the scratch. */
+static int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
+    int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
+    dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
+    if (g->st != 1 || g->sh != 1 || g->sw != 1 || g->Cout_g > g->pblock)
+        return 0;
+    for (int a = 0; a < 3; a++) {
+        int64_t p2 = d[a] * (k[a] - 1) - pad[a];
+        if (p2 < 0 || p2 > 1 << 20)
+            return 0;
+        q.padding[a] = (int)p2, q.dilation[a] = (int)d[a];
+    }
+    int64_t in[5] = {1, g->Cout_g, g->To, g->Ho, g->Wo}, w[5] = {g->Cin_g, g->Cout_g, g->kT, g->kH, g->kW};
+    if (dj_conv_geom_init(&q, in, w, g2, "conv3d input gradient") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return g2->To == g->T && g2->Ho == g->H && g2->Wo == g->W;
+}
+
+/* wt (Cin_g, Cout_g*kvol) = the weight of group gi, kernel flipped:
+ * wt[c][oc*kvol + k] = w[oc][c][kvol-1-k]. */
+static void dj_conv_flip_weight(const dj_conv_geom *g, const float *wg, float *wt) {
+    for (int64_t c = 0; c < g->Cin_g; c++)
+        for (int64_t oc = 0; oc < g->Cout_g; oc++) {
+            const float *src = wg + oc * g->K + c * g->kvol;
+            float *dst = wt + c * g->Cout_g * g->kvol + oc * g->kvol;
+            for (int64_t k = 0; k < g->kvol; k++)
+                dst[k] = src[g->kvol - 1 - k];
+        }
+}
+
+static dj_status dj_conv_dgrad_implicit(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *g2,
+                                        const float *w, const float *dy, float *dx, float *wt) {
+    int64_t K2 = g->Cout_g * g->kvol;
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        dj_conv_flip_weight(g, w + gi * g->Cout_g * g->K, wt);
+        for (int64_t n = 0; n < g->N; n++) {
+            dj_col_job cj = {g2, dy + (n * g->Cout + gi * g->Cout_g) * g->P, NULL, NULL, 0, g->S};
+            DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, wt, K2, dj_conv_pack_col, &cj,
+                                     1.0f, dx + (n * g->Cin + gi * g->Cin_g) * g->S, g->S));
+        }
+    }
+    return DJ_OK;
+}
+
 static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
                                        const float *dy, float *dx, float *dw, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
+    dj_conv_geom g2;
+    if (dx && !g->pointwise && dj_conv_dgrad_geom(g, &g2)) { /* col holds K * pblock >= Cin_g * Cout_g * kvol */
+        DJ_TRY(dj_conv_dgrad_implicit(pool, g, &g2, w, dy, dx, col));
+        dx = NULL;
+    }
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
             const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;

@@ -94,6 +94,18 @@ static const sp_case sp_cases[] = {
     SP_CONV("conv pointwise on 1x1x1", SP_SHAPE(3, 4, 1, 1, 1), SP_SHAPE(5, 4, 1, 1, 1), 1, {{0}, {0}, {0}, 0}),
     SP_CONV("conv groups 2 stride 2 dil 2", SP_SHAPE(2, 4, 5, 6, 7), SP_SHAPE(4, 2, 3, 3, 3), 1,
             {{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, 2}),
+    /* stride 1 with padding <= dilation*(kernel-1): the input gradient is a
+     * convolution (implicit GEMM); larger padding goes through col2vol */
+    SP_CONV("conv 3x3x3 8->16 (8-row tiles, implicit input gradient)", SP_SHAPE(1, 8, 3, 5, 6),
+            SP_SHAPE(16, 8, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0}),
+    SP_CONV("conv dilation 2 pad (1,0,2)", SP_SHAPE(1, 2, 6, 7, 8), SP_SHAPE(3, 2, 3, 3, 3), 1,
+            {{0}, {1, 0, 2}, {2, 2, 2}, 0}),
+    SP_CONV("conv pad 3 > kernel 3 (col2vol input gradient)", SP_SHAPE(1, 2, 3, 4, 5), SP_SHAPE(3, 2, 3, 3, 3), 1,
+            {{0}, {3, 0, 2}, {0}, 0}),
+    {"conv (3,1,1) 24->64 (8-row tiles, several panels)", SP_CONV3D, 5, {2, 24, 6, 5, 13}, 5, {64, 24, 3, 1, 1}, 1,
+     {{0}, {1, 0, 0}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+    {"conv 3x3x3 40->40 groups 2 stride 1 (implicit input gradient per group)", SP_CONV3D, 5, {2, 40, 3, 9, 11}, 5,
+     {40, 20, 3, 3, 3}, 1, {{0}, {1, 1, 1}, {0}, 2}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
     /* several column blocks (K = 64*27 = 1728 > budget / P): no finite differences, too big */
     {"conv 3x3x3 64->8 several vol2col blocks", SP_CONV3D, 5, {1, 64, 3, 24, 24}, 5, {8, 64, 3, 3, 3}, 1,
      {{0}, {1, 1, 1}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},

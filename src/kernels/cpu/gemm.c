@@ -14,8 +14,13 @@
  * run the same kernel on a copy), so results are bit-identical for any
  * number of threads and any assignment of tasks to threads.
  *
- * Packing memory: one buffer per thread (about 2.2 MiB: an MC x KC A block
- * and a KC x NC B block), thread-local, allocated on the first call and
+ * dj_sgemm_packed_b takes B from the caller's packing function instead (an
+ * implicit GEMM: conv3d gathers its columns straight into the B panels);
+ * everything else is shared. The AVX-512 tile is 12x32, or 8x32 where M is
+ * a multiple of 8 that 12-row tiles would pad (64, 128, 256, 512 rows).
+ *
+ * Packing memory: one buffer per thread (about 2.3 MiB: an MC x KC A block,
+ * a KC x NC B block and 32 x KC floats for packing functions), thread-local, allocated on the first call and
  * kept (freed when the thread exits), so steady-state calls never allocate. Thread-local rather than pool scratch because operators
  * may hold the pool's scratch while they call GEMM, and because GEMM is also
  * called with a NULL pool from inside other parallel loops. */
