@@ -171,6 +171,7 @@ typedef struct dj_col_job {
     float *dx;      /* same, for col2vol */
     float *col;     /* (K, pb) */
     int64_t p0, pb;
+    int64_t xs;     /* implicit GEMM over several samples: x's sample stride */
 } dj_col_job;
 
 /* Walks the block [p0, p0+pb) of output positions of column row r
@@ -280,24 +281,30 @@ static inline void dj_panel_put(dj_panel_cursor *c, const float *src, int64_t st
     }
 }
 
-/* Forward, B = col: rows k0.. of col (channel and kernel offset), output
- * positions p0..p0+np as the panel columns. */
-static void dj_conv_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t p0, int64_t np, int nr, float *dst,
+/* Forward, B = col: rows k0.. of col (channel and kernel offset), columns
+ * c0..c0+nc as the panel columns. Column c is output position c % P of
+ * sample c / P (x + (c / P) * xs), so one GEMM can span several samples. */
+static void dj_conv_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int64_t nc, int nr, float *dst,
                              float *tmp) {
     const dj_col_job *j = ctx;
     const dj_conv_geom *g = j->g;
     (void)tmp;
-    int64_t padded = (np + nr - 1) / nr * nr;
+    int64_t padded = (nc + nr - 1) / nr * nr;
     for (int64_t r = k0; r < k0 + kc; r++) {
         dj_panel_cursor c = {dst + (r - k0) * nr, kc * nr, 0, nr};
-        DJ_COL_ROW_WALK(g, r, p0, np, {
-            (void)j0;
-            dj_panel_put(&c, NULL, 0, lo);
-            if (hi > lo)
-                dj_panel_put(&c, j->x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
-            dj_panel_put(&c, NULL, 0, seg - hi);
-        });
-        dj_panel_put(&c, NULL, 0, padded - np);
+        for (int64_t col = c0; col < c0 + nc;) {
+            int64_t p0 = col % g->P, np = g->P - p0 < c0 + nc - col ? g->P - p0 : c0 + nc - col;
+            const float *x = j->x + col / g->P * j->xs;
+            DJ_COL_ROW_WALK(g, r, p0, np, {
+                (void)j0;
+                dj_panel_put(&c, NULL, 0, lo);
+                if (hi > lo)
+                    dj_panel_put(&c, x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
+                dj_panel_put(&c, NULL, 0, seg - hi);
+            });
+            col += np;
+        }
+        dj_panel_put(&c, NULL, 0, padded - nc);
     }
 }
 
@@ -453,9 +460,34 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* Few output positions per sample (deep layers: P = 49 at 7x7): one GEMM
+ * over all samples, ybuf (Cout_g, N*P) = W_g @ col of every sample, so the
+ * GEMM's columns fill whole panels; then ybuf is laid out into y. Each
+ * output element is the same sum as in a per-sample GEMM. ybuf is the
+ * scratch, which must hold it (shape-only choice). */
+static int dj_conv_forward_batched(const dj_conv_geom *g) {
+    return !g->pointwise && g->N > 1 && g->P < 256 && g->Cout_g * g->N * g->P <= g->K * g->pblock;
+}
+
+static dj_status dj_conv_forward_batch(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w,
+                                       float *y, float *ybuf) {
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        dj_col_job cj = {g, x + gi * g->Cin_g * g->S, NULL, NULL, 0, g->P, g->Cin * g->S};
+        DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->N * g->P, g->K, 1.0f, w + gi * g->Cout_g * g->K,
+                                 g->K, dj_conv_pack_col, &cj, 0.0f, ybuf, g->N * g->P));
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t c = 0; c < g->Cout_g; c++)
+                memcpy(y + (n * g->Cout + gi * g->Cout_g + c) * g->P, ybuf + c * g->N * g->P + n * g->P,
+                       (size_t)g->P * sizeof(float));
+    }
+    return DJ_OK;
+}
+
 static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
                                       float *y, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
+    if (dj_conv_forward_batched(g))
+        return dj_conv_forward_batch(pool, g, x, w, y, col);
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
             const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;
@@ -466,7 +498,7 @@ static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, 
                                 yg, g->P));
                 continue;
             }
-            dj_col_job cj = {g, xg, NULL, NULL, 0, g->P};
+            dj_col_job cj = {g, xg, NULL, NULL, 0, g->P, 0};
             DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, dj_conv_pack_col, &cj,
                                      0.0f, yg, g->P));
         }
@@ -546,7 +578,7 @@ static dj_status dj_conv_dgrad_implicit(dj_threadpool *pool, const dj_conv_geom 
     for (int64_t gi = 0; gi < g->G; gi++) {
         dj_conv_flip_weight(g, w + gi * g->Cout_g * g->K, wt);
         for (int64_t n = 0; n < g->N; n++) {
-            dj_col_job cj = {g2, dy + (n * g->Cout + gi * g->Cout_g) * g->P, NULL, NULL, 0, g->S};
+            dj_col_job cj = {g2, dy + (n * g->Cout + gi * g->Cout_g) * g->P, NULL, NULL, 0, g->S, 0};
             DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, wt, K2, dj_conv_pack_col, &cj,
                                      1.0f, dx + (n * g->Cin + gi * g->Cin_g) * g->S, g->S));
         }
@@ -579,13 +611,13 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
                 continue;
             }
             if (dwg) { /* dW_g += dy (Cout_g, P) @ col^T (P, K), col gathered into the panels */
-                dj_col_job cj = {g, xg, NULL, NULL, 0, g->P};
+                dj_col_job cj = {g, xg, NULL, NULL, 0, g->P, 0};
                 DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, g->P, 1.0f, dyg, g->P, dj_conv_pack_colt,
                                          &cj, 1.0f, dwg, g->K));
             }
             for (int64_t p0 = 0; dxg && p0 < g->P; p0 += g->pblock) {
                 int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
-                dj_col_job cj = {g, xg, dxg, col, p0, pb};
+                dj_col_job cj = {g, xg, dxg, col, p0, pb, 0};
                 DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P, 0.0f,
                                 col, pb));
                 dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
