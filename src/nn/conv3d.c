@@ -114,10 +114,22 @@ dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_sha
     return DJ_OK;
 }
 
+/* Few output positions per sample (deep layers: P = 49 at 7x7): the
+ * forward runs one GEMM over all samples (see dj_conv_forward_batch). */
+static int dj_conv_forward_batched(const dj_conv_geom *g) {
+    return !g->pointwise && !g->depthwise && g->N > 1 && g->P < 256;
+}
+
+/* floats: the column block (K, pblock) of the input gradient's col2vol
+ * path, or the flipped weight (Cin_g, Cout_g*kvol) of its implicit path
+ * (<= that, see dj_conv_dgrad_geom), or the batched forward's output. */
 static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
     if (g->pointwise || g->depthwise)
         return 0;
-    return (size_t)(g->K * g->pblock) * sizeof(float);
+    int64_t floats = g->K * g->pblock;
+    if (dj_conv_forward_batched(g) && g->Cout_g * g->N * g->P > floats)
+        floats = g->Cout_g * g->N * g->P;
+    return (size_t)floats * sizeof(float);
 }
 
 size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
@@ -460,14 +472,10 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* Few output positions per sample (deep layers: P = 49 at 7x7): one GEMM
- * over all samples, ybuf (Cout_g, N*P) = W_g @ col of every sample, so the
- * GEMM's columns fill whole panels; then ybuf is laid out into y. Each
- * output element is the same sum as in a per-sample GEMM. ybuf is the
- * scratch, which must hold it (shape-only choice). */
-static int dj_conv_forward_batched(const dj_conv_geom *g) {
-    return !g->pointwise && g->N > 1 && g->P < 256 && g->Cout_g * g->N * g->P <= g->K * g->pblock;
-}
+/* One GEMM over all samples, ybuf (Cout_g, N*P) = W_g @ col of every
+ * sample, so the GEMM's columns fill whole panels; then ybuf is laid out
+ * into y. Each output element is the same sum as in a per-sample GEMM.
+ * ybuf is the scratch (dj_conv_scratch_for sizes it). */
 
 static dj_status dj_conv_forward_batch(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w,
                                        float *y, float *ybuf) {
@@ -544,7 +552,11 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
 static int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
     int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
     dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
-    if (g->st != 1 || g->sh != 1 || g->sw != 1 || g->Cout_g > g->pblock)
+    /* Cout_g <= Cin_g: measured on r3d_18 / r2plus1d_18 shapes (Zen 4), the
+     * implicit GEMM (M = Cin_g rows) wins there; with more output than input
+     * channels ((1,3,3) 64->144) the column GEMM (M = Cin_g*kvol) + col2vol
+     * was faster. Cout_g <= pblock keeps W' within the scratch. */
+    if (g->st != 1 || g->sh != 1 || g->sw != 1 || g->Cout_g > g->pblock || g->Cout_g > g->Cin_g)
         return 0;
     for (int a = 0; a < 3; a++) {
         int64_t p2 = d[a] * (k[a] - 1) - pad[a];
