@@ -232,7 +232,6 @@ static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int
     });
 }
 
-
 static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_col_job *j = arg;
     const dj_conv_geom *g = j->g;
@@ -476,7 +475,6 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
  * sample, so the GEMM's columns fill whole panels; then ybuf is laid out
  * into y. Each output element is the same sum as in a per-sample GEMM.
  * ybuf is the scratch (dj_conv_scratch_for sizes it). */
-
 static dj_status dj_conv_forward_batch(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w,
                                        float *y, float *ybuf) {
     for (int64_t gi = 0; gi < g->G; gi++) {
