@@ -27,6 +27,25 @@ typedef enum dj_trans {
 dj_status dj_sgemm(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* Packs the block op(B)[k0:k0+kc, j0:j0+nc] in the layout of the micro-
+ * kernels: dst[ceil(nc/nr)][kc][nr], for each k the nr columns of one panel
+ * side by side, columns past nc zero. tmp holds 32 * kc floats for the
+ * packer's own use. Called from several threads at once, on different
+ * blocks; must not fail. */
+typedef void (*dj_sgemm_pack_fn)(void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float *dst,
+                                 float *tmp);
+
+/* dj_sgemm with B given by a packing function instead of a matrix: an
+ * implicit GEMM, e.g. a convolution whose columns are gathered straight
+ * into the kernel's panels. Same blocking, threads and sums as dj_sgemm. */
+dj_status dj_sgemm_packed_b(dj_threadpool *pool, dj_trans ta, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *A, int64_t lda, dj_sgemm_pack_fn pack_b, void *ctx, float beta, float *C,
+                            int64_t ldc);
+
+/* For packing functions: the n rows X[j*ld + k] (k < kc) as the columns of
+ * panels of nr, in the layout above (rows past n zero). */
+void dj_sgemm_pack_rows(const float *X, int64_t ld, int64_t n, int64_t kc, int nr, float *dst);
+
 /* The naive triple loop (accumulates in double): the reference every fast
  * kernel is tested against. */
 dj_status dj_sgemm_ref(dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

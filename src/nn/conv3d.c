@@ -5,16 +5,19 @@
  * - pointwise (1x1x1, stride 1, no padding): the input of one sample and
  *   group already is the (Cin_g, T*H*W) matrix the GEMM wants;
  * - depthwise-style (Cin/groups == 1): direct loops, im2col would only copy;
- * - general: blocked vol2col. For each sample n and group g, the output
- *   positions are cut into blocks of `pblock`; a block's columns
- *   col (K = Cin_g*kT*kH*kW, pblock) are gathered, then
- *     forward   out[:, blk]  = W_g (Cout_g, K) @ col
- *     weight    dW_g        += dout[:, blk] @ col^T   (n, then blocks, in order)
- *     input     dcol         = W_g^T @ dout[:, blk];  col2vol adds it into dinp.
- * dj_sgemm never splits K over threads, vol2col is parallel over column rows
- * and col2vol over input channels, so every sum runs in a fixed order.
+ * - general: implicit GEMM over the column matrix col (K = Cin_g*kT*kH*kW,
+ *   P) of each sample n and group g, whose entries are gathered straight
+ *   into the GEMM's packed panels (dj_sgemm_packed_b), never stored whole:
+ *     forward   out         = W_g (Cout_g, K) @ col
+ *     weight    dW_g       += dout (Cout_g, P) @ col^T     (n in order)
+ *     input     stride 1, padding <= dilation*(k-1): dinp += the conv of
+ *               dout with the flipped, transposed weight (implicit GEMM too);
+ *               otherwise per block of `pblock` positions dcol = W_g^T @
+ *               dout[:, blk] into the scratch, and col2vol adds it into dinp.
+ * dj_sgemm never splits K over threads and col2vol runs over input channels,
+ * so every sum runs in a fixed order whatever the thread count.
  * Mixed precision (bf16 operands, float32 sums): the *_bf16 functions at the
- * end of the file. */
+ * end of the file, on blocked vol2col columns written in bf16. */
 #include <stdio.h>
 #include <string.h>
 
@@ -114,10 +117,22 @@ dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_sha
     return DJ_OK;
 }
 
+/* Few output positions per sample (deep layers: P = 49 at 7x7): the
+ * forward runs one GEMM over all samples (see dj_conv_forward_batch). */
+static int dj_conv_forward_batched(const dj_conv_geom *g) {
+    return !g->pointwise && !g->depthwise && g->N > 1 && g->P < 256;
+}
+
+/* floats: the column block (K, pblock) of the input gradient's col2vol
+ * path, or the flipped weight (Cin_g, Cout_g*kvol) of its implicit path
+ * (<= that, see dj_conv_dgrad_geom), or the batched forward's output. */
 static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
     if (g->pointwise || g->depthwise)
         return 0;
-    return (size_t)(g->K * g->pblock) * sizeof(float);
+    int64_t floats = g->K * g->pblock;
+    if (dj_conv_forward_batched(g) && g->Cout_g * g->N * g->P > floats)
+        floats = g->Cout_g * g->N * g->P;
+    return (size_t)floats * sizeof(float);
 }
 
 size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
@@ -146,8 +161,14 @@ static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float
 /* The output positions j in [0, n) of a row whose input index
  * j*stride + off lies in [0, len): [*lo, *hi). */
 static inline void dj_valid_range(int64_t off, int64_t stride, int64_t len, int64_t n, int64_t *lo, int64_t *hi) {
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = off >= len ? 0 : (len - off + stride - 1) / stride;
+    int64_t a, b;
+    if (stride == 1) { /* the common case, without divisions */
+        a = off >= 0 ? 0 : -off;
+        b = off >= len ? 0 : len - off;
+    } else {
+        a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+        b = off >= len ? 0 : (len - off + stride - 1) / stride;
+    }
     if (a > n)
         a = n;
     if (b > n)
@@ -165,6 +186,7 @@ typedef struct dj_col_job {
     float *dx;      /* same, for col2vol */
     float *col;     /* (K, pb) */
     int64_t p0, pb;
+    int64_t xs;     /* implicit GEMM over several samples: x's sample stride */
 } dj_col_job;
 
 /* Walks the block [p0, p0+pb) of output positions of column row r
@@ -193,29 +215,24 @@ typedef struct dj_col_job {
         }                                                                                             \
     } while (0)
 
-static void dj_vol2col_rows(void *arg, int64_t r0, int64_t r1, int thread) {
-    const dj_col_job *j = arg;
-    const dj_conv_geom *g = j->g;
-    (void)thread;
-    for (int64_t r = r0; r < r1; r++) {
-        float *dst = j->col + r * j->pb;
-        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
-            float *d = dst + j0;
-            for (int64_t q = 0; q < lo; q++)
-                d[q] = 0.0f;
-            if (hi > lo) {
-                const float *src = j->x + plane + iw0;
-                if (g->sw == 1) {
-                    memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-                } else {
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = src[q * g->sw];
-                }
+/* dst[0, pb) = column row r of x for output positions [p0, p0+pb). */
+static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int64_t p0, int64_t pb, float *dst) {
+    DJ_COL_ROW_WALK(g, r, p0, pb, {
+        float *d = dst + j0;
+        for (int64_t q = 0; q < lo; q++)
+            d[q] = 0.0f;
+        if (hi > lo) {
+            const float *src = x + plane + iw0;
+            if (g->sw == 1) {
+                memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+            } else {
+                for (int64_t q = lo; q < hi; q++)
+                    d[q] = src[q * g->sw];
             }
-            for (int64_t q = hi; q < seg; q++)
-                d[q] = 0.0f;
-        });
-    }
+        }
+        for (int64_t q = hi; q < seg; q++)
+            d[q] = 0.0f;
+    });
 }
 
 static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
@@ -237,6 +254,85 @@ static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
                 }
             }
         });
+    }
+}
+
+/* ---------------------------------------------------------------- implicit GEMM
+ * The packing functions of dj_sgemm_packed_b: they gather the column matrix
+ * col (K, P) of one sample and group straight into the GEMM's panels, so no
+ * column buffer is written and read back (the values, and so the results,
+ * are those of vol2col + dj_sgemm). */
+
+/* Where the next column of one panel row goes: panel row `d` (nr floats;
+ * the same row of the next panel is `step` floats on), column `lane`. */
+typedef struct dj_panel_cursor {
+    float *d;
+    int64_t step;
+    int lane, nr;
+} dj_panel_cursor;
+
+/* Appends len values src[q * stride] (zeros for src NULL) to the row. Runs
+ * are short (a row of the output, cut at panel edges): plain loops, no
+ * library calls, no divisions. */
+static inline void dj_panel_put(dj_panel_cursor *c, const float *src, int64_t stride, int64_t len) {
+    while (len > 0) {
+        int n = c->nr - c->lane < len ? c->nr - c->lane : (int)len;
+        float *d = c->d + c->lane;
+        if (!src)
+            for (int q = 0; q < n; q++)
+                d[q] = 0.0f;
+        else if (stride == 1)
+            for (int q = 0; q < n; q++)
+                d[q] = src[q];
+        else
+            for (int q = 0; q < n; q++)
+                d[q] = src[q * stride];
+        if (src)
+            src += n * stride;
+        len -= n, c->lane += n;
+        if (c->lane == c->nr)
+            c->lane = 0, c->d += c->step;
+    }
+}
+
+/* Forward, B = col: rows k0.. of col (channel and kernel offset), columns
+ * c0..c0+nc as the panel columns. Column c is output position c % P of
+ * sample c / P (x + (c / P) * xs), so one GEMM can span several samples. */
+static void dj_conv_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int64_t nc, int nr, float *dst,
+                             float *tmp) {
+    const dj_col_job *j = ctx;
+    const dj_conv_geom *g = j->g;
+    (void)tmp;
+    int64_t padded = (nc + nr - 1) / nr * nr;
+    for (int64_t r = k0; r < k0 + kc; r++) {
+        dj_panel_cursor c = {dst + (r - k0) * nr, kc * nr, 0, nr};
+        for (int64_t col = c0; col < c0 + nc;) {
+            int64_t p0 = col % g->P, np = g->P - p0 < c0 + nc - col ? g->P - p0 : c0 + nc - col;
+            const float *x = j->x + col / g->P * j->xs;
+            DJ_COL_ROW_WALK(g, r, p0, np, {
+                (void)j0;
+                dj_panel_put(&c, NULL, 0, lo);
+                if (hi > lo)
+                    dj_panel_put(&c, x + plane + iw0 + lo * g->sw, g->sw, hi - lo);
+                dj_panel_put(&c, NULL, 0, seg - hi);
+            });
+            col += np;
+        }
+        dj_panel_put(&c, NULL, 0, padded - nc);
+    }
+}
+
+/* Weight gradient, B = col^T: output positions k0..k0+kc are the k of the
+ * GEMM, rows r0..r0+nr of col the panel columns; each panel's rows are
+ * gathered into tmp (nr x kc) and transposed into place. */
+static void dj_conv_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int64_t nrows, int nr, float *dst,
+                              float *tmp) {
+    const dj_col_job *j = ctx;
+    for (int64_t jr = 0; jr < nrows; jr += nr) {
+        int64_t n = nrows - jr < nr ? nrows - jr : nr;
+        for (int64_t i = 0; i < n; i++)
+            dj_vol2col_row(j->g, j->x, r0 + jr + i, k0, kc, tmp + i * kc);
+        dj_sgemm_pack_rows(tmp, kc, n, kc, nr, dst + jr * kc);
     }
 }
 
@@ -378,9 +474,29 @@ static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* One GEMM over all samples, ybuf (Cout_g, N*P) = W_g @ col of every
+ * sample, so the GEMM's columns fill whole panels; then ybuf is laid out
+ * into y. Each output element is the same sum as in a per-sample GEMM.
+ * ybuf is the scratch (dj_conv_scratch_for sizes it). */
+static dj_status dj_conv_forward_batch(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w,
+                                       float *y, float *ybuf) {
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        dj_col_job cj = {g, x + gi * g->Cin_g * g->S, NULL, NULL, 0, g->P, g->Cin * g->S};
+        DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->N * g->P, g->K, 1.0f, w + gi * g->Cout_g * g->K,
+                                 g->K, dj_conv_pack_col, &cj, 0.0f, ybuf, g->N * g->P));
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t c = 0; c < g->Cout_g; c++)
+                memcpy(y + (n * g->Cout + gi * g->Cout_g + c) * g->P, ybuf + c * g->N * g->P + n * g->P,
+                       (size_t)g->P * sizeof(float));
+    }
+    return DJ_OK;
+}
+
 static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
                                       float *y, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
+    if (dj_conv_forward_batched(g))
+        return dj_conv_forward_batch(pool, g, x, w, y, col);
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
             const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;
@@ -391,14 +507,11 @@ static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, 
                                 yg, g->P));
                 continue;
             }
-            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
-                int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
-                dj_col_job cj = {g, xg, NULL, col, p0, pb};
-                dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
-                DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, g->Cout_g, pb, g->K, 1.0f, wg, g->K, col, pb, 0.0f,
-                                yg + p0, g->P));
-            }
+            dj_col_job cj = {g, xg, NULL, NULL, 0, g->P, 0};
+            DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, dj_conv_pack_col, &cj,
+                                     0.0f, yg, g->P));
         }
+    (void)col;
     return DJ_OK;
 }
 
@@ -430,9 +543,70 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
 
 /* ---------------------------------------------------------------- backward */
 
+/* Input gradient of a stride-1 conv as a convolution itself: dx = dy
+ * convolved with the weight flipped on all three axes and Cin/Cout swapped,
+ * padding d*(k-1) - p on each axis (which must be >= 0). The GEMM
+ *   dx_g (Cin_g, S) += W'_g (Cin_g, Cout_g*kvol) @ col(dy_g) (Cout_g*kvol, S)
+ * gathers col(dy) into its panels: no column buffer, no col2vol pass.
+ * g2 gets that convolution's geometry; 0 when the shape does not allow it
+ * or W' does not fit in the scratch. */
+static int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
+    int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
+    dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
+    /* Cout_g <= Cin_g: measured on r3d_18 / r2plus1d_18 shapes (Zen 4), the
+     * implicit GEMM (M = Cin_g rows) wins there; with more output than input
+     * channels ((1,3,3) 64->144) the column GEMM (M = Cin_g*kvol) + col2vol
+     * was faster. Cout_g <= pblock keeps W' within the scratch. */
+    if (g->st != 1 || g->sh != 1 || g->sw != 1 || g->Cout_g > g->pblock || g->Cout_g > g->Cin_g)
+        return 0;
+    for (int a = 0; a < 3; a++) {
+        int64_t p2 = d[a] * (k[a] - 1) - pad[a];
+        if (p2 < 0 || p2 > 1 << 20)
+            return 0;
+        q.padding[a] = (int)p2, q.dilation[a] = (int)d[a];
+    }
+    int64_t in[5] = {1, g->Cout_g, g->To, g->Ho, g->Wo}, w[5] = {g->Cin_g, g->Cout_g, g->kT, g->kH, g->kW};
+    if (dj_conv_geom_init(&q, in, w, g2, "conv3d input gradient") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return g2->To == g->T && g2->Ho == g->H && g2->Wo == g->W;
+}
+
+/* wt (Cin_g, Cout_g*kvol) = the weight of group gi, kernel flipped:
+ * wt[c][oc*kvol + k] = w[oc][c][kvol-1-k]. */
+static void dj_conv_flip_weight(const dj_conv_geom *g, const float *wg, float *wt) {
+    for (int64_t c = 0; c < g->Cin_g; c++)
+        for (int64_t oc = 0; oc < g->Cout_g; oc++) {
+            const float *src = wg + oc * g->K + c * g->kvol;
+            float *dst = wt + c * g->Cout_g * g->kvol + oc * g->kvol;
+            for (int64_t k = 0; k < g->kvol; k++)
+                dst[k] = src[g->kvol - 1 - k];
+        }
+}
+
+static dj_status dj_conv_dgrad_implicit(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *g2,
+                                        const float *w, const float *dy, float *dx, float *wt) {
+    int64_t K2 = g->Cout_g * g->kvol;
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        dj_conv_flip_weight(g, w + gi * g->Cout_g * g->K, wt);
+        for (int64_t n = 0; n < g->N; n++) {
+            dj_col_job cj = {g2, dy + (n * g->Cout + gi * g->Cout_g) * g->P, NULL, NULL, 0, g->S, 0};
+            DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, wt, K2, dj_conv_pack_col, &cj,
+                                     1.0f, dx + (n * g->Cin + gi * g->Cin_g) * g->S, g->S));
+        }
+    }
+    return DJ_OK;
+}
+
 static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
                                        const float *dy, float *dx, float *dw, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
+    dj_conv_geom g2;
+    if (dx && !g->pointwise && dj_conv_dgrad_geom(g, &g2)) { /* col holds K * pblock >= Cin_g * Cout_g * kvol */
+        DJ_TRY(dj_conv_dgrad_implicit(pool, g, &g2, w, dy, dx, col));
+        dx = NULL;
+    }
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
             const float *xg = x + (n * g->Cin + gi * g->Cin_g) * g->S;
@@ -449,19 +623,17 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
                                     1.0f, dxg, g->P));
                 continue;
             }
-            for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+            if (dwg) { /* dW_g += dy (Cout_g, P) @ col^T (P, K), col gathered into the panels */
+                dj_col_job cj = {g, xg, NULL, NULL, 0, g->P, 0};
+                DJ_TRY(dj_sgemm_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, g->P, 1.0f, dyg, g->P, dj_conv_pack_colt,
+                                         &cj, 1.0f, dwg, g->K));
+            }
+            for (int64_t p0 = 0; dxg && p0 < g->P; p0 += g->pblock) {
                 int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
-                dj_col_job cj = {g, xg, dxg, col, p0, pb};
-                if (dwg) {
-                    dj_parallel_for(pool, g->K, 8, dj_vol2col_rows, &cj);
-                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, pb, 1.0f, dyg + p0, g->P, col, pb,
-                                    1.0f, dwg, g->K));
-                }
-                if (dxg) {
-                    DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P,
-                                    0.0f, col, pb));
-                    dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
-                }
+                dj_col_job cj = {g, xg, dxg, col, p0, pb, 0};
+                DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P, 0.0f,
+                                col, pb));
+                dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
             }
         }
     return DJ_OK;
@@ -655,7 +827,7 @@ static dj_status dj_conv_backward_block_bf16(dj_threadpool *pool, const dj_conv_
                             dxg + p0, g->P);
     float *dcol = (float *)work; /* (K, pb) */
     DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyb, pb, 0.0f, dcol, pb));
-    dj_col_job cj = {g, xg, dxg, dcol, p0, pb};
+    dj_col_job cj = {g, xg, dxg, dcol, p0, pb, 0};
     dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
     return DJ_OK;
 }

@@ -8,6 +8,8 @@ expect bench-ops-table 0 "layer1 64->64 3x3x3 .*[0-9]" -- "$DOJO" bench ops $tin
 check bench-ops-memory grep -q "batchnorm3d train" "$TMP/.out"
 # shellcheck disable=SC2086
 expect bench-ops-json 0 '^\{"conv3d":\[\{"model":"r2plus1d_18".*"memory_bound":\[' -- "$DOJO" bench ops $tiny --model r2plus1d_18 --json
+expect bench-ops-cpu-time 0 "1 threads, CPU time" -- "$DOJO" bench ops --batch 1 --frames 1 --size 16 --threads 1 --model r3d_18 --cpu-time
+check bench-ops-cpu-time-table grep -Eq "layer1 64->64 3x3x3 .*[0-9]" "$TMP/.out"
 expect bench-ops-bad-model 2 "--model must be r3d_18, r2plus1d_18, all or none" -- "$DOJO" bench ops --model vgg
 # shellcheck disable=SC2086
 expect bench-ops-none 0 "linear 512->400" -- "$DOJO" bench ops $tiny --model none

@@ -94,6 +94,23 @@ static const sp_case sp_cases[] = {
     SP_CONV("conv pointwise on 1x1x1", SP_SHAPE(3, 4, 1, 1, 1), SP_SHAPE(5, 4, 1, 1, 1), 1, {{0}, {0}, {0}, 0}),
     SP_CONV("conv groups 2 stride 2 dil 2", SP_SHAPE(2, 4, 5, 6, 7), SP_SHAPE(4, 2, 3, 3, 3), 1,
             {{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, 2}),
+    /* stride 1, padding <= dilation*(kernel-1), Cout_g <= Cin_g: the input
+     * gradient is a convolution (implicit GEMM); otherwise (larger padding,
+     * or more output channels as in "conv 3x3x3 pad 1") col2vol */
+    SP_CONV("conv 3x3x3 16->8 (8-row tiles, implicit input gradient)", SP_SHAPE(1, 16, 3, 5, 6),
+            SP_SHAPE(8, 16, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0}),
+    SP_CONV("conv dilation 2 pad (1,0,2)", SP_SHAPE(1, 3, 6, 7, 8), SP_SHAPE(2, 3, 3, 3, 3), 1,
+            {{0}, {1, 0, 2}, {2, 2, 2}, 0}),
+    /* few positions, several samples: one forward GEMM over the batch, its
+     * output (Cout*N*P = 384 floats) larger than the column block (K*P = 64) */
+    SP_CONV("conv (1,2,2) s(1,2,2) 2->16 N=3 (batched forward)", SP_SHAPE(3, 2, 2, 4, 4), SP_SHAPE(16, 2, 1, 2, 2), 1,
+            {{1, 2, 2}, {0}, {0}, 0}),
+    SP_CONV("conv pad 3 > kernel 3 (col2vol input gradient)", SP_SHAPE(1, 2, 3, 4, 5), SP_SHAPE(3, 2, 3, 3, 3), 1,
+            {{0}, {3, 0, 2}, {0}, 0}),
+    {"conv (3,1,1) 72->64 (8-row tiles, several panels)", SP_CONV3D, 5, {2, 72, 6, 5, 13}, 5, {64, 72, 3, 1, 1}, 1,
+     {{0}, {1, 0, 0}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+    {"conv 3x3x3 40->40 groups 2 stride 1 (implicit input gradient per group)", SP_CONV3D, 5, {2, 40, 3, 9, 11}, 5,
+     {40, 20, 3, 3, 3}, 1, {{0}, {1, 1, 1}, {0}, 2}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
     /* several column blocks (K = 64*27 = 1728 > budget / P): no finite differences, too big */
     {"conv 3x3x3 64->8 several vol2col blocks", SP_CONV3D, 5, {1, 64, 3, 24, 24}, 5, {8, 64, 3, 3, 3}, 1,
      {{0}, {1, 1, 1}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},

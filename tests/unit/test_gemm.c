@@ -487,9 +487,134 @@ static void test_micro_kernels(void) {
         dj_check_micro("avx2", dj_sgemm_micro_avx2, DJ_GEMM_AVX2_MR, DJ_GEMM_AVX2_NR, 0);
     if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl)
         dj_check_micro("avx512", dj_sgemm_micro_avx512, DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 0);
+    if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl)
+        dj_check_micro("avx512 8x32", dj_sgemm_micro_avx512_8, DJ_GEMM_AVX512_MR8, DJ_GEMM_AVX512_NR, 0);
     if (f->avx512f && f->avx512_bf16)
         dj_check_micro("avx512 bf16", dj_bgemm_micro_avx512, DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 1);
 #endif
+}
+
+/* ---- dj_sgemm_packed_b: B given by a packing function ---- */
+
+/* A packer over a stored matrix, op(B) = B or B^T (ld ldb): the test
+ * double of a convolution's column gatherer. Transposed B goes through
+ * dj_sgemm_pack_rows (its rows are the panels' columns); plain B is
+ * written element by element, which also checks the documented layout. */
+typedef struct dj_packer {
+    const float *B;
+    int64_t ldb;
+    int tb;
+    int calls; /* atomic: how many blocks were packed */
+} dj_packer;
+
+static void dj_packer_fn(void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float *dst, float *tmp) {
+    dj_packer *p = ctx;
+    __atomic_fetch_add(&p->calls, 1, __ATOMIC_RELAXED);
+    if (p->tb) {
+        /* rows j of B^T are B[j, k0..]: copied to tmp first, as a gatherer would */
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+            int64_t n = nc - jr < nr ? nc - jr : nr;
+            for (int64_t i = 0; i < n; i++)
+                memcpy(tmp + i * kc, p->B + (j0 + jr + i) * p->ldb + k0, (size_t)kc * sizeof(float));
+            dj_sgemm_pack_rows(tmp, kc, n, kc, nr, dst + jr * kc);
+        }
+        return;
+    }
+    int64_t padded = (nc + nr - 1) / nr * nr;
+    for (int64_t j = 0; j < padded; j++)
+        for (int64_t k = 0; k < kc; k++)
+            dst[(j / nr) * kc * nr + k * nr + j % nr] = j < nc ? p->B[(k0 + k) * p->ldb + j0 + j] : 0.0f;
+}
+
+static void dj_check_packed(dj_threadpool *pool, dj_rng *r, const char *isa, int ta, int tb, int64_t M, int64_t N,
+                            int64_t K, float alpha, float beta) {
+    dj_case c;
+    dj_case_make(&c, r, ta, tb, M, N, K, 3, alpha, beta);
+    memcpy(c.C, c.C0, (size_t)(M * c.ldc + 1) * sizeof(float));
+    dj_packer pk = {c.B, c.ldb, tb, 0};
+    CHECK_EQ_INT(dj_sgemm_packed_b(pool, ta, M, N, K, alpha, c.A, c.lda, dj_packer_fn, &pk, beta, c.C, c.ldc), DJ_OK);
+    CHECK(pk.calls > 0);
+    dj_case_check(&c, dj_rtol(K), isa);
+    /* the same bits as dj_sgemm on the stored matrix */
+    float *again = malloc((size_t)(M * c.ldc + 1) * sizeof(float));
+    memcpy(again, c.C0, (size_t)(M * c.ldc + 1) * sizeof(float));
+    CHECK_EQ_INT(dj_sgemm(pool, ta, tb, M, N, K, alpha, c.A, c.lda, c.B, c.ldb, beta, again, c.ldc), DJ_OK);
+    CHECK_MSG(memcmp(again, c.C, (size_t)(M * c.ldc + 1) * sizeof(float)) == 0,
+              "%s packed_b M=%lld N=%lld K=%lld differs from dj_sgemm", isa, (long long)M, (long long)N, (long long)K);
+    free(again);
+    dj_case_free(&c);
+}
+
+/* every ISA, odd sizes, M multiples of 8 (the 8-row AVX-512 tile) and
+ * not, K past one KC block, both kinds of packer, both op(A) */
+static void test_packed_b_matches_reference(void) {
+    dj_rng r;
+    dj_rng_seed(&r, 21, 0);
+    const int64_t shapes[][3] = {{1, 1, 1},   {8, 33, 17},  {64, 100, 70}, {13, 31, 600},
+                                 {136, 65, 9}, {40, 129, 3}, {96, 40, 513}, {7, 1100, 5}};
+    for (int s = 0; s < 3; s++) {
+        if (!dj_use_isa(dj_isas[s]))
+            continue;
+        for (int i = 0; i < 8; i++)
+            for (int t = 0; t < 4; t++)
+                dj_check_packed(NULL, &r, dj_isas[s], t & 1, (t >> 1) & 1, shapes[i][0], shapes[i][1],
+                                shapes[i][2], t == 3 ? -0.5f : 1.0f, t >= 2 ? 0.75f : 0.0f);
+    }
+    unsetenv("DOJO_CPU");
+}
+
+/* M = 64 and 40 (8-row tiles) and packed B: the same bits for 1, 2 and 3
+ * threads */
+static void test_packed_b_and_8row_bit_identical_across_threads(void) {
+    dj_threadpool *pools[3] = {NULL, NULL, NULL};
+    for (int p = 0; p < 3; p++)
+        CHECK_EQ_INT(dj_threadpool_create(p + 1, &pools[p]), DJ_OK);
+    dj_rng r;
+    dj_rng_seed(&r, 8, 0);
+    const int64_t shapes[][3] = {{64, 700, 530}, {40, 333, 1100}, {136, 250, 40}};
+    for (int i = 0; i < 3; i++)
+        for (int packed = 0; packed < 2; packed++) {
+            dj_case c;
+            dj_case_make(&c, &r, 0, i == 1, shapes[i][0], shapes[i][1], shapes[i][2], 1, 1.0f, 1.0f);
+            size_t nc = (size_t)(c.M * c.ldc + 1);
+            float *first = malloc(nc * sizeof(float));
+            for (int run = 0; run < 6; run++) {
+                dj_threadpool *pool = run == 0 ? NULL : pools[(run - 1) % 3];
+                dj_packer pk = {c.B, c.ldb, c.tb, 0};
+                memcpy(c.C, c.C0, nc * sizeof(float));
+                if (packed)
+                    CHECK_EQ_INT(dj_sgemm_packed_b(pool, 0, c.M, c.N, c.K, c.alpha, c.A, c.lda, dj_packer_fn, &pk,
+                                                   c.beta, c.C, c.ldc),
+                                 DJ_OK);
+                else
+                    CHECK_EQ_INT(dj_sgemm(pool, 0, c.tb, c.M, c.N, c.K, c.alpha, c.A, c.lda, c.B, c.ldb, c.beta, c.C,
+                                          c.ldc),
+                                 DJ_OK);
+                if (run == 0) {
+                    memcpy(first, c.C, nc * sizeof(float));
+                    dj_case_check(&c, dj_rtol(c.K), "8-row / packed");
+                } else {
+                    CHECK_MSG(memcmp(first, c.C, nc * sizeof(float)) == 0, "M=%lld packed=%d: %d threads differ",
+                              (long long)c.M, packed, (run - 1) % 3 + 1);
+                }
+            }
+            free(first);
+            dj_case_free(&c);
+        }
+    for (int p = 0; p < 3; p++)
+        dj_threadpool_free(pools[p]);
+}
+
+static void test_packed_b_errors(void) {
+    float a[4] = {1, 2, 3, 4}, c[4] = {0};
+    CHECK_EQ_INT(dj_sgemm_packed_b(NULL, 0, 2, 2, 2, 1.0f, a, 2, NULL, NULL, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "dj_sgemm_packed_b");
+    dj_packer pk = {a, 2, 0, 0};
+    CHECK_EQ_INT(dj_sgemm_packed_b(NULL, 0, 2, 2, 2, 1.0f, a, 1, dj_packer_fn, &pk, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "lda");
+    CHECK_EQ_INT(dj_sgemm_packed_b(NULL, 0, 2, 3, 2, 1.0f, a, 2, dj_packer_fn, &pk, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "ldc");
+    CHECK_EQ_INT(pk.calls, 0);
 }
 
 int main(void) {
@@ -507,5 +632,8 @@ int main(void) {
     DJ_RUN(test_bf16_every_kernel);
     DJ_RUN(test_bf16_bit_identical_across_threads);
     DJ_RUN(test_bf16_converted_equals_native);
+    DJ_RUN(test_packed_b_matches_reference);
+    DJ_RUN(test_packed_b_and_8row_bit_identical_across_threads);
+    DJ_RUN(test_packed_b_errors);
     return dj_test_finish();
 }

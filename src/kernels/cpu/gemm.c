@@ -14,8 +14,13 @@
  * run the same kernel on a copy), so results are bit-identical for any
  * number of threads and any assignment of tasks to threads.
  *
- * Packing memory: one buffer per thread (about 2.2 MiB: an MC x KC A block
- * and a KC x NC B block), thread-local, allocated on the first call and
+ * dj_sgemm_packed_b takes B from the caller's packing function instead (an
+ * implicit GEMM: conv3d gathers its columns straight into the B panels);
+ * everything else is shared. The AVX-512 tile is 12x32, or 8x32 where M is
+ * a multiple of 8 that 12-row tiles would pad (64, 128, 256, 512 rows).
+ *
+ * Packing memory: one buffer per thread (about 2.3 MiB: an MC x KC A block,
+ * a KC x NC B block and 32 x KC floats for packing functions), thread-local, allocated on the first call and
  * kept (freed when the thread exits), so steady-state calls never allocate. Thread-local rather than pool scratch because operators
  * may hold the pool's scratch while they call GEMM, and because GEMM is also
  * called with a NULL pool from inside other parallel loops. */
@@ -56,7 +61,9 @@ static dj_gemm_plan dj_gemm_plan_converted(dj_gemm_plan f) {
  * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
  * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
  * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
-static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
+/* M picks the AVX-512 float32 tile height: 8 rows where that computes fewer
+ * padded rows than 12 (M = 64: 64 instead of 72), 12 otherwise. */
+static dj_gemm_plan dj_gemm_plan_pick(int bf16, int64_t M) {
     dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar,
                       0, 0};
 #if defined(__x86_64__)
@@ -67,10 +74,15 @@ static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
         return b;
     }
     if (bf16) /* converted: the float32 plan with the native bf16 plan's KC */
-        return dj_gemm_plan_converted(dj_gemm_plan_pick(0));
+        return dj_gemm_plan_converted(dj_gemm_plan_pick(0, 0)); /* the 12-row tile, as tested against vdpbf16ps */
     if (isa == DJ_CPU_ISA_AVX512) {
         dj_gemm_plan f = {DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 96, 512, 1024, 0, sizeof(float),
                           dj_sgemm_micro_avx512, 1, 0};
+        int64_t r12 = (M + 11) / 12 * 12, r8 = (M + 7) / 8 * 8;
+        if (r8 < r12) {
+            f.mr = DJ_GEMM_AVX512_MR8;
+            f.micro = dj_sgemm_micro_avx512_8;
+        }
         return f;
     }
     if (isa == DJ_CPU_ISA_AVX2) {
@@ -79,6 +91,7 @@ static dj_gemm_plan dj_gemm_plan_pick(int bf16) {
         return f;
     }
 #endif
+    (void)M;
     return bf16 ? dj_gemm_plan_converted(p) : p;
 }
 
@@ -229,6 +242,8 @@ typedef struct dj_gemm_job {
     int64_t lda, ldb;
     float *C;
     int64_t ldc;
+    dj_sgemm_pack_fn pack_b; /* packs B blocks when not NULL (B unused) */
+    void *pack_ctx;
     int64_t nc;          /* column block used (<= plan.nc) */
     int64_t tm;          /* number of row blocks */
     int64_t chunk_m;     /* row blocks per task */
@@ -236,6 +251,7 @@ typedef struct dj_gemm_job {
     int64_t tasks;       /* tasks in all */
     int64_t next_task;   /* the next task to take (atomic) */
     size_t a_bytes;      /* packed A block, rounded to 64 */
+    size_t b_bytes;      /* packed B block, rounded to 64 */
     size_t scratch_bytes;
     int failed;          /* set when a thread could not get its buffer */
 } dj_gemm_job;
@@ -321,7 +337,13 @@ static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t
         dj_pack_f32(g->A, g->lda, g->ta, i0, mc, k0, kc, g->plan.mr, dst);
 }
 
-static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, void *dst) {
+static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, void *dst,
+                           void *tmp) {
+    if (g->pack_b) {
+        g->pack_b(g->pack_ctx, k0, kc, j0, nc, g->plan.nr, dst, tmp);
+        return;
+    }
+    (void)tmp;
     /* op(B)[k,j] == op'(B)^T[j,k]: the A packer with the flag flipped */
 #if defined(__x86_64__)
     if (g->plan.avx512_pack && (g->plan.pairs || !g->bf16)) {
@@ -375,14 +397,14 @@ static void dj_gemm_block(const dj_gemm_job *g, const char *ap, const char *bp, 
 
 /* One task: C[rows of row blocks ib0..ib1, column block jb], over all of K
  * in KC steps; the B block is packed once per KC step for the row blocks. */
-static void dj_gemm_task(const dj_gemm_job *g, int64_t task, char *apack, char *bpack) {
+static void dj_gemm_task(const dj_gemm_job *g, int64_t task, char *apack, char *bpack, char *tmp) {
     const dj_gemm_plan *p = &g->plan;
     int64_t jb = task / g->tasks_m, ib0 = task % g->tasks_m * g->chunk_m;
     int64_t ib1 = ib0 + g->chunk_m < g->tm ? ib0 + g->chunk_m : g->tm;
     int64_t j0 = jb * g->nc, nc = g->N - j0 < g->nc ? g->N - j0 : g->nc;
     for (int64_t k0 = 0; k0 < g->K; k0 += p->kc) {
         int64_t kc = g->K - k0 < p->kc ? g->K - k0 : p->kc;
-        dj_gemm_pack_b(g, k0, kc, j0, nc, bpack);
+        dj_gemm_pack_b(g, k0, kc, j0, nc, bpack, tmp);
         float beta = k0 == 0 ? g->beta : 1.0f;
         for (int64_t ib = ib0; ib < ib1; ib++) {
             int64_t i0 = ib * p->mc, mc = g->M - i0 < p->mc ? g->M - i0 : p->mc;
@@ -409,7 +431,7 @@ static void dj_gemm_worker(void *arg, int64_t begin, int64_t end, int thread) {
         int64_t t = __atomic_fetch_add(&g->next_task, 1, __ATOMIC_RELAXED);
         if (t >= g->tasks)
             break;
-        dj_gemm_task(g, t, buf, buf + g->a_bytes);
+        dj_gemm_task(g, t, buf, buf + g->a_bytes, buf + g->a_bytes + g->b_bytes);
     }
     if (g->plan.converted)
         dj_bf16_ftz_end(csr);
@@ -453,7 +475,9 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
      * call of this plan and allocated once per thread */
     int64_t mcp = (p->mc + p->mr - 1) / p->mr * p->mr, ncp = (p->nc + p->nr - 1) / p->nr * p->nr;
     g->a_bytes = ((size_t)mcp * (size_t)p->kc * p->esize + 63) / 64 * 64;
-    g->scratch_bytes = g->a_bytes + (size_t)ncp * (size_t)p->kc * p->esize;
+    g->b_bytes = ((size_t)ncp * (size_t)p->kc * p->esize + 63) / 64 * 64;
+    /* + the B packers' temporary: DJ_GEMM_MAX_NR rows of kc floats */
+    g->scratch_bytes = g->a_bytes + g->b_bytes + (size_t)DJ_GEMM_MAX_NR * (size_t)p->kc * sizeof(float);
     /* below ~2 MFLOP waking the pool costs more than it saves */
     if ((double)g->M * (double)g->N * (double)g->K < (double)(1 << 20))
         pool = NULL;
@@ -482,15 +506,39 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
 
 dj_status dj_sgemm(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    dj_gemm_job g = {dj_gemm_plan_pick(0), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 0,
-                     lda, ldb, C, ldc, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    dj_gemm_job g = {dj_gemm_plan_pick(0, M), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 0,
+                     lda, ldb, C, ldc, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     return dj_gemm_run(pool, &g, "dj_sgemm");
+}
+
+dj_status dj_sgemm_packed_b(dj_threadpool *pool, dj_trans ta, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float *A, int64_t lda, dj_sgemm_pack_fn pack_b, void *ctx, float beta, float *C,
+                            int64_t ldc) {
+    if (!pack_b)
+        return dj_error_set(DJ_ERR_INVALID, "dj_sgemm_packed_b", "NULL packing function");
+    /* B is never read: a non-NULL stand-in and ldb = N pass the checks */
+    dj_gemm_job g = {dj_gemm_plan_pick(0, M), ta != DJ_NO_TRANS, 0, M, N, K, alpha, beta, A, "", 0,
+                     lda, N, C, ldc, pack_b, ctx, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    return dj_gemm_run(pool, &g, "dj_sgemm_packed_b");
+}
+
+void dj_sgemm_pack_rows(const float *X, int64_t ld, int64_t n, int64_t kc, int nr, float *dst) {
+#if defined(__x86_64__)
+    if (dj_cpu_best_isa() == DJ_CPU_ISA_AVX512 && nr <= 32) {
+        for (int64_t jr = 0; jr < n; jr += nr) {
+            int m = n - jr < nr ? (int)(n - jr) : nr;
+            dj_pack_rows32_avx512(X + jr * ld, ld * 4, m, kc, nr, dst + jr * kc);
+        }
+        return;
+    }
+#endif
+    dj_pack_f32(X, ld, 0, 0, n, 0, kc, nr, dst);
 }
 
 dj_status dj_gemm_bf16(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                        const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
                        int64_t ldc) {
-    dj_gemm_job g = {dj_gemm_plan_pick(1), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 1,
-                     lda, ldb, C, ldc, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    dj_gemm_job g = {dj_gemm_plan_pick(1, M), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 1,
+                     lda, ldb, C, ldc, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     return dj_gemm_run(pool, &g, "dj_gemm_bf16");
 }

@@ -1,5 +1,6 @@
 /* gemm_avx512.c — AVX-512 GEMM micro-kernels: a 12x32 float32 tile (24 zmm
- * accumulators, one broadcast of A times two zmm rows of B per k) and the
+ * accumulators, one broadcast of A times two zmm rows of B per k), an 8x32
+ * one for row counts that are multiples of 8 but not of 12, and the
  * same tile in bfloat16 with vdpbf16ps (two k per instruction); plus the
  * FMA peak probes of `dojo bench gemm`. Compiled with -mavx512*; called only
  * when cpuid says the CPU has them. */
@@ -54,6 +55,33 @@ void dj_sgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c,
 #undef DJ_FMA
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     DJ_ROWS12(DJ_STORE)
+}
+
+/* The 8x32 tile (16 accumulators): for M = 64, 128, 256, 512 (the channel
+ * counts of video ResNets), which 12-row tiles cover only with a partly
+ * empty last tile (M = 64: 72 rows computed for 64). Same FMA order per
+ * element as the 12-row kernel: one chain over k from zero. */
+#define DJ_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+void dj_sgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
+                             float beta) {
+    const float *a = ap; /* kc x 8 */
+    const float *b = bp; /* kc x 32 */
+    DJ_ROWS8(DJ_DECL)
+    DJ_ROWS8(DJ_PREFETCH_C)
+#define DJ_FMA(i)                                                                                     \
+    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i])); \
+    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        DJ_ROWS8(DJ_FMA)
+        a += DJ_GEMM_AVX512_MR8;
+        b += DJ_GEMM_AVX512_NR;
+    }
+#undef DJ_FMA
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    DJ_ROWS8(DJ_STORE)
 }
 
 void dj_bgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,

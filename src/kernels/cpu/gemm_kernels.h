@@ -21,7 +21,7 @@ typedef void (*dj_gemm_micro_fn)(int64_t kc, const void *a, const void *b, float
 enum {
     DJ_GEMM_SCALAR_MR = 4, DJ_GEMM_SCALAR_NR = 8,
     DJ_GEMM_AVX2_MR = 6, DJ_GEMM_AVX2_NR = 16,
-    DJ_GEMM_AVX512_MR = 12, DJ_GEMM_AVX512_NR = 32,
+    DJ_GEMM_AVX512_MR = 12, DJ_GEMM_AVX512_NR = 32, DJ_GEMM_AVX512_MR8 = 8,
     DJ_GEMM_BF16_MR = 12, DJ_GEMM_BF16_NR = 32,
     DJ_GEMM_MAX_MR = 12, DJ_GEMM_MAX_NR = 32,
 };
@@ -50,6 +50,9 @@ void dj_sgemm_micro_scalar(int64_t kc, const void *a, const void *b, float *c, i
 #if defined(__x86_64__)
 void dj_sgemm_micro_avx2(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
 void dj_sgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+/* 8 x 32 tile (DJ_GEMM_AVX512_MR8 rows) */
+void dj_sgemm_micro_avx512_8(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha,
+                             float beta);
 /* needs avx512_bf16 as well */
 void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
 /* Packing helpers. rows32: copies n 32-bit words from each of m rows
