@@ -47,10 +47,10 @@ expect "bench allreduce --iters x" 2 "--iters" -- "$DOJO" bench allreduce --iter
 
 # dojo bench scaling: one rank against all, in the same run (tiny model)
 expect "bench scaling, 2 ranks" 0 "scaling efficiency [0-9.]+ = [0-9.]+ / \(2 x [0-9.]+\)" -- \
-    $MPIRUN -np 2 "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 2 --warmup 0
+    $MPIRUN -np 2 "$DOJO" bench scaling --model tests/mpi/tiny_timesformer.yaml --input 1x3x2x16x16 --rounds 2 --warmup 0
 expect "bench scaling --json, 3 ranks" 0 '"ranks":3,.*"efficiency":[0-9.e-]+' -- \
-    $MPIRUN -np 3 "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 1 --json
-expect "bench scaling alone" 0 "1 rank only" -- "$DOJO" bench scaling --model r3d_mini --input 1x3x4x32x32 --rounds 1
+    $MPIRUN -np 3 "$DOJO" bench scaling --model tests/mpi/tiny_timesformer.yaml --input 1x3x2x16x16 --rounds 1 --json
+expect "bench scaling alone" 0 "1 rank only" -- "$DOJO" bench scaling --model tests/mpi/tiny_timesformer.yaml --input 1x3x2x16x16 --rounds 1
 expect "bench scaling --input bad" 2 "--input" -- "$DOJO" bench scaling --input 1x4x2x16x16
 
 # Slurm, faked through its environment (no Slurm here): srun's tasks carry
