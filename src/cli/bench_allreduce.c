@@ -46,11 +46,6 @@ static const dj_cli_spec dj_ba_spec = {
 
 typedef enum { DJ_BA_MPI, DJ_BA_DOJO, DJ_BA_BUCKETED } dj_ba_way;
 
-static int dj_ba_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* One reduction of buf (n floats) the given way. */
 static dj_status dj_ba_once(dj_comm *c, dj_ba_way way, float *buf, size_t n, size_t bucket, dj_comm_request **reqs) {
     if (way == DJ_BA_MPI) {
@@ -102,7 +97,7 @@ static dj_status dj_ba_time(dj_comm *c, dj_ba_way way, float *buf, size_t n, siz
         if (i >= 0)
             t[i] = dt;
     }
-    qsort(t, (size_t)dj_ba_iters, sizeof *t, dj_ba_cmp);
+    qsort(t, (size_t)dj_ba_iters, sizeof *t, dj_bench_cmp_double);
     *median = t[dj_ba_iters / 2];
     free(t);
     return s;

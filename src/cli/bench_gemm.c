@@ -49,11 +49,6 @@ static double dj_bg_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int dj_bg_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct dj_bg_mats {
     int64_t m, n, k;
     float *a, *b, *c;
@@ -89,8 +84,8 @@ static int dj_bg_time(dj_threadpool *pool, const dj_bg_mats *x, int bf16, int64_
         }
     }
     if (!bad) {
-        qsort(times, (size_t)repeat, sizeof *times, dj_bg_cmp);
-        qsort(ratios, (size_t)repeat, sizeof *ratios, dj_bg_cmp);
+        qsort(times, (size_t)repeat, sizeof *times, dj_bench_cmp_double);
+        qsort(ratios, (size_t)repeat, sizeof *ratios, dj_bench_cmp_double);
         *median = flops / times[repeat / 2] * 1e-9;
         *best = flops / times[0] * 1e-9;
         *paired = ratios[repeat / 2];
@@ -135,19 +130,6 @@ typedef struct dj_bg_result {
     double f32_paired, bf16_paired; /* median of per-run ratios to a peak run just before */
     double loadavg; /* 1-minute load average before the run, -1 unknown */
 } dj_bg_result;
-
-/* Other work on the machine slows GEMM and peak alike, but not always at the
- * same moments: the load average is printed so that readers can tell. */
-static double dj_bg_loadavg(void) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    double l = -1.0;
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1.0;
-        fclose(f);
-    }
-    return l;
-}
 
 static void dj_bg_print(const dj_bg_result *r, const char *isa, int threads, int bf16_native) {
     double g = dj_bg_bf16 ? r->bf16 : r->f32;
@@ -221,7 +203,7 @@ int dj_bench_gemm(int argc, char **argv) {
     dj_cpu_isa isa = dj_cpu_best_isa();
     int bf16_native = isa == DJ_CPU_ISA_AVX512 && dj_cpu_bf16_native();
     dj_bg_result r = {0};
-    r.loadavg = dj_bg_loadavg();
+    r.loadavg = dj_bench_loadavg();
     r.peak = dj_cpu_peak_gflops_n(pool, isa, 0, 3, 10000000);
     if (dj_bg_bf16 && bf16_native)
         r.bf16_peak = dj_cpu_peak_gflops_n(pool, isa, 1, 3, 10000000);

@@ -72,40 +72,6 @@ typedef struct dj_bs {
     dj_grad_reducer *reducer;
 } dj_bs;
 
-static int dj_bs_parse_input(const char *text, int64_t dims[5]) {
-    const char *p = text;
-    for (int i = 0; i < 5; i++) {
-        char *end = NULL;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v <= 0 || v > 1000000 || (i < 4 && *end != 'x') || (i == 4 && *end != '\0'))
-            return -1;
-        dims[i] = v;
-        p = end + 1;
-    }
-    return dims[1] == 3 ? 0 : -1;
-}
-
-static int dj_bs_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double dj_bs_median(double *v, int64_t n) {
-    qsort(v, (size_t)n, sizeof *v, dj_bs_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double dj_bs_loadavg(void) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    double l = -1.0;
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1.0;
-        fclose(f);
-    }
-    return l;
-}
-
 static dj_status dj_bs_setup(dj_bs *b) {
     char path[4096];
     dj_config *cfg = NULL;
@@ -238,10 +204,10 @@ static dj_status dj_bs_run(dj_bs *b, dj_bs_result *res) {
         }
     }
     if (s == DJ_OK) {
-        res->solo = dj_bs_median(t, R);
-        res->all = dj_bs_median(t + R, R);
-        res->compute = dj_bs_median(t + 2 * R, R);
-        res->wait = dj_bs_median(t + 3 * R, R);
+        res->solo = dj_bench_median(t, R);
+        res->all = dj_bench_median(t + R, R);
+        res->compute = dj_bench_median(t + 2 * R, R);
+        res->wait = dj_bench_median(t + 3 * R, R);
     }
     free(t);
     return s;
@@ -311,11 +277,11 @@ int dj_bench_scaling(int argc, char **argv) {
         return rc;
     dj_bs b;
     memset(&b, 0, sizeof b);
-    if (dj_bs_parse_input(dj_bs_input, b.dims) != 0)
+    if (dj_bench_parse_input(dj_bs_input, b.dims) != 0)
         return dj_cli_usage_error("bench scaling", "--input '%s' is not NxCxTxHxW with C = 3", dj_bs_input);
     if (dj_comm_create(DJ_COMM_AUTO, &b.comm) != DJ_OK)
         return dj_cli_fail();
-    const double load0 = dj_bs_loadavg();
+    const double load0 = dj_bench_loadavg();
     dj_bs_result res = {0, 0, 0, 0};
     dj_status s = dj_bs_setup(&b);
     if (s == DJ_OK)
@@ -327,7 +293,7 @@ int dj_bench_scaling(int argc, char **argv) {
         return code;
     }
     if (dj_comm_rank(b.comm) == 0)
-        dj_bs_print(&b, &res, dj_comm_size(b.comm), load0, dj_bs_loadavg());
+        dj_bs_print(&b, &res, dj_comm_size(b.comm), load0, dj_bench_loadavg());
     dj_bs_teardown(&b);
     dj_comm_free(b.comm);
     return DJ_EXIT_OK;

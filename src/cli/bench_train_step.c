@@ -98,49 +98,11 @@ typedef struct dj_bts_result {
 
 enum { DJ_BTS_PHASES = 5 }; /* step, zero, forward, backward, optimizer */
 
-static int dj_bts_parse_input(const char *text, int64_t dims[5]) {
-    const char *p = text;
-    for (int i = 0; i < 5; i++) {
-        char *end = NULL;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v <= 0 || v > 1000000)
-            return -1;
-        dims[i] = v;
-        if (i < 4 && *end != 'x')
-            return -1;
-        if (i == 4 && *end != '\0')
-            return -1;
-        p = end + 1;
-    }
-    return dims[1] == 3 ? 0 : -1;
-}
-
-static double dj_bts_loadavg(void) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    double l = -1.0;
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1.0;
-        fclose(f);
-    }
-    return l;
-}
-
 static double dj_bts_rss_mb(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return -1.0;
     return (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
-}
-
-static int dj_bts_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double dj_bts_median(double *v, int64_t n) {
-    qsort(v, (size_t)n, sizeof *v, dj_bts_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Builds, plans and initialises the model for the input shape. */
@@ -247,12 +209,12 @@ static dj_status dj_bts_time(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
         t[DJ_BTS_PHASES * n + i] = peer ? ptmp[0] : 0.0;
     }
     if (s == DJ_OK) {
-        r->step = dj_bts_median(t, n);
-        r->zero = dj_bts_median(t + n, n);
-        r->forward = dj_bts_median(t + 2 * n, n);
-        r->backward = dj_bts_median(t + 3 * n, n);
-        r->optim = dj_bts_median(t + 4 * n, n);
-        r->peer_step = peer ? dj_bts_median(t + DJ_BTS_PHASES * n, n) : 0.0;
+        r->step = dj_bench_median(t, n);
+        r->zero = dj_bench_median(t + n, n);
+        r->forward = dj_bench_median(t + 2 * n, n);
+        r->backward = dj_bench_median(t + 3 * n, n);
+        r->optim = dj_bench_median(t + 4 * n, n);
+        r->peer_step = peer ? dj_bench_median(t + DJ_BTS_PHASES * n, n) : 0.0;
     }
     free(t);
     return s;
@@ -435,12 +397,12 @@ static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
  * other work on the machine lowers a measurement, never raises it). */
 static dj_status dj_bts_measure(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     dj_cpu_isa isa = dj_cpu_best_isa();
-    r->load_before = dj_bts_loadavg();
+    r->load_before = dj_bench_loadavg();
     double p0 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
     DJ_TRY(dj_bts_time(b, peer, r));
     double p1 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
     r->peak_gflops = p0 > p1 ? p0 : p1;
-    r->load_after = dj_bts_loadavg();
+    r->load_after = dj_bench_loadavg();
     dj_graph_memory mem;
     DJ_TRY(dj_graph_memory_report(b->g, &mem));
     r->arena_mb = (double)mem.total / (1024.0 * 1024.0);
@@ -485,7 +447,7 @@ int dj_bench_train_step(int argc, char **argv) {
     dj_bts b = {0};
     if (!dj_bts_model)
         return dj_cli_usage_error("bench train-step", "--model NAME is required");
-    if (dj_bts_parse_input(dj_bts_input, b.dims) != 0)
+    if (dj_bench_parse_input(dj_bts_input, b.dims) != 0)
         return dj_cli_usage_error("bench train-step",
                                   "--input '%s' is not NxCxTxHxW with five positive numbers and C = 3",
                                   dj_bts_input);

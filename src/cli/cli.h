@@ -118,4 +118,14 @@ int dj_bench_allreduce(int argc, char **argv);
 int dj_bench_scaling(int argc, char **argv);
 int dj_bench_train_step(int argc, char **argv);
 
+/* Shared by the benchmarks (bench_util.c). */
+/* The 1-minute load average, or -1 when /proc/loadavg cannot be read. */
+double dj_bench_loadavg(void);
+/* qsort comparison of doubles, ascending. */
+int dj_bench_cmp_double(const void *a, const void *b);
+/* Sorts v[0..n) and returns its median (n >= 1). */
+double dj_bench_median(double *v, int64_t n);
+/* Parses "NxCxTxHxW" (five numbers in 1..1000000, C = 3) into dims; 0 or -1. */
+int dj_bench_parse_input(const char *text, int64_t dims[5]);
+
 #endif
