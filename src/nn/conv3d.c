@@ -135,15 +135,22 @@ static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
     return (size_t)floats * sizeof(float);
 }
 
-size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
-    dj_conv_geom g;
+/* The geometry for the scratch-size queries: 0 (and no error left set) when
+ * the shapes are not a valid convolution; the operator itself reports why. */
+static int dj_conv_geom_quiet(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                              dj_conv_geom *g, const char *who) {
     if (!inp || !weight || inp->ndim != 5 || weight->ndim != 5)
         return 0;
-    if (dj_conv_geom_init(p, inp->shape, weight->shape, &g, "dj_conv3d_scratch_bytes") != DJ_OK) {
+    if (dj_conv_geom_init(p, inp->shape, weight->shape, g, who) != DJ_OK) {
         dj_error_clear();
         return 0;
     }
-    return dj_conv_scratch_for(&g);
+    return 1;
+}
+
+size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
+    dj_conv_geom g;
+    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes") ? dj_conv_scratch_for(&g) : 0;
 }
 
 static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float **col, const char *who) {
@@ -701,13 +708,7 @@ static size_t dj_conv_bf16_scratch_for(const dj_conv_geom *g) {
 
 size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
     dj_conv_geom g;
-    if (!inp || !weight || inp->ndim != 5 || weight->ndim != 5)
-        return 0;
-    if (dj_conv_geom_init(p, inp->shape, weight->shape, &g, "dj_conv3d_scratch_bytes_bf16") != DJ_OK) {
-        dj_error_clear();
-        return 0;
-    }
-    return dj_conv_bf16_scratch_for(&g);
+    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes_bf16") ? dj_conv_bf16_scratch_for(&g) : 0;
 }
 
 typedef struct dj_colb_job {
