@@ -61,59 +61,24 @@ static const dj_cli_spec dj_bs_spec = {
 };
 
 typedef struct dj_bs {
-    int64_t dims[5];
-    dj_model *model;
-    dj_graph *g;
-    dj_optimizer *opt;
-    dj_threadpool *pool;
-    void *scratch;
-    dj_exec ex;
+    dj_bench_net net;
     dj_comm *comm;
     dj_grad_reducer *reducer;
 } dj_bs;
 
+/* Random clips and labels differ on every rank (the rank is the stream). */
 static dj_status dj_bs_setup(dj_bs *b) {
-    char path[4096];
-    dj_config *cfg = NULL;
-    DJ_TRY(dj_threadpool_create((int)dj_bs_threads, &b->pool));
-    DJ_TRY(dj_model_find(dj_bs_model, path, sizeof path));
-    DJ_TRY(dj_config_load(path, &cfg));
-    dj_model_shape shape = {b->dims[0], b->dims[2], b->dims[3], b->dims[4], 0, 0.0f, (int)dj_bs_threads};
-    dj_status s = dj_model_create(cfg, &shape, &b->model);
-    dj_config_free(cfg);
-    DJ_TRY(s);
-    b->g = dj_model_graph(b->model);
-    DJ_TRY(dj_graph_plan(b->g, 1));
-    DJ_TRY(dj_model_init(b->model, 1));
-    dj_rng r; /* random clips and labels, different on every rank */
-    dj_rng_seed(&r, 2, (uint64_t)dj_comm_rank(b->comm));
-    dj_tensor *x = dj_graph_tensor(b->g, dj_model_input(b->model));
-    for (int64_t i = 0, n = dj_tensor_numel(x); i < n; i++)
-        ((float *)x->data)[i] = (float)dj_rng_normal(&r);
-    int64_t *y = dj_graph_tensor(b->g, dj_model_labels(b->model))->data;
-    for (int64_t i = 0; i < b->dims[0]; i++)
-        y[i] = (int64_t)dj_rng_below(&r, (uint64_t)dj_model_num_classes(b->model));
-    dj_optim_config oc = dj_optim_defaults(DJ_OPTIM_SGD);
-    oc.momentum = 0.9;
-    oc.weight_decay = 1e-4;
-    DJ_TRY(dj_optimizer_create(b->g, &oc, &b->opt));
-    size_t bytes = dj_graph_scratch_bytes(b->g);
-    b->scratch = bytes ? malloc(bytes) : NULL;
-    if (bytes && !b->scratch)
-        return dj_error_set(DJ_ERR_NOMEM, "bench scaling", "cannot allocate %zu bytes of scratch", bytes);
-    b->ex = (dj_exec){b->pool, b->scratch, bytes};
-    DJ_TRY(dj_comm_broadcast_graph(b->comm, b->g));
+    DJ_TRY(dj_bench_net_setup(&b->net, "bench scaling", dj_bs_model, 0, (int)dj_bs_threads, 0,
+                              (uint64_t)dj_comm_rank(b->comm)));
+    DJ_TRY(dj_comm_broadcast_graph(b->comm, b->net.g));
     if (dj_comm_size(b->comm) > 1)
-        DJ_TRY(dj_grad_reducer_create(b->comm, b->g, (size_t)(dj_bs_bucket_mb * 1e6), &b->reducer));
+        DJ_TRY(dj_grad_reducer_create(b->comm, b->net.g, (size_t)(dj_bs_bucket_mb * 1e6), &b->reducer));
     return DJ_OK;
 }
 
 static void dj_bs_teardown(dj_bs *b) {
     dj_grad_reducer_free(b->reducer);
-    dj_optimizer_free(b->opt);
-    dj_model_free(b->model);
-    free(b->scratch);
-    dj_threadpool_free(b->pool);
+    dj_bench_net_free(&b->net);
 }
 
 /* One step; with the reducer, gradients are averaged over the ranks.
@@ -121,16 +86,16 @@ static void dj_bs_teardown(dj_bs *b) {
  * learning rate keeps random labels from blowing the weights up. */
 static dj_status dj_bs_step(dj_bs *b, int reduce, double *compute, double *wait) {
     double t0 = dj_time_now();
-    dj_graph_zero_grads(b->g);
-    DJ_TRY(dj_graph_forward(b->g, &b->ex, 1));
+    dj_graph_zero_grads(b->net.g);
+    DJ_TRY(dj_graph_forward(b->net.g, &b->net.ex, 1));
     if (reduce)
         DJ_TRY(dj_grad_reducer_begin(b->reducer));
-    DJ_TRY(dj_graph_backward(b->g, &b->ex, dj_model_loss(b->model), 1.0f));
+    DJ_TRY(dj_graph_backward(b->net.g, &b->net.ex, dj_model_loss(b->net.model), 1.0f));
     double t1 = dj_time_now();
     if (reduce)
         DJ_TRY(dj_grad_reducer_finish(b->reducer));
     double t2 = dj_time_now();
-    DJ_TRY(dj_optimizer_step(b->opt, &b->ex, 1e-4, NULL));
+    DJ_TRY(dj_optimizer_step(b->net.opt, &b->net.ex, 1e-4, NULL));
     *compute = t1 - t0;
     *wait = t2 - t1;
     return DJ_OK;
@@ -214,7 +179,7 @@ static dj_status dj_bs_run(dj_bs *b, dj_bs_result *res) {
 }
 
 static void dj_bs_print(const dj_bs *b, const dj_bs_result *r, int ranks, double load0, double load1) {
-    const double n = (double)b->dims[0];
+    const double n = (double)b->net.dims[0];
     size_t grad_bytes = 0;
     for (int k = 0; b->reducer && k < dj_grad_reducer_num_buckets(b->reducer); k++)
         grad_bytes += dj_grad_reducer_bucket_bytes(b->reducer, k);
@@ -226,7 +191,7 @@ static void dj_bs_print(const dj_bs *b, const dj_bs_result *r, int ranks, double
         cJSON_AddNumberToObject(o, "ranks", ranks);
         cJSON_AddNumberToObject(o, "threads", (double)dj_bs_threads);
         cJSON_AddNumberToObject(o, "rounds", (double)dj_bs_rounds);
-        cJSON_AddNumberToObject(o, "parameters", (double)dj_model_num_params(b->model));
+        cJSON_AddNumberToObject(o, "parameters", (double)dj_model_num_params(b->net.model));
         cJSON_AddNumberToObject(o, "solo_s", r->solo);
         cJSON_AddNumberToObject(o, "solo_clips_per_s", solo_rate);
         if (ranks > 1) {
@@ -247,7 +212,7 @@ static void dj_bs_print(const dj_bs *b, const dj_bs_result *r, int ranks, double
     }
     printf("scaling of %s training steps, %s clips per rank, %lld thread(s) per rank, %lld parameters, median of "
            "%lld rounds:\n",
-           dj_bs_model, dj_bs_input, (long long)dj_bs_threads, (long long)dj_model_num_params(b->model),
+           dj_bs_model, dj_bs_input, (long long)dj_bs_threads, (long long)dj_model_num_params(b->net.model),
            (long long)dj_bs_rounds);
     printf("  1 rank    %9.1f ms/step  %7.3f clips/s\n", 1e3 * r->solo, solo_rate);
     if (ranks > 1) {
@@ -277,7 +242,7 @@ int dj_bench_scaling(int argc, char **argv) {
         return rc;
     dj_bs b;
     memset(&b, 0, sizeof b);
-    if (dj_bench_parse_input(dj_bs_input, b.dims) != 0)
+    if (dj_bench_parse_input(dj_bs_input, b.net.dims) != 0)
         return dj_cli_usage_error("bench scaling", "--input '%s' is not NxCxTxHxW with C = 3", dj_bs_input);
     if (dj_comm_create(DJ_COMM_AUTO, &b.comm) != DJ_OK)
         return dj_cli_fail();

@@ -75,16 +75,9 @@ static const dj_cli_spec dj_bts_spec = {
     dj_bts_options, 0, 0,
 };
 
-/* One benchmark run: the model, its optimizer and where it runs. */
+/* One benchmark run: the network and how it computes. */
 typedef struct dj_bts {
-    int64_t dims[5]; /* N, C, T, H, W */
-    dj_model *model;
-    dj_graph *g;
-    dj_optimizer *opt;
-    dj_threadpool *pool;
-    void *scratch;
-    dj_exec ex;
-    int threads;
+    dj_bench_net net;
     int bf16;         /* mixed precision */
     double fwd_flops; /* per step, forward only */
 } dj_bts;
@@ -105,75 +98,28 @@ static double dj_bts_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
 }
 
-/* Builds, plans and initialises the model for the input shape. */
-static dj_status dj_bts_build(dj_bts *b) {
-    char path[4096];
-    dj_config *cfg = NULL;
-    DJ_TRY(dj_model_find(dj_bts_model, path, sizeof path));
-    DJ_TRY(dj_config_load(path, &cfg));
-    dj_model_shape shape = {b->dims[0], b->dims[2], b->dims[3], b->dims[4], dj_bts_classes, 0.0f, b->threads};
-    dj_status s = dj_model_create(cfg, &shape, &b->model);
-    dj_config_free(cfg);
-    DJ_TRY(s);
-    b->g = dj_model_graph(b->model);
-    dj_graph_set_bf16(b->g, b->bf16);
-    DJ_TRY(dj_graph_plan(b->g, 1));
-    DJ_TRY(dj_model_init(b->model, 1));
-    for (int i = 0; i < dj_graph_num_nodes(b->g); i++)
-        b->fwd_flops += dj_graph_node_flops(b->g, i);
-    return DJ_OK;
-}
-
-/* Random clips (normal) and labels (uniform over the classes), seed 2. */
-static void dj_bts_fill(dj_bts *b) {
-    dj_rng r;
-    dj_rng_seed(&r, 2, 0);
-    dj_tensor *x = dj_graph_tensor(b->g, dj_model_input(b->model));
-    float *xd = x->data;
-    for (int64_t i = 0, n = dj_tensor_numel(x); i < n; i++)
-        xd[i] = (float)dj_rng_normal(&r);
-    dj_tensor *y = dj_graph_tensor(b->g, dj_model_labels(b->model));
-    int64_t *yd = y->data;
-    for (int64_t i = 0; i < b->dims[0]; i++)
-        yd[i] = (int64_t)dj_rng_below(&r, (uint64_t)dj_model_num_classes(b->model));
-}
-
 static dj_status dj_bts_setup(dj_bts *b) {
-    DJ_TRY(dj_threadpool_create((int)dj_bts_threads, &b->pool));
-    b->threads = dj_threadpool_size(b->pool);
-    DJ_TRY(dj_bts_build(b));
-    dj_bts_fill(b);
-    dj_optim_config oc = dj_optim_defaults(DJ_OPTIM_SGD);
-    oc.momentum = 0.9;
-    oc.weight_decay = 1e-4;
-    DJ_TRY(dj_optimizer_create(b->g, &oc, &b->opt));
-    size_t bytes = dj_graph_scratch_bytes(b->g);
-    b->scratch = bytes ? malloc(bytes) : NULL;
-    if (bytes && !b->scratch)
-        return dj_error_set(DJ_ERR_NOMEM, "bench train-step", "cannot allocate %zu bytes of scratch", bytes);
-    b->ex = (dj_exec){b->pool, b->scratch, bytes};
+    DJ_TRY(dj_bench_net_setup(&b->net, "bench train-step", dj_bts_model, dj_bts_classes, (int)dj_bts_threads, b->bf16,
+                              0));
+    for (int i = 0; i < dj_graph_num_nodes(b->net.g); i++)
+        b->fwd_flops += dj_graph_node_flops(b->net.g, i);
     return DJ_OK;
 }
 
-static void dj_bts_teardown(dj_bts *b) {
-    dj_optimizer_free(b->opt);
-    dj_model_free(b->model);
-    free(b->scratch);
-    dj_threadpool_free(b->pool);
-}
+static void dj_bts_teardown(dj_bts *b) { dj_bench_net_free(&b->net); }
 
 /* One training step; t[] gets the seconds of: whole step, zero, forward,
  * backward, optimizer. The learning rate is small so that random labels
  * never blow the weights up however many steps run. */
 static dj_status dj_bts_step(dj_bts *b, double t[DJ_BTS_PHASES]) {
     double t0 = dj_time_now();
-    dj_graph_zero_grads(b->g);
+    dj_graph_zero_grads(b->net.g);
     double t1 = dj_time_now();
-    DJ_TRY(dj_graph_forward(b->g, &b->ex, 1));
+    DJ_TRY(dj_graph_forward(b->net.g, &b->net.ex, 1));
     double t2 = dj_time_now();
-    DJ_TRY(dj_graph_backward(b->g, &b->ex, dj_model_loss(b->model), 1.0f));
+    DJ_TRY(dj_graph_backward(b->net.g, &b->net.ex, dj_model_loss(b->net.model), 1.0f));
     double t3 = dj_time_now();
-    DJ_TRY(dj_optimizer_step(b->opt, &b->ex, 1e-3, NULL));
+    DJ_TRY(dj_optimizer_step(b->net.opt, &b->net.ex, 1e-3, NULL));
     double t4 = dj_time_now();
     t[0] = t4 - t0;
     t[1] = t1 - t0;
@@ -238,10 +184,10 @@ static int dj_bts_row_cmp(const void *a, const void *b) {
 /* Adds node i's times (per step) to row r. */
 static void dj_bts_row_add(dj_bts_row *r, dj_bts *b, int i, double per_step) {
     double f, bk;
-    dj_graph_node_times(b->g, i, &f, &bk);
+    dj_graph_node_times(b->net.g, i, &f, &bk);
     r->fwd_s += f * per_step;
     r->bwd_s += bk * per_step;
-    r->flops += dj_graph_node_flops(b->g, i);
+    r->flops += dj_graph_node_flops(b->net.g, i);
     r->count++;
 }
 
@@ -249,16 +195,16 @@ static void dj_bts_row_add(dj_bts_row *r, dj_bts *b, int i, double per_step) {
  * and one per operator type (ops[], *n_ops), both slowest first. */
 static dj_status dj_bts_collect(dj_bts *b, dj_bts_row *nodes, dj_bts_row *ops, int *n_ops) {
     double tmp[DJ_BTS_PHASES], per_step = 1.0 / (double)dj_bts_steps;
-    dj_graph_set_profiling(b->g, 1);
+    dj_graph_set_profiling(b->net.g, 1);
     dj_status s = DJ_OK;
     for (int64_t i = 0; i < dj_bts_steps && s == DJ_OK; i++)
         s = dj_bts_step(b, tmp);
-    int nn = dj_graph_num_nodes(b->g);
+    int nn = dj_graph_num_nodes(b->net.g);
     *n_ops = 0;
     for (int i = 0; i < nn && s == DJ_OK; i++) {
-        nodes[i] = (dj_bts_row){dj_graph_node_name(b->g, i), 0, 0, 0, 0};
+        nodes[i] = (dj_bts_row){dj_graph_node_name(b->net.g, i), 0, 0, 0, 0};
         dj_bts_row_add(&nodes[i], b, i, per_step);
-        const char *op = dj_graph_node_op(b->g, i);
+        const char *op = dj_graph_node_op(b->net.g, i);
         int k = 0;
         while (k < *n_ops && strcmp(ops[k].name, op) != 0)
             k++;
@@ -266,7 +212,7 @@ static dj_status dj_bts_collect(dj_bts *b, dj_bts_row *nodes, dj_bts_row *ops, i
             ops[(*n_ops)++] = (dj_bts_row){op, 0, 0, 0, 0};
         dj_bts_row_add(&ops[k], b, i, per_step);
     }
-    dj_graph_set_profiling(b->g, 0);
+    dj_graph_set_profiling(b->net.g, 0);
     qsort(nodes, (size_t)nn, sizeof *nodes, dj_bts_row_cmp);
     qsort(ops, (size_t)*n_ops, sizeof *ops, dj_bts_row_cmp);
     return s;
@@ -313,7 +259,7 @@ static void dj_bts_profile_print(const dj_bts_row *nodes, int nn, const dj_bts_r
 
 /* --profile: prints the tables, or adds them to the JSON object o. */
 static dj_status dj_bts_profile_run(dj_bts *b, cJSON *o) {
-    int nn = dj_graph_num_nodes(b->g), n_ops = 0;
+    int nn = dj_graph_num_nodes(b->net.g), n_ops = 0;
     dj_bts_row *nodes = calloc((size_t)nn + 1, sizeof *nodes), *ops = calloc((size_t)nn + 1, sizeof *ops);
     dj_status s = nodes && ops ? dj_bts_collect(b, nodes, ops, &n_ops)
                                : dj_error_set(DJ_ERR_NOMEM, "bench train-step --profile", "cannot allocate");
@@ -343,11 +289,11 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     double gf = dj_bts_gflops(b, r);
     cJSON_AddStringToObject(o, "model", dj_bts_model);
     cJSON_AddStringToObject(o, "input", dj_bts_input);
-    cJSON_AddNumberToObject(o, "threads", b->threads);
+    cJSON_AddNumberToObject(o, "threads", b->net.threads);
     cJSON_AddNumberToObject(o, "steps", (double)dj_bts_steps);
     cJSON_AddNumberToObject(o, "warmup", (double)dj_bts_warmup);
     cJSON_AddNumberToObject(o, "ms_per_step", 1e3 * r->step);
-    cJSON_AddNumberToObject(o, "clips_per_s", (double)b->dims[0] / r->step);
+    cJSON_AddNumberToObject(o, "clips_per_s", (double)b->net.dims[0] / r->step);
     cJSON_AddNumberToObject(o, "gflops", gf);
     cJSON_AddNumberToObject(o, "mfu", r->peak_gflops > 0 ? gf / r->peak_gflops : 0.0);
     cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
@@ -376,14 +322,14 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
 static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
     double gf = dj_bts_gflops(b, r);
     printf("train-step %s %s, %d thread%s, %s kernels, %s, median of %lld steps after %lld warm-up\n",
-           dj_bts_model, dj_bts_input, b->threads, b->threads == 1 ? "" : "s", dj_cpu_isa_name(dj_cpu_best_isa()),
+           dj_bts_model, dj_bts_input, b->net.threads, b->net.threads == 1 ? "" : "s", dj_cpu_isa_name(dj_cpu_best_isa()),
            dj_bts_bf16 ? (dj_cpu_bf16_native() ? "bf16 mixed precision (avx512_bf16)" : "bf16 mixed precision (converted)")
                        : "float32",
            (long long)dj_bts_steps, (long long)dj_bts_warmup);
     printf("  load average %.2f before, %.2f after (other work lowers the figures)\n", r->load_before, r->load_after);
     printf("  ms/step      %10.2f  (zero %.2f, forward %.2f, backward %.2f, optimizer %.2f)\n", 1e3 * r->step,
            1e3 * r->zero, 1e3 * r->forward, 1e3 * r->backward, 1e3 * r->optim);
-    printf("  clips/s      %10.3f\n", (double)b->dims[0] / r->step);
+    printf("  clips/s      %10.3f\n", (double)b->net.dims[0] / r->step);
     printf("  GFLOP/s      %10.2f  (3 x %.3f GFLOP forward per step)\n", gf, b->fwd_flops * 1e-9);
     printf("  %-12s %10.2f GFLOP/s  -> %.1f%% of peak (MFU)\n", dj_bts_peak_kind(), r->peak_gflops,
            r->peak_gflops > 0 ? 100.0 * gf / r->peak_gflops : 0.0);
@@ -398,13 +344,13 @@ static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
 static dj_status dj_bts_measure(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     dj_cpu_isa isa = dj_cpu_best_isa();
     r->load_before = dj_bench_loadavg();
-    double p0 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
+    double p0 = dj_cpu_peak_gflops(b->net.pool, isa, dj_bts_bf16);
     DJ_TRY(dj_bts_time(b, peer, r));
-    double p1 = dj_cpu_peak_gflops(b->pool, isa, dj_bts_bf16);
+    double p1 = dj_cpu_peak_gflops(b->net.pool, isa, dj_bts_bf16);
     r->peak_gflops = p0 > p1 ? p0 : p1;
     r->load_after = dj_bench_loadavg();
     dj_graph_memory mem;
-    DJ_TRY(dj_graph_memory_report(b->g, &mem));
+    DJ_TRY(dj_graph_memory_report(b->net.g, &mem));
     r->arena_mb = (double)mem.total / (1024.0 * 1024.0);
     return DJ_OK;
 }
@@ -447,7 +393,7 @@ int dj_bench_train_step(int argc, char **argv) {
     dj_bts b = {0};
     if (!dj_bts_model)
         return dj_cli_usage_error("bench train-step", "--model NAME is required");
-    if (dj_bench_parse_input(dj_bts_input, b.dims) != 0)
+    if (dj_bench_parse_input(dj_bts_input, b.net.dims) != 0)
         return dj_cli_usage_error("bench train-step",
                                   "--input '%s' is not NxCxTxHxW with five positive numbers and C = 3",
                                   dj_bts_input);

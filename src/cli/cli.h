@@ -128,4 +128,27 @@ double dj_bench_median(double *v, int64_t n);
 /* Parses "NxCxTxHxW" (five numbers in 1..1000000, C = 3) into dims; 0 or -1. */
 int dj_bench_parse_input(const char *text, int64_t dims[5]);
 
+/* A network set up for timing training steps: its thread pool, the model
+ * built for dims (N, C, T, H, W), planned for training and initialised,
+ * random clips (normal) and labels (uniform) from seed 2 and the given
+ * stream, SGD with momentum 0.9 and weight decay 1e-4, and the scratch. */
+typedef struct dj_bench_net {
+    int64_t dims[5];
+    int threads; /* the pool's size */
+    dj_threadpool *pool;
+    dj_model *model;
+    dj_graph *g;
+    dj_optimizer *opt;
+    void *scratch;
+    dj_exec ex;
+} dj_bench_net;
+
+/* Sets up b (dims filled in by the caller) for `model` (name or file) with
+ * `classes` outputs (0: the model file's), on `threads` threads (0: one per
+ * core), in bf16 mixed precision when asked; `who` names the benchmark in
+ * errors. dj_bench_net_free releases what was made, also after a failure. */
+dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model, int64_t classes, int threads,
+                             int bf16, uint64_t stream);
+void dj_bench_net_free(dj_bench_net *b);
+
 #endif
