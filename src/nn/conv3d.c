@@ -646,6 +646,23 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
     return DJ_OK;
 }
 
+/* The backward's gradient tensors against the geometry (float32; dinp,
+ * dweight and dbias may be NULL). */
+static dj_status dj_conv_check_grads(const dj_conv_geom *g, const dj_tensor *inp, const dj_tensor *weight,
+                                     const dj_tensor *dout, const dj_tensor *dinp, const dj_tensor *dweight,
+                                     const dj_tensor *dbias, const char *who) {
+    int64_t o_shape[5] = {g->N, g->Cout, g->To, g->Ho, g->Wo};
+    char what[96];
+    snprintf(what, sizeof what, "%s output gradient", who);
+    DJ_TRY(dj_tensor_expect(dout, DJ_DTYPE_F32, 5, o_shape, what));
+    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, g->Cout, 1, who, "bias gradient"));
+    if (dinp)
+        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
+    if (dweight)
+        DJ_TRY(dj_expect_like(dweight, DJ_DTYPE_F32, weight, who, "weight gradient"));
+    return DJ_OK;
+}
+
 dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
                              const dj_tensor *weight, const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight,
                              dj_tensor *dbias) {
@@ -654,13 +671,7 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     float *col = NULL;
     DJ_TRY(dj_conv_setup(p, inp, weight, &g, who));
     DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, NULL, NULL, who));
-    int64_t o_shape[5] = {g.N, g.Cout, g.To, g.Ho, g.Wo};
-    DJ_TRY(dj_tensor_expect(dout, DJ_DTYPE_F32, 5, o_shape, "dj_conv3d_backward output gradient"));
-    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, g.Cout, 1, who, "bias gradient"));
-    if (dinp)
-        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
-    if (dweight)
-        DJ_TRY(dj_expect_like(dweight, DJ_DTYPE_F32, weight, who, "weight gradient"));
+    DJ_TRY(dj_conv_check_grads(&g, inp, weight, dout, dinp, dweight, dbias, who));
     DJ_TRY(dj_conv_scratch(ex, &g, &col, who));
     dj_threadpool *pool = ex ? ex->pool : NULL;
     const float *x = inp->data, *w = weight->data, *dy = dout->data;
@@ -842,13 +853,7 @@ dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, 
     DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
     if (g.depthwise)
         return dj_conv3d_backward(ex, p, inp, weight, dout, dinp, dweight, dbias);
-    int64_t o_shape[5] = {g.N, g.Cout, g.To, g.Ho, g.Wo};
-    DJ_TRY(dj_tensor_expect(dout, DJ_DTYPE_F32, 5, o_shape, "dj_conv3d_backward_bf16 output gradient"));
-    DJ_TRY(dj_expect_vec(dbias, DJ_DTYPE_F32, g.Cout, 1, who, "bias gradient"));
-    if (dinp)
-        DJ_TRY(dj_expect_like(dinp, DJ_DTYPE_F32, inp, who, "input gradient"));
-    if (dweight)
-        DJ_TRY(dj_expect_like(dweight, DJ_DTYPE_F32, weight, who, "weight gradient"));
+    DJ_TRY(dj_conv_check_grads(&g, inp, weight, dout, dinp, dweight, dbias, who));
     dj_threadpool *pool = ex->pool;
     const float *x = inp->data, *dy = dout->data;
     const uint16_t *wb = weight_bf16->data;
