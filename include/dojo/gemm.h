@@ -57,6 +57,36 @@ dj_status dj_gemm_bf16(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M,
                        const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
                        int64_t ldc);
 
+/* Bytes of the `tmp` buffer every bf16 packing function gets. */
+enum { DJ_GEMM_BF16_PACK_TMP = 131072 };
+
+/* Packs the block op(B)[k0:k0+kc, j0:j0+nc] of a bf16 B in k pairs:
+ * dst[ceil(nc/nr)][kcp/2][nr][2] bf16, kcp = kc rounded up to even; for
+ * pair q and panel column c the two values (B[k0+2q, j], B[k0+2q+1, j]),
+ * zero past kc and past nc. tmp holds DJ_GEMM_BF16_PACK_TMP bytes for the
+ * packer's own use. Called from several threads at once, on different
+ * blocks; must not fail. (Where the CPU lacks vdpbf16ps the driver converts
+ * this layout to float32 panels itself, so one packer serves both paths.) */
+typedef void (*dj_gemm_bf16_pack_fn)(void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                                     uint16_t *dst, void *tmp);
+
+/* dj_gemm_bf16 with B given by a packing function (an implicit GEMM): the
+ * same blocking, threads and sums as dj_gemm_bf16 on the stored matrix, so
+ * the same bits on every path. */
+dj_status dj_gemm_bf16_packed_b(dj_threadpool *pool, dj_trans ta, int64_t M, int64_t N, int64_t K, float alpha,
+                                const uint16_t *A, int64_t lda, dj_gemm_bf16_pack_fn pack_b, void *ctx, float beta,
+                                float *C, int64_t ldc);
+
+/* For bf16 packing functions: the n rows X[j*ld + k] (k < kc) as the columns
+ * of panels of nr, in the pair layout above (rows past n zero). */
+void dj_gemm_bf16_pack_rows(const uint16_t *X, int64_t ld, int64_t n, int64_t kc, int nr, uint16_t *dst);
+
+/* For bf16 packing functions: rows [k, k+rows) of a block of kc x nc (k
+ * even; rows even unless k+rows == kc) from lines L[i*ld + c], c < nc, into
+ * the block's panels (panel columns past nc zero). */
+void dj_gemm_bf16_pack_lines(const uint16_t *L, int64_t ld, int64_t k, int64_t rows, int64_t nc, int64_t kc, int nr,
+                             uint16_t *dst);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,9 @@
  * kernel family (scalar, AVX2, AVX-512, forced with DOJO_CPU), odd shapes,
  * the four transpose combinations, alpha/beta (beta == 0 over NaN), wide
  * leading dimensions, bit-identical results for 1, 2 and 3 threads, bf16
- * (the converted path bit-identical to vdpbf16ps), and the error cases. */
+ * (the converted path bit-identical to vdpbf16ps), the implicit-GEMM entries
+ * (dj_sgemm_packed_b, dj_gemm_bf16_packed_b: the stored matrix's bits), and
+ * the error cases. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -617,6 +619,122 @@ static void test_packed_b_errors(void) {
     CHECK_EQ_INT(pk.calls, 0);
 }
 
+/* ---- dj_gemm_bf16_packed_b: bf16 B given by a packing function ---- */
+
+/* A bf16 packer over a stored matrix, three ways: element by element from
+ * the documented pair layout (B stored K x N), through
+ * dj_gemm_bf16_pack_rows (B^T stored N x K, rows copied to tmp first as a
+ * gatherer would), and through dj_gemm_bf16_pack_lines (B stored K x N, in
+ * groups of 6 lines, an odd group last when kc is odd). */
+typedef struct dj_bpacker {
+    const uint16_t *B;
+    int64_t ldb;
+    int mode;
+    int calls; /* atomic */
+} dj_bpacker;
+
+static void dj_bpacker_fn(void *ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, uint16_t *dst,
+                          void *tmp) {
+    dj_bpacker *p = ctx;
+    __atomic_fetch_add(&p->calls, 1, __ATOMIC_RELAXED);
+    int64_t kp = (kc + 1) / 2, padded = (nc + nr - 1) / nr * nr;
+    if (p->mode == 0) {
+        for (int64_t j = 0; j < padded; j++)
+            for (int64_t k = 0; k < 2 * kp; k++)
+                dst[(j / nr) * 2 * kp * nr + (k / 2) * 2 * nr + (j % nr) * 2 + k % 2] =
+                    j < nc && k < kc ? p->B[(k0 + k) * p->ldb + j0 + j] : 0;
+    } else if (p->mode == 1) {
+        uint16_t *t = tmp;
+        CHECK((size_t)(nr * kc) * sizeof(uint16_t) <= DJ_GEMM_BF16_PACK_TMP);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+            int64_t n = nc - jr < nr ? nc - jr : nr;
+            for (int64_t i = 0; i < n; i++)
+                memcpy(t + i * kc, p->B + (j0 + jr + i) * p->ldb + k0, (size_t)kc * sizeof(uint16_t));
+            dj_gemm_bf16_pack_rows(t, kc, n, kc, nr, dst + jr * 2 * kp);
+        }
+    } else {
+        for (int64_t k = 0; k < kc; k += 6)
+            dj_gemm_bf16_pack_lines(p->B + (k0 + k) * p->ldb + j0, p->ldb, k, kc - k < 6 ? kc - k : 6, nc, kc, nr,
+                                    dst);
+    }
+}
+
+/* C by the packer and by dj_gemm_bf16 on the same stored matrix, on the
+ * path `isa` ("avx512": native where the CPU has vdpbf16ps); returns 1 when
+ * the two agree bit for bit (want gets the stored-matrix result). */
+static int dj_bpacked_run(dj_threadpool *pool, const char *isa, int mode, int ta, int64_t M, int64_t N, int64_t K,
+                          const uint16_t *A, const uint16_t *B, float beta, float *want, float *got) {
+    setenv("DOJO_CPU", isa, 1);
+    int tb = mode == 1;
+    for (int64_t i = 0; i < M * N; i++)
+        want[i] = got[i] = beta == 0.0f ? NAN : (float)(i % 7) - 3.0f;
+    dj_bpacker pk = {B, tb ? K : N, mode, 0};
+    CHECK_EQ_INT(dj_gemm_bf16(pool, ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, want, N), DJ_OK);
+    CHECK_EQ_INT(dj_gemm_bf16_packed_b(pool, ta, M, N, K, 0.5f, A, ta ? M : K, dj_bpacker_fn, &pk, beta, got, N),
+                 DJ_OK);
+    CHECK(pk.calls > 0 || M == 0 || N == 0 || K == 0);
+    unsetenv("DOJO_CPU");
+    return memcmp(want, got, (size_t)(M * N) * sizeof(float)) == 0;
+}
+
+/* every path, odd shapes, K odd and past one KC block, every packer mode,
+ * both op(A), 1 and 2 threads: the stored-matrix bits; and the converted
+ * paths the native bits */
+static void test_bf16_packed_b_matches_stored(void) {
+    static const char *paths[] = {"avx512", "avx512-nobf16", "avx2", "scalar"};
+    static const int64_t shapes[][3] = {{1, 1, 1},     {8, 33, 17},   {64, 100, 71}, {13, 31, 600},
+                                        {12, 65, 1025}, {40, 129, 3}, {7, 1100, 5},  {64, 70, 2100}};
+    dj_threadpool *pool = NULL;
+    CHECK_EQ_INT(dj_threadpool_create(2, &pool), DJ_OK);
+    dj_rng r;
+    dj_rng_seed(&r, 31, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        uint16_t *A = malloc((size_t)(M * K) * 2), *B = malloc((size_t)(K * N) * 2);
+        float *want = malloc((size_t)(M * N) * 4), *got = malloc((size_t)(M * N) * 4);
+        float *native = malloc((size_t)(M * N) * 4);
+        for (int64_t i = 0; i < M * K; i++)
+            A[i] = dj_rand_bf16(&r, 0);
+        for (int64_t i = 0; i < K * N; i++)
+            B[i] = dj_rand_bf16(&r, 0);
+        for (int mode = 0; mode < 3; mode++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int pth = 0; pth < 4; pth++) {
+                    float beta = (mode + ta) % 2 ? 0.75f : 0.0f;
+                    int same = dj_bpacked_run(pth % 2 ? pool : NULL, paths[pth], mode, ta, M, N, K, A, B, beta, want,
+                                              got);
+                    CHECK_MSG(same, "%s mode %d ta %d %lldx%lldx%lld: packed B differs from the stored matrix",
+                              paths[pth], mode, ta, (long long)M, (long long)N, (long long)K);
+                    if (pth == 0)
+                        memcpy(native, got, (size_t)(M * N) * 4);
+                    else if (dj_cpu_bf16_native())
+                        CHECK_MSG(memcmp(native, got, (size_t)(M * N) * 4) == 0,
+                                  "%s mode %d ta %d %lldx%lldx%lld: differs from the native path", paths[pth], mode,
+                                  ta, (long long)M, (long long)N, (long long)K);
+                }
+        free(A), free(B), free(want), free(got), free(native);
+    }
+    dj_threadpool_free(pool);
+}
+
+static void test_bf16_packed_b_errors(void) {
+    uint16_t a[4] = {0x3f80, 0x3f80, 0x3f80, 0x3f80};
+    float c[4] = {0};
+    CHECK_EQ_INT(dj_gemm_bf16_packed_b(NULL, 0, 2, 2, 2, 1.0f, a, 2, NULL, NULL, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "dj_gemm_bf16_packed_b");
+    dj_bpacker pk = {a, 2, 0, 0};
+    CHECK_EQ_INT(dj_gemm_bf16_packed_b(NULL, 0, 2, 2, 2, 1.0f, a, 1, dj_bpacker_fn, &pk, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "lda");
+    CHECK_EQ_INT(dj_gemm_bf16_packed_b(NULL, 0, 2, 3, 2, 1.0f, a, 2, dj_bpacker_fn, &pk, 0.0f, c, 2), DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "ldc");
+    CHECK_EQ_INT(pk.calls, 0);
+    /* K == 0: C = beta * C, the packer never called */
+    float c2[4] = {1, 2, 3, 4};
+    CHECK_EQ_INT(dj_gemm_bf16_packed_b(NULL, 0, 2, 2, 0, 1.0f, a, 1, dj_bpacker_fn, &pk, 0.5f, c2, 2), DJ_OK);
+    CHECK(c2[0] == 0.5f && c2[3] == 2.0f);
+    CHECK_EQ_INT(pk.calls, 0);
+}
+
 int main(void) {
     DJ_RUN(test_micro_kernels);
     DJ_RUN(test_reference_by_hand);
@@ -635,5 +753,7 @@ int main(void) {
     DJ_RUN(test_packed_b_matches_reference);
     DJ_RUN(test_packed_b_and_8row_bit_identical_across_threads);
     DJ_RUN(test_packed_b_errors);
+    DJ_RUN(test_bf16_packed_b_matches_stored);
+    DJ_RUN(test_bf16_packed_b_errors);
     return dj_test_finish();
 }

@@ -16,7 +16,9 @@
  *
  * dj_sgemm_packed_b takes B from the caller's packing function instead (an
  * implicit GEMM: conv3d gathers its columns straight into the B panels);
- * everything else is shared. The AVX-512 tile is 12x32, or 8x32 where M is
+ * dj_gemm_bf16_packed_b is the same for bf16 (the packer writes the k-pair
+ * layout; the converted path expands it to float32 panels); everything else
+ * is shared. The AVX-512 tile is 12x32, or 8x32 where M is
  * a multiple of 8 that 12-row tiles would pad (64, 128, 256, 512 rows).
  *
  * Packing memory: one buffer per thread (about 2.3 MiB: an MC x KC A block,
@@ -243,6 +245,7 @@ typedef struct dj_gemm_job {
     float *C;
     int64_t ldc;
     dj_sgemm_pack_fn pack_b; /* packs B blocks when not NULL (B unused) */
+    dj_gemm_bf16_pack_fn pack_b16; /* the same for bf16 B (pair layout) */
     void *pack_ctx;
     int64_t nc;          /* column block used (<= plan.nc) */
     int64_t tm;          /* number of row blocks */
@@ -339,6 +342,18 @@ static void dj_gemm_pack_a(const dj_gemm_job *g, int64_t i0, int64_t mc, int64_t
 
 static void dj_gemm_pack_b(const dj_gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, void *dst,
                            void *tmp) {
+    if (g->pack_b16) {
+        if (g->plan.pairs) {
+            g->pack_b16(g->pack_ctx, k0, kc, j0, nc, g->plan.nr, dst, tmp);
+            return;
+        }
+        /* converted: the packer's pair layout in the stage after tmp, then
+         * expanded into the float32 panels */
+        uint16_t *stage = (uint16_t *)((char *)tmp + DJ_GEMM_BF16_PACK_TMP);
+        g->pack_b16(g->pack_ctx, k0, kc, j0, nc, g->plan.nr, stage, tmp);
+        dj_bf16_pairs_expand(stage, nc, kc, g->plan.nr, dst);
+        return;
+    }
     if (g->pack_b) {
         g->pack_b(g->pack_ctx, k0, kc, j0, nc, g->plan.nr, dst, tmp);
         return;
@@ -476,8 +491,12 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
     int64_t mcp = (p->mc + p->mr - 1) / p->mr * p->mr, ncp = (p->nc + p->nr - 1) / p->nr * p->nr;
     g->a_bytes = ((size_t)mcp * (size_t)p->kc * p->esize + 63) / 64 * 64;
     g->b_bytes = ((size_t)ncp * (size_t)p->kc * p->esize + 63) / 64 * 64;
-    /* + the B packers' temporary: DJ_GEMM_MAX_NR rows of kc floats */
+    /* + the B packers' temporary: DJ_GEMM_MAX_NR rows of kc floats (bf16
+     * plans: kc = 1024, DJ_GEMM_BF16_PACK_TMP bytes), + for a bf16 packer on
+     * the converted path its pair-layout block */
     g->scratch_bytes = g->a_bytes + g->b_bytes + (size_t)DJ_GEMM_MAX_NR * (size_t)p->kc * sizeof(float);
+    if (g->pack_b16 && !p->pairs)
+        g->scratch_bytes += (size_t)ncp * (size_t)p->kc * sizeof(uint16_t);
     /* below ~2 MFLOP waking the pool costs more than it saves */
     if ((double)g->M * (double)g->N * (double)g->K < (double)(1 << 20))
         pool = NULL;
@@ -506,8 +525,9 @@ static dj_status dj_gemm_run(dj_threadpool *pool, dj_gemm_job *g, const char *wh
 
 dj_status dj_sgemm(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    dj_gemm_job g = {dj_gemm_plan_pick(0, M), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 0,
-                     lda, ldb, C, ldc, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    dj_gemm_job g = {.plan = dj_gemm_plan_pick(0, M), .ta = ta != DJ_NO_TRANS, .tb = tb != DJ_NO_TRANS, .M = M,
+                     .N = N, .K = K, .alpha = alpha, .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb, .C = C,
+                     .ldc = ldc};
     return dj_gemm_run(pool, &g, "dj_sgemm");
 }
 
@@ -517,8 +537,9 @@ dj_status dj_sgemm_packed_b(dj_threadpool *pool, dj_trans ta, int64_t M, int64_t
     if (!pack_b)
         return dj_error_set(DJ_ERR_INVALID, "dj_sgemm_packed_b", "NULL packing function");
     /* B is never read: a non-NULL stand-in and ldb = N pass the checks */
-    dj_gemm_job g = {dj_gemm_plan_pick(0, M), ta != DJ_NO_TRANS, 0, M, N, K, alpha, beta, A, "", 0,
-                     lda, N, C, ldc, pack_b, ctx, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    dj_gemm_job g = {.plan = dj_gemm_plan_pick(0, M), .ta = ta != DJ_NO_TRANS, .M = M, .N = N, .K = K,
+                     .alpha = alpha, .beta = beta, .A = A, .B = "", .lda = lda, .ldb = N, .C = C, .ldc = ldc,
+                     .pack_b = pack_b, .pack_ctx = ctx};
     return dj_gemm_run(pool, &g, "dj_sgemm_packed_b");
 }
 
@@ -538,7 +559,78 @@ void dj_sgemm_pack_rows(const float *X, int64_t ld, int64_t n, int64_t kc, int n
 dj_status dj_gemm_bf16(dj_threadpool *pool, dj_trans ta, dj_trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                        const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
                        int64_t ldc) {
-    dj_gemm_job g = {dj_gemm_plan_pick(1, M), ta != DJ_NO_TRANS, tb != DJ_NO_TRANS, M, N, K, alpha, beta, A, B, 1,
-                     lda, ldb, C, ldc, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    dj_gemm_job g = {.plan = dj_gemm_plan_pick(1, M), .ta = ta != DJ_NO_TRANS, .tb = tb != DJ_NO_TRANS, .M = M,
+                     .N = N, .K = K, .alpha = alpha, .beta = beta, .A = A, .B = B, .bf16 = 1, .lda = lda, .ldb = ldb,
+                     .C = C, .ldc = ldc};
     return dj_gemm_run(pool, &g, "dj_gemm_bf16");
+}
+
+dj_status dj_gemm_bf16_packed_b(dj_threadpool *pool, dj_trans ta, int64_t M, int64_t N, int64_t K, float alpha,
+                                const uint16_t *A, int64_t lda, dj_gemm_bf16_pack_fn pack_b, void *ctx, float beta,
+                                float *C, int64_t ldc) {
+    if (!pack_b)
+        return dj_error_set(DJ_ERR_INVALID, "dj_gemm_bf16_packed_b", "NULL packing function");
+    /* B is never read: a non-NULL stand-in and ldb = N pass the checks */
+    dj_gemm_job g = {.plan = dj_gemm_plan_pick(1, M), .ta = ta != DJ_NO_TRANS, .M = M, .N = N, .K = K,
+                     .alpha = alpha, .beta = beta, .A = A, .B = "", .bf16 = 1, .lda = lda, .ldb = N, .C = C,
+                     .ldc = ldc, .pack_b16 = pack_b, .pack_ctx = ctx};
+    return dj_gemm_run(pool, &g, "dj_gemm_bf16_packed_b");
+}
+
+/* Whether the AVX-512 packing helpers may run (any AVX-512 plan: they use
+ * no bf16 instruction). */
+static int dj_gemm_bf16_pack_avx512(int nr) {
+#if defined(__x86_64__)
+    return nr == 32 && dj_cpu_best_isa() == DJ_CPU_ISA_AVX512;
+#else
+    (void)nr;
+    return 0;
+#endif
+}
+
+void dj_gemm_bf16_pack_rows(const uint16_t *X, int64_t ld, int64_t n, int64_t kc, int nr, uint16_t *dst) {
+    int64_t kp = (kc + 1) / 2, kcp = 2 * kp;
+    int fast = dj_gemm_bf16_pack_avx512(nr);
+    for (int64_t jr = 0; jr < n; jr += nr) {
+        int m = n - jr < nr ? (int)(n - jr) : nr;
+        const uint16_t *x = X + jr * ld;
+        uint16_t *d = dst + jr * kcp; /* (kp, nr, 2) */
+        int64_t q = 0;
+#if defined(__x86_64__)
+        if (fast) {
+            dj_pack_rows32_avx512(x, ld * 2, m, kc / 2, nr, d); /* whole pairs are 32-bit words */
+            q = kc / 2;
+        }
+#endif
+        for (; q < kp; q++)
+            for (int c = 0; c < nr; c++) {
+                int two = 2 * q + 1 < kc;
+                d[(q * nr + c) * 2] = c < m ? x[c * ld + 2 * q] : 0;
+                d[(q * nr + c) * 2 + 1] = c < m && two ? x[c * ld + 2 * q + 1] : 0;
+            }
+    }
+}
+
+void dj_gemm_bf16_pack_lines(const uint16_t *L, int64_t ld, int64_t k, int64_t rows, int64_t nc, int64_t kc, int nr,
+                             uint16_t *dst) {
+    int64_t kcp = (kc + 1) / 2 * 2;
+    int fast = dj_gemm_bf16_pack_avx512(nr);
+    for (int64_t i = 0; i < rows; i += 2) {
+        const uint16_t *s0 = L + i * ld, *s1 = i + 1 < rows ? s0 + ld : NULL;
+        int64_t q = (k + i) / 2;
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+            int n = nc - jr < nr ? (int)(nc - jr) : nr;
+            uint16_t *d = dst + jr * kcp + q * 2 * nr;
+#if defined(__x86_64__)
+            if (fast) {
+                dj_pack_interleave_avx512(s0 + jr, s1 ? s1 + jr : NULL, n, d);
+                continue;
+            }
+#endif
+            for (int c = 0; c < nr; c++) {
+                d[2 * c] = c < n ? s0[jr + c] : 0;
+                d[2 * c + 1] = c < n && s1 ? s1[jr + c] : 0;
+            }
+        }
+    }
 }

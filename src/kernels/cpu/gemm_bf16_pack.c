@@ -1,5 +1,6 @@
 /* gemm_bf16_pack.c — the converted bf16 GEMM path: packing bf16 operands into
- * float32 panels in vdpbf16ps's order of summation, and the flush-to-zero
+ * float32 panels in vdpbf16ps's order of summation (also from the pair
+ * layout of an implicit GEMM's packer), and the flush-to-zero
  * mode the instruction works in, so that a CPU without avx512_bf16 gives the
  * same bits as one with it (see gemm_kernels.h). */
 #include <string.h>
@@ -37,6 +38,19 @@ void dj_pack_bf16_swapped(const uint16_t *X, int64_t ld, int trans, int64_t i0, 
             for (; r < mr; r++)
                 d[r] = 0.0f;
         }
+    }
+}
+
+void dj_bf16_pairs_expand(const uint16_t *src, int64_t nc, int64_t kc, int nr, float *dst) {
+    int64_t kp = (kc + 1) / 2;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        const uint16_t *s = src + jr * 2 * kp; /* (kp, nr, 2) */
+        float *d = dst + jr * 2 * kp;          /* (2 kp, nr) */
+        for (int64_t q = 0; q < kp; q++, s += 2 * nr, d += 2 * nr)
+            for (int c = 0; c < nr; c++) {
+                d[c] = dj_bf16_as_f32(s[2 * c + 1]); /* k+1 of the pair first, then k */
+                d[nr + c] = dj_bf16_as_f32(s[2 * c]);
+            }
     }
 }
 

@@ -41,6 +41,10 @@ enum { DJ_GEMM_BF16_KC = 1024 };
  * Packs rows [i0, i0+mc) x k [k0, k0+kc) of op(X) into dst[mc/mr][kcp][mr]. */
 void dj_pack_bf16_swapped(const uint16_t *X, int64_t ld, int trans, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                           int mr, float *dst);
+/* The pair layout of a bf16 packing function (dj_gemm_bf16_pack_fn) as the
+ * converted path's float32 panels: src[ceil(nc/nr)][kcp/2][nr][2] bf16 ->
+ * dst[ceil(nc/nr)][kcp][nr], each pair swapped as above. */
+void dj_bf16_pairs_expand(const uint16_t *src, int64_t nc, int64_t kc, int nr, float *dst);
 /* Sets FTZ and DAZ on this thread (x86-64; nothing elsewhere) and returns
  * the previous control word for dj_bf16_ftz_end. */
 unsigned dj_bf16_ftz_begin(void);
