@@ -16,14 +16,13 @@
  *               dout[:, blk] into the scratch, and col2vol adds it into dinp.
  * dj_sgemm never splits K over threads and col2vol runs over input channels,
  * so every sum runs in a fixed order whatever the thread count.
- * Mixed precision (bf16 operands, float32 sums): the *_bf16 functions at the
- * end of the file, on blocked vol2col columns written in bf16. */
+ * Mixed precision (bf16 operands, float32 sums): conv3d_bf16.c, the same
+ * design on dj_gemm_bf16_packed_b. */
 #include <stdio.h>
 #include <string.h>
 
 #include "dojo/gemm.h"
-#include "nn/bf16_internal.h"
-#include "nn/spatial_internal.h"
+#include "nn/conv3d_internal.h"
 
 /* Column buffer budget in floats: the block of positions is sized so that
  * K * pblock stays near this (8 MiB). */
@@ -96,7 +95,7 @@ dj_status dj_conv_check(const dj_conv_geom *g, dj_dtype dt, const dj_tensor *inp
     return DJ_OK;
 }
 
-static dj_status dj_conv_setup(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+dj_status dj_conv_setup(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
                                dj_conv_geom *g, const char *who) {
     if (!inp || !weight)
         return dj_error_set(DJ_ERR_INVALID, who, "missing input or weight");
@@ -119,7 +118,7 @@ dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_sha
 
 /* Few output positions per sample (deep layers: P = 49 at 7x7): the
  * forward runs one GEMM over all samples (see dj_conv_forward_batch). */
-static int dj_conv_forward_batched(const dj_conv_geom *g) {
+int dj_conv_forward_batched(const dj_conv_geom *g) {
     return !g->pointwise && !g->depthwise && g->N > 1 && g->P < 256;
 }
 
@@ -137,7 +136,7 @@ static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
 
 /* The geometry for the scratch-size queries: 0 (and no error left set) when
  * the shapes are not a valid convolution; the operator itself reports why. */
-static int dj_conv_geom_quiet(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+int dj_conv_geom_quiet(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
                               dj_conv_geom *g, const char *who) {
     if (!inp || !weight || inp->ndim != 5 || weight->ndim != 5)
         return 0;
@@ -165,62 +164,7 @@ static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float
     return DJ_OK;
 }
 
-/* The output positions j in [0, n) of a row whose input index
- * j*stride + off lies in [0, len): [*lo, *hi). */
-static inline void dj_valid_range(int64_t off, int64_t stride, int64_t len, int64_t n, int64_t *lo, int64_t *hi) {
-    int64_t a, b;
-    if (stride == 1) { /* the common case, without divisions */
-        a = off >= 0 ? 0 : -off;
-        b = off >= len ? 0 : len - off;
-    } else {
-        a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-        b = off >= len ? 0 : (len - off + stride - 1) / stride;
-    }
-    if (a > n)
-        a = n;
-    if (b > n)
-        b = n;
-    if (b < a)
-        b = a;
-    *lo = a, *hi = b;
-}
-
 /* ---------------------------------------------------------------- vol2col / col2vol */
-
-typedef struct dj_col_job {
-    const dj_conv_geom *g;
-    const float *x; /* (Cin_g, T, H, W) of one sample and group */
-    float *dx;      /* same, for col2vol */
-    float *col;     /* (K, pb) */
-    int64_t p0, pb;
-    int64_t xs;     /* implicit GEMM over several samples: x's sample stride */
-} dj_col_job;
-
-/* Walks the block [p0, p0+pb) of output positions of column row r
- * (channel c, kernel offset kt,kh,kw) as runs along W; calls back per run. */
-#define DJ_COL_ROW_WALK(g, r, p0, pb, BODY)                                                           \
-    do {                                                                                              \
-        int64_t c_ = (r) / (g)->kvol, k_ = (r) % (g)->kvol;                                           \
-        int64_t kt_ = k_ / ((g)->kH * (g)->kW), kh_ = (k_ / (g)->kW) % (g)->kH, kw_ = k_ % (g)->kW;    \
-        int64_t to_ = (p0) / ((g)->Ho * (g)->Wo), ho_ = ((p0) / (g)->Wo) % (g)->Ho, wo_ = (p0) % (g)->Wo; \
-        int64_t left_ = (pb), j0_ = 0;                                                                \
-        int64_t iw_off_ = kw_ * (g)->dw - (g)->pw;                                                    \
-        while (left_ > 0) {                                                                           \
-            int64_t seg = (g)->Wo - wo_ < left_ ? (g)->Wo - wo_ : left_;                              \
-            int64_t it = to_ * (g)->st - (g)->pt + kt_ * (g)->dt;                                     \
-            int64_t ih = ho_ * (g)->sh - (g)->ph + kh_ * (g)->dh;                                     \
-            int64_t iw0 = wo_ * (g)->sw + iw_off_, lo = 0, hi = 0;                                    \
-            int inside = it >= 0 && it < (g)->T && ih >= 0 && ih < (g)->H;                            \
-            if (inside)                                                                               \
-                dj_valid_range(iw0, (g)->sw, (g)->W, seg, &lo, &hi);                                  \
-            int64_t plane = c_ * (g)->S + (it * (g)->H + ih) * (g)->W;                                \
-            int64_t j0 = j0_;                                                                         \
-            BODY;                                                                                     \
-            j0_ += seg, left_ -= seg, wo_ = 0;                                                        \
-            if (++ho_ == (g)->Ho)                                                                     \
-                ho_ = 0, to_++;                                                                       \
-        }                                                                                             \
-    } while (0)
 
 /* dst[0, pb) = column row r of x for output positions [p0, p0+pb). */
 static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int64_t p0, int64_t pb, float *dst) {
@@ -242,7 +186,7 @@ static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int
     });
 }
 
-static void dj_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+void dj_conv_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_col_job *j = arg;
     const dj_conv_geom *g = j->g;
     (void)thread;
@@ -449,13 +393,7 @@ static void dj_dw_dweight_rows(void *arg, int64_t r0, int64_t r1, int thread) {
 
 /* ---------------------------------------------------------------- bias */
 
-typedef struct dj_bias_job {
-    const dj_conv_geom *g;
-    const float *b, *dy;
-    float *y, *db;
-} dj_bias_job;
-
-static void dj_bias_add_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+void dj_conv_bias_add_rows(void *arg, int64_t r0, int64_t r1, int thread) {
     const dj_bias_job *j = arg;
     (void)thread;
     for (int64_t r = r0; r < r1; r++) {
@@ -466,7 +404,7 @@ static void dj_bias_add_rows(void *arg, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-static void dj_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
+void dj_conv_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread) {
     const dj_bias_job *j = arg;
     const dj_conv_geom *g = j->g;
     (void)thread;
@@ -543,7 +481,7 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
     DJ_TRY(dj_conv_forward_gemm(ex, &g, x, w, y, col));
     if (b) {
         dj_bias_job bj = {&g, b, NULL, y, NULL};
-        dj_parallel_for(pool, g.N * g.Cout, 4, dj_bias_add_rows, &bj);
+        dj_parallel_for(pool, g.N * g.Cout, 4, dj_conv_bias_add_rows, &bj);
     }
     return DJ_OK;
 }
@@ -557,7 +495,7 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
  * gathers col(dy) into its panels: no column buffer, no col2vol pass.
  * g2 gets that convolution's geometry; 0 when the shape does not allow it
  * or W' does not fit in the scratch. */
-static int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
+int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
     int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
     dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
     /* Cout_g <= Cin_g: measured on r3d_18 / r2plus1d_18 shapes (Zen 4), the
@@ -640,7 +578,7 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
                 dj_col_job cj = {g, xg, dxg, col, p0, pb, 0};
                 DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyg + p0, g->P, 0.0f,
                                 col, pb));
-                dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
+                dj_parallel_for(pool, g->Cin_g, 1, dj_conv_col2vol_channels, &cj);
             }
         }
     return DJ_OK;
@@ -648,7 +586,7 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
 
 /* The backward's gradient tensors against the geometry (float32; dinp,
  * dweight and dbias may be NULL). */
-static dj_status dj_conv_check_grads(const dj_conv_geom *g, const dj_tensor *inp, const dj_tensor *weight,
+dj_status dj_conv_check_grads(const dj_conv_geom *g, const dj_tensor *inp, const dj_tensor *weight,
                                      const dj_tensor *dout, const dj_tensor *dinp, const dj_tensor *dweight,
                                      const dj_tensor *dbias, const char *who) {
     int64_t o_shape[5] = {g->N, g->Cout, g->To, g->Ho, g->Wo};
@@ -680,7 +618,7 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
         return DJ_OK;
     if (dbias) {
         dj_bias_job bj = {&g, NULL, dy, NULL, dbias->data};
-        dj_parallel_for(pool, g.Cout, 1, dj_bias_grad_rows, &bj);
+        dj_parallel_for(pool, g.Cout, 1, dj_conv_bias_grad_rows, &bj);
     }
     if (g.depthwise) {
         dj_dw_job j = {&g, x, w, NULL, dy, NULL, dx, dw};
@@ -693,188 +631,4 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     if (!dx && !dw)
         return DJ_OK;
     return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
-}
-
-/* ================================================================ mixed precision (bf16)
- * The same three GEMMs with bf16 operands and float32 sums (dj_gemm_bf16).
- * The weight's bf16 copy comes from the caller (the graph refreshes it once
- * per step); vol2col writes bf16 columns directly; the output gradient is
- * rounded one block of positions at a time. Scratch, two 64-byte aligned
- * parts:
- *   dyb  (Cout_g, pblock) bf16   output gradient block (backward)
- *   work (K, pblock) float32     bf16 columns (first half), then the float32
- *                                dcol of the backward-data GEMM
- * Pointwise convolutions round their input block the same way (no
- * gathering); depthwise-style ones have no GEMM and stay float32. */
-
-static size_t dj_conv_bf16_dy_bytes(const dj_conv_geom *g) {
-    return dj_bf16_align((size_t)(g->Cout_g * g->pblock) * sizeof(uint16_t));
-}
-
-static size_t dj_conv_bf16_scratch_for(const dj_conv_geom *g) {
-    if (g->depthwise)
-        return 0;
-    return dj_conv_bf16_dy_bytes(g) + (size_t)(g->K * g->pblock) * sizeof(float);
-}
-
-size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
-    dj_conv_geom g;
-    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes_bf16") ? dj_conv_bf16_scratch_for(&g) : 0;
-}
-
-typedef struct dj_colb_job {
-    const dj_conv_geom *g;
-    const float *x; /* (Cin_g, T, H, W) of one sample and group */
-    uint16_t *col;  /* (K, pb) */
-    int64_t p0, pb;
-} dj_colb_job;
-
-static void dj_vol2col_rows_bf16(void *arg, int64_t r0, int64_t r1, int thread) {
-    const dj_colb_job *j = arg;
-    const dj_conv_geom *g = j->g;
-    (void)thread;
-    for (int64_t r = r0; r < r1; r++) {
-        uint16_t *dst = j->col + r * j->pb;
-        DJ_COL_ROW_WALK(g, r, j->p0, j->pb, {
-            uint16_t *d = dst + j0;
-            for (int64_t q = 0; q < lo; q++)
-                d[q] = 0;
-            if (hi > lo) {
-                const float *src = j->x + plane + iw0;
-                if (g->sw == 1) { /* contiguous: vectorises */
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = dj_bf16_round(src[q]);
-                } else {
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = dj_bf16_round(src[q * g->sw]);
-                }
-            }
-            for (int64_t q = hi; q < seg; q++)
-                d[q] = 0;
-        });
-    }
-}
-
-/* col (K, pb) = bf16 columns of positions [p0, p0+pb) of one sample/group. */
-static void dj_conv_cols_bf16(dj_threadpool *pool, const dj_conv_geom *g, const float *xg, int64_t p0, int64_t pb,
-                              uint16_t *col) {
-    if (g->pointwise) {
-        dj_bf16_rows(pool, xg + p0, g->P, g->K, pb, col);
-        return;
-    }
-    dj_colb_job cj = {g, xg, col, p0, pb};
-    dj_parallel_for(pool, g->K, 8, dj_vol2col_rows_bf16, &cj);
-}
-
-static dj_status dj_conv_bf16_setup(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
-                                    const dj_tensor *weight, const dj_tensor *weight_bf16, dj_conv_geom *g,
-                                    char **scratch, const char *who) {
-    DJ_TRY(dj_conv_setup(p, inp, weight, g, who));
-    DJ_TRY(dj_conv_check(g, DJ_DTYPE_F32, inp, weight, NULL, NULL, who));
-    if (!g->depthwise)
-        DJ_TRY(dj_expect_like(weight_bf16, DJ_DTYPE_BF16, weight, who, "bf16 weight"));
-    size_t need = dj_conv_bf16_scratch_for(g);
-    *scratch = NULL;
-    if (need && (!ex || !ex->scratch || ex->scratch_bytes < need))
-        return dj_error_set(DJ_ERR_INVALID, who,
-                            "scratch of %zu bytes given, %zu needed (dj_conv3d_scratch_bytes_bf16)",
-                            ex && ex->scratch ? ex->scratch_bytes : (size_t)0, need);
-    if (need)
-        *scratch = ex->scratch;
-    return DJ_OK;
-}
-
-dj_status dj_conv3d_forward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
-                                 const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *bias,
-                                 dj_tensor *out) {
-    static const char who[] = "dj_conv3d_forward_bf16";
-    dj_conv_geom g;
-    char *scratch;
-    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
-    if (g.depthwise)
-        return dj_conv3d_forward(ex, p, inp, weight, bias, out);
-    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, bias, out, who));
-    dj_threadpool *pool = ex->pool;
-    const float *x = inp->data;
-    const uint16_t *wb = weight_bf16->data;
-    float *y = out->data;
-    uint16_t *col = (uint16_t *)(scratch + dj_conv_bf16_dy_bytes(&g));
-    for (int64_t n = 0; n < g.N; n++)
-        for (int64_t gi = 0; gi < g.G; gi++) {
-            const float *xg = x + (n * g.Cin + gi * g.Cin_g) * g.S;
-            const uint16_t *wg = wb + gi * g.Cout_g * g.K;
-            float *yg = y + (n * g.Cout + gi * g.Cout_g) * g.P;
-            for (int64_t p0 = 0; p0 < g.P; p0 += g.pblock) {
-                int64_t pb = g.P - p0 < g.pblock ? g.P - p0 : g.pblock;
-                dj_conv_cols_bf16(pool, &g, xg, p0, pb, col);
-                DJ_TRY(dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_NO_TRANS, g.Cout_g, pb, g.K, 1.0f, wg, g.K, col, pb, 0.0f,
-                                    yg + p0, g.P));
-            }
-        }
-    if (bias && g.N > 0) {
-        dj_bias_job bj = {&g, bias->data, NULL, y, NULL};
-        dj_parallel_for(pool, g.N * g.Cout, 4, dj_bias_add_rows, &bj);
-    }
-    return DJ_OK;
-}
-
-/* One block of positions of one sample and group: dW += dy @ col^T and
- * dx += W^T @ dy (through dcol and col2vol unless pointwise). */
-static dj_status dj_conv_backward_block_bf16(dj_threadpool *pool, const dj_conv_geom *g, const float *xg,
-                                             const uint16_t *wg, const float *dyg, float *dxg, float *dwg,
-                                             int64_t p0, int64_t pb, char *scratch) {
-    uint16_t *dyb = (uint16_t *)scratch; /* (Cout_g, pb) */
-    char *work = scratch + dj_conv_bf16_dy_bytes(g);
-    dj_bf16_rows(pool, dyg + p0, g->P, g->Cout_g, pb, dyb);
-    if (dwg) {
-        uint16_t *col = (uint16_t *)work; /* (K, pb) */
-        dj_conv_cols_bf16(pool, g, xg, p0, pb, col);
-        DJ_TRY(dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, pb, 1.0f, dyb, pb, col, pb, 1.0f, dwg,
-                            g->K));
-    }
-    if (!dxg)
-        return DJ_OK;
-    if (g->pointwise)
-        return dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyb, pb, 1.0f,
-                            dxg + p0, g->P);
-    float *dcol = (float *)work; /* (K, pb) */
-    DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, dyb, pb, 0.0f, dcol, pb));
-    dj_col_job cj = {g, xg, dxg, dcol, p0, pb, 0};
-    dj_parallel_for(pool, g->Cin_g, 1, dj_col2vol_channels, &cj);
-    return DJ_OK;
-}
-
-dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
-                                  const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *dout,
-                                  dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
-    static const char who[] = "dj_conv3d_backward_bf16";
-    dj_conv_geom g;
-    char *scratch;
-    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
-    if (g.depthwise)
-        return dj_conv3d_backward(ex, p, inp, weight, dout, dinp, dweight, dbias);
-    DJ_TRY(dj_conv_check_grads(&g, inp, weight, dout, dinp, dweight, dbias, who));
-    dj_threadpool *pool = ex->pool;
-    const float *x = inp->data, *dy = dout->data;
-    const uint16_t *wb = weight_bf16->data;
-    float *dx = dinp ? dinp->data : NULL, *dw = dweight ? dweight->data : NULL;
-    if (g.N == 0)
-        return DJ_OK;
-    if (dbias) {
-        dj_bias_job bj = {&g, NULL, dy, NULL, dbias->data};
-        dj_parallel_for(pool, g.Cout, 1, dj_bias_grad_rows, &bj);
-    }
-    for (int64_t n = 0; n < g.N && (dx || dw); n++)
-        for (int64_t gi = 0; gi < g.G; gi++) {
-            const float *xg = x + (n * g.Cin + gi * g.Cin_g) * g.S;
-            const uint16_t *wg = wb + gi * g.Cout_g * g.K;
-            const float *dyg = dy + (n * g.Cout + gi * g.Cout_g) * g.P;
-            float *dwg = dw ? dw + gi * g.Cout_g * g.K : NULL;
-            float *dxg = dx ? dx + (n * g.Cin + gi * g.Cin_g) * g.S : NULL;
-            for (int64_t p0 = 0; p0 < g.P; p0 += g.pblock) {
-                int64_t pb = g.P - p0 < g.pblock ? g.P - p0 : g.pblock;
-                DJ_TRY(dj_conv_backward_block_bf16(pool, &g, xg, wg, dyg, dxg, dwg, p0, pb, scratch));
-            }
-        }
-    return DJ_OK;
 }

@@ -1,0 +1,351 @@
+/* conv3d_bf16.c — 3-D convolution in mixed precision: bf16 operands, float32
+ * sums and outputs (dj_conv3d_forward_bf16 / dj_conv3d_backward_bf16), the
+ * design of the float32 conv3d.c on the bf16 GEMM (dj_gemm_bf16_packed_b):
+ * - the input (and the output gradient) of one sample and group is rounded
+ *   to bf16 once (round to nearest even, as PyTorch), then the column
+ *   matrix col (K = Cin_g*kvol, P) is gathered from that bf16 volume
+ *   straight into the GEMM's k-pair panels, never stored whole:
+ *     forward   out  = W_g (Cout_g, K) @ col          (deep layers, P < 256:
+ *                                                      one GEMM over the batch)
+ *     weight    dW_g += dout_g (Cout_g, P) @ col^T     (n in order)
+ *     input     stride 1: dinp += the conv of dout with the flipped bf16
+ *               weight (Cin_g, Cout_g*kvol), an implicit GEMM too;
+ *               otherwise dcol = W_g^T @ dout_g per block of positions, and
+ *               col2vol adds it into dinp.
+ * - pointwise convolutions use the rounded volume as the matrix itself;
+ *   depthwise-style ones (Cin_g == 1) have no GEMM and stay float32.
+ * The weight's bf16 copy comes from the caller (the graph refreshes it once
+ * per step). dj_gemm_bf16 never splits K over threads and rounding is per
+ * element, so results are bit-identical for any thread count, and the
+ * converted GEMM path (no avx512_bf16) gives the native bits.
+ *
+ * Scratch (dj_conv3d_scratch_bytes_bf16), 64-byte aligned parts:
+ *   xb   bf16 (Cin_g, S), or (N, Cin_g, S) for the batched forward
+ *   dyb  bf16 (Cout_g, P)               output gradient (backward)
+ *   wt   bf16 (G, Cin_g, Cout_g*kvol)   flipped weight (stride-1 input grad)
+ *   work float (Cout_g, N*P) batched forward output, or (K, pblock) dcol */
+#include <string.h>
+
+#include "dojo/gemm.h"
+#include "nn/bf16_internal.h"
+#include "nn/conv3d_internal.h"
+
+/* ---------------------------------------------------------------- scratch */
+
+typedef struct dj_convb_parts {
+    size_t xb, dyb, wt, work; /* bytes of each part, each a multiple of 64 */
+} dj_convb_parts;
+
+/* Whether the input gradient goes through dcol + col2vol (not pointwise, no
+ * stride-1 implicit form). */
+static int dj_convb_dgrad_col2vol(const dj_conv_geom *g) {
+    dj_conv_geom g2;
+    return !g->pointwise && !dj_conv_dgrad_geom(g, &g2);
+}
+
+static dj_convb_parts dj_convb_parts_for(const dj_conv_geom *g, int backward) {
+    dj_convb_parts q = {0, 0, 0, 0};
+    if (g->depthwise)
+        return q;
+    int batched = !backward && dj_conv_forward_batched(g);
+    q.xb = dj_bf16_align((size_t)(g->Cin_g * g->S * (batched ? g->N : 1)) * sizeof(uint16_t));
+    if (batched)
+        q.work = dj_bf16_align((size_t)(g->Cout_g * g->N * g->P) * sizeof(float));
+    if (backward) {
+        q.dyb = dj_bf16_align((size_t)(g->Cout_g * g->P) * sizeof(uint16_t));
+        if (dj_convb_dgrad_col2vol(g))
+            q.work = dj_bf16_align((size_t)(g->K * g->pblock) * sizeof(float));
+        else if (!g->pointwise)
+            q.wt = dj_bf16_align((size_t)(g->Cout * g->K) * sizeof(uint16_t));
+    }
+    return q;
+}
+
+static size_t dj_convb_bytes(dj_convb_parts q) { return q.xb + q.dyb + q.wt + q.work; }
+
+/* One buffer serves both passes: the larger of the two layouts. */
+static size_t dj_conv_bf16_scratch_for(const dj_conv_geom *g) {
+    size_t f = dj_convb_bytes(dj_convb_parts_for(g, 0)), b = dj_convb_bytes(dj_convb_parts_for(g, 1));
+    return f > b ? f : b;
+}
+
+size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
+    dj_conv_geom g;
+    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes_bf16") ? dj_conv_bf16_scratch_for(&g) : 0;
+}
+
+/* ---------------------------------------------------------------- packing
+ * The packing functions of dj_gemm_bf16_packed_b: they gather col of a bf16
+ * volume (the values vol2col would write) into the GEMM's panels. */
+
+typedef struct dj_colb_job {
+    const dj_conv_geom *g;
+    const uint16_t *x; /* bf16 (Cin_g, T, H, W) of sample 0 */
+    int64_t xs;        /* sample stride of x when the columns span samples */
+} dj_colb_job;
+
+/* line[0, nc) = row r of col (channel and kernel offset) for columns
+ * c0..c0+nc; column c is output position c % P of sample c / P. Runs are
+ * short (a row of the output): plain loops, no library calls. */
+static void dj_colb_row(const dj_colb_job *j, int64_t r, int64_t c0, int64_t nc, uint16_t *line) {
+    const dj_conv_geom *g = j->g;
+    for (int64_t col = c0; col < c0 + nc;) {
+        int64_t p0 = col % g->P, np = g->P - p0 < c0 + nc - col ? g->P - p0 : c0 + nc - col;
+        const uint16_t *x = j->x + col / g->P * j->xs;
+        uint16_t *dst = line + (col - c0);
+        DJ_COL_ROW_WALK(g, r, p0, np, {
+            uint16_t *d = dst + j0;
+            for (int64_t q = 0; q < lo; q++)
+                d[q] = 0;
+            if (hi > lo) {
+                const uint16_t *src = x + plane + iw0;
+                if (g->sw == 1)
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = src[q];
+                else
+                    for (int64_t q = lo; q < hi; q++)
+                        d[q] = src[q * g->sw];
+            }
+            for (int64_t q = hi; q < seg; q++)
+                d[q] = 0;
+        });
+        col += np;
+    }
+}
+
+/* B = col: rows k0..k0+kc of col, columns c0..c0+nc. Gathers up to 16
+ * rows at a time into lines in tmp (16 x 1024 bf16 at most: nc <= the
+ * plan's NC = 1024), then interleaves them into pairs. */
+static void dj_colb_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int64_t nc, int nr, uint16_t *dst,
+                             void *tmp) {
+    const dj_colb_job *j = ctx;
+    uint16_t *lines = tmp;
+    int64_t ld = (nc + 31) / 32 * 32, group = DJ_GEMM_BF16_PACK_TMP / (int64_t)sizeof(uint16_t) / ld;
+    group = group > 16 ? 16 : group / 2 * 2;
+    for (int64_t k = 0; k < kc; k += group) {
+        int64_t rows = kc - k < group ? kc - k : group;
+        for (int64_t i = 0; i < rows; i++)
+            dj_colb_row(j, k0 + k + i, c0, nc, lines + i * ld);
+        dj_gemm_bf16_pack_lines(lines, ld, k, rows, nc, kc, nr, dst);
+    }
+}
+
+/* B = col^T (weight gradient): output positions k0..k0+kc of one sample are
+ * the k of the GEMM, rows r0.. of col the panel columns; each panel's rows
+ * are gathered into tmp (nr x kc bf16 <= 64 KiB) and transposed in pairs. */
+static void dj_colb_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int64_t nrows, int nr, uint16_t *dst,
+                              void *tmp) {
+    const dj_colb_job *j = ctx;
+    uint16_t *rows = tmp;
+    int64_t kcp = (kc + 1) / 2 * 2;
+    for (int64_t jr = 0; jr < nrows; jr += nr) {
+        int64_t n = nrows - jr < nr ? nrows - jr : nr;
+        for (int64_t i = 0; i < n; i++)
+            dj_colb_row(j, r0 + jr + i, k0, kc, rows + i * kc);
+        dj_gemm_bf16_pack_rows(rows, kc, n, kc, nr, dst + jr * kcp);
+    }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static dj_status dj_conv_bf16_setup(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                    const dj_tensor *weight, const dj_tensor *weight_bf16, dj_conv_geom *g,
+                                    char **scratch, const char *who) {
+    DJ_TRY(dj_conv_setup(p, inp, weight, g, who));
+    DJ_TRY(dj_conv_check(g, DJ_DTYPE_F32, inp, weight, NULL, NULL, who));
+    if (!g->depthwise)
+        DJ_TRY(dj_expect_like(weight_bf16, DJ_DTYPE_BF16, weight, who, "bf16 weight"));
+    size_t need = dj_conv_bf16_scratch_for(g);
+    *scratch = NULL;
+    if (need && (!ex || !ex->scratch || ex->scratch_bytes < need))
+        return dj_error_set(DJ_ERR_INVALID, who,
+                            "scratch of %zu bytes given, %zu needed (dj_conv3d_scratch_bytes_bf16)",
+                            ex && ex->scratch ? ex->scratch_bytes : (size_t)0, need);
+    if (need)
+        *scratch = ex->scratch;
+    return DJ_OK;
+}
+
+/* xb (Cin_g, S) = bf16 of the input of sample n, group gi. */
+static void dj_convb_round_input(dj_threadpool *pool, const dj_conv_geom *g, const float *x, int64_t n, int64_t gi,
+                                 uint16_t *xb) {
+    dj_bf16_rows(pool, x + (n * g->Cin + gi * g->Cin_g) * g->S, g->S, g->Cin_g, g->S, xb);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* One GEMM over all samples of group gi: ybuf (Cout_g, N*P) = W_g @ col of
+ * every sample (xb holds them all, (N, Cin_g, S)), then laid out into y.
+ * Each output element is the same sum as in a per-sample GEMM. */
+static dj_status dj_convb_forward_batch(dj_threadpool *pool, const dj_conv_geom *g, const float *x,
+                                        const uint16_t *wg, int64_t gi, float *y, uint16_t *xb, float *ybuf) {
+    for (int64_t n = 0; n < g->N; n++)
+        dj_convb_round_input(pool, g, x, n, gi, xb + n * g->Cin_g * g->S);
+    dj_colb_job cj = {g, xb, g->Cin_g * g->S};
+    DJ_TRY(dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->N * g->P, g->K, 1.0f, wg, g->K, dj_colb_pack_col,
+                                 &cj, 0.0f, ybuf, g->N * g->P));
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t c = 0; c < g->Cout_g; c++)
+            memcpy(y + (n * g->Cout + gi * g->Cout_g + c) * g->P, ybuf + c * g->N * g->P + n * g->P,
+                   (size_t)g->P * sizeof(float));
+    return DJ_OK;
+}
+
+static dj_status dj_convb_forward_gemm(dj_threadpool *pool, const dj_conv_geom *g, const float *x,
+                                       const uint16_t *wb, float *y, char *scratch) {
+    dj_convb_parts q = dj_convb_parts_for(g, 0);
+    uint16_t *xb = (uint16_t *)scratch;
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        const uint16_t *wg = wb + gi * g->Cout_g * g->K;
+        if (dj_conv_forward_batched(g)) {
+            DJ_TRY(dj_convb_forward_batch(pool, g, x, wg, gi, y, xb, (float *)(scratch + q.xb)));
+            continue;
+        }
+        for (int64_t n = 0; n < g->N; n++) {
+            float *yg = y + (n * g->Cout + gi * g->Cout_g) * g->P;
+            dj_convb_round_input(pool, g, x, n, gi, xb);
+            if (g->pointwise) {
+                DJ_TRY(dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, xb, g->P,
+                                    0.0f, yg, g->P));
+                continue;
+            }
+            dj_colb_job cj = {g, xb, 0};
+            DJ_TRY(dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, dj_colb_pack_col,
+                                         &cj, 0.0f, yg, g->P));
+        }
+    }
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_forward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                 const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *bias,
+                                 dj_tensor *out) {
+    static const char who[] = "dj_conv3d_forward_bf16";
+    dj_conv_geom g;
+    char *scratch;
+    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
+    if (g.depthwise)
+        return dj_conv3d_forward(ex, p, inp, weight, bias, out);
+    DJ_TRY(dj_conv_check(&g, DJ_DTYPE_F32, inp, weight, bias, out, who));
+    if (g.N == 0)
+        return DJ_OK;
+    dj_threadpool *pool = ex->pool;
+    float *y = out->data;
+    DJ_TRY(dj_convb_forward_gemm(pool, &g, inp->data, weight_bf16->data, y, scratch));
+    if (bias) {
+        dj_bias_job bj = {&g, bias->data, NULL, y, NULL};
+        dj_parallel_for(pool, g.N * g.Cout, 4, dj_conv_bias_add_rows, &bj);
+    }
+    return DJ_OK;
+}
+
+/* ---------------------------------------------------------------- backward */
+
+/* wt (G, Cin_g, Cout_g*kvol) = the bf16 weight of each group, kernel
+ * flipped: wt[gi][c][oc*kvol + k] = w[gi*Cout_g + oc][c][kvol-1-k]. Pure
+ * moves, so the same bits as rounding the flipped float32 weight. */
+static void dj_convb_flip_weight(const dj_conv_geom *g, const uint16_t *w, uint16_t *wt) {
+    for (int64_t gi = 0; gi < g->G; gi++)
+        for (int64_t c = 0; c < g->Cin_g; c++)
+            for (int64_t oc = 0; oc < g->Cout_g; oc++) {
+                const uint16_t *src = w + (gi * g->Cout_g + oc) * g->K + c * g->kvol;
+                uint16_t *dst = wt + gi * g->Cout_g * g->K + (c * g->Cout_g + oc) * g->kvol;
+                for (int64_t k = 0; k < g->kvol; k++)
+                    dst[k] = src[g->kvol - 1 - k];
+            }
+}
+
+/* Where one sample and group's backward works. */
+typedef struct dj_convb_bwd {
+    const dj_conv_geom *g;
+    dj_conv_geom g2;   /* the input gradient's convolution (implicit path) */
+    int implicit;      /* stride-1 input gradient through wt */
+    const float *x, *dy;
+    const uint16_t *wb;
+    float *dx, *dw;
+    uint16_t *xb, *dyb, *wt;
+    float *dcol;
+} dj_convb_bwd;
+
+/* dW_g += dyb (Cout_g, P) @ col^T (P, K), col gathered from xb. */
+static dj_status dj_convb_dweight(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n, int64_t gi) {
+    const dj_conv_geom *g = b->g;
+    float *dwg = b->dw + gi * g->Cout_g * g->K;
+    dj_convb_round_input(pool, g, b->x, n, gi, b->xb);
+    if (g->pointwise)
+        return dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, g->P, 1.0f, b->dyb, g->P, b->xb, g->P, 1.0f,
+                            dwg, g->K);
+    dj_colb_job cj = {g, b->xb, 0};
+    return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, g->P, 1.0f, b->dyb, g->P, dj_colb_pack_colt,
+                                 &cj, 1.0f, dwg, g->K);
+}
+
+/* dx_g += W_g^T @ dyb, by the path the shape allows. */
+static dj_status dj_convb_dinput(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n, int64_t gi) {
+    const dj_conv_geom *g = b->g;
+    const uint16_t *wg = b->wb + gi * g->Cout_g * g->K;
+    float *dxg = b->dx + (n * g->Cin + gi * g->Cin_g) * g->S;
+    if (g->pointwise)
+        return dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, g->P, g->Cout_g, 1.0f, wg, g->K, b->dyb, g->P, 1.0f,
+                            dxg, g->P);
+    if (b->implicit) { /* dx_g (Cin_g, S) += wt_g (Cin_g, Cout_g*kvol) @ col(dyb) */
+        int64_t K2 = g->Cout_g * g->kvol;
+        dj_colb_job cj = {&b->g2, b->dyb, 0};
+        return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, b->wt + gi * g->Cout_g * g->K, K2,
+                                     dj_colb_pack_col, &cj, 1.0f, dxg, g->S);
+    }
+    for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+        int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
+        DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, b->dyb + p0, g->P, 0.0f,
+                            b->dcol, pb));
+        dj_col_job cj = {g, NULL, dxg, b->dcol, p0, pb, 0};
+        dj_parallel_for(pool, g->Cin_g, 1, dj_conv_col2vol_channels, &cj);
+    }
+    return DJ_OK;
+}
+
+static dj_status dj_convb_backward_gemm(dj_threadpool *pool, dj_convb_bwd *b, char *scratch) {
+    const dj_conv_geom *g = b->g;
+    dj_convb_parts q = dj_convb_parts_for(g, 1);
+    b->xb = (uint16_t *)scratch;
+    b->dyb = (uint16_t *)(scratch + q.xb);
+    b->wt = (uint16_t *)(scratch + q.xb + q.dyb);
+    b->dcol = (float *)(scratch + q.xb + q.dyb + q.wt);
+    b->implicit = b->dx && !g->pointwise && dj_conv_dgrad_geom(g, &b->g2);
+    if (b->implicit)
+        dj_convb_flip_weight(g, b->wb, b->wt);
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const float *dyg = b->dy + (n * g->Cout + gi * g->Cout_g) * g->P;
+            dj_bf16_rows(pool, dyg, g->P, g->Cout_g, g->P, b->dyb);
+            if (b->dw)
+                DJ_TRY(dj_convb_dweight(pool, b, n, gi));
+            if (b->dx)
+                DJ_TRY(dj_convb_dinput(pool, b, n, gi));
+        }
+    return DJ_OK;
+}
+
+dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,
+                                  const dj_tensor *weight, const dj_tensor *weight_bf16, const dj_tensor *dout,
+                                  dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_conv3d_backward_bf16";
+    dj_conv_geom g;
+    char *scratch;
+    DJ_TRY(dj_conv_bf16_setup(ex, p, inp, weight, weight_bf16, &g, &scratch, who));
+    if (g.depthwise)
+        return dj_conv3d_backward(ex, p, inp, weight, dout, dinp, dweight, dbias);
+    DJ_TRY(dj_conv_check_grads(&g, inp, weight, dout, dinp, dweight, dbias, who));
+    dj_threadpool *pool = ex->pool;
+    if (g.N == 0)
+        return DJ_OK;
+    if (dbias) {
+        dj_bias_job bj = {&g, NULL, dout->data, NULL, dbias->data};
+        dj_parallel_for(pool, g.Cout, 1, dj_conv_bias_grad_rows, &bj);
+    }
+    if (!dinp && !dweight)
+        return DJ_OK;
+    dj_convb_bwd b = {.g = &g, .x = inp->data, .dy = dout->data, .wb = weight_bf16->data,
+                      .dx = dinp ? dinp->data : NULL, .dw = dweight ? dweight->data : NULL};
+    return dj_convb_backward_gemm(pool, &b, scratch);
+}
