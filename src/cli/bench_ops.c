@@ -20,7 +20,7 @@
 #include "dojo/dojo.h"
 
 static int64_t dj_bo_threads = 0, dj_bo_batch = 8, dj_bo_frames = 8, dj_bo_size = 112, dj_bo_reps = 1;
-static int dj_bo_json, dj_bo_cpu_time;
+static int dj_bo_json, dj_bo_cpu_time, dj_bo_bf16;
 static const char *dj_bo_model = "all";
 
 static const dj_option dj_bo_options[] = {
@@ -30,6 +30,7 @@ static const dj_option dj_bo_options[] = {
     {"size", DJ_OPT_INT, &dj_bo_size, "S", "frame height and width (default 112)", 16, 448},
     {"reps", DJ_OPT_INT, &dj_bo_reps, "R", "timed repetitions, the best is kept (default 1)", 1, 100},
     {"model", DJ_OPT_STRING, &dj_bo_model, "NAME", "r3d_18, r2plus1d_18, all (default) or none (no convs)", 0, 0},
+    {"bf16", DJ_OPT_FLAG, &dj_bo_bf16, NULL, "also time each conv in bf16 mixed precision (dj_conv3d_*_bf16)", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bo_json, NULL, "print one JSON object", 0, 0},
     {"cpu-time", DJ_OPT_FLAG, &dj_bo_cpu_time, NULL,
      "time with the process's CPU time, not wall time (other programs then do not count; use --threads 1)", 0, 0},
@@ -37,11 +38,13 @@ static const dj_option dj_bo_options[] = {
 };
 
 static const dj_cli_spec dj_bo_spec = {
-    "bench ops", "[--threads N] [--batch N] [--frames T] [--size S] [--model NAME] [--json]",
+    "bench ops", "[--threads N] [--batch N] [--frames T] [--size S] [--model NAME] [--bf16] [--json]",
     "Times conv3d forward and backward on every distinct layer shape of r3d_18\n"
     "and r2plus1d_18 (GFLOP/s, share of time outside the GEMM), and batch norm,\n"
     "pooling and the classifier (GB/s), against a square dj_sgemm measured in\n"
-    "the same run. The defaults are torchvision's 8x3x8x112x112 input; smaller\n"
+    "the same run; with --bf16 also the mixed-precision conv (bf16 operands,\n"
+    "float32 sums) and its speed-up over float32 on the same layer. The\n"
+    "defaults are torchvision's 8x3x8x112x112 input; smaller\n"
     "--batch/--size give a quick run on a small machine.",
     dj_bo_options, 0, 0,
 };
@@ -116,7 +119,38 @@ static dj_status dj_bo_tensor(int ndim, const int64_t *shape, float value_scale,
 
 typedef struct dj_bo_result {
     double fwd_s, bwd_s, fwd_gemm_s, bwd_gemm_s, gflop;
+    double bf16_fwd_s, bf16_bwd_s; /* --bf16 */
 } dj_bo_result;
+
+/* --bf16: best forward and backward times of the mixed-precision conv on
+ * the same tensors (w's bf16 copy made here). */
+static dj_status dj_bo_time_bf16(dj_threadpool *pool, const dj_conv3d_params *p, dj_tensor *x, dj_tensor *w,
+                                 dj_tensor *b, dj_tensor *y, dj_tensor *dx, dj_tensor *dw, dj_tensor *db,
+                                 dj_bo_result *r) {
+    dj_tensor wb = {0};
+    void *scratch = NULL;
+    dj_status st = dj_tensor_create(DJ_DTYPE_BF16, 5, w->shape, &wb);
+    for (int64_t i = 0; st == DJ_OK && i < dj_tensor_numel(w); i++)
+        ((uint16_t *)wb.data)[i] = dj_f32_to_bf16(((const float *)w->data)[i]);
+    size_t bytes = dj_conv3d_scratch_bytes_bf16(p, x, w);
+    if (st == DJ_OK && bytes && !(scratch = calloc(1, bytes)))
+        st = dj_error_set(DJ_ERR_NOMEM, "bench ops", "cannot allocate %zu bytes of bf16 scratch", bytes);
+    dj_exec ex = {pool, scratch, bytes};
+    r->bf16_fwd_s = r->bf16_bwd_s = 1e30;
+    for (int64_t rep = 0; st == DJ_OK && rep < dj_bo_reps; rep++) {
+        double t0 = dj_bo_now();
+        st = dj_conv3d_forward_bf16(&ex, p, x, w, &wb, b, y);
+        double t1 = dj_bo_now();
+        if (st == DJ_OK)
+            st = dj_conv3d_backward_bf16(&ex, p, x, w, &wb, y, dx, dw, db);
+        double t2 = dj_bo_now();
+        r->bf16_fwd_s = t1 - t0 < r->bf16_fwd_s ? t1 - t0 : r->bf16_fwd_s;
+        r->bf16_bwd_s = t2 - t1 < r->bf16_bwd_s ? t2 - t1 : r->bf16_bwd_s;
+    }
+    free(scratch);
+    dj_tensor_free(&wb);
+    return st;
+}
 
 /* Times the dj_sgemm calls the conv makes (same sizes, same buffers), alone. */
 static dj_status dj_bo_gemm_only(dj_threadpool *pool, const dj_conv3d_params *p, const dj_tensor *x,
@@ -201,6 +235,8 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
         if (t4 - t3 < r->bwd_gemm_s) r->bwd_gemm_s = t4 - t3;
     }
     free(scratch);
+    if (st == DJ_OK && dj_bo_bf16)
+        st = dj_bo_time_bf16(pool, &p, &x, &w, &b, &y, &dx, &dw, &db, r);
     dj_tensor *all[] = {&x, &w, &w2, &b, &y, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         dj_tensor_free(all[i]);
@@ -351,16 +387,19 @@ int dj_bench_ops(int argc, char **argv) {
         printf("dojo bench ops: input %s, %d threads, %s time, dj_sgemm 512^3 peer %.2f GFLOP/s, nominal FMA peak %.0f "
                "GFLOP/s\n",
                shape, dj_threadpool_size(pool), dj_bo_cpu_time ? "CPU" : "wall", peer, peak);
-        printf("%-12s %-36s %3s %9s %9s %8s %8s %7s %7s %6s\n", "model", "conv3d layer", "x", "fwd ms", "bwd ms",
+        printf("%-12s %-36s %3s %9s %9s %8s %8s %7s %7s %6s", "model", "conv3d layer", "x", "fwd ms", "bwd ms",
                "fwd GF/s", "bwd GF/s", "fwd out", "bwd out", "/peer");
+        if (dj_bo_bf16)
+            printf(" %8s %8s %8s %8s %6s", "bf16 fwd", "bf16 bwd", "fwd GF/s", "bwd GF/s", "x f32");
+        printf("\n");
     }
-    double tot_flop = 0.0, tot_s = 0.0;
+    double tot_flop = 0.0, tot_s = 0.0, tot_bf16_s = 0.0;
     dj_status st = DJ_OK;
     for (size_t i = 0; st == DJ_OK && i < sizeof dj_bo_convs / sizeof dj_bo_convs[0]; i++) {
         const dj_bo_conv *c = &dj_bo_convs[i];
         if (strcmp(dj_bo_model, "all") && strcmp(dj_bo_model, c->model))
             continue;
-        dj_bo_result r;
+        dj_bo_result r = {0};
         st = dj_bo_run_conv(pool, c, &r);
         if (st != DJ_OK)
             break;
@@ -369,9 +408,16 @@ int dj_bench_ops(int argc, char **argv) {
         double bo = r.bwd_s > r.bwd_gemm_s ? (r.bwd_s - r.bwd_gemm_s) / r.bwd_s : 0.0;
         tot_flop += 3.0 * r.gflop * c->count;
         tot_s += (r.fwd_s + r.bwd_s) * c->count;
-        if (!dj_bo_json)
-            printf("%-12s %-36s %3d %9.2f %9.2f %8.2f %8.2f %6.1f%% %6.1f%% %6.2f\n", c->model, c->name, c->count,
+        tot_bf16_s += dj_bo_bf16 ? (r.bf16_fwd_s + r.bf16_bwd_s) * c->count : 0.0;
+        if (!dj_bo_json) {
+            printf("%-12s %-36s %3d %9.2f %9.2f %8.2f %8.2f %6.1f%% %6.1f%% %6.2f", c->model, c->name, c->count,
                    1e3 * r.fwd_s, 1e3 * r.bwd_s, fg, bg, 100 * fo, 100 * bo, (3.0 * r.gflop / (r.fwd_s + r.bwd_s)) / peer);
+            if (dj_bo_bf16)
+                printf(" %8.2f %8.2f %8.2f %8.2f %5.2fx", 1e3 * r.bf16_fwd_s, 1e3 * r.bf16_bwd_s,
+                       r.gflop / r.bf16_fwd_s, 2.0 * r.gflop / r.bf16_bwd_s,
+                       (r.fwd_s + r.bwd_s) / (r.bf16_fwd_s + r.bf16_bwd_s));
+            printf("\n");
+        }
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", c->model);
         cJSON_AddStringToObject(o, "layer", c->name);
@@ -383,6 +429,11 @@ int dj_bench_ops(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "backward_gflops", bg);
         cJSON_AddNumberToObject(o, "forward_outside_gemm", fo);
         cJSON_AddNumberToObject(o, "backward_outside_gemm", bo);
+        if (dj_bo_bf16) {
+            cJSON_AddNumberToObject(o, "bf16_forward_ms", 1e3 * r.bf16_fwd_s);
+            cJSON_AddNumberToObject(o, "bf16_backward_ms", 1e3 * r.bf16_bwd_s);
+            cJSON_AddNumberToObject(o, "bf16_speedup", (r.fwd_s + r.bwd_s) / (r.bf16_fwd_s + r.bf16_bwd_s));
+        }
         cJSON_AddItemToArray(convs, o);
     }
     dj_bo_mem mem[4];
@@ -392,6 +443,13 @@ int dj_bench_ops(int argc, char **argv) {
         cJSON_Delete(root);
         dj_threadpool_free(pool);
         return dj_cli_fail();
+    }
+    if (tot_bf16_s > 0) {
+        cJSON_AddNumberToObject(root, "conv3d_bf16_fwd_bwd_gflops", tot_flop / tot_bf16_s);
+        cJSON_AddNumberToObject(root, "conv3d_bf16_speedup", tot_s / tot_bf16_s);
+        if (!dj_bo_json)
+            printf("conv3d bf16 fwd+bwd over all layers (weighted by count): %.2f GFLOP/s, %.2fx the float32 convs\n",
+                   tot_flop / tot_bf16_s, tot_s / tot_bf16_s);
     }
     if (tot_s > 0) {
         cJSON_AddNumberToObject(root, "conv3d_fwd_bwd_gflops", tot_flop / tot_s);

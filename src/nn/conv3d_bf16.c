@@ -84,48 +84,104 @@ typedef struct dj_colb_job {
     int64_t xs;        /* sample stride of x when the columns span samples */
 } dj_colb_job;
 
-/* line[0, nc) = row r of col (channel and kernel offset) for columns
- * c0..c0+nc; column c is output position c % P of sample c / P. Runs are
- * short (a row of the output): plain loops, no library calls. */
-static void dj_colb_row(const dj_colb_job *j, int64_t r, int64_t c0, int64_t nc, uint16_t *line) {
+/* A run: consecutive columns of col that are consecutive outputs of one
+ * output row of one sample, so that each row of col reads them from one
+ * input row. Both packers cut their block into runs once and then gather
+ * every row of col run by run, without divisions. */
+typedef struct dj_colb_run {
+    const uint16_t *x;  /* the sample's volume */
+    int32_t j0, seg;    /* offset in the line, length */
+    int32_t it, ih, iw; /* input (t, h, w) of the first output, kernel offset 0 */
+} dj_colb_run;
+
+/* The runs of columns c0..c0+nc (column c: output position c % P of sample
+ * c / P); at most nc of them. Returns how many. */
+static int64_t dj_colb_runs(const dj_colb_job *j, int64_t c0, int64_t nc, dj_colb_run *runs) {
     const dj_conv_geom *g = j->g;
+    int64_t n = 0, s = c0 / g->P, p = c0 % g->P;
+    int64_t to = p / (g->Ho * g->Wo), ho = (p / g->Wo) % g->Ho, wo = p % g->Wo;
     for (int64_t col = c0; col < c0 + nc;) {
-        int64_t p0 = col % g->P, np = g->P - p0 < c0 + nc - col ? g->P - p0 : c0 + nc - col;
-        const uint16_t *x = j->x + col / g->P * j->xs;
-        uint16_t *dst = line + (col - c0);
-        DJ_COL_ROW_WALK(g, r, p0, np, {
-            uint16_t *d = dst + j0;
-            for (int64_t q = 0; q < lo; q++)
-                d[q] = 0;
-            if (hi > lo) {
-                const uint16_t *src = x + plane + iw0;
-                if (g->sw == 1)
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = src[q];
-                else
-                    for (int64_t q = lo; q < hi; q++)
-                        d[q] = src[q * g->sw];
-            }
-            for (int64_t q = hi; q < seg; q++)
-                d[q] = 0;
-        });
-        col += np;
+        int64_t seg = g->Wo - wo < c0 + nc - col ? g->Wo - wo : c0 + nc - col;
+        runs[n++] = (dj_colb_run){j->x + s * j->xs, (int32_t)(col - c0), (int32_t)seg,
+                                  (int32_t)(to * g->st - g->pt), (int32_t)(ho * g->sh - g->ph),
+                                  (int32_t)(wo * g->sw - g->pw)};
+        col += seg, wo += seg;
+        if (wo == g->Wo && (wo = 0, ++ho == g->Ho) && (ho = 0, ++to == g->To))
+            to = 0, s++;
+    }
+    return n;
+}
+
+/* A row of col: channel c and kernel offset (kt, kh, kw), stepped in order
+ * without divisions. */
+typedef struct dj_colb_rowpos {
+    int64_t c, kt, kh, kw;
+} dj_colb_rowpos;
+
+static dj_colb_rowpos dj_colb_rowpos_at(const dj_conv_geom *g, int64_t r) {
+    int64_t k = r % g->kvol;
+    return (dj_colb_rowpos){r / g->kvol, k / (g->kH * g->kW), (k / g->kW) % g->kH, k % g->kW};
+}
+
+static void dj_colb_rowpos_next(const dj_conv_geom *g, dj_colb_rowpos *q) {
+    if (++q->kw < g->kW)
+        return;
+    q->kw = 0;
+    if (++q->kh < g->kH)
+        return;
+    q->kh = 0;
+    if (++q->kt < g->kT)
+        return;
+    q->kt = 0, q->c++;
+}
+
+/* line[run.j0 + q] = col row q (channel, kernel offset) at each run's
+ * columns: a copy of an input row (strided when sw > 1), zeros in padding.
+ * Plain loops (no library calls) over short runs. */
+static void dj_colb_row(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
+                        uint16_t *line) {
+    int64_t toff = q.kt * g->dt, hoff = q.kh * g->dh, woff = q.kw * g->dw, coff = q.c * g->S;
+    for (int64_t i = 0; i < nruns; i++) {
+        const dj_colb_run *u = &runs[i];
+        uint16_t *d = line + u->j0;
+        int64_t it = u->it + toff, ih = u->ih + hoff, iw0 = u->iw + woff, seg = u->seg, lo = 0, hi = 0;
+        if (it >= 0 && it < g->T && ih >= 0 && ih < g->H)
+            dj_valid_range(iw0, g->sw, g->W, seg, &lo, &hi);
+        for (int64_t k = 0; k < lo; k++)
+            d[k] = 0;
+        if (hi > lo) {
+            const uint16_t *src = u->x + coff + (it * g->H + ih) * g->W + iw0;
+            if (g->sw == 1)
+                for (int64_t k = lo; k < hi; k++)
+                    d[k] = src[k];
+            else
+                for (int64_t k = lo; k < hi; k++)
+                    d[k] = src[k * g->sw];
+        }
+        for (int64_t k = hi; k < seg; k++)
+            d[k] = 0;
     }
 }
 
-/* B = col: rows k0..k0+kc of col, columns c0..c0+nc. Gathers up to 16
- * rows at a time into lines in tmp (16 x 1024 bf16 at most: nc <= the
- * plan's NC = 1024), then interleaves them into pairs. */
+/* Parts of the packers' tmp (DJ_GEMM_BF16_PACK_TMP = 128 KiB): gathered
+ * rows first (at most 64 KiB), then the runs (at most 1024 x 32 bytes, as
+ * nc and kc are at most the bf16 plans' 1024). */
+enum { DJ_COLB_RUNS_AT = 65536 };
+
+/* B = col: rows k0..k0+kc of col, columns c0..c0+nc. Gathers 8 rows at a
+ * time into lines (8 x 1024 bf16 at most: nc <= the plan's NC = 1024),
+ * then interleaves them into pairs. */
 static void dj_colb_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int64_t nc, int nr, uint16_t *dst,
                              void *tmp) {
     const dj_colb_job *j = ctx;
     uint16_t *lines = tmp;
-    int64_t ld = (nc + 31) / 32 * 32, group = DJ_GEMM_BF16_PACK_TMP / (int64_t)sizeof(uint16_t) / ld;
-    group = group > 16 ? 16 : group / 2 * 2;
-    for (int64_t k = 0; k < kc; k += group) {
-        int64_t rows = kc - k < group ? kc - k : group;
-        for (int64_t i = 0; i < rows; i++)
-            dj_colb_row(j, k0 + k + i, c0, nc, lines + i * ld);
+    dj_colb_run *runs = (dj_colb_run *)((char *)tmp + DJ_COLB_RUNS_AT);
+    int64_t nruns = dj_colb_runs(j, c0, nc, runs), ld = (nc + 31) / 32 * 32;
+    dj_colb_rowpos q = dj_colb_rowpos_at(j->g, k0);
+    for (int64_t k = 0; k < kc; k += 8) {
+        int64_t rows = kc - k < 8 ? kc - k : 8;
+        for (int64_t i = 0; i < rows; i++, dj_colb_rowpos_next(j->g, &q))
+            dj_colb_row(j->g, runs, nruns, q, lines + i * ld);
         dj_gemm_bf16_pack_lines(lines, ld, k, rows, nc, kc, nr, dst);
     }
 }
@@ -137,11 +193,13 @@ static void dj_colb_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int
                               void *tmp) {
     const dj_colb_job *j = ctx;
     uint16_t *rows = tmp;
-    int64_t kcp = (kc + 1) / 2 * 2;
+    dj_colb_run *runs = (dj_colb_run *)((char *)tmp + DJ_COLB_RUNS_AT);
+    int64_t nruns = dj_colb_runs(j, k0, kc, runs), kcp = (kc + 1) / 2 * 2;
+    dj_colb_rowpos q = dj_colb_rowpos_at(j->g, r0);
     for (int64_t jr = 0; jr < nrows; jr += nr) {
         int64_t n = nrows - jr < nr ? nrows - jr : nr;
-        for (int64_t i = 0; i < n; i++)
-            dj_colb_row(j, r0 + jr + i, k0, kc, rows + i * kc);
+        for (int64_t i = 0; i < n; i++, dj_colb_rowpos_next(j->g, &q))
+            dj_colb_row(j->g, runs, nruns, q, rows + i * kc);
         dj_gemm_bf16_pack_rows(rows, kc, n, kc, nr, dst + jr * kcp);
     }
 }

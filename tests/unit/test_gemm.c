@@ -493,6 +493,8 @@ static void test_micro_kernels(void) {
         dj_check_micro("avx512 8x32", dj_sgemm_micro_avx512_8, DJ_GEMM_AVX512_MR8, DJ_GEMM_AVX512_NR, 0);
     if (f->avx512f && f->avx512_bf16)
         dj_check_micro("avx512 bf16", dj_bgemm_micro_avx512, DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 1);
+    if (f->avx512f && f->avx512_bf16)
+        dj_check_micro("avx512 bf16 8x32", dj_bgemm_micro_avx512_8, DJ_GEMM_BF16_MR8, DJ_GEMM_BF16_NR, 1);
 #endif
 }
 

@@ -63,8 +63,11 @@ static dj_gemm_plan dj_gemm_plan_converted(dj_gemm_plan f) {
  * streams from L2/L3 at 128 bytes per 24 FMAs; NC = 1024 packs A only
  * N/1024 times. (KC 256 / NC 512 measured ~6% slower, KC 1024 / NC 256
  * ~6% slower, KC 384 / NC 1024 ~1% slower.) */
-/* M picks the AVX-512 float32 tile height: 8 rows where that computes fewer
- * padded rows than 12 (M = 64: 64 instead of 72), 12 otherwise. */
+/* M picks the AVX-512 tile height (float32 and bf16): 8 rows where that
+ * computes fewer padded rows than 12 (M = 64: 64 instead of 72), 12
+ * otherwise. */
+static int dj_gemm_rows8(int64_t M) { return (M + 7) / 8 * 8 < (M + 11) / 12 * 12; }
+
 static dj_gemm_plan dj_gemm_plan_pick(int bf16, int64_t M) {
     dj_gemm_plan p = {DJ_GEMM_SCALAR_MR, DJ_GEMM_SCALAR_NR, 64, 256, 256, 0, sizeof(float), dj_sgemm_micro_scalar,
                       0, 0};
@@ -73,6 +76,10 @@ static dj_gemm_plan dj_gemm_plan_pick(int bf16, int64_t M) {
     if (bf16 && dj_cpu_bf16_native()) {
         dj_gemm_plan b = {DJ_GEMM_BF16_MR, DJ_GEMM_BF16_NR, 96, DJ_GEMM_BF16_KC, 1024, 1, sizeof(uint16_t),
                           dj_bgemm_micro_avx512, 1, 0};
+        if (dj_gemm_rows8(M)) {
+            b.mr = DJ_GEMM_BF16_MR8;
+            b.micro = dj_bgemm_micro_avx512_8;
+        }
         return b;
     }
     if (bf16) /* converted: the float32 plan with the native bf16 plan's KC */
@@ -80,8 +87,7 @@ static dj_gemm_plan dj_gemm_plan_pick(int bf16, int64_t M) {
     if (isa == DJ_CPU_ISA_AVX512) {
         dj_gemm_plan f = {DJ_GEMM_AVX512_MR, DJ_GEMM_AVX512_NR, 96, 512, 1024, 0, sizeof(float),
                           dj_sgemm_micro_avx512, 1, 0};
-        int64_t r12 = (M + 11) / 12 * 12, r8 = (M + 7) / 8 * 8;
-        if (r8 < r12) {
+        if (dj_gemm_rows8(M)) {
             f.mr = DJ_GEMM_AVX512_MR8;
             f.micro = dj_sgemm_micro_avx512_8;
         }

@@ -84,29 +84,48 @@ void dj_sgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *
     DJ_ROWS8(DJ_STORE)
 }
 
+/* bf16 tiles: A's word (A[i,k], A[i,k+1]) broadcast from memory inside
+ * each vdpbf16ps ({1to16}), as the float32 kernels do. One pair of k per
+ * instruction; the same order of sums whatever the tile height. */
+#define DJ_DOT(i)                                                                                              \
+    __asm__("vdpbf16ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i]));           \
+    __asm__("vdpbf16ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
+
 void dj_bgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
                            float beta) {
     const uint32_t *a = ap; /* kc/2 x 12 pairs (A[i,k], A[i,k+1]) */
     const uint16_t *b = bp; /* kc/2 x 32 x 2 interleaved (B[k,j], B[k+1,j]) */
     DJ_ROWS12(DJ_DECL)
     DJ_ROWS12(DJ_PREFETCH_C)
-#define DJ_DOT(i)                                                        \
-    {                                                                    \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);            \
-        c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                     \
-        c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                     \
-    }
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k += 2) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 32);
+        __m512 b0 = _mm512_castsi512_ps(_mm512_load_si512(b)), b1 = _mm512_castsi512_ps(_mm512_load_si512(b + 32));
         DJ_ROWS12(DJ_DOT)
         a += DJ_GEMM_BF16_MR;
         b += 2 * DJ_GEMM_BF16_NR;
     }
-#undef DJ_DOT
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     DJ_ROWS12(DJ_STORE)
 }
+
+/* The 8x32 bf16 tile, for M = 64, 128, ... (see the float32 one). */
+void dj_bgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
+                             float beta) {
+    const uint32_t *a = ap; /* kc/2 x 8 pairs */
+    const uint16_t *b = bp; /* kc/2 x 32 x 2 */
+    DJ_ROWS8(DJ_DECL)
+    DJ_ROWS8(DJ_PREFETCH_C)
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < kc; k += 2) {
+        __m512 b0 = _mm512_castsi512_ps(_mm512_load_si512(b)), b1 = _mm512_castsi512_ps(_mm512_load_si512(b + 32));
+        DJ_ROWS8(DJ_DOT)
+        a += DJ_GEMM_BF16_MR8;
+        b += 2 * DJ_GEMM_BF16_NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    DJ_ROWS8(DJ_STORE)
+}
+#undef DJ_DOT
 
 /* 12 independent chains: more than latency (4) x throughput of any current
  * core, so the loop runs at the FMA units' rate. */

@@ -22,7 +22,7 @@ enum {
     DJ_GEMM_SCALAR_MR = 4, DJ_GEMM_SCALAR_NR = 8,
     DJ_GEMM_AVX2_MR = 6, DJ_GEMM_AVX2_NR = 16,
     DJ_GEMM_AVX512_MR = 12, DJ_GEMM_AVX512_NR = 32, DJ_GEMM_AVX512_MR8 = 8,
-    DJ_GEMM_BF16_MR = 12, DJ_GEMM_BF16_NR = 32,
+    DJ_GEMM_BF16_MR = 12, DJ_GEMM_BF16_NR = 32, DJ_GEMM_BF16_MR8 = 8,
     DJ_GEMM_MAX_MR = 12, DJ_GEMM_MAX_NR = 32,
 };
 
@@ -59,6 +59,9 @@ void dj_sgemm_micro_avx512_8(int64_t kc, const void *a, const void *b, float *c,
                              float beta);
 /* needs avx512_bf16 as well */
 void dj_bgemm_micro_avx512(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha, float beta);
+/* 8 x 32 bf16 tile (DJ_GEMM_BF16_MR8 rows) */
+void dj_bgemm_micro_avx512_8(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, float alpha,
+                             float beta);
 /* Packing helpers. rows32: copies n 32-bit words from each of m rows
  * (ld_bytes apart) into dst[n][mr], rows m..mr-1 zero (m <= mr <= 32): the
  * transpose behind the A panels (floats, or bf16 pairs as words).
