@@ -107,6 +107,18 @@ static const conv_case conv_cases[] = {
     {"groups 2, 3x1x1", {1, 4, 5, 3, 3}, {6, 2, 3, 1, 1}, {{1, 1, 1}, {1, 0, 0}, {1, 1, 1}, 2}},
     {"K 1296 (two K blocks)", {1, 48, 3, 4, 4}, {4, 48, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
     {"3 position blocks", {1, 76, 8, 16, 16}, {3, 76, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
+    /* the implicit-GEMM paths: batched forward (N > 1, P < 256), stride-1
+     * input gradient through the flipped weight (dilated, uneven padding,
+     * groups), its col2vol fallback (Cout_g > Cin_g; padding past
+     * dilation*(k-1)), odd strides, runs cut by samples and panels */
+    {"batched 3x3x3, 3 samples", {3, 5, 2, 5, 7}, {9, 5, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
+    {"dilation 2, pad (2,1,0)", {2, 6, 6, 7, 9}, {4, 6, 3, 3, 2}, {{1, 1, 1}, {2, 1, 0}, {2, 2, 3}, 1}},
+    {"groups 3 3x3x3, Cout_g > Cin_g", {2, 6, 3, 6, 5}, {9, 2, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 3}},
+    {"stride (2,1,3) pad (1,0,2)", {2, 5, 5, 6, 11}, {7, 5, 2, 3, 4}, {{2, 1, 3}, {1, 0, 2}, {1, 1, 1}, 1}},
+    {"pad 2 > k-1 (col2vol)", {1, 3, 3, 5, 6}, {4, 3, 1, 3, 3}, {{1, 1, 1}, {0, 2, 2}, {1, 1, 1}, 1}},
+    {"1x1x1 stride 2", {2, 12, 3, 5, 5}, {10, 12, 1, 1, 1}, {{2, 2, 2}, {0, 0, 0}, {1, 1, 1}, 1}},
+    {"(1,7,7) s(1,2,2), K odd", {1, 3, 2, 23, 23}, {5, 3, 1, 7, 7}, {{1, 2, 2}, {0, 3, 3}, {1, 1, 1}, 1}},
+    {"long rows, batched groups 2", {4, 4, 1, 3, 70}, {6, 2, 1, 3, 3}, {{1, 1, 1}, {0, 1, 1}, {1, 1, 1}, 2}},
 };
 
 /* Everything one conv case needs: x, w, b, dy (float) and the bf16 weight. */
