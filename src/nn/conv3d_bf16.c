@@ -26,6 +26,7 @@
  *   work float (Cout_g, N*P) batched forward output, or (K, pblock) dcol */
 #include <string.h>
 
+#include "dojo/cpu.h"
 #include "dojo/gemm.h"
 #include "nn/bf16_internal.h"
 #include "nn/conv3d_internal.h"
@@ -78,22 +79,6 @@ size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *
  * The packing functions of dj_gemm_bf16_packed_b: they gather col of a bf16
  * volume (the values vol2col would write) into the GEMM's panels. */
 
-typedef struct dj_colb_job {
-    const dj_conv_geom *g;
-    const uint16_t *x; /* bf16 (Cin_g, T, H, W) of sample 0 */
-    int64_t xs;        /* sample stride of x when the columns span samples */
-} dj_colb_job;
-
-/* A run: consecutive columns of col that are consecutive outputs of one
- * output row of one sample, so that each row of col reads them from one
- * input row. Both packers cut their block into runs once and then gather
- * every row of col run by run, without divisions. */
-typedef struct dj_colb_run {
-    const uint16_t *x;  /* the sample's volume */
-    int32_t j0, seg;    /* offset in the line, length */
-    int32_t it, ih, iw; /* input (t, h, w) of the first output, kernel offset 0 */
-} dj_colb_run;
-
 /* The runs of columns c0..c0+nc (column c: output position c % P of sample
  * c / P); at most nc of them. Returns how many. */
 static int64_t dj_colb_runs(const dj_colb_job *j, int64_t c0, int64_t nc, dj_colb_run *runs) {
@@ -111,12 +96,6 @@ static int64_t dj_colb_runs(const dj_colb_job *j, int64_t c0, int64_t nc, dj_col
     }
     return n;
 }
-
-/* A row of col: channel c and kernel offset (kt, kh, kw), stepped in order
- * without divisions. */
-typedef struct dj_colb_rowpos {
-    int64_t c, kt, kh, kw;
-} dj_colb_rowpos;
 
 static dj_colb_rowpos dj_colb_rowpos_at(const dj_conv_geom *g, int64_t r) {
     int64_t k = r % g->kvol;
@@ -178,6 +157,17 @@ static void dj_colb_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int6
     dj_colb_run *runs = (dj_colb_run *)((char *)tmp + DJ_COLB_RUNS_AT);
     int64_t nruns = dj_colb_runs(j, c0, nc, runs), ld = (nc + 31) / 32 * 32;
     dj_colb_rowpos q = dj_colb_rowpos_at(j->g, k0);
+#if defined(__x86_64__)
+    if (nr == 32 && dj_cpu_best_isa() == DJ_CPU_ISA_AVX512) { /* two rows at a time, straight into the panels */
+        for (int64_t k = 0; k < kc; k += 2) {
+            dj_colb_rowpos qa = q;
+            dj_colb_rowpos_next(j->g, &q);
+            dj_colb_pair_avx512(j->g, runs, nruns, qa, k + 1 < kc ? &q : NULL, nc, kc, k / 2, dst);
+            dj_colb_rowpos_next(j->g, &q);
+        }
+        return;
+    }
+#endif
     for (int64_t k = 0; k < kc; k += 8) {
         int64_t rows = kc - k < 8 ? kc - k : 8;
         for (int64_t i = 0; i < rows; i++, dj_colb_rowpos_next(j->g, &q))
@@ -196,10 +186,15 @@ static void dj_colb_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int
     dj_colb_run *runs = (dj_colb_run *)((char *)tmp + DJ_COLB_RUNS_AT);
     int64_t nruns = dj_colb_runs(j, k0, kc, runs), kcp = (kc + 1) / 2 * 2;
     dj_colb_rowpos q = dj_colb_rowpos_at(j->g, r0);
+    void (*row)(const dj_conv_geom *, const dj_colb_run *, int64_t, dj_colb_rowpos, uint16_t *) = dj_colb_row;
+#if defined(__x86_64__)
+    if (dj_cpu_best_isa() == DJ_CPU_ISA_AVX512)
+        row = dj_colb_row_avx512;
+#endif
     for (int64_t jr = 0; jr < nrows; jr += nr) {
         int64_t n = nrows - jr < nr ? nrows - jr : nr;
         for (int64_t i = 0; i < n; i++, dj_colb_rowpos_next(j->g, &q))
-            dj_colb_row(j->g, runs, nruns, q, rows + i * kc);
+            row(j->g, runs, nruns, q, rows + i * kc);
         dj_gemm_bf16_pack_rows(rows, kc, n, kc, nr, dst + jr * kcp);
     }
 }

@@ -96,4 +96,40 @@ void dj_conv_col2vol_channels(void *arg, int64_t c0, int64_t c1, int thread);
 void dj_conv_bias_add_rows(void *arg, int64_t r0, int64_t r1, int thread);
 void dj_conv_bias_grad_rows(void *arg, int64_t c0, int64_t c1, int thread);
 
+/* ---- the bf16 packers (conv3d_bf16.c, conv3d_bf16_avx512.c) ---- */
+
+typedef struct dj_colb_job {
+    const dj_conv_geom *g;
+    const uint16_t *x; /* bf16 (Cin_g, T, H, W) of sample 0 */
+    int64_t xs;        /* sample stride of x when the columns span samples */
+} dj_colb_job;
+
+/* A run: consecutive columns of col that are consecutive outputs of one
+ * output row of one sample, so that each row of col reads them from one
+ * input row. Both packers cut their block into runs once and then gather
+ * every row of col run by run, without divisions. */
+typedef struct dj_colb_run {
+    const uint16_t *x;  /* the sample's volume */
+    int32_t j0, seg;    /* offset in the line, length */
+    int32_t it, ih, iw; /* input (t, h, w) of the first output, kernel offset 0 */
+} dj_colb_run;
+
+/* A row of col: channel c and kernel offset (kt, kh, kw), stepped in order
+ * without divisions. */
+typedef struct dj_colb_rowpos {
+    int64_t c, kt, kh, kw;
+} dj_colb_rowpos;
+
+#if defined(__x86_64__)
+/* AVX-512 (BW) gatherers, called only when dj_cpu_best_isa() allows:
+ * pair: rows qa and qb (NULL: zeros) of col at the runs, interleaved into k
+ * pair p of every panel of 32 columns of a block of nc columns packed with
+ * kc (columns past nc zero), straight into dst; row: one row of col into a
+ * line, as dj_colb_row. */
+void dj_colb_pair_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos qa,
+                         const dj_colb_rowpos *qb, int64_t nc, int64_t kc, int64_t p, uint16_t *dst);
+void dj_colb_row_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
+                        uint16_t *line);
+#endif
+
 #endif
