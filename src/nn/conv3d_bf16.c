@@ -20,10 +20,13 @@
  * converted GEMM path (no avx512_bf16) gives the native bits.
  *
  * Scratch (dj_conv3d_scratch_bytes_bf16), 64-byte aligned parts:
- *   xb   bf16 (Cin_g, S), or (N, Cin_g, S) for the batched forward
- *   dyb  bf16 (Cout_g, P)               output gradient (backward)
+ *   xb   bf16 (nb, Cin_g, S)            input of nb samples
+ *   dyb  bf16 (Cout_g, nb*P)            output gradient (backward)
  *   wt   bf16 (G, Cin_g, Cout_g*kvol)   flipped weight (stride-1 input grad)
- *   work float (Cout_g, N*P) batched forward output, or (K, pblock) dcol */
+ *   work float (Cout_g, nb*P) batched forward output; backward: the batch's
+ *        input gradient (Cin_g, nb*S), or dcol (K, pblock)
+ * where nb = N for deep layers (P < 256: one GEMM per pass over the whole
+ * batch) and 1 otherwise. */
 #include <string.h>
 
 #include "dojo/cpu.h"
@@ -37,28 +40,28 @@ typedef struct dj_convb_parts {
     size_t xb, dyb, wt, work; /* bytes of each part, each a multiple of 64 */
 } dj_convb_parts;
 
-/* Whether the input gradient goes through dcol + col2vol (not pointwise, no
- * stride-1 implicit form). */
-static int dj_convb_dgrad_col2vol(const dj_conv_geom *g) {
-    dj_conv_geom g2;
-    return !g->pointwise && !dj_conv_dgrad_geom(g, &g2);
-}
-
 static dj_convb_parts dj_convb_parts_for(const dj_conv_geom *g, int backward) {
     dj_convb_parts q = {0, 0, 0, 0};
     if (g->depthwise)
         return q;
-    int batched = !backward && dj_conv_forward_batched(g);
-    q.xb = dj_bf16_align((size_t)(g->Cin_g * g->S * (batched ? g->N : 1)) * sizeof(uint16_t));
-    if (batched)
-        q.work = dj_bf16_align((size_t)(g->Cout_g * g->N * g->P) * sizeof(float));
-    if (backward) {
-        q.dyb = dj_bf16_align((size_t)(g->Cout_g * g->P) * sizeof(uint16_t));
-        if (dj_convb_dgrad_col2vol(g))
-            q.work = dj_bf16_align((size_t)(g->K * g->pblock) * sizeof(float));
-        else if (!g->pointwise)
+    int64_t nb = dj_conv_forward_batched(g) ? g->N : 1; /* samples per GEMM */
+    dj_conv_geom g2;
+    int implicit = !g->pointwise && dj_conv_dgrad_geom(g, &g2);
+    size_t work = 0;
+    q.xb = dj_bf16_align((size_t)(g->Cin_g * g->S * nb) * sizeof(uint16_t));
+    if (!backward) {
+        if (nb > 1)
+            work = (size_t)(g->Cout_g * nb * g->P) * sizeof(float);
+    } else {
+        q.dyb = dj_bf16_align((size_t)(g->Cout_g * nb * g->P) * sizeof(uint16_t));
+        if (implicit)
             q.wt = dj_bf16_align((size_t)(g->Cout * g->K) * sizeof(uint16_t));
+        if (implicit && nb > 1)
+            work = (size_t)(g->Cin_g * nb * g->S) * sizeof(float);
+        else if (!implicit && !g->pointwise)
+            work = (size_t)(g->K * g->pblock) * sizeof(float);
     }
+    q.work = dj_bf16_align(work);
     return q;
 }
 
@@ -117,9 +120,10 @@ static void dj_colb_rowpos_next(const dj_conv_geom *g, dj_colb_rowpos *q) {
 /* line[run.j0 + q] = col row q (channel, kernel offset) at each run's
  * columns: a copy of an input row (strided when sw > 1), zeros in padding.
  * Plain loops (no library calls) over short runs. */
-static void dj_colb_row(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
+static void dj_colb_row(const dj_colb_job *j, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
                         uint16_t *line) {
-    int64_t toff = q.kt * g->dt, hoff = q.kh * g->dh, woff = q.kw * g->dw, coff = q.c * g->S;
+    const dj_conv_geom *g = j->g;
+    int64_t toff = q.kt * g->dt, hoff = q.kh * g->dh, woff = q.kw * g->dw, coff = q.c * j->cs;
     for (int64_t i = 0; i < nruns; i++) {
         const dj_colb_run *u = &runs[i];
         uint16_t *d = line + u->j0;
@@ -162,7 +166,7 @@ static void dj_colb_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int6
         for (int64_t k = 0; k < kc; k += 2) {
             dj_colb_rowpos qa = q;
             dj_colb_rowpos_next(j->g, &q);
-            dj_colb_pair_avx512(j->g, runs, nruns, qa, k + 1 < kc ? &q : NULL, nc, kc, k / 2, dst);
+            dj_colb_pair_avx512(j, runs, nruns, qa, k + 1 < kc ? &q : NULL, nc, kc, k / 2, dst);
             dj_colb_rowpos_next(j->g, &q);
         }
         return;
@@ -171,7 +175,7 @@ static void dj_colb_pack_col(void *ctx, int64_t k0, int64_t kc, int64_t c0, int6
     for (int64_t k = 0; k < kc; k += 8) {
         int64_t rows = kc - k < 8 ? kc - k : 8;
         for (int64_t i = 0; i < rows; i++, dj_colb_rowpos_next(j->g, &q))
-            dj_colb_row(j->g, runs, nruns, q, lines + i * ld);
+            dj_colb_row(j, runs, nruns, q, lines + i * ld);
         dj_gemm_bf16_pack_lines(lines, ld, k, rows, nc, kc, nr, dst);
     }
 }
@@ -186,7 +190,7 @@ static void dj_colb_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int
     dj_colb_run *runs = (dj_colb_run *)((char *)tmp + DJ_COLB_RUNS_AT);
     int64_t nruns = dj_colb_runs(j, k0, kc, runs), kcp = (kc + 1) / 2 * 2;
     dj_colb_rowpos q = dj_colb_rowpos_at(j->g, r0);
-    void (*row)(const dj_conv_geom *, const dj_colb_run *, int64_t, dj_colb_rowpos, uint16_t *) = dj_colb_row;
+    void (*row)(const dj_colb_job *, const dj_colb_run *, int64_t, dj_colb_rowpos, uint16_t *) = dj_colb_row;
 #if defined(__x86_64__)
     if (dj_cpu_best_isa() == DJ_CPU_ISA_AVX512)
         row = dj_colb_row_avx512;
@@ -194,7 +198,7 @@ static void dj_colb_pack_colt(void *ctx, int64_t k0, int64_t kc, int64_t r0, int
     for (int64_t jr = 0; jr < nrows; jr += nr) {
         int64_t n = nrows - jr < nr ? nrows - jr : nr;
         for (int64_t i = 0; i < n; i++, dj_colb_rowpos_next(j->g, &q))
-            row(j->g, runs, nruns, q, rows + i * kc);
+            row(j, runs, nruns, q, rows + i * kc);
         dj_gemm_bf16_pack_rows(rows, kc, n, kc, nr, dst + jr * kcp);
     }
 }
@@ -234,7 +238,7 @@ static dj_status dj_convb_forward_batch(dj_threadpool *pool, const dj_conv_geom 
                                         const uint16_t *wg, int64_t gi, float *y, uint16_t *xb, float *ybuf) {
     for (int64_t n = 0; n < g->N; n++)
         dj_convb_round_input(pool, g, x, n, gi, xb + n * g->Cin_g * g->S);
-    dj_colb_job cj = {g, xb, g->Cin_g * g->S};
+    dj_colb_job cj = {g, xb, g->Cin_g * g->S, g->S};
     DJ_TRY(dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->N * g->P, g->K, 1.0f, wg, g->K, dj_colb_pack_col,
                                  &cj, 0.0f, ybuf, g->N * g->P));
     for (int64_t n = 0; n < g->N; n++)
@@ -262,7 +266,7 @@ static dj_status dj_convb_forward_gemm(dj_threadpool *pool, const dj_conv_geom *
                                     0.0f, yg, g->P));
                 continue;
             }
-            dj_colb_job cj = {g, xb, 0};
+            dj_colb_job cj = {g, xb, 0, g->S};
             DJ_TRY(dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->P, g->K, 1.0f, wg, g->K, dj_colb_pack_col,
                                          &cj, 0.0f, yg, g->P));
         }
@@ -308,51 +312,96 @@ static void dj_convb_flip_weight(const dj_conv_geom *g, const uint16_t *w, uint1
             }
 }
 
-/* Where one sample and group's backward works. */
+/* Where the backward works: nb samples per GEMM (all of them for deep
+ * layers, P < 256, as in the forward; otherwise one). */
 typedef struct dj_convb_bwd {
     const dj_conv_geom *g;
     dj_conv_geom g2;   /* the input gradient's convolution (implicit path) */
     int implicit;      /* stride-1 input gradient through wt */
+    int64_t nb;        /* samples per GEMM */
     const float *x, *dy;
     const uint16_t *wb;
     float *dx, *dw;
-    uint16_t *xb, *dyb, *wt;
-    float *dcol;
+    uint16_t *xb;      /* (nb, Cin_g, S) */
+    uint16_t *dyb;     /* (Cout_g, nb*P): row c holds the samples' channel c side by side */
+    uint16_t *wt;      /* (G, Cin_g, Cout_g*kvol) */
+    float *work;       /* dcol (K, pblock), or the batch's input gradient (Cin_g, nb*S) */
 } dj_convb_bwd;
 
-/* dW_g += dyb (Cout_g, P) @ col^T (P, K), col gathered from xb. */
-static dj_status dj_convb_dweight(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n, int64_t gi) {
+typedef struct dj_convb_dy_job {
+    const dj_convb_bwd *b;
+    int64_t n0, gi;
+} dj_convb_dy_job;
+
+/* rows r = c*nb + s of dyb: bf16 of dy of sample n0+s, channel gi*Cout_g + c */
+static void dj_convb_round_dy_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_convb_dy_job *j = arg;
+    const dj_conv_geom *g = j->b->g;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = r / j->b->nb, s = r % j->b->nb;
+        const float *src = j->b->dy + ((j->n0 + s) * g->Cout + j->gi * g->Cout_g + c) * g->P;
+        uint16_t *d = j->b->dyb + r * g->P;
+        for (int64_t q = 0; q < g->P; q++)
+            d[q] = dj_bf16_round(src[q]);
+    }
+}
+
+/* dW_g += dyb (Cout_g, nb*P) @ col^T (nb*P, K), col gathered from xb. */
+static dj_status dj_convb_dweight(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n0, int64_t gi) {
     const dj_conv_geom *g = b->g;
     float *dwg = b->dw + gi * g->Cout_g * g->K;
-    dj_convb_round_input(pool, g, b->x, n, gi, b->xb);
-    if (g->pointwise)
+    for (int64_t s = 0; s < b->nb; s++)
+        dj_convb_round_input(pool, g, b->x, n0 + s, gi, b->xb + s * g->Cin_g * g->S);
+    if (g->pointwise) /* nb == 1 */
         return dj_gemm_bf16(pool, DJ_NO_TRANS, DJ_TRANS, g->Cout_g, g->K, g->P, 1.0f, b->dyb, g->P, b->xb, g->P, 1.0f,
                             dwg, g->K);
-    dj_colb_job cj = {g, b->xb, 0};
-    return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, g->P, 1.0f, b->dyb, g->P, dj_colb_pack_colt,
-                                 &cj, 1.0f, dwg, g->K);
+    dj_colb_job cj = {g, b->xb, g->Cin_g * g->S, g->S};
+    return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cout_g, g->K, b->nb * g->P, 1.0f, b->dyb, b->nb * g->P,
+                                 dj_colb_pack_colt, &cj, 1.0f, dwg, g->K);
+}
+
+/* dx_g (Cin_g, S) += wt_g (Cin_g, Cout_g*kvol) @ col(dyb) for the batch:
+ * straight into dx for one sample, through work (Cin_g, nb*S) for more. */
+static dj_status dj_convb_dinput_implicit(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n0, int64_t gi) {
+    const dj_conv_geom *g = b->g;
+    int64_t K2 = g->Cout_g * g->kvol, nS = b->nb * g->S;
+    const uint16_t *wt = b->wt + gi * g->Cout_g * g->K;
+    float *dxg = b->dx + (n0 * g->Cin + gi * g->Cin_g) * g->S;
+    dj_colb_job cj = {&b->g2, b->dyb, g->P, b->nb * g->P}; /* samples side by side in each channel row */
+    if (b->nb == 1)
+        return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, wt, K2, dj_colb_pack_col, &cj, 1.0f,
+                                     dxg, g->S);
+    DJ_TRY(dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cin_g, nS, K2, 1.0f, wt, K2, dj_colb_pack_col, &cj, 0.0f,
+                                 b->work, nS));
+    for (int64_t s = 0; s < b->nb; s++)
+        for (int64_t c = 0; c < g->Cin_g; c++) {
+            float *d = dxg + (s * g->Cin + c) * g->S;
+            const float *w = b->work + c * nS + s * g->S;
+            for (int64_t q = 0; q < g->S; q++)
+                d[q] += w[q];
+        }
+    return DJ_OK;
 }
 
 /* dx_g += W_g^T @ dyb, by the path the shape allows. */
-static dj_status dj_convb_dinput(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n, int64_t gi) {
+static dj_status dj_convb_dinput(dj_threadpool *pool, const dj_convb_bwd *b, int64_t n0, int64_t gi) {
     const dj_conv_geom *g = b->g;
     const uint16_t *wg = b->wb + gi * g->Cout_g * g->K;
-    float *dxg = b->dx + (n * g->Cin + gi * g->Cin_g) * g->S;
-    if (g->pointwise)
+    if (g->pointwise) /* nb == 1 */
         return dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, g->P, g->Cout_g, 1.0f, wg, g->K, b->dyb, g->P, 1.0f,
-                            dxg, g->P);
-    if (b->implicit) { /* dx_g (Cin_g, S) += wt_g (Cin_g, Cout_g*kvol) @ col(dyb) */
-        int64_t K2 = g->Cout_g * g->kvol;
-        dj_colb_job cj = {&b->g2, b->dyb, 0};
-        return dj_gemm_bf16_packed_b(pool, DJ_NO_TRANS, g->Cin_g, g->S, K2, 1.0f, b->wt + gi * g->Cout_g * g->K, K2,
-                                     dj_colb_pack_col, &cj, 1.0f, dxg, g->S);
-    }
-    for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
-        int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
-        DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K, b->dyb + p0, g->P, 0.0f,
-                            b->dcol, pb));
-        dj_col_job cj = {g, NULL, dxg, b->dcol, p0, pb, 0};
-        dj_parallel_for(pool, g->Cin_g, 1, dj_conv_col2vol_channels, &cj);
+                            b->dx + (n0 * g->Cin + gi * g->Cin_g) * g->S, g->P);
+    if (b->implicit)
+        return dj_convb_dinput_implicit(pool, b, n0, gi);
+    for (int64_t s = 0; s < b->nb; s++) { /* dcol = W_g^T @ dyb, one block of positions at a time; col2vol */
+        float *dxg = b->dx + ((n0 + s) * g->Cin + gi * g->Cin_g) * g->S;
+        for (int64_t p0 = 0; p0 < g->P; p0 += g->pblock) {
+            int64_t pb = g->P - p0 < g->pblock ? g->P - p0 : g->pblock;
+            DJ_TRY(dj_gemm_bf16(pool, DJ_TRANS, DJ_NO_TRANS, g->K, pb, g->Cout_g, 1.0f, wg, g->K,
+                                b->dyb + s * g->P + p0, b->nb * g->P, 0.0f, b->work, pb));
+            dj_col_job cj = {g, NULL, dxg, b->work, p0, pb, 0};
+            dj_parallel_for(pool, g->Cin_g, 1, dj_conv_col2vol_channels, &cj);
+        }
     }
     return DJ_OK;
 }
@@ -360,21 +409,22 @@ static dj_status dj_convb_dinput(dj_threadpool *pool, const dj_convb_bwd *b, int
 static dj_status dj_convb_backward_gemm(dj_threadpool *pool, dj_convb_bwd *b, char *scratch) {
     const dj_conv_geom *g = b->g;
     dj_convb_parts q = dj_convb_parts_for(g, 1);
+    b->nb = dj_conv_forward_batched(g) ? g->N : 1;
     b->xb = (uint16_t *)scratch;
     b->dyb = (uint16_t *)(scratch + q.xb);
     b->wt = (uint16_t *)(scratch + q.xb + q.dyb);
-    b->dcol = (float *)(scratch + q.xb + q.dyb + q.wt);
+    b->work = (float *)(scratch + q.xb + q.dyb + q.wt);
     b->implicit = b->dx && !g->pointwise && dj_conv_dgrad_geom(g, &b->g2);
     if (b->implicit)
         dj_convb_flip_weight(g, b->wb, b->wt);
-    for (int64_t n = 0; n < g->N; n++)
+    for (int64_t n0 = 0; n0 < g->N; n0 += b->nb)
         for (int64_t gi = 0; gi < g->G; gi++) {
-            const float *dyg = b->dy + (n * g->Cout + gi * g->Cout_g) * g->P;
-            dj_bf16_rows(pool, dyg, g->P, g->Cout_g, g->P, b->dyb);
+            dj_convb_dy_job dj = {b, n0, gi};
+            dj_parallel_for(pool, g->Cout_g * b->nb, 1 + 16384 / g->P, dj_convb_round_dy_rows, &dj);
             if (b->dw)
-                DJ_TRY(dj_convb_dweight(pool, b, n, gi));
+                DJ_TRY(dj_convb_dweight(pool, b, n0, gi));
             if (b->dx)
-                DJ_TRY(dj_convb_dinput(pool, b, n, gi));
+                DJ_TRY(dj_convb_dinput(pool, b, n0, gi));
         }
     return DJ_OK;
 }

@@ -29,7 +29,8 @@ typedef struct dj_colb_src {
     int64_t lo, hi;
 } dj_colb_src;
 
-static inline dj_colb_src dj_colb_src_at(const dj_conv_geom *g, const dj_colb_run *u, const dj_colb_rowpos *q) {
+static inline dj_colb_src dj_colb_src_at(const dj_colb_job *j, const dj_colb_run *u, const dj_colb_rowpos *q) {
+    const dj_conv_geom *g = j->g;
     dj_colb_src r = {NULL, 0, 0};
     if (!q)
         return r;
@@ -38,7 +39,7 @@ static inline dj_colb_src dj_colb_src_at(const dj_conv_geom *g, const dj_colb_ru
         return r;
     dj_valid_range(iw0, g->sw, g->W, u->seg, &r.lo, &r.hi);
     if (r.hi > r.lo)
-        r.s = u->x + q->c * g->S + (it * g->H + ih) * g->W + iw0;
+        r.s = u->x + q->c * j->cs + (it * g->H + ih) * g->W + iw0;
     return r;
 }
 
@@ -61,7 +62,7 @@ static inline void dj_store_words(uint32_t *d, __mmask32 m, __m512i w0, __m512i 
     _mm512_mask_storeu_epi32(d + 16, (__mmask16)(m >> 16), w1);
 }
 
-void dj_colb_pair_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos qa,
+void dj_colb_pair_avx512(const dj_colb_job *j, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos qa,
                          const dj_colb_rowpos *qb, int64_t nc, int64_t kc, int64_t p, uint16_t *dst) {
     /* word c of the result = (a[c], b[c]) for c < 16; hi: c + 16 */
     const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
@@ -71,10 +72,10 @@ void dj_colb_pair_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t
     uint32_t *words = (uint32_t *)dst + p * 32;
     for (int64_t i = 0; i < nruns; i++) {
         const dj_colb_run *u = &runs[i];
-        dj_colb_src a = dj_colb_src_at(g, u, &qa), b = dj_colb_src_at(g, u, qb);
+        dj_colb_src a = dj_colb_src_at(j, u, &qa), b = dj_colb_src_at(j, u, qb);
         for (int64_t k = 0; k < u->seg; k += 32) {
             int64_t n = u->seg - k < 32 ? u->seg - k : 32;
-            __m512i va = dj_colb_chunk(g, &a, k), vb = dj_colb_chunk(g, &b, k);
+            __m512i va = dj_colb_chunk(j->g, &a, k), vb = dj_colb_chunk(j->g, &b, k);
             __m512i w0 = _mm512_permutex2var_epi16(va, lo, vb), w1 = _mm512_permutex2var_epi16(va, hi, vb);
             int64_t c = u->j0 + k, off = c % 32, m = 32 - off; /* m lanes fit in this panel */
             uint32_t *d = words + c / 32 * ps + off;
@@ -88,14 +89,14 @@ void dj_colb_pair_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t
                        _mm512_setzero_si512());
 }
 
-void dj_colb_row_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
+void dj_colb_row_avx512(const dj_colb_job *j, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
                         uint16_t *line) {
     for (int64_t i = 0; i < nruns; i++) {
         const dj_colb_run *u = &runs[i];
-        dj_colb_src a = dj_colb_src_at(g, u, &q);
+        dj_colb_src a = dj_colb_src_at(j, u, &q);
         for (int64_t k = 0; k < u->seg; k += 32) {
             int64_t n = u->seg - k < 32 ? u->seg - k : 32;
-            _mm512_mask_storeu_epi16(line + u->j0 + k, dj_lanes(0, n), dj_colb_chunk(g, &a, k));
+            _mm512_mask_storeu_epi16(line + u->j0 + k, dj_lanes(0, n), dj_colb_chunk(j->g, &a, k));
         }
     }
 }

@@ -102,6 +102,7 @@ typedef struct dj_colb_job {
     const dj_conv_geom *g;
     const uint16_t *x; /* bf16 (Cin_g, T, H, W) of sample 0 */
     int64_t xs;        /* sample stride of x when the columns span samples */
+    int64_t cs;        /* channel stride of x (S, or N*S for channel-major batches) */
 } dj_colb_job;
 
 /* A run: consecutive columns of col that are consecutive outputs of one
@@ -126,9 +127,9 @@ typedef struct dj_colb_rowpos {
  * pair p of every panel of 32 columns of a block of nc columns packed with
  * kc (columns past nc zero), straight into dst; row: one row of col into a
  * line, as dj_colb_row. */
-void dj_colb_pair_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos qa,
+void dj_colb_pair_avx512(const dj_colb_job *j, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos qa,
                          const dj_colb_rowpos *qb, int64_t nc, int64_t kc, int64_t p, uint16_t *dst);
-void dj_colb_row_avx512(const dj_conv_geom *g, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
+void dj_colb_row_avx512(const dj_colb_job *j, const dj_colb_run *runs, int64_t nruns, dj_colb_rowpos q,
                         uint16_t *line);
 #endif
 
