@@ -22,6 +22,14 @@ static inline __mmask32 dj_lanes(int64_t a, int64_t b) {
     return (__mmask32)((((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1));
 }
 
+/* bits [a, b) of 64 (0 <= a, b <= 64) */
+static inline uint64_t dj_lanes64(int64_t a, int64_t b) {
+    if (b <= a)
+        return 0;
+    uint64_t upto = b >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << b) - 1;
+    return upto & ~(((uint64_t)1 << a) - 1);
+}
+
 /* One row of col at one run: the input row and the valid outputs [lo, hi)
  * (lo = hi = 0 when the input row is padding). */
 typedef struct dj_colb_src {
@@ -50,6 +58,15 @@ static inline __m512i dj_colb_chunk(const dj_conv_geom *g, const dj_colb_src *r,
         return _mm512_setzero_si512();
     if (g->sw == 1)
         return _mm512_maskz_loadu_epi16(m, r->s + k);
+    if (g->sw == 2) { /* the even lanes of 64 values: lane i reads s[2(k+i)] */
+        const __m512i even = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28,
+                                              26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        int64_t a = r->lo - k > 0 ? r->lo - k : 0, b = r->hi - k < 32 ? r->hi - k : 32;
+        uint64_t wide = dj_lanes64(2 * a, 2 * b - 1); /* values 2a .. 2(b-1) */
+        __m512i lo = _mm512_maskz_loadu_epi16((__mmask32)wide, r->s + 2 * k);
+        __m512i hi = _mm512_maskz_loadu_epi16((__mmask32)(wide >> 32), r->s + 2 * k + 32);
+        return _mm512_permutex2var_epi16(lo, even, hi);
+    }
     uint16_t t[32];
     for (int i = 0; i < 32; i++)
         t[i] = (m >> i & 1) ? r->s[(k + i) * g->sw] : 0;
