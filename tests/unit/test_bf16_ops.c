@@ -244,6 +244,27 @@ static void test_conv3d_bf16_depthwise_is_float32(void) {
     conv_io_free(&io);
 }
 
+/* Each gradient alone (the other NULL) is the same bits as both together,
+ * and a scratch of exactly dj_conv3d_scratch_bytes_bf16 bytes (no slack,
+ * under ASan) is enough for every path. */
+static void test_conv3d_bf16_gradients_alone(void) {
+    for (size_t k = 0; k < sizeof conv_cases / sizeof conv_cases[0]; k++) {
+        const conv_case *c = &conv_cases[k];
+        conv_io io;
+        conv_io_make(c, &io, 60 + k);
+        CHECK_EQ_INT(conv_run(c, &io, pools[1]), DJ_OK);
+        dj_tensor dx = mk_like(DJ_DTYPE_F32, &io.x), dw = mk_like(DJ_DTYPE_F32, &io.w);
+        set_all(&dx, 0.5), set_all(&dw, 0.5);
+        dj_exec ex = {pools[2], io.scratch, io.scratch_bytes};
+        CHECK_EQ_INT(dj_conv3d_backward_bf16(&ex, &c->p, &io.x, &io.w, &io.wb, &io.dy, &dx, NULL, NULL), DJ_OK);
+        CHECK_EQ_INT(dj_conv3d_backward_bf16(&ex, &c->p, &io.x, &io.w, &io.wb, &io.dy, NULL, &dw, NULL), DJ_OK);
+        CHECK_MSG(!differs(&dx, &io.dx), "%s: input gradient alone differs", c->name);
+        CHECK_MSG(!differs(&dw, &io.dw), "%s: weight gradient alone differs", c->name);
+        dj_tensor_free(&dx), dj_tensor_free(&dw);
+        conv_io_free(&io);
+    }
+}
+
 static void test_conv3d_bf16_errors(void) {
     const conv_case *c = &conv_cases[0];
     conv_io io;
@@ -440,6 +461,7 @@ int main(void) {
     DJ_RUN(test_conv3d_bf16_against_reference);
     DJ_RUN(test_conv3d_bf16_bit_identical);
     DJ_RUN(test_conv3d_bf16_depthwise_is_float32);
+    DJ_RUN(test_conv3d_bf16_gradients_alone);
     DJ_RUN(test_conv3d_bf16_errors);
     DJ_RUN(test_linear_bf16);
     DJ_RUN(test_graph_bf16_copies);
