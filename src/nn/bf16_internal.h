@@ -22,6 +22,19 @@ static inline uint16_t dj_bf16_round(float x) {
  * parallel over rows. */
 void dj_bf16_rows(dj_threadpool *pool, const float *src, int64_t ld, int64_t rows, int64_t cols, uint16_t *dst);
 
+/* dst[0, n) = dj_bf16_round(src[i]): the plain loop (the reference), and
+ * the AVX-512 one (bf16_rows_avx512.c; only when dj_cpu_best_isa() says
+ * AVX-512), which gives the same bits. */
+void dj_bf16_round_ref(const float *src, int64_t n, uint16_t *dst);
+#if defined(__x86_64__)
+void dj_bf16_round_avx512(const float *src, int64_t n, uint16_t *dst);
+#endif
+
+/* The better of the two for this CPU (pick once per loop: it reads
+ * DOJO_CPU). */
+typedef void (*dj_bf16_round_fn)(const float *src, int64_t n, uint16_t *dst);
+dj_bf16_round_fn dj_bf16_round_pick(void);
+
 /* Bytes rounded up to 64 (the parts of a mixed-precision scratch buffer). */
 static inline size_t dj_bf16_align(size_t n) { return (n + 63) / 64 * 64; }
 

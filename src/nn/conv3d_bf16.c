@@ -338,12 +338,10 @@ static void dj_convb_round_dy_rows(void *arg, int64_t r0, int64_t r1, int thread
     const dj_convb_dy_job *j = arg;
     const dj_conv_geom *g = j->b->g;
     (void)thread;
+    dj_bf16_round_fn round = dj_bf16_round_pick();
     for (int64_t r = r0; r < r1; r++) {
         int64_t c = r / j->b->nb, s = r % j->b->nb;
-        const float *src = j->b->dy + ((j->n0 + s) * g->Cout + j->gi * g->Cout_g + c) * g->P;
-        uint16_t *d = j->b->dyb + r * g->P;
-        for (int64_t q = 0; q < g->P; q++)
-            d[q] = dj_bf16_round(src[q]);
+        round(j->b->dy + ((j->n0 + s) * g->Cout + j->gi * g->Cout_g + c) * g->P, g->P, j->b->dyb + r * g->P);
     }
 }
 

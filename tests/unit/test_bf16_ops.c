@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dojo/dojo.h"
+#include "nn/bf16_internal.h"
 #include "support/test.h"
 
 static dj_threadpool *pools[3];
@@ -90,6 +91,47 @@ static int differs(const dj_tensor *a, const dj_tensor *b) {
 static void free_all(dj_tensor *t, int n) {
     for (int i = 0; i < n; i++)
         dj_tensor_free(&t[i]);
+}
+
+/* ---------------------------------------------------------------- rounding */
+
+/* The AVX-512 row rounder against the plain loop and dj_f32_to_bf16: ties
+ * both ways, the largest finite values (to infinity), infinities, NaNs of
+ * either sign and payload, denormals, zeros, random bit patterns; every
+ * length up to 40 (masked tails). */
+static void test_bf16_round_rows(void) {
+    enum { N = 4096 };
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00008000u,
+                                       0x00018000u, 0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu,
+                                       0xff7f8000u, 0x7f800000u, 0xff800000u, 0x7f800001u, 0xffc00000u,
+                                       0x7fffffffu, 0x7f80ffffu, 0x477fe000u, 0xc0490fdbu, 0x3f7fffffu};
+    float *x = malloc(N * sizeof(float));
+    uint16_t *want = malloc(N * 2), *got = malloc(N * 2);
+    dj_rng r;
+    dj_rng_seed(&r, 12, 0);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = i < (int)(sizeof special / sizeof special[0]) ? special[i]
+                                                                    : (uint32_t)dj_rng_u64(&r);
+        memcpy(&x[i], &u, 4);
+    }
+    dj_bf16_round_ref(x, N, want);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += want[i] != dj_f32_to_bf16(x[i]);
+    CHECK_MSG(bad == 0, "dj_bf16_round_ref differs from dj_f32_to_bf16 on %d values", bad);
+    dj_bf16_round_fn fast = dj_bf16_round_pick();
+    if (fast == dj_bf16_round_ref) {
+        SKIP("no AVX-512 on this CPU: only the plain loop runs");
+    } else {
+        for (int n = 0; n <= 40; n++) {
+            memset(got, 0xab, N * 2);
+            fast(x + 3, n, got);
+            CHECK_MSG(memcmp(got, want + 3, (size_t)n * 2) == 0 && got[n] == 0xabab, "length %d", n);
+        }
+        fast(x, N, got);
+        CHECK_MSG(memcmp(got, want, N * 2) == 0, "AVX-512 rounding differs from the plain loop");
+    }
+    free(x), free(want), free(got);
 }
 
 /* ---------------------------------------------------------------- conv3d */
@@ -458,6 +500,7 @@ int main(void) {
         if (dj_threadpool_create(i + 1, &pools[i]) != DJ_OK)
             return 1;
     printf("# bf16 products: %s\n", dj_cpu_bf16_native() ? "avx512_bf16" : "converted");
+    DJ_RUN(test_bf16_round_rows);
     DJ_RUN(test_conv3d_bf16_against_reference);
     DJ_RUN(test_conv3d_bf16_bit_identical);
     DJ_RUN(test_conv3d_bf16_depthwise_is_float32);
