@@ -494,15 +494,12 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
  *   dx_g (Cin_g, S) += W'_g (Cin_g, Cout_g*kvol) @ col(dy_g) (Cout_g*kvol, S)
  * gathers col(dy) into its panels: no column buffer, no col2vol pass.
  * g2 gets that convolution's geometry; 0 when the shape does not allow it.
- * (The float32 caller also needs W' to fit in its scratch.) */
+ * (The float32 caller also chooses by channel counts and needs W' to fit
+ * in its scratch, see dj_conv_backward_gemm.) */
 int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
     int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
     dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
-    /* Cout_g <= Cin_g: measured on r3d_18 / r2plus1d_18 shapes (Zen 4), the
-     * implicit GEMM (M = Cin_g rows) wins there; with more output than input
-     * channels ((1,3,3) 64->144) the column GEMM (M = Cin_g*kvol) + col2vol
-     * was faster. */
-    if (g->st != 1 || g->sh != 1 || g->sw != 1 || g->Cout_g > g->Cin_g)
+    if (g->st != 1 || g->sh != 1 || g->sw != 1)
         return 0;
     for (int a = 0; a < 3; a++) {
         int64_t p2 = d[a] * (k[a] - 1) - pad[a];
@@ -548,8 +545,12 @@ static dj_status dj_conv_backward_gemm(const dj_exec *ex, const dj_conv_geom *g,
                                        const float *dy, float *dx, float *dw, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
     dj_conv_geom g2;
-    /* col (K * pblock) holds W' (Cin_g * Cout_g * kvol) when Cout_g <= pblock */
-    if (dx && !g->pointwise && g->Cout_g <= g->pblock && dj_conv_dgrad_geom(g, &g2)) {
+    /* Cout_g <= Cin_g: measured on r3d_18 / r2plus1d_18 shapes (Zen 4), the
+     * implicit GEMM (M = Cin_g rows) wins there; with more output than input
+     * channels ((1,3,3) 64->144) the column GEMM (M = Cin_g*kvol) + col2vol
+     * was faster. col (K * pblock) holds W' (Cin_g * Cout_g * kvol) when
+     * Cout_g <= pblock. */
+    if (dx && !g->pointwise && g->Cout_g <= g->Cin_g && g->Cout_g <= g->pblock && dj_conv_dgrad_geom(g, &g2)) {
         DJ_TRY(dj_conv_dgrad_implicit(pool, g, &g2, w, dy, dx, col));
         dx = NULL;
     }

@@ -5,13 +5,16 @@
  *   to bf16 once (round to nearest even, as PyTorch), then the column
  *   matrix col (K = Cin_g*kvol, P) is gathered from that bf16 volume
  *   straight into the GEMM's k-pair panels, never stored whole:
- *     forward   out  = W_g (Cout_g, K) @ col          (deep layers, P < 256:
- *                                                      one GEMM over the batch)
- *     weight    dW_g += dout_g (Cout_g, P) @ col^T     (n in order)
+ *     forward   out  = W_g (Cout_g, K) @ col
+ *     weight    dW_g += dout_g (Cout_g, nb*P) @ col^T  (batches in order)
  *     input     stride 1: dinp += the conv of dout with the flipped bf16
  *               weight (Cin_g, Cout_g*kvol), an implicit GEMM too;
  *               otherwise dcol = W_g^T @ dout_g per block of positions, and
  *               col2vol adds it into dinp.
+ *   Each GEMM spans nb samples: all of them for deep layers (P < 256, so
+ *   that the GEMM's columns fill its panels), one otherwise. The gatherers
+ *   have a portable form here and an AVX-512 one (conv3d_bf16_avx512.c)
+ *   that gives the same values.
  * - pointwise convolutions use the rounded volume as the matrix itself;
  *   depthwise-style ones (Cin_g == 1) have no GEMM and stay float32.
  * The weight's bf16 copy comes from the caller (the graph refreshes it once
@@ -24,9 +27,7 @@
  *   dyb  bf16 (Cout_g, nb*P)            output gradient (backward)
  *   wt   bf16 (G, Cin_g, Cout_g*kvol)   flipped weight (stride-1 input grad)
  *   work float (Cout_g, nb*P) batched forward output; backward: the batch's
- *        input gradient (Cin_g, nb*S), or dcol (K, pblock)
- * where nb = N for deep layers (P < 256: one GEMM per pass over the whole
- * batch) and 1 otherwise. */
+ *        input gradient (Cin_g, nb*S), or dcol (K, pblock) */
 #include <string.h>
 
 #include "dojo/cpu.h"
