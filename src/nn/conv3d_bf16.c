@@ -151,6 +151,7 @@ static void dj_colb_row(const dj_colb_job *j, const dj_colb_run *runs, int64_t n
  * rows first (at most 64 KiB), then the runs (at most 1024 x 32 bytes, as
  * nc and kc are at most the bf16 plans' 1024). */
 enum { DJ_COLB_RUNS_AT = 65536 };
+_Static_assert(DJ_COLB_RUNS_AT + 1024 * sizeof(dj_colb_run) <= DJ_GEMM_BF16_PACK_TMP, "packer tmp too small");
 
 /* B = col: rows k0..k0+kc of col, columns c0..c0+nc. Gathers 8 rows at a
  * time into lines (8 x 1024 bf16 at most: nc <= the plan's NC = 1024),

@@ -240,6 +240,11 @@ static void dj_pack_pairs_b(const uint16_t *X, int64_t ld, int trans, int64_t k0
 
 /* ---- the driver ----------------------------------------------------------- */
 
+/* every bf16 plan has KC = DJ_GEMM_BF16_KC, so the packers' tmp (MAX_NR x KC
+ * floats) is the documented size */
+_Static_assert((size_t)DJ_GEMM_MAX_NR * DJ_GEMM_BF16_KC * sizeof(float) == DJ_GEMM_BF16_PACK_TMP,
+               "bf16 packer tmp size");
+
 typedef struct dj_gemm_job {
     dj_gemm_plan plan;
     int ta, tb;
