@@ -6,6 +6,7 @@
 #include "dojo/log.h"     /* leveled logging, progress line */
 #include "dojo/cpu.h"     /* run-time CPU features */
 #include "dojo/version.h" /* version and build information */
+#include "dojo/fs.h"      /* folders with parents, atomic file writes */
 #include "dojo/rng.h"     /* seeded generators, counter-based hashes */
 #include "dojo/config.h"  /* YAML/JSON configs with strict keys */
 #include "dojo/tensor.h"  /* dense tensors up to 5-D, dtypes, bf16 */

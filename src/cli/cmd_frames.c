@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "dojo/fs.h"
 #include "dojo/video.h"
 
 static const char *dj_frames_list;
@@ -105,9 +106,8 @@ int dj_cmd_frames(int argc, char **argv) {
     int64_t n = dj_frames_parse_list(dj_frames_list, &ks);
     if (n <= 0)
         return dj_cli_usage_error("frames", "option '--index' expects frame numbers K[,K...], got '%s'", dj_frames_list);
-    if (mkdir(dj_frames_out, 0777) != 0 && errno != EEXIST) {
+    if (dj_fs_mkdirs(dj_frames_out) != DJ_OK) {
         free(ks);
-        dj_error_set(DJ_ERR_IO, dj_frames_out, "cannot create the folder: %s", strerror(errno));
         return dj_cli_fail();
     }
     dj_video_reader_options o = dj_video_reader_defaults();

@@ -13,6 +13,7 @@
 #include <libavutil/log.h>
 
 #include "cli.h"
+#include "dojo/fs.h"
 #include "dojo/log.h"
 #include "dojo/synth.h"
 #include "dojo/train.h"
@@ -149,17 +150,7 @@ static dj_status dj_cache_dir(char *buf, size_t size) {
         snprintf(buf, size, "%s/.cache/dojo", home);
     else
         return dj_error_set(DJ_ERR_INVALID, "DOJO_CACHE", "no cache folder: set DOJO_CACHE or HOME");
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", buf);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0777);
-            *p = '/';
-        }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return dj_error_set(DJ_ERR_IO, buf, "cannot create the cache folder: %s", strerror(errno));
-    return DJ_OK;
+    return dj_fs_mkdirs(buf);
 }
 
 /* Generates the demo data set once (a marker file says it is complete). */
@@ -255,7 +246,6 @@ int dj_cmd_train(int argc, char **argv) {
             struct tm tm;
             localtime_r(&now, &tm);
             strftime(out, sizeof out, "runs/demo-%Y%m%d-%H%M%S", &tm);
-            mkdir("runs", 0777);
             s = dj_config_set(cfg, "train.out", out, "demo");
         }
     } else {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dojo/fs.h"
 #include "dojo/log.h"
 
 typedef struct dj_trace_event {
@@ -133,19 +134,8 @@ static void dj_trace_write_events(const dj_trace *t, FILE *f, int ranks) {
 }
 
 dj_status dj_trace_write(const dj_trace *t, const char *path, int ranks) {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return dj_error_set(DJ_ERR_INVALID, path, "path too long");
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return dj_error_set(DJ_ERR_IO, tmp, "cannot write the trace: %s", strerror(errno));
-    dj_trace_write_events(t, f, ranks);
-    int ok = !ferror(f);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dj_error_set(DJ_ERR_IO, path, "cannot write the trace: %s", strerror(e ? e : EIO));
-    }
-    return DJ_OK;
+    dj_fs_temp tmp;
+    DJ_TRY(dj_fs_temp_open(&tmp, path));
+    dj_trace_write_events(t, tmp.f, ranks);
+    return dj_fs_temp_commit(&tmp);
 }

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dojo/fs.h"
 #include "dojo/log.h"
 #include "dojo/metrics.h"
 
@@ -22,17 +23,6 @@ struct dj_metrics {
     dj_events *events;
     char *event_path;
 };
-
-/* Creates folder path unless it exists as a folder. */
-static dj_status dj_metrics_mkdir(const char *path) {
-    struct stat st;
-    if (mkdir(path, 0755) == 0)
-        return DJ_OK;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return DJ_OK;
-    return dj_error_set(DJ_ERR_IO, path, "cannot create run folder: %s",
-                        errno == EEXIST ? "exists and is not a folder" : strerror(errno));
-}
 
 static char *dj_metrics_join(const char *a, const char *b) {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -80,7 +70,7 @@ static dj_status dj_metrics_open_events(dj_metrics *m, const char *rundir) {
     char host[256] = "localhost", *tb = dj_metrics_join(rundir, "tb");
     if (!tb)
         return dj_error_set(DJ_ERR_NOMEM, rundir, "out of memory");
-    dj_status s = dj_metrics_mkdir(tb);
+    dj_status s = dj_fs_mkdirs(tb);
     if (s != DJ_OK) {
         free(tb);
         return s;
@@ -113,7 +103,7 @@ dj_status dj_metrics_open(const char *rundir, dj_metrics **out) {
     *out = NULL;
     if (!rundir || !rundir[0])
         return dj_error_set(DJ_ERR_INVALID, "dj_metrics_open", "empty run folder name");
-    DJ_TRY(dj_metrics_mkdir(rundir));
+    DJ_TRY(dj_fs_mkdirs(rundir));
     dj_metrics *m = calloc(1, sizeof *m);
     if (!m || !(m->jsonl_path = dj_metrics_join(rundir, "metrics.jsonl"))) {
         free(m);

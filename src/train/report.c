@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dojo/fs.h"
 #include "dojo/metrics.h"
 
 #define DJ_PLOT_MAX_POINTS 1000 /* per line, after downsampling */
@@ -553,7 +554,7 @@ dj_status dj_report_write(const char *rundir, const char *out_path) {
         return dj_error_set(DJ_ERR_INVALID, "dj_report_write", "path longer than 4000 bytes");
     if (stat(rundir, &st) != 0 || !S_ISDIR(st.st_mode))
         return dj_error_set(DJ_ERR_NOT_FOUND, rundir, "run folder not found");
-    char metrics[4096], out[4096], tmp[4200];
+    char metrics[4096], out[4096];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", rundir);
     if (out_path)
         snprintf(out, sizeof out, "%s", out_path);
@@ -563,21 +564,13 @@ dj_status dj_report_write(const char *rundir, const char *out_path) {
         return dj_error_set(DJ_ERR_NOT_FOUND, rundir, "no metrics.jsonl in the run folder");
     dj_metrics_data *d;
     DJ_TRY(dj_metrics_read(metrics, &d));
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
-    FILE *f = fopen(tmp, "we");
-    if (!f) {
+    dj_fs_temp t;
+    dj_status s = dj_fs_temp_open(&t, out);
+    if (s != DJ_OK) {
         dj_metrics_data_free(d);
-        return dj_error_set(DJ_ERR_IO, out, "cannot write report: %s", strerror(errno));
+        return s;
     }
-    dj_report_page(f, rundir, metrics, d);
+    dj_report_page(t.f, rundir, metrics, d);
     dj_metrics_data_free(d);
-    int bad = ferror(f);
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, out) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dj_error_set(DJ_ERR_IO, out, "cannot write report: %s", strerror(e));
-    }
-    return DJ_OK;
+    return dj_fs_temp_commit(&t);
 }

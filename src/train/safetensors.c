@@ -2,6 +2,7 @@
  * .safetensors format (checkpoints, PyTorch parity fixtures). The format
  * and the rules the reader enforces are described in dojo/safetensors.h. */
 #define _GNU_SOURCE /* qsort_r */
+#include "dojo/fs.h"
 #include "dojo/safetensors.h"
 
 #include <errno.h>
@@ -1012,28 +1013,6 @@ static int dj_st_write_all(int fd, const void *data, size_t n) {
     return 0;
 }
 
-/* fsyncs the folder holding path so a rename in it is durable. */
-static dj_status dj_st_sync_folder(const char *path) {
-    char *dir = strdup(path);
-    if (!dir)
-        return dj_error_set(DJ_ERR_NOMEM, path, "out of memory");
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    dj_status s = DJ_OK;
-    if (fd < 0 || fsync(fd) != 0)
-        s = dj_error_set(DJ_ERR_IO, path, "cannot sync folder %s: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return s;
-}
-
 /* Streams header and tensors into fd, then fsyncs it. */
 static dj_status dj_st_write_fd(int fd, const dj_st_buf *header, const dj_st_wentry **order, int count,
                                 const char *path) {
@@ -1076,7 +1055,7 @@ dj_status dj_safetensors_write_atomic(const dj_st_writer *w, const char *path) {
         if (s != DJ_OK)
             unlink(tmp);
         else
-            s = dj_st_sync_folder(path);
+            s = dj_fs_sync_folder(path);
     }
     free(header.data);
     free(order);

@@ -16,6 +16,7 @@
 #include "dojo/checkpoint.h"
 #include "dojo/cpu.h"
 #include "dojo/dist.h"
+#include "dojo/fs.h"
 #include "dojo/layers.h"
 #include "dojo/loader.h"
 #include "dojo/log.h"
@@ -52,14 +53,6 @@ typedef struct dj_run {
     dj_trace *trace;          /* --trace: this rank's timeline, or NULL */
 } dj_run;
 
-static dj_status dj_mkdir(const char *path) {
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return dj_error_set(DJ_ERR_IO, path, "cannot create the folder: %s", strerror(errno));
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return dj_error_set(DJ_ERR_IO, path, "exists and is not a folder");
-    return DJ_OK;
-}
 
 static int dj_exists(const char *path) {
     struct stat st;
@@ -76,21 +69,16 @@ static char *dj_classes_json(const dj_index *idx) {
     return s;
 }
 
+/* Writes text and a newline to dir/name atomically. */
 static dj_status dj_write_text(const char *dir, const char *name, const char *text) {
-    char path[1200], tmp[1300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return dj_error_set(DJ_ERR_IO, tmp, "cannot write: %s", strerror(errno));
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return dj_error_set(DJ_ERR_IO, path, "cannot write: %s", strerror(e));
-    }
-    return DJ_OK;
+    char path[1200];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return dj_error_set(DJ_ERR_INVALID, dir, "path too long");
+    dj_fs_temp t;
+    DJ_TRY(dj_fs_temp_open(&t, path));
+    fputs(text, t.f);
+    fputc('\n', t.f);
+    return dj_fs_temp_commit(&t);
 }
 
 /* Maps the validation set's class names onto the training classes. */
@@ -212,8 +200,8 @@ static dj_status dj_run_setup(dj_run *r) {
     if (r->rank > 0 && dj_log_get_level() > DJ_LOG_WARN)
         dj_log_set_level(DJ_LOG_WARN); /* rank 0 speaks for the job */
     if (r->rank == 0) {
-        DJ_TRY(dj_mkdir(r->dir));
-        DJ_TRY(dj_mkdir(r->ckpt_dir));
+        DJ_TRY(dj_fs_mkdirs(r->dir));
+        DJ_TRY(dj_fs_mkdirs(r->ckpt_dir));
     }
 
     /* data: rank 0 indexes (and caches the index); the others then reuse it */

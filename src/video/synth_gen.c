@@ -5,6 +5,7 @@
  * encoder thread each), so splitting them over threads changes only the
  * time taken, never a byte of the output. */
 #define _GNU_SOURCE
+#include "dojo/fs.h"
 #include "dojo/synth.h"
 
 #include <errno.h>
@@ -25,43 +26,6 @@
 
 /* ---- small file helpers ------------------------------------------------- */
 
-/* mkdir -p */
-static dj_status dj_mkdirs(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return dj_error_set(DJ_ERR_INVALID, path, "path too long");
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return dj_error_set(DJ_ERR_IO, buf, "cannot create folder: %s", strerror(errno));
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return dj_error_set(DJ_ERR_IO, buf, "exists and is not a folder");
-        *p = saved;
-        if (saved == '\0')
-            return DJ_OK;
-    }
-}
-
-/* Writes text to path through path.part and a rename. */
-static dj_status dj_write_text(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.part", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return dj_error_set(DJ_ERR_IO, path, "cannot open for writing: %s", strerror(errno));
-    int ok = fputs(text, f) >= 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return dj_error_set(DJ_ERR_IO, path, "cannot write: %s", strerror(errno));
-    }
-    return DJ_OK;
-}
-
 static dj_status dj_write_json(const char *path, cJSON *o) {
     char *text = cJSON_Print(o);
     if (!text)
@@ -73,7 +37,7 @@ static dj_status dj_write_json(const char *path, cJSON *o) {
         return dj_error_set(DJ_ERR_NOMEM, path, "out of memory for JSON");
     }
     memcpy(line + n, "\n", 2);
-    dj_status s = dj_write_text(path, line);
+    dj_status s = dj_fs_write_text(path, line);
     free(line);
     return s;
 }
@@ -234,25 +198,25 @@ static dj_status dj_motion_encoder(const char *codec, const char **encoder, cons
 }
 
 static dj_status dj_motion_folders(const dj_motion_job *j) {
-    DJ_TRY(dj_mkdirs(j->o->out_dir));
+    DJ_TRY(dj_fs_mkdirs(j->o->out_dir));
     char path[4096], list[DJ_SYNTH_MAX_CLASSES * 32] = "";
     for (int c = 0; c < j->o->classes; c++) {
         strcat(list, dj_synth_class_name(c));
         strcat(list, "\n");
     }
     snprintf(path, sizeof path, "%s/classes.txt", j->o->out_dir);
-    DJ_TRY(dj_write_text(path, list));
+    DJ_TRY(dj_fs_write_text(path, list));
     for (int s = 0; s < j->nsplits; s++) {
         for (int c = 0; c < j->o->classes; c++) {
             if (j->nsplits > 1)
                 snprintf(path, sizeof path, "%s/%s/%s", j->o->out_dir, dj_split_names[s], dj_synth_class_name(c));
             else
                 snprintf(path, sizeof path, "%s/%s", j->o->out_dir, dj_synth_class_name(c));
-            DJ_TRY(dj_mkdirs(path));
+            DJ_TRY(dj_fs_mkdirs(path));
         }
         if (j->nsplits > 1) {
             snprintf(path, sizeof path, "%s/%s/classes.txt", j->o->out_dir, dj_split_names[s]);
-            DJ_TRY(dj_write_text(path, list));
+            DJ_TRY(dj_fs_write_text(path, list));
         }
     }
     return DJ_OK;

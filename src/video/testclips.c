@@ -9,6 +9,7 @@
  * "Lossless" means lossless after the RGB -> yuv420p conversion: every
  * lossless clip decodes to the same yuv420p frames. */
 #define _GNU_SOURCE
+#include "dojo/fs.h"
 #include "dojo/synth.h"
 
 #include <errno.h>
@@ -153,19 +154,9 @@ static cJSON *dj_tc_entry(const dj_tc_spec *s, const char *encoder, int lossless
     return e;
 }
 
-static dj_status dj_tc_mkdir(const char *dir) {
-    struct stat st;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return dj_error_set(DJ_ERR_IO, dir, "cannot create folder: %s", strerror(errno));
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return dj_error_set(DJ_ERR_IO, dir, "exists and is not a folder");
-    return DJ_OK;
-}
-
 static dj_status dj_tc_manifest(const char *dir, cJSON *files) {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.part", path);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "generator", "dojo gen testclips");
     cJSON_AddStringToObject(m, "pattern",
@@ -176,15 +167,14 @@ static dj_status dj_tc_manifest(const char *dir, cJSON *files) {
     cJSON_Delete(m);
     if (!text)
         return dj_error_set(DJ_ERR_NOMEM, path, "out of memory for JSON");
-    FILE *f = fopen(tmp, "w");
-    int ok = f && fprintf(f, "%s\n", text) > 0;
-    ok = f && fclose(f) == 0 && ok;
-    free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return dj_error_set(DJ_ERR_IO, path, "cannot write: %s", strerror(errno));
+    dj_fs_temp t;
+    dj_status s = dj_fs_temp_open(&t, path);
+    if (s == DJ_OK) {
+        fprintf(t.f, "%s\n", text);
+        s = dj_fs_temp_commit(&t);
     }
-    return DJ_OK;
+    free(text);
+    return s;
 }
 
 /* Writes every clip whose encoder this build has; adds it to files. */
@@ -221,7 +211,7 @@ dj_status dj_synth_testclips_generate(const char *out_dir, int frames, int width
     DJ_TRY(dj_tc_check(width, height));
     if (width % 2 || height % 2)
         return dj_error_set(DJ_ERR_INVALID, "--size", "frame size %dx%d must be even (yuv420p)", width, height);
-    DJ_TRY(dj_tc_mkdir(out_dir));
+    DJ_TRY(dj_fs_mkdirs(out_dir));
     uint8_t *rgb = malloc((size_t)3 * width * height);
     cJSON *files = cJSON_CreateArray();
     dj_status s = rgb && files ? DJ_OK : dj_error_set(DJ_ERR_NOMEM, out_dir, "out of memory");

@@ -7,7 +7,7 @@ export DOJO_CACHE="$TMP/cache"
 "$DOJO" gen motion --out "$TMP/d" --classes 3 --per-class 4 --val-per-class 2 --frames 8 --size 32 --seed 1 \
     >/dev/null 2>&1
 check gen-data [ -d "$TMP/d/train" ]
-RUN="$TMP/run"
+RUN="$TMP/runs/nested/run" # parents that do not exist yet are created
 ARGS="--data $TMP/d/train --val $TMP/d/val --model r3d_mini --epochs 2 --batch 4 --frames 4 --size 32 --threads 1"
 expect train 0 "validation top-1" -- "$DOJO" train $ARGS --out "$RUN" --set data.stride=1
 check summary [ -s "$RUN/summary.json" ]

@@ -40,11 +40,13 @@ close17=$(bigdiff "$TMP/ref17.rgb" "$TMP/got17.rgb")
 close16=$(bigdiff "$TMP/ref16.rgb" "$TMP/got17.rgb")
 echo "# frame 17 vs select 17: $close17 bytes differ by >8; vs select 16: $close16"
 check frames-is-select-17 [ "$close17" -lt "$close16" ]
-expect frames-size 0 "wrote 1 frame" -- "$DOJO" frames "$A" --index 5 --out "$TMP/fr2" --size 32x24
-check frames-size-applied sh -c "file '$TMP/fr2/frame_5.png' 2>/dev/null | grep -q '32 x 24' || ! command -v file >/dev/null"
+expect frames-size 0 "wrote 1 frame" -- "$DOJO" frames "$A" --index 5 --out "$TMP/fr2/a/b" --size 32x24
+check frames-size-applied sh -c "file '$TMP/fr2/a/b/frame_5.png' 2>/dev/null | grep -q '32 x 24' || ! command -v file >/dev/null"
 expect frames-out-of-range 1 "frame 40 out of range \(the video has 40 frames\).*a\.mp4" -- "$DOJO" frames "$A" --index 40 --out "$TMP/fr3"
 expect frames-bad-list 2 "option '--index' expects frame numbers" -- "$DOJO" frames "$A" --index 1,x --out "$TMP/fr3"
 expect frames-negative 2 "option '--index' expects frame numbers" -- "$DOJO" frames "$A" --index -3 --out "$TMP/fr3"
+touch "$TMP/fr-file"
+expect frames-out-is-file 1 "dojo: error: .*fr-file.*not a folder" -- "$DOJO" frames "$A" --index 1 --out "$TMP/fr-file"
 expect frames-bad-size 2 "option '--size' expects WxH" -- "$DOJO" frames "$A" --index 1 --out "$TMP/fr3" --size 0x10
 expect frames-no-out 2 "option '--out' is required" -- "$DOJO" frames "$A" --index 1
 expect frames-missing-file 1 "cannot open.*nope\.mp4" -- "$DOJO" frames "$TMP/nope.mp4" --index 1 --out "$TMP/fr3"
