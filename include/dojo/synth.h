@@ -82,10 +82,13 @@ enum { DJ_SYNTH_MAX_CLASSES = 8 };
 
 /* The version of the motion scenes: it changes whenever the same options
  * would render other pictures, so that caches of generated data sets (the
- * demo's) can tell a stale one. 2: the main object zooms without jumps, its
- * textures are coarser, turns and zooms faster, noise and jitter weaker (1:
- * the first scenes). */
-enum { DJ_SYNTH_MOTION_VERSION = 2 };
+ * demo's) can tell a stale one. 3: the main object zooms steadily through
+ * the clip (no cycling, no cross-fade), the other classes draw their size
+ * from the same spread; distractors (1-2) slide without turning, more
+ * slowly than the main object; a smoother background; noise and jitter
+ * weaker. 2: cycling zooms without jumps, coarser textures, faster turns.
+ * 1: the first scenes. */
+enum { DJ_SYNTH_MOTION_VERSION = 3 };
 
 /* The largest zoom rate (log size change per frame) the scenes accept. */
 #define DJ_SYNTH_MAX_ZOOM 0.5f
@@ -106,7 +109,7 @@ const char *dj_synth_class_name(int cls);
 
 typedef struct dj_synth_params {
     int width, height, frames;
-    int distractors; /* 1: 2..4 smaller objects moving at random; 0: none */
+    int distractors; /* 1: 1..2 smaller objects sliding at random; 0: none */
     float noise;     /* standard deviation of the pixel noise, 0..255 scale */
     float jitter;    /* camera jitter: per-frame offset up to this many pixels */
     /* per-frame class motion, drawn uniformly in [min, max] per clip: */

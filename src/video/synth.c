@@ -7,12 +7,13 @@
  * clip. Appearance is drawn from its own random stream whatever the class,
  * and the motion never leaks into a single frame: the world wraps around (an
  * object leaving on the right comes back on the left) and the zoom cycles
- * through its size range, so at every frame the main object's position,
- * angle and size have the same distribution in every class. The zoom cycles
- * without a jump: the main object is two concentric copies half a cycle
- * apart in size that fade in and out (dj_main_poses). A plain wrap made the
- * size jump back once in most training windows, a step of the opposite class
- * that the network then had to learn to ignore.
+ * steadily through the clip from a middle size drawn per clip, and the other
+ * classes draw their fixed size from the same spread (dj_main_size), so at
+ * every frame the main object's position, angle and size have the same
+ * distribution in every class. (Scene version 2 cycled the size through a
+ * range with two cross-fading copies to avoid a jump back; the fading copies
+ * ran against the motion, and the network told zoom in from out for only
+ * 13-73% of clips, against 100% for translations.)
  *
  * Everything is a pure function of (params, seed, class): rendering uses
  * only per-clip generators (dj_rng) and no global state. */
@@ -41,25 +42,28 @@ void dj_synth_params_default(dj_synth_params *p, int width, int height, int fram
     p->height = height;
     p->frames = frames;
     p->distractors = 1;
-    p->noise = 2.0f;   /* scene version 1: 4 */
-    p->jitter = 0.25f; /* 1 */
+    p->noise = 1.0f;   /* scene version 1: 4, 2: 2 */
+    p->jitter = 0.1f;  /* 1: 1, 2: 0.25 */
     p->speed_min = 0.02f;
     p->speed_max = 0.045f;
-    p->spin_min = 5.0f;  /* 4 */
-    p->spin_max = 10.0f; /* 9 */
-    p->zoom_min = 0.05f; /* 0.025: with the zoom now free of jumps, it can be as visible as a turn */
-    p->zoom_max = 0.08f; /* 0.05 */
+    p->spin_min = 5.0f;  /* 1: 4 */
+    p->spin_max = 10.0f; /* 1: 9 */
+    p->zoom_min = 0.03f;  /* 1: 0.025, 2: 0.05 (a cycling size) */
+    p->zoom_max = 0.045f; /* 1: 0.05, 2: 0.08; 32 frames span 1.4 at most */
 }
 
 uint64_t dj_synth_clip_seed(uint64_t seed, int split, int cls, int index) {
     return dj_hash_u64(seed, 0x6d6f74696f6eull + (uint64_t)split, ((uint64_t)cls << 32) | (uint32_t)index);
 }
 
-/* The main object's size cycles through exp([-ZOOM_RANGE, ZOOM_RANGE]) times
- * its base diameter. */
-#define DJ_ZOOM_RANGE 0.5f
+/* The main object's diameter is its base diameter times exp(mid + z(t)):
+ * mid, the log size at the middle of the clip, uniform in +-DJ_MID_RANGE;
+ * z(t) the zoom, at most +-DJ_ZOOM_SPAN/2 at the clip's ends (the rate is
+ * capped so that long clips stay in range). */
+#define DJ_MID_RANGE 0.2f
+#define DJ_ZOOM_SPAN 1.0f
 #define DJ_MAIN_DIAMETER 0.40f /* of min(width, height), at zoom 1 */
-#define DJ_MAX_DISTRACTORS 3
+#define DJ_MAX_DISTRACTORS 2
 
 /* A sprite: an RGBA texture of size x size, alpha 0..1, drawn inside the
  * inscribed disc so that any rotation stays within radius size/2. */
@@ -74,13 +78,13 @@ typedef struct dj_pose {
     float cx, cy, angle, diameter, alpha;
 } dj_pose;
 
-/* An object's motion over the clip: pose(t) = start + t * rate, where the
- * log of the diameter wraps within [log_lo, log_hi). */
+/* An object's motion over the clip: pose(t) = start + t * rate (the
+ * position wraps around the world). */
 typedef struct dj_object {
     dj_sprite sprite;
     dj_pose start;
     float vx, vy, spin; /* pixels and radians per frame */
-    float log_d, log_rate, log_lo, log_hi;
+    float log_d, log_rate; /* log of the diameter at t = 0, its change per frame */
     int in_front; /* distractors: drawn over the main object */
 } dj_object;
 
@@ -192,30 +196,9 @@ static dj_pose dj_object_pose(const dj_object *o, int t, int width, int height) 
     p.cx = dj_wrapf(p.cx + o->vx * (float)t, (float)width);
     p.cy = dj_wrapf(p.cy + o->vy * (float)t, (float)height);
     p.angle += o->spin * (float)t;
-    float ld = o->log_lo + dj_wrapf(o->log_d + o->log_rate * (float)t - o->log_lo, o->log_hi - o->log_lo);
-    p.diameter = expf(ld);
+    p.diameter = expf(o->log_d + o->log_rate * (float)t);
     p.alpha = 1;
     return p;
-}
-
-/* The main object is drawn as two concentric copies whose sizes lie half a
- * zoom cycle apart, each as opaque as sin^2(pi * phase), phase being its
- * place in [log_lo, log_hi): the opacities sum to 1, a copy fades out as it
- * reaches one end of the size range and in at the other. A zoom is thus an
- * endless growth (or shrinking) with no jump when the size wraps, and since
- * every class draws the same two copies, a single frame still does not tell
- * the class. out[0] is the larger copy (drawn first). */
-static void dj_main_poses(const dj_object *o, int t, int width, int height, dj_pose out[2]) {
-    float period = o->log_hi - o->log_lo;
-    dj_pose a = dj_object_pose(o, t, width, height), b = a;
-    float phase = (logf(a.diameter) - o->log_lo) / period;
-    float phase_b = dj_wrapf(phase + 0.5f, 1.0f);
-    b.diameter = expf(o->log_lo + phase_b * period);
-    float s = sinf((float)DJ_PI * phase);
-    a.alpha = s * s;
-    b.alpha = 1 - a.alpha;
-    out[0] = a.diameter >= b.diameter ? a : b;
-    out[1] = a.diameter >= b.diameter ? b : a;
 }
 
 /* Composites the object into img ([h][w][3] floats) with the camera at
@@ -281,7 +264,7 @@ static dj_status dj_background_create(dj_background *b, int w, int h, int pad, d
     float base[3], amp[3][3], fx[3], fy[3], ph[3];
     dj_random_colour(r, base);
     for (int k = 0; k < 3; k++) {
-        float a = dj_uniform(r, 0, 2 * (float)DJ_PI), f = dj_uniform(r, 0.02f, 0.15f);
+        float a = dj_uniform(r, 0, 2 * (float)DJ_PI), f = dj_uniform(r, 0.01f, 0.05f);
         fx[k] = 2 * (float)DJ_PI * f * cosf(a);
         fy[k] = 2 * (float)DJ_PI * f * sinf(a);
         ph[k] = dj_uniform(r, 0, 2 * (float)DJ_PI);
@@ -345,23 +328,34 @@ static dj_status dj_check_params(const dj_synth_params *p, int cls) {
     return DJ_OK;
 }
 
+/* The clip's zoom rate (log size per frame) for uniform draw u: in
+ * [zoom_min, zoom_max], capped so that the whole clip spans at most
+ * DJ_ZOOM_SPAN (long clips zoom more slowly). */
+static float dj_main_zoom(const dj_synth_params *p, float u) {
+    float zoom = p->zoom_min + u * (p->zoom_max - p->zoom_min);
+    float cap = p->frames > 1 ? DJ_ZOOM_SPAN / (float)(p->frames - 1) : zoom;
+    return zoom < cap ? zoom : cap;
+}
+
 /* The main object: appearance from `look`, motion from `move`; both streams
  * are drawn the same way for every class, only their use differs. */
 static dj_status dj_main_object(const dj_synth_params *p, int cls, dj_rng *look, dj_rng *move, dj_object *o) {
     float m = (float)(p->width < p->height ? p->width : p->height);
     float base = DJ_MAIN_DIAMETER * m;
-    int size = (int)ceilf(base * expf(DJ_ZOOM_RANGE));
+    int size = (int)ceilf(base * expf(DJ_MID_RANGE + 0.5f * DJ_ZOOM_SPAN));
     DJ_TRY(dj_sprite_create(&o->sprite, size < 8 ? 8 : size, look));
     float su = dj_rng_float(move), wu = dj_rng_float(move), zu = dj_rng_float(move);
     o->start.cx = dj_uniform(move, 0, (float)p->width);
     o->start.cy = dj_uniform(move, 0, (float)p->height);
     o->start.angle = dj_uniform(move, 0, 2 * (float)DJ_PI);
-    o->log_lo = logf(base) - DJ_ZOOM_RANGE;
-    o->log_hi = logf(base) + DJ_ZOOM_RANGE;
-    o->log_d = dj_uniform(move, o->log_lo, o->log_hi);
     float speed = m * (p->speed_min + su * (p->speed_max - p->speed_min));
     float spin = (p->spin_min + wu * (p->spin_max - p->spin_min)) * (float)DJ_PI / 180.0f;
-    float zoom = p->zoom_min + zu * (p->zoom_max - p->zoom_min);
+    float zoom = dj_main_zoom(p, zu);
+    /* the log size: mid at the clip's middle; a fixed size is drawn from
+     * where a zoom passes, so that no single frame tells a zoom */
+    float mid = logf(base) + dj_uniform(move, -DJ_MID_RANGE, DJ_MID_RANGE);
+    float half = 0.5f * zoom * (float)(p->frames - 1), at = dj_uniform(move, -half, half);
+    o->log_d = mid + at;
     static const int dir[4][2] = {{1, 0}, {-1, 0}, {0, -1}, {0, 1}};
     if (cls <= DJ_SYNTH_TRANSLATE_DOWN) {
         o->vx = speed * (float)dir[cls][0];
@@ -370,6 +364,7 @@ static dj_status dj_main_object(const dj_synth_params *p, int cls, dj_rng *look,
         o->spin = cls == DJ_SYNTH_ROTATE_CW ? spin : -spin;
     } else {
         o->log_rate = cls == DJ_SYNTH_ZOOM_IN ? zoom : -zoom;
+        o->log_d = mid - o->log_rate * 0.5f * (float)(p->frames - 1);
     }
     return DJ_OK;
 }
@@ -379,15 +374,14 @@ static dj_status dj_distractor(const dj_synth_params *p, dj_rng *r, dj_object *o
     float m = (float)(p->width < p->height ? p->width : p->height);
     float d = dj_uniform(r, 0.12f, 0.22f) * m;
     DJ_TRY(dj_sprite_create(&o->sprite, (int)ceilf(d) < 6 ? 6 : (int)ceilf(d), r));
-    float a = dj_uniform(r, 0, 2 * (float)DJ_PI), speed = dj_uniform(r, 0, 0.04f) * m;
+    float a = dj_uniform(r, 0, 2 * (float)DJ_PI), speed = dj_uniform(r, 0, 0.02f) * m;
     o->start.cx = dj_uniform(r, 0, (float)p->width);
     o->start.cy = dj_uniform(r, 0, (float)p->height);
     o->start.angle = dj_uniform(r, 0, 2 * (float)DJ_PI);
     o->vx = speed * cosf(a);
     o->vy = speed * sinf(a);
-    o->spin = dj_uniform(r, -5.0f, 5.0f) * (float)DJ_PI / 180.0f;
-    o->log_d = o->log_lo = logf(d);
-    o->log_hi = o->log_lo + 1.0f;
+    o->spin = 0; /* they slide without turning: a turn is always the main object's */
+    o->log_d = logf(d);
     o->in_front = (int)dj_rng_below(r, 2);
     return DJ_OK;
 }
@@ -447,10 +441,7 @@ static void dj_scene_frame(const dj_synth_params *p, dj_scene *s, int t, float j
     for (int i = 1; i < s->nobj; i++)
         if (!s->obj[i].in_front)
             dj_object_draw(&s->obj[i], dj_object_pose(&s->obj[i], t, w, h), jx, jy, w, h, s->img, NULL, 0);
-    dj_pose main[2];
-    dj_main_poses(&s->obj[0], t, w, h, main);
-    for (int k = 0; k < 2; k++)
-        dj_object_draw(&s->obj[0], main[k], jx, jy, w, h, s->img, s->cover, 1);
+    dj_object_draw(&s->obj[0], dj_object_pose(&s->obj[0], t, w, h), jx, jy, w, h, s->img, s->cover, 1);
     for (int i = 1; i < s->nobj; i++)
         if (s->obj[i].in_front)
             dj_object_draw(&s->obj[i], dj_object_pose(&s->obj[i], t, w, h), jx, jy, w, h, s->img, s->cover, 0);
