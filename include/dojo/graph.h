@@ -73,6 +73,13 @@ typedef struct dj_op_def {
     double (*flops)(const dj_node_io *io);
     unsigned saves_inputs;  /* bit i: backward reads input i */
     unsigned saves_outputs; /* bit i: backward reads output i */
+    /* Writes the outputs again, bit for bit as forward() wrote them, from
+     * the inputs the backward reads (saves_inputs), the parameters and the
+     * saved state, changing nothing else; NULL: cannot. With it, a training
+     * plan keeps no output of this node from the forward pass to the
+     * backward: the graph recomputes the outputs just before the first
+     * backward pass that reads them (dj_graph_set_recompute). */
+    dj_status (*recompute)(const dj_exec *ex, dj_node_io *io);
 } dj_op_def;
 
 typedef struct dj_graph dj_graph;
@@ -84,9 +91,10 @@ typedef struct dj_graph_memory {
     size_t inputs;           /* the input tensors */
     size_t activations;      /* planned activations, their gradients and saved state */
     size_t activations_naive; /* the same without reuse, for comparison */
+    size_t recomputed;       /* activations recomputed for the backward pass instead of kept (their bytes) */
     size_t scratch;          /* the largest scratch of any node */
     size_t params_bf16;      /* bf16 copies of the weights of matmul operators (mixed precision) */
-    size_t total;            /* the arena */
+    size_t total;            /* the arena: all of the above but the scratch, which is the caller's */
 } dj_graph_memory;
 
 dj_status dj_graph_create(dj_graph **out);
@@ -138,6 +146,14 @@ int dj_graph_bf16(const dj_graph *g);
 void dj_graph_params_changed(dj_graph *g);
 /* Converts the bf16 copies now (on ex's pool). */
 void dj_graph_refresh_bf16(dj_graph *g, const dj_exec *ex);
+
+/* Recomputation (default on; set before planning): a training plan keeps
+ * the outputs of nodes whose operator can recompute them (dj_op_def's
+ * recompute: batch norm + ReLU) only through the forward pass, and
+ * recomputes them just before the first backward pass that reads them,
+ * into a copy that lives until the producer's backward pass. The bits are
+ * the same either way; off keeps them (for comparisons). */
+void dj_graph_set_recompute(dj_graph *g, int on);
 
 /* Plans memory for training (with gradients) or for inference only. */
 dj_status dj_graph_plan(dj_graph *g, int training);

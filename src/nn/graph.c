@@ -16,6 +16,8 @@ typedef struct dj_gtensor {
     dj_tensor value; /* shape before planning; a view into the arena after */
     dj_tensor grad;  /* valid when has_grad */
     dj_tensor bf16;  /* bf16 copy of a parameter (mixed precision), valid when has_bf16 */
+    dj_tensor bwd_value; /* recomputed: the copy the backward pass reads, valid when recomputed */
+    int recomputed;      /* kept only through the forward pass, recomputed for the backward */
     int wants_bf16, has_bf16;
     int requires_grad;
     int has_grad;
@@ -36,6 +38,8 @@ typedef struct dj_gnode {
     void *saved;
     int *zero_at_backward; /* activation gradients first live at this node's backward */
     int n_zero;
+    int *recompute_at; /* activations to recompute just before this node's backward */
+    int n_recompute;
     double fwd_s, bwd_s;
 } dj_gnode;
 
@@ -47,6 +51,7 @@ struct dj_graph {
     dj_gnode *nodes;
     int n_nodes, cap_nodes;
     int planned, planned_training;
+    int no_recompute; /* dj_graph_set_recompute(g, 0): keep every output the backward reads */
     dj_arena *arena;
     dj_graph_memory memory;
     int profiling;
@@ -94,6 +99,7 @@ void dj_graph_free(dj_graph *g) {
         free(g->nodes[i].name);
         free(g->nodes[i].params);
         free(g->nodes[i].zero_at_backward);
+        free(g->nodes[i].recompute_at);
     }
     free(g->tensors);
     free(g->nodes);
@@ -240,11 +246,13 @@ int dj_graph_add(dj_graph *g, const char *name, const dj_op_def *op, const void 
 
 /* ---- planning ---------------------------------------------------------- */
 
+typedef enum dj_role { DJ_ROLE_VALUE, DJ_ROLE_GRAD, DJ_ROLE_RECOMPUTED } dj_role;
+
 typedef struct dj_interval {
     size_t size, offset;
     int start, end; /* inclusive, on the forward-then-backward timeline */
     int tensor;     /* tensor id, or -1 - node for saved state */
-    int is_grad;
+    dj_role role;   /* a tensor's value, its gradient, or its recomputed value */
 } dj_interval;
 
 static size_t dj_align(size_t n) { return (n + DJ_ALIGN - 1) / DJ_ALIGN * DJ_ALIGN; }
@@ -292,14 +300,15 @@ static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, i
     io->sync = g->stats_sync;
     io->n_in = node->n_in;
     io->n_out = node->n_out;
+    /* the backward pass reads recomputed values from their second copy */
     for (int i = 0; i < node->n_in; i++) {
         dj_gtensor *t = &g->tensors[node->in[i]];
-        io->in[i] = &t->value;
+        io->in[i] = with_grads && t->recomputed ? &t->bwd_value : &t->value;
         io->din[i] = with_grads && t->has_grad ? &t->grad : NULL;
     }
     for (int o = 0; o < node->n_out; o++) {
         dj_gtensor *t = &g->tensors[node->out[o]];
-        io->out[o] = &t->value;
+        io->out[o] = with_grads && t->recomputed ? &t->bwd_value : &t->value;
         io->dout[o] = with_grads && t->has_grad ? &t->grad : NULL;
     }
     io->params = node->params;
@@ -322,92 +331,131 @@ static size_t dj_graph_persistent_bytes(const dj_graph *g, dj_tensor_kind kind) 
     return n;
 }
 
-dj_status dj_graph_plan(dj_graph *g, int training) {
-    if (g->status != DJ_OK)
-        return dj_graph_status(g);
-    if (g->planned)
-        return dj_error_set(DJ_ERR_INVALID, "graph", "already planned");
-    if (g->n_nodes == 0)
-        return dj_error_set(DJ_ERR_INVALID, "graph", "has no nodes");
-    const int n = g->n_nodes;
-    const int last = training ? 2 * n - 1 : n - 1;
-    /* which tensors get a gradient, which a bf16 copy */
-    for (int i = 0; i < g->n_tensors; i++) {
-        g->tensors[i].has_grad = training && g->tensors[i].requires_grad;
-        g->tensors[i].has_bf16 = g->bf16 && g->tensors[i].wants_bf16;
-    }
+/* The latest node (in forward order) whose backward pass reads activation
+ * t, so the first to need it in the backward pass; -1 when none does. */
+static int dj_last_backward_reader(const dj_graph *g, const dj_gtensor *t) {
+    if (t->last_saved_by >= 0)
+        return t->last_saved_by;
+    return g->nodes[t->producer].op->saves_outputs ? t->producer : -1;
+}
 
-    /* sizes of saved state and scratch need the shapes only */
-    size_t scratch = 0;
-    for (int i = 0; i < n; i++) {
-        dj_gnode *node = &g->nodes[i];
-        dj_node_io io;
-        dj_node_io_fill(g, node, &io, training);
-        node->saved_bytes = node->op->saved_bytes ? node->op->saved_bytes(&io) : 0;
-        size_t s = node->op->scratch_bytes ? node->op->scratch_bytes(&io) : 0;
-        if (s > scratch)
-            scratch = s;
-    }
-
-    int cap = 2 * g->n_tensors + n;
-    dj_interval *iv = calloc((size_t)cap, sizeof *iv);
-    dj_interval **tmp = calloc((size_t)cap, sizeof *tmp);
-    if (!iv || !tmp) {
-        free(iv);
-        free(tmp);
-        return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
-    }
-    int m = 0;
-    size_t naive = 0;
-    for (int id = 0; id < g->n_tensors; id++) {
+/* Chooses the activations the backward pass recomputes instead of keeping
+ * them from the forward pass: outputs of one-output nodes whose operator
+ * can recompute them, that some backward pass reads, and whose producer
+ * reads no recomputed input (so no recomputation waits for another).
+ * Returns their bytes. */
+static size_t dj_plan_recompute(dj_graph *g, int training) {
+    size_t bytes = 0;
+    for (int id = 0; id < g->n_tensors; id++) { /* producers' inputs come first */
         dj_gtensor *t = &g->tensors[id];
+        t->recomputed = 0;
+        if (!training || g->no_recompute || t->kind != DJ_KIND_ACTIVATION || t->is_output || t->last_fwd_use < 0)
+            continue;
+        const dj_gnode *p = &g->nodes[t->producer];
+        if (!p->op->recompute || p->n_out != 1 || dj_last_backward_reader(g, t) < 0)
+            continue;
+        t->recomputed = 1;
+        for (int i = 0; i < p->n_in; i++)
+            if (g->tensors[p->in[i]].recomputed)
+                t->recomputed = 0;
+        if (t->recomputed) {
+            t->bwd_value = t->value; /* the shape; planning places it */
+            bytes += dj_align(dj_tensor_nbytes(&t->value));
+        }
+    }
+    return bytes;
+}
+
+/* The intervals to place, on the timeline 0..n-1 (forward of node i at i)
+ * then n..2n-1 (backward of node i at 2n-1-i): each activation's value, its
+ * gradient from its first to its last backward use, its recomputed copy
+ * from just before the first backward pass reading it to its producer's,
+ * and each node's saved state. Returns the count; *naive gets their bytes. */
+static int dj_plan_intervals(const dj_graph *g, int training, dj_interval *iv, size_t *naive) {
+    const int n = g->n_nodes, last = training ? 2 * n - 1 : n - 1;
+    int m = 0;
+    for (int id = 0; id < g->n_tensors; id++) {
+        const dj_gtensor *t = &g->tensors[id];
         if (t->kind != DJ_KIND_ACTIVATION)
             continue;
-        int p = t->producer;
+        const int p = t->producer;
+        const size_t size = dj_align(dj_tensor_nbytes(&t->value));
         int end = t->last_fwd_use > p ? t->last_fwd_use : p;
-        if (training && t->last_saved_by >= 0 && 2 * n - 1 - t->last_saved_by > end)
-            end = 2 * n - 1 - t->last_saved_by;
-        if (training && (g->nodes[p].op->saves_outputs != 0) && 2 * n - 1 - p > end)
-            end = 2 * n - 1 - p;
+        if (t->recomputed) {
+            int reader = dj_last_backward_reader(g, t);
+            iv[m++] = (dj_interval){size, 0, 2 * n - 1 - reader, 2 * n - 1 - p, id, DJ_ROLE_RECOMPUTED};
+        } else if (training) { /* kept until the last backward pass reading it */
+            if (t->last_saved_by >= 0 && 2 * n - 1 - t->last_saved_by > end)
+                end = 2 * n - 1 - t->last_saved_by;
+            if (g->nodes[p].op->saves_outputs != 0 && 2 * n - 1 - p > end)
+                end = 2 * n - 1 - p;
+        }
         if (t->is_output || t->last_fwd_use < 0)
             end = last;
-        iv[m] = (dj_interval){dj_align(dj_tensor_nbytes(&t->value)), 0, p, end, id, 0};
-        naive += iv[m++].size;
+        iv[m++] = (dj_interval){size, 0, p, end, id, DJ_ROLE_VALUE};
         if (t->has_grad) {
             int first_bwd = 2 * n - 1 - (t->last_fwd_use > p ? t->last_fwd_use : p);
-            iv[m] = (dj_interval){dj_align(dj_tensor_nbytes(&t->value)), 0, first_bwd, 2 * n - 1 - p, id, 1};
-            naive += iv[m++].size;
+            iv[m++] = (dj_interval){size, 0, first_bwd, 2 * n - 1 - p, id, DJ_ROLE_GRAD};
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (g->nodes[i].saved_bytes)
+            iv[m++] = (dj_interval){dj_align(g->nodes[i].saved_bytes), 0, i, training ? 2 * n - 1 - i : i, -1 - i,
+                                    DJ_ROLE_VALUE};
+    *naive = 0;
+    for (int k = 0; k < m; k++)
+        *naive += iv[k].size;
+    return m;
+}
+
+/* Points every planned tensor and saved state into `activations`, and gives
+ * each node the gradients to zero and the values to recompute before its
+ * backward pass. */
+static dj_status dj_plan_assign(dj_graph *g, const dj_interval *iv, int m, char *activations) {
+    const int n = g->n_nodes;
+    for (int k = 0; k < m; k++) {
+        if (iv[k].tensor < 0) {
+            g->nodes[-1 - iv[k].tensor].saved = activations + iv[k].offset;
+            continue;
+        }
+        dj_gtensor *t = &g->tensors[iv[k].tensor];
+        dj_tensor *at = iv[k].role == DJ_ROLE_GRAD ? &t->grad : iv[k].role == DJ_ROLE_RECOMPUTED ? &t->bwd_value : NULL;
+        if (at) {
+            *at = t->value;
+            at->data = activations + iv[k].offset;
+            dj_gnode *node = &g->nodes[2 * n - 1 - iv[k].start];
+            if (iv[k].role == DJ_ROLE_GRAD)
+                node->n_zero++;
+            else
+                node->n_recompute++;
+        } else {
+            t->value.data = activations + iv[k].offset;
         }
     }
     for (int i = 0; i < n; i++) {
-        if (!g->nodes[i].saved_bytes)
+        dj_gnode *node = &g->nodes[i];
+        node->zero_at_backward = node->n_zero ? calloc((size_t)node->n_zero, sizeof(int)) : NULL;
+        node->recompute_at = node->n_recompute ? calloc((size_t)node->n_recompute, sizeof(int)) : NULL;
+        if ((node->n_zero && !node->zero_at_backward) || (node->n_recompute && !node->recompute_at))
+            return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
+        node->n_zero = node->n_recompute = 0;
+    }
+    for (int k = 0; k < m; k++) {
+        if (iv[k].tensor < 0 || iv[k].role == DJ_ROLE_VALUE)
             continue;
-        iv[m] = (dj_interval){dj_align(g->nodes[i].saved_bytes), 0, i, training ? 2 * n - 1 - i : i, -1 - i, 0};
-        naive += iv[m++].size;
+        dj_gnode *node = &g->nodes[2 * n - 1 - iv[k].start];
+        if (iv[k].role == DJ_ROLE_GRAD)
+            node->zero_at_backward[node->n_zero++] = iv[k].tensor;
+        else
+            node->recompute_at[node->n_recompute++] = iv[k].tensor;
     }
-    size_t planned = dj_place_intervals(iv, m, tmp);
-    free(tmp);
+    return DJ_OK;
+}
 
-    dj_graph_memory *mem = &g->memory;
-    memset(mem, 0, sizeof *mem);
-    mem->params = dj_graph_persistent_bytes(g, DJ_KIND_PARAM);
-    mem->grads = training ? mem->params : 0;
-    mem->buffers = dj_graph_persistent_bytes(g, DJ_KIND_BUFFER);
-    mem->inputs = dj_graph_persistent_bytes(g, DJ_KIND_INPUT);
-    mem->activations = planned;
-    mem->activations_naive = naive;
-    mem->scratch = dj_align(scratch);
-    for (int id = 0; id < g->n_tensors; id++)
-        if (g->tensors[id].has_bf16)
-            mem->params_bf16 += dj_align((size_t)dj_tensor_numel(&g->tensors[id].value) * sizeof(uint16_t));
-    mem->total = mem->params + mem->grads + mem->buffers + mem->inputs + planned + mem->scratch + mem->params_bf16;
-    dj_status s = dj_arena_create(mem->total, &g->arena);
-    if (s != DJ_OK) {
-        free(iv);
-        dj_error_prefix("planning %zu MiB for the model", mem->total >> 20);
-        return s;
-    }
-    char *base = dj_arena_base(g->arena);
+/* Places the persistent tensors (parameters, buffers, inputs, then the
+ * parameters' gradients and bf16 copies) at the arena's start; returns
+ * where the planned part begins. */
+static char *dj_plan_persistent(dj_graph *g, char *base) {
     size_t at = 0;
     for (int kind = DJ_KIND_PARAM; kind <= DJ_KIND_INPUT; kind++)
         for (int id = 0; id < g->n_tensors; id++) {
@@ -433,47 +481,83 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
         t->bf16.name = t->name;
         at += dj_align(dj_tensor_nbytes(&t->bf16));
     }
-    char *activations = base + at;
-    int *zero_count = calloc((size_t)n, sizeof *zero_count);
-    if (!zero_count) {
+    return base + at;
+}
+
+/* Sizes of the saved state of every node; returns the largest scratch. */
+static size_t dj_plan_node_sizes(dj_graph *g, int training) {
+    size_t scratch = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        dj_gnode *node = &g->nodes[i];
+        dj_node_io io;
+        dj_node_io_fill(g, node, &io, training);
+        node->saved_bytes = node->op->saved_bytes ? node->op->saved_bytes(&io) : 0;
+        size_t s = node->op->scratch_bytes ? node->op->scratch_bytes(&io) : 0;
+        if (s > scratch)
+            scratch = s;
+    }
+    return scratch;
+}
+
+dj_status dj_graph_plan(dj_graph *g, int training) {
+    if (g->status != DJ_OK)
+        return dj_graph_status(g);
+    if (g->planned)
+        return dj_error_set(DJ_ERR_INVALID, "graph", "already planned");
+    if (g->n_nodes == 0)
+        return dj_error_set(DJ_ERR_INVALID, "graph", "has no nodes");
+    /* which tensors get a gradient, which a bf16 copy, which are recomputed */
+    for (int i = 0; i < g->n_tensors; i++) {
+        g->tensors[i].has_grad = training && g->tensors[i].requires_grad;
+        g->tensors[i].has_bf16 = g->bf16 && g->tensors[i].wants_bf16;
+    }
+    dj_graph_memory *mem = &g->memory;
+    memset(mem, 0, sizeof *mem);
+    mem->recomputed = dj_plan_recompute(g, training);
+    mem->scratch = dj_align(dj_plan_node_sizes(g, training)); /* sizes need the shapes only */
+
+    int cap = 3 * g->n_tensors + g->n_nodes;
+    dj_interval *iv = calloc((size_t)cap, sizeof *iv);
+    dj_interval **tmp = calloc((size_t)cap, sizeof *tmp);
+    if (!iv || !tmp) {
         free(iv);
+        free(tmp);
         return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
     }
-    for (int k = 0; k < m; k++) {
-        if (iv[k].tensor < 0) {
-            g->nodes[-1 - iv[k].tensor].saved = activations + iv[k].offset;
-            continue;
-        }
-        dj_gtensor *t = &g->tensors[iv[k].tensor];
-        if (!iv[k].is_grad) {
-            t->value.data = activations + iv[k].offset;
-        } else {
-            t->grad = t->value;
-            t->grad.data = activations + iv[k].offset;
-            zero_count[2 * n - 1 - iv[k].start]++;
-        }
+    int m = dj_plan_intervals(g, training, iv, &mem->activations_naive);
+    mem->activations = dj_place_intervals(iv, m, tmp);
+    free(tmp);
+
+    mem->params = dj_graph_persistent_bytes(g, DJ_KIND_PARAM);
+    mem->grads = training ? mem->params : 0;
+    mem->buffers = dj_graph_persistent_bytes(g, DJ_KIND_BUFFER);
+    mem->inputs = dj_graph_persistent_bytes(g, DJ_KIND_INPUT);
+    for (int id = 0; id < g->n_tensors; id++)
+        if (g->tensors[id].has_bf16)
+            mem->params_bf16 += dj_align((size_t)dj_tensor_numel(&g->tensors[id].value) * sizeof(uint16_t));
+    /* the scratch is the caller's (dj_exec), not the arena's */
+    mem->total = mem->params + mem->grads + mem->buffers + mem->inputs + mem->activations + mem->params_bf16;
+    dj_status s = dj_arena_create(mem->total, &g->arena);
+    if (s != DJ_OK) {
+        free(iv);
+        dj_error_prefix("planning %zu MiB for the model", mem->total >> 20);
+        return s;
     }
-    for (int i = 0; i < n; i++) {
-        if (!zero_count[i])
-            continue;
-        g->nodes[i].zero_at_backward = calloc((size_t)zero_count[i], sizeof(int));
-        if (!g->nodes[i].zero_at_backward) {
-            free(iv);
-            free(zero_count);
-            return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
-        }
-    }
-    for (int k = 0; k < m; k++)
-        if (iv[k].is_grad) {
-            dj_gnode *node = &g->nodes[2 * n - 1 - iv[k].start];
-            node->zero_at_backward[node->n_zero++] = iv[k].tensor;
-        }
-    free(zero_count);
+    s = dj_plan_assign(g, iv, m, dj_plan_persistent(g, dj_arena_base(g->arena)));
     free(iv);
+    if (s != DJ_OK)
+        return s;
     g->planned = 1;
     g->planned_training = training;
     g->bf16_stale = 1;
     return DJ_OK;
+}
+
+void dj_graph_set_recompute(dj_graph *g, int on) {
+    if (g->planned)
+        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set recomputation before planning"));
+    else
+        g->no_recompute = !on;
 }
 
 dj_status dj_graph_memory_report(const dj_graph *g, dj_graph_memory *m) {
@@ -558,6 +642,22 @@ dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training) {
     return DJ_OK;
 }
 
+/* Writes the backward copy of recomputed activation `id` (its producer's
+ * recompute; the time counts as the producer's backward). */
+static dj_status dj_graph_recompute(dj_graph *g, const dj_exec *ex, int id) {
+    dj_gnode *node = &g->nodes[g->tensors[id].producer];
+    dj_node_io io;
+    dj_node_io_fill(g, node, &io, 1);
+    io.training = 1;
+    double t0 = g->profiling ? dj_time_now() : 0;
+    dj_status s = node->op->recompute(ex, &io);
+    if (g->profiling)
+        node->bwd_s += dj_time_now() - t0;
+    if (s != DJ_OK)
+        dj_error_prefix("recomputing %s (%s)", g->tensors[id].name, node->op->name);
+    return s;
+}
+
 dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float loss_scale) {
     DJ_TRY(dj_graph_ready(g, ex));
     if (!g->planned_training)
@@ -572,6 +672,8 @@ dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float l
             dj_tensor *gr = &g->tensors[node->zero_at_backward[k]].grad;
             memset(gr->data, 0, dj_tensor_nbytes(gr));
         }
+        for (int k = 0; k < node->n_recompute; k++)
+            DJ_TRY(dj_graph_recompute(g, ex, node->recompute_at[k]));
         if (i == loss_producer)
             *(float *)g->tensors[loss_id].grad.data = loss_scale;
         if (!node->op->backward || !g->tensors[node->out[0]].has_grad) {
