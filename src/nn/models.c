@@ -319,9 +319,8 @@ static int dj_x3d_block(dj_graph *g, const char *base, int x, int64_t in, int64_
     int64_t inner = (int64_t)llround((double)out * s->expansion);
     snprintf(n, sizeof n, "%s.conv_a", base);
     int h = dj_layer_conv3d(g, n, x, inner, dj_conv_k(1, 1, 1, 1, 1, 1, 0, 0, 0));
-    h = dj_x3d_bn(g, base, "norm_a", h, s);
-    snprintf(n, sizeof n, "%s.relu_a", base);
-    h = dj_layer_act(g, n, h, DJ_ACT_RELU);
+    snprintf(n, sizeof n, "%s.norm_a", base); /* and relu_a: one node, its output recomputed */
+    h = dj_layer_batchnorm_relu(g, n, h, s->bn_momentum, s->bn_eps);
     dj_conv_spec dw = dj_conv_k(3, 3, 3, 1, stride, stride, 1, 1, 1);
     dw.groups = (int)inner;
     snprintf(n, sizeof n, "%s.conv_b", base);
@@ -364,8 +363,7 @@ static int dj_x3d_build(dj_graph *g, int x, const dj_x3d_spec *s, int64_t classe
     dj_conv_spec t = dj_conv_k((int)s->temporal_kernel, 1, 1, 1, 1, 1, (int)s->temporal_kernel / 2, 0, 0);
     t.groups = (int)s->stem_width;
     x = dj_layer_conv3d(g, "stem.conv_t", x, s->stem_width, t);
-    x = dj_layer_batchnorm(g, "stem.norm", x, s->bn_momentum, s->bn_eps);
-    x = dj_layer_act(g, "stem.relu", x, DJ_ACT_RELU);
+    x = dj_layer_batchnorm_relu(g, "stem.norm", x, s->bn_momentum, s->bn_eps); /* and stem.relu */
     int64_t in = s->stem_width;
     for (int i = 0; i < s->n_stages; i++)
         for (int64_t j = 0; j < s->layers[i]; j++) {
@@ -375,8 +373,7 @@ static int dj_x3d_build(dj_graph *g, int x, const dj_x3d_spec *s, int64_t classe
             in = s->widths[i];
         }
     x = dj_layer_conv3d(g, "head.conv_5", x, s->head_width, dj_conv_k(1, 1, 1, 1, 1, 1, 0, 0, 0));
-    x = dj_layer_batchnorm(g, "head.norm_5", x, s->bn_momentum, s->bn_eps);
-    x = dj_layer_act(g, "head.relu_5", x, DJ_ACT_RELU);
+    x = dj_layer_batchnorm_relu(g, "head.norm_5", x, s->bn_momentum, s->bn_eps); /* and head.relu_5 */
     x = dj_layer_global_avgpool(g, "head.pool", x);
     x = dj_layer_linear(g, "head.fc1", x, s->fc_width, 0);
     x = dj_layer_act(g, "head.relu", x, DJ_ACT_RELU);

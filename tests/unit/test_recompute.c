@@ -3,7 +3,7 @@
  * norm followed by ReLU (forward, recomputation, backward, synchronised
  * statistics, any thread count), a graph with the fused node gives the
  * gradients of the graph with two nodes, recomputation on and off give the
- * same bits on r3d_mini and r2plus1d_mini, and the plan shrinks by the
+ * same bits on r3d_mini, r2plus1d_mini and x3d_xs, and the plan shrinks by the
  * amount derived from the network's shapes. */
 #include <math.h>
 #include <stdio.h>
@@ -406,8 +406,8 @@ static int model_steps(dj_model *m, int threads) {
 }
 
 static void test_models_same_bits_with_and_without(void) {
-    const char *names[] = {"r3d_mini", "r2plus1d_mini"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *names[] = {"r3d_mini", "r2plus1d_mini", "x3d_xs"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         dj_model *on = model_build(names[i], 1, 1), *off = model_build(names[i], 0, 1), *on2 = model_build(names[i], 1, 2);
         if (!on || !off || !on2) {
             dj_model_free(on), dj_model_free(off), dj_model_free(on2);
