@@ -78,8 +78,13 @@ typedef struct dj_op_def {
      * saved state, changing nothing else; NULL: cannot. With it, a training
      * plan keeps no output of this node from the forward pass to the
      * backward: the graph recomputes the outputs just before the first
-     * backward pass that reads them (dj_graph_set_recompute). */
+     * backward pass that reads them (dj_graph_set_memory_saving). */
     dj_status (*recompute)(const dj_exec *ex, dj_node_io *io);
+    /* bit i: backward accepts din[i] == dout[0] (the same buffer, written
+     * as 0 + the gradient). The graph then passes the gradient in place
+     * when input i has the output's shape and no other node reads it, so
+     * the two gradients share one buffer. */
+    unsigned grad_in_place;
 } dj_op_def;
 
 typedef struct dj_graph dj_graph;
@@ -147,13 +152,18 @@ void dj_graph_params_changed(dj_graph *g);
 /* Converts the bf16 copies now (on ex's pool). */
 void dj_graph_refresh_bf16(dj_graph *g, const dj_exec *ex);
 
-/* Recomputation (default on; set before planning): a training plan keeps
- * the outputs of nodes whose operator can recompute them (dj_op_def's
- * recompute: batch norm + ReLU) only through the forward pass, and
- * recomputes them just before the first backward pass that reads them,
- * into a copy that lives until the producer's backward pass. The bits are
- * the same either way; off keeps them (for comparisons). */
-void dj_graph_set_recompute(dj_graph *g, int on);
+/* Memory saving (default on; set before planning), two ways, the bits the
+ * same either way (off is for comparisons):
+ * - recomputation: a training plan keeps the outputs of nodes whose
+ *   operator can recompute them (dj_op_def's recompute: batch norm + ReLU)
+ *   only through the forward pass, and recomputes them just before the
+ *   first backward pass that reads them, into a copy that lives until the
+ *   producer's backward pass;
+ * - gradients in place: where an operator accepts it (dj_op_def's
+ *   grad_in_place: batch norm, batch norm + ReLU, add + ReLU), an input's
+ *   gradient is the output gradient's buffer, when no other node reads
+ *   that input. */
+void dj_graph_set_memory_saving(dj_graph *g, int on);
 
 /* Plans memory for training (with gradients) or for inference only. */
 dj_status dj_graph_plan(dj_graph *g, int training);

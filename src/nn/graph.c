@@ -18,6 +18,8 @@ typedef struct dj_gtensor {
     dj_tensor bf16;  /* bf16 copy of a parameter (mixed precision), valid when has_bf16 */
     dj_tensor bwd_value; /* recomputed: the copy the backward pass reads, valid when recomputed */
     int recomputed;      /* kept only through the forward pass, recomputed for the backward */
+    int grad_shares;     /* -1, or the tensor whose gradient buffer this gradient is (passed in place) */
+    int grad_end;        /* the last backward step of the gradient's buffer (of all that share it) */
     int wants_bf16, has_bf16;
     int requires_grad;
     int has_grad;
@@ -51,7 +53,7 @@ struct dj_graph {
     dj_gnode *nodes;
     int n_nodes, cap_nodes;
     int planned, planned_training;
-    int no_recompute; /* dj_graph_set_recompute(g, 0): keep every output the backward reads */
+    int no_saving; /* dj_graph_set_memory_saving(g, 0): no recomputation, no gradients in place */
     dj_arena *arena;
     dj_graph_memory memory;
     int profiling;
@@ -323,6 +325,15 @@ static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, i
     }
 }
 
+static int dj_same_shape(const dj_tensor *a, const dj_tensor *b) {
+    if (a->ndim != b->ndim || a->dtype != b->dtype)
+        return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d])
+            return 0;
+    return 1;
+}
+
 static size_t dj_graph_persistent_bytes(const dj_graph *g, dj_tensor_kind kind) {
     size_t n = 0;
     for (int i = 0; i < g->n_tensors; i++)
@@ -349,7 +360,7 @@ static size_t dj_plan_recompute(dj_graph *g, int training) {
     for (int id = 0; id < g->n_tensors; id++) { /* producers' inputs come first */
         dj_gtensor *t = &g->tensors[id];
         t->recomputed = 0;
-        if (!training || g->no_recompute || t->kind != DJ_KIND_ACTIVATION || t->is_output || t->last_fwd_use < 0)
+        if (!training || g->no_saving || t->kind != DJ_KIND_ACTIVATION || t->is_output || t->last_fwd_use < 0)
             continue;
         const dj_gnode *p = &g->nodes[t->producer];
         if (!p->op->recompute || p->n_out != 1 || dj_last_backward_reader(g, t) < 0)
@@ -364,6 +375,42 @@ static size_t dj_plan_recompute(dj_graph *g, int training) {
         }
     }
     return bytes;
+}
+
+/* Gradients passed in place: when node i's operator accepts it for input
+ * j (grad_in_place), the input is an activation only node i reads, of the
+ * output's shape, and both have gradients, the input's gradient is the
+ * output's buffer: the output's gradient dies in node i's backward pass,
+ * where the input's is born, and nothing else adds to it. Chains share one
+ * buffer, kept until the backward pass of the chain's first producer. */
+static void dj_plan_grad_in_place(dj_graph *g) {
+    const int n = g->n_nodes;
+    for (int id = 0; id < g->n_tensors; id++) {
+        dj_gtensor *t = &g->tensors[id];
+        t->grad_shares = -1;
+        t->grad_end = t->kind == DJ_KIND_ACTIVATION ? 2 * n - 1 - t->producer : -1;
+    }
+    for (int i = n - 1; i >= 0 && !g->no_saving; i--) { /* consumers before producers */
+        const dj_gnode *node = &g->nodes[i];
+        dj_gtensor *out = &g->tensors[node->out[0]];
+        for (int j = 0; j < node->n_in; j++) {
+            dj_gtensor *t = &g->tensors[node->in[j]];
+            if (!(node->op->grad_in_place & (1u << j)) || t->kind != DJ_KIND_ACTIVATION || !t->has_grad ||
+                !out->has_grad || out->is_output || t->is_output || t->first_fwd_use != i || t->last_fwd_use != i ||
+                !dj_same_shape(&t->value, &out->value))
+                continue;
+            int reads = 0;
+            for (int k = 0; k < node->n_in; k++)
+                reads += node->in[k] == node->in[j];
+            if (reads != 1)
+                continue;
+            t->grad_shares = out->grad_shares >= 0 ? out->grad_shares : node->out[0];
+            dj_gtensor *root = &g->tensors[t->grad_shares];
+            if (2 * n - 1 - t->producer > root->grad_end)
+                root->grad_end = 2 * n - 1 - t->producer;
+            break; /* one input per node */
+        }
+    }
 }
 
 /* The intervals to place, on the timeline 0..n-1 (forward of node i at i)
@@ -393,9 +440,9 @@ static int dj_plan_intervals(const dj_graph *g, int training, dj_interval *iv, s
         if (t->is_output || t->last_fwd_use < 0)
             end = last;
         iv[m++] = (dj_interval){size, 0, p, end, id, DJ_ROLE_VALUE};
-        if (t->has_grad) {
+        if (t->has_grad && t->grad_shares < 0) {
             int first_bwd = 2 * n - 1 - (t->last_fwd_use > p ? t->last_fwd_use : p);
-            iv[m++] = (dj_interval){size, 0, first_bwd, 2 * n - 1 - p, id, DJ_ROLE_GRAD};
+            iv[m++] = (dj_interval){size, 0, first_bwd, t->grad_end, id, DJ_ROLE_GRAD};
         }
     }
     for (int i = 0; i < n; i++)
@@ -430,6 +477,13 @@ static dj_status dj_plan_assign(dj_graph *g, const dj_interval *iv, int m, char 
                 node->n_recompute++;
         } else {
             t->value.data = activations + iv[k].offset;
+        }
+    }
+    for (int id = 0; id < g->n_tensors; id++) { /* gradients passed in place */
+        dj_gtensor *t = &g->tensors[id];
+        if (t->grad_shares >= 0) {
+            t->grad = t->value;
+            t->grad.data = g->tensors[t->grad_shares].grad.data;
         }
     }
     for (int i = 0; i < n; i++) {
@@ -514,6 +568,7 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
     dj_graph_memory *mem = &g->memory;
     memset(mem, 0, sizeof *mem);
     mem->recomputed = dj_plan_recompute(g, training);
+    dj_plan_grad_in_place(g);
     mem->scratch = dj_align(dj_plan_node_sizes(g, training)); /* sizes need the shapes only */
 
     int cap = 3 * g->n_tensors + g->n_nodes;
@@ -553,11 +608,11 @@ dj_status dj_graph_plan(dj_graph *g, int training) {
     return DJ_OK;
 }
 
-void dj_graph_set_recompute(dj_graph *g, int on) {
+void dj_graph_set_memory_saving(dj_graph *g, int on) {
     if (g->planned)
-        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set recomputation before planning"));
+        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set memory saving before planning"));
     else
-        g->no_recompute = !on;
+        g->no_saving = !on;
 }
 
 dj_status dj_graph_memory_report(const dj_graph *g, dj_graph_memory *m) {

@@ -350,13 +350,20 @@ static void dj_bn_bwd_apply(const dj_bn_job *j, int64_t c, double sdy, double sd
     const double mdy = j->p->training ? sdy / M : 0.0;
     const double mdyx = j->p->training ? sdyx / M * invstd : 0.0;
     const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
+    const int in_place = j->dx == j->dy; /* dx is dy's buffer: write 0 + the gradient */
     for (int64_t n = 0; n < j->N; n++) {
         const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
+        const float *y = j->ry ? j->ry + (n * j->C + c) * j->R : NULL;
         float *dx = j->dx + (n * j->C + c) * j->R;
-        if (j->ry) {
-            const float *y = j->ry + (n * j->C + c) * j->R;
+        if (y && in_place) {
+            for (int64_t r = 0; r < j->R; r++)
+                dx[r] = 0.0f + (a * dj_relu_grad(y[r], dy[r]) + s * (x[r] - m) + b);
+        } else if (y) {
             for (int64_t r = 0; r < j->R; r++)
                 dx[r] += a * dj_relu_grad(y[r], dy[r]) + s * (x[r] - m) + b;
+        } else if (in_place) {
+            for (int64_t r = 0; r < j->R; r++)
+                dx[r] = 0.0f + (a * dy[r] + s * (x[r] - m) + b);
         } else {
             for (int64_t r = 0; r < j->R; r++)
                 dx[r] += a * dy[r] + s * (x[r] - m) + b;
