@@ -13,6 +13,9 @@
  * the forward-then-backward timeline (a tensor saved for a backward pass
  * lives until that backward pass), so buffers are reused; a node's saved
  * state (argmax, batch statistics) lives from its forward to its backward.
+ * Memory saving (dj_graph_set_memory_saving, on by default) recomputes the
+ * outputs of batch norm + ReLU for the backward pass instead of keeping
+ * them, and passes gradients in place where operators allow it.
  * After planning, forward and backward passes allocate nothing.
  *
  * Gradients: dj_graph_backward() zeroes each activation gradient when it
