@@ -161,11 +161,12 @@ dj_status dj_batchnorm_relu_recompute(const dj_exec *ex, const dj_tensor *inp, c
                                       const dj_tensor *save_scale, const dj_tensor *save_shift, dj_tensor *out);
 /* Backward of the pair: dout is the gradient of the ReLU's output `out`.
  * Bit for bit dj_act_backward(DJ_ACT_RELU) into a zeroed buffer followed by
- * dj_batchnorm_backward_sync, without the buffer; dout is only read, unless
- * dinp is dout itself (in place, as dj_batchnorm_backward). */
+ * dj_batchnorm_backward_sync, without the buffer: dout is overwritten with
+ * the gradient through the ReLU (dinp may be dout itself, as in
+ * dj_batchnorm_backward). */
 dj_status dj_batchnorm_relu_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
                                      const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
-                                     const dj_tensor *save_invstd, const dj_tensor *out, const dj_tensor *dout,
+                                     const dj_tensor *save_invstd, const dj_tensor *out, dj_tensor *dout,
                                      dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
 dj_status dj_batchnorm_ref_forward(const dj_batchnorm_params *p, const dj_tensor *inp, const dj_tensor *weight,
                                    const dj_tensor *bias, dj_tensor *running_mean, dj_tensor *running_var,

@@ -432,9 +432,9 @@ static void dj_addrelu_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
             float g = j->b[i];
             j->dres[i] += j->a[i] > 0.0f ? g : 0.0f;
         }
-    if (j->y == j->b) /* in place: what += into zeros writes */
+    if (j->y == j->b) /* in place (one pointer, so it vectorises): what += into zeros writes */
         for (int64_t i = b; i < e; i++) {
-            float g = j->b[i];
+            float g = j->y[i];
             j->y[i] = 0.0f + (j->a[i] > 0.0f ? g : 0.0f);
         }
     else if (j->y)

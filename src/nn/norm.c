@@ -7,6 +7,7 @@
  * one thread in a fixed order, so results never depend on the thread count. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nn/spatial_internal.h"
 
@@ -27,12 +28,8 @@ enum { DJ_SUM_LANES = 8, DJ_SUM_BLOCK = 512 }; /* as dj_sum_f32 (spatial_check.c
 
 static double dj_sum(const float *x, int64_t n, float m, double *dev) { return dj_sum_f32(x, n, m, dev); }
 
-/* The gradient a ReLU passes back (y its output) into a zeroed buffer,
- * as dj_act_backward writes it: 0 + dy where y > 0, else 0. */
-static inline float dj_relu_grad(float y, float dy) { return y > 0.0f ? 0.0f + dy : 0.0f; }
-
 /* sum dy[i] into *sdy and sum dy[i] * (x[i] - m) into *sdyx (added). */
-static void dj_sum_grad_plain(const float *dy, const float *x, int64_t n, float m, double *sdy, double *sdyx) {
+static void dj_sum_grad(const float *dy, const float *x, int64_t n, float m, double *sdy, double *sdyx) {
     for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
         const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
         const float *g = dy + b0, *p = x + b0;
@@ -52,40 +49,6 @@ static void dj_sum_grad_plain(const float *dy, const float *x, int64_t n, float 
     }
 }
 
-/* The same sums where dy is the gradient of relu(bn(x)) (ry: the ReLU's
- * output), taken through the ReLU first: the same order, so the same bits
- * as summing a buffer dj_act_backward had written. */
-static void dj_sum_grad_relu(const float *dy, const float *ry, const float *x, int64_t n, float m, double *sdy,
-                             double *sdyx) {
-    for (int64_t b0 = 0; b0 < n; b0 += DJ_SUM_BLOCK) {
-        const int64_t len = n - b0 < DJ_SUM_BLOCK ? n - b0 : DJ_SUM_BLOCK;
-        const float *g = dy + b0, *y = ry + b0, *p = x + b0;
-        float a[DJ_SUM_LANES] = {0}, q[DJ_SUM_LANES] = {0};
-        int64_t i = 0;
-        for (; i + DJ_SUM_LANES <= len; i += DJ_SUM_LANES)
-            for (int k = 0; k < DJ_SUM_LANES; k++) {
-                const float d = dj_relu_grad(y[i + k], g[i + k]);
-                a[k] += d;
-                q[k] += d * (p[i + k] - m);
-            }
-        for (; i < len; i++) {
-            const float d = dj_relu_grad(y[i], g[i]);
-            a[0] += d;
-            q[0] += d * (p[i] - m);
-        }
-        for (int k = 0; k < DJ_SUM_LANES; k++)
-            *sdy += a[k], *sdyx += q[k];
-    }
-}
-
-static void dj_sum_grad(const float *dy, const float *ry, const float *x, int64_t n, float m, double *sdy,
-                        double *sdyx) {
-    if (ry)
-        dj_sum_grad_relu(dy, ry, x, n, m, sdy, sdyx);
-    else
-        dj_sum_grad_plain(dy, x, n, m, sdy, sdyx);
-}
-
 /* ---------------------------------------------------------------- batch norm */
 
 typedef struct dj_bn_job {
@@ -95,7 +58,6 @@ typedef struct dj_bn_job {
     float *y, *rm, *rv, *mean, *invstd, *dx, *dw, *db;
     float *scale, *shift;     /* forward: each channel's affine map, saved (or NULL) */
     const float *scale_in, *shift_in; /* recomputation: the saved map */
-    const float *ry;          /* backward through a ReLU: its output (or NULL) */
     int relu;                 /* 0: none; 1: max(0, v) (eval); 2: as dj_act_forward's ReLU of a stored v */
     /* synchronised statistics (one chunk of channels at a time): channel
      * c0 + i of the chunk uses acc[i] (forward) or acc[2i], acc[2i+1] (backward) */
@@ -353,17 +315,12 @@ static void dj_bn_bwd_apply(const dj_bn_job *j, int64_t c, double sdy, double sd
     const int in_place = j->dx == j->dy; /* dx is dy's buffer: write 0 + the gradient */
     for (int64_t n = 0; n < j->N; n++) {
         const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
-        const float *y = j->ry ? j->ry + (n * j->C + c) * j->R : NULL;
         float *dx = j->dx + (n * j->C + c) * j->R;
-        if (y && in_place) {
+        /* in place, one pointer reads and writes (two that alias would keep
+         * the loop from vectorising) */
+        if (in_place) {
             for (int64_t r = 0; r < j->R; r++)
-                dx[r] = 0.0f + (a * dj_relu_grad(y[r], dy[r]) + s * (x[r] - m) + b);
-        } else if (y) {
-            for (int64_t r = 0; r < j->R; r++)
-                dx[r] += a * dj_relu_grad(y[r], dy[r]) + s * (x[r] - m) + b;
-        } else if (in_place) {
-            for (int64_t r = 0; r < j->R; r++)
-                dx[r] = 0.0f + (a * dy[r] + s * (x[r] - m) + b);
+                dx[r] = 0.0f + (a * dx[r] + s * (x[r] - m) + b);
         } else {
             for (int64_t r = 0; r < j->R; r++)
                 dx[r] += a * dy[r] + s * (x[r] - m) + b;
@@ -379,8 +336,7 @@ static void dj_bn_bwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
         const double mean = j->mean_in[c], invstd = j->invstd_in[c];
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t n = 0; n < j->N; n++)
-            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->ry ? j->ry + (n * j->C + c) * j->R : NULL,
-                        j->x + (n * j->C + c) * j->R, j->R, (float)mean, &sdy, &sdyx);
+            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->x + (n * j->C + c) * j->R, j->R, (float)mean, &sdy, &sdyx);
         sdyx *= invstd; /* sum of dy * xhat */
         if (j->dw)
             j->dw[c] += (float)sdyx;
@@ -435,8 +391,8 @@ static void dj_bn_sync_grad_sums(void *arg, int64_t i0, int64_t i1, int thread) 
         const int64_t c = j->c0 + i;
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t n = 0; n < j->N; n++)
-            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->ry ? j->ry + (n * j->C + c) * j->R : NULL,
-                        j->x + (n * j->C + c) * j->R, j->R, (float)j->mean_in[c], &sdy, &sdyx);
+            dj_sum_grad(j->dy + (n * j->C + c) * j->R, j->x + (n * j->C + c) * j->R, j->R, (float)j->mean_in[c],
+                        &sdy, &sdyx);
         sdyx *= j->invstd_in[c];
         if (j->dw)
             j->dw[c] += (float)sdyx;
@@ -527,15 +483,39 @@ dj_status dj_batchnorm_relu_recompute(const dj_exec *ex, const dj_tensor *inp, c
     return DJ_OK;
 }
 
+typedef struct dj_relu_mask_job {
+    const float *y;
+    float *dy;
+} dj_relu_mask_job;
+
+/* dy = the gradient through the ReLU whose output is y, the bits
+ * dj_act_backward adds to a zeroed buffer: 0 + (y > 0 ? dy : 0) */
+static void dj_relu_mask_range(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_relu_mask_job *j = arg;
+    (void)thread;
+    float *dy = j->dy;
+    /* the select as a bit mask (all ones where y > 0, else +0.0f), which
+     * vectorises where a float ?: under trapping math does not */
+    for (int64_t i = i0; i < i1; i++) {
+        uint32_t bits;
+        float g;
+        memcpy(&bits, &dy[i], sizeof bits);
+        bits &= 0u - (uint32_t)(j->y[i] > 0.0f);
+        memcpy(&g, &bits, sizeof g);
+        dy[i] = 0.0f + g;
+    }
+}
+
 dj_status dj_batchnorm_relu_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
                                      const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
-                                     const dj_tensor *save_invstd, const dj_tensor *out, const dj_tensor *dout,
+                                     const dj_tensor *save_invstd, const dj_tensor *out, dj_tensor *dout,
                                      dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
     static const char who[] = "dj_batchnorm_relu_backward";
     dj_bn_job j;
     DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
     DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
-    j.ry = out->data;
+    dj_relu_mask_job m = {out->data, dout->data};
+    dj_parallel_for(ex ? ex->pool : NULL, dj_tensor_numel(inp), 1 << 14, dj_relu_mask_range, &m);
     if (sync && p->training)
         return dj_bn_backward_synced(ex, sync, j, who);
     dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_bwd_channels, &j);
