@@ -13,6 +13,9 @@
  * the forward-then-backward timeline (a tensor saved for a backward pass
  * lives until that backward pass), so buffers are reused; a node's saved
  * state (argmax, batch statistics) lives from its forward to its backward.
+ * Memory saving (dj_graph_set_memory_saving, on by default) recomputes the
+ * outputs of batch norm + ReLU for the backward pass instead of keeping
+ * them, and passes gradients in place where operators allow it.
  * After planning, forward and backward passes allocate nothing.
  *
  * Gradients: dj_graph_backward() zeroes each activation gradient when it
@@ -73,6 +76,18 @@ typedef struct dj_op_def {
     double (*flops)(const dj_node_io *io);
     unsigned saves_inputs;  /* bit i: backward reads input i */
     unsigned saves_outputs; /* bit i: backward reads output i */
+    /* Writes the outputs again, bit for bit as forward() wrote them, from
+     * the inputs the backward reads (saves_inputs), the parameters and the
+     * saved state, changing nothing else; NULL: cannot. With it, a training
+     * plan keeps no output of this node from the forward pass to the
+     * backward: the graph recomputes the outputs just before the first
+     * backward pass that reads them (dj_graph_set_memory_saving). */
+    dj_status (*recompute)(const dj_exec *ex, dj_node_io *io);
+    /* bit i: backward accepts din[i] == dout[0] (the same buffer, written
+     * as 0 + the gradient). The graph then passes the gradient in place
+     * when input i has the output's shape and no other node reads it, so
+     * the two gradients share one buffer. */
+    unsigned grad_in_place;
 } dj_op_def;
 
 typedef struct dj_graph dj_graph;
@@ -84,9 +99,10 @@ typedef struct dj_graph_memory {
     size_t inputs;           /* the input tensors */
     size_t activations;      /* planned activations, their gradients and saved state */
     size_t activations_naive; /* the same without reuse, for comparison */
+    size_t recomputed;       /* activations recomputed for the backward pass instead of kept (their bytes) */
     size_t scratch;          /* the largest scratch of any node */
     size_t params_bf16;      /* bf16 copies of the weights of matmul operators (mixed precision) */
-    size_t total;            /* the arena */
+    size_t total;            /* the arena: all of the above but the scratch, which is the caller's */
 } dj_graph_memory;
 
 dj_status dj_graph_create(dj_graph **out);
@@ -138,6 +154,19 @@ int dj_graph_bf16(const dj_graph *g);
 void dj_graph_params_changed(dj_graph *g);
 /* Converts the bf16 copies now (on ex's pool). */
 void dj_graph_refresh_bf16(dj_graph *g, const dj_exec *ex);
+
+/* Memory saving (default on; set before planning), two ways, the bits the
+ * same either way (off is for comparisons):
+ * - recomputation: a training plan keeps the outputs of nodes whose
+ *   operator can recompute them (dj_op_def's recompute: batch norm + ReLU)
+ *   only through the forward pass, and recomputes them just before the
+ *   first backward pass that reads them, into a copy that lives until the
+ *   producer's backward pass;
+ * - gradients in place: where an operator accepts it (dj_op_def's
+ *   grad_in_place: batch norm, batch norm + ReLU, add + ReLU), an input's
+ *   gradient is the output gradient's buffer, when no other node reads
+ *   that input. */
+void dj_graph_set_memory_saving(dj_graph *g, int on);
 
 /* Plans memory for training (with gradients) or for inference only. */
 dj_status dj_graph_plan(dj_graph *g, int training);

@@ -36,6 +36,11 @@ dj_conv_spec dj_conv_same(int kt, int kh, int kw);
 int dj_layer_conv3d(dj_graph *g, const char *name, int x, int64_t cout, dj_conv_spec spec);
 /* x (N,C,...) -> same; params name.weight/.bias (C), buffers name.running_mean/.running_var (C) */
 int dj_layer_batchnorm(dj_graph *g, const char *name, int x, float momentum, float eps);
+/* Batch norm then ReLU as one node with the same parameters and buffers
+ * (name.weight, ...): the same bits as dj_layer_batchnorm followed by
+ * dj_layer_act(RELU), but a training plan keeps only its input and four
+ * floats per channel for the backward pass; the output is recomputed. */
+int dj_layer_batchnorm_relu(dj_graph *g, const char *name, int x, float momentum, float eps);
 /* x (...,D) -> same; params name.weight/.bias (D) */
 int dj_layer_layernorm(dj_graph *g, const char *name, int x, float eps);
 int dj_layer_act(dj_graph *g, const char *name, int x, dj_act act);

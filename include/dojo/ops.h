@@ -14,6 +14,10 @@
  *   the gradients it is given, so a tensor used twice (a residual branch)
  *   sums its gradients without extra code; the caller zeroes gradients
  *   before the backward pass. A NULL gradient pointer means "not wanted".
+ *   Where an operator says so (batch norm, batch norm + ReLU, add + ReLU),
+ *   its input gradient may be the output gradient's own buffer (the graph
+ *   passes gradients in place when nothing else adds to them): it is then
+ *   written as 0 + gradient, the bits += into a zeroed buffer gives.
  * - No operator allocates. Scratch memory comes from ex->scratch, sized in
  *   advance through the operator's *_scratch_bytes() when it has one.
  * - Parallel loops go through ex->pool and are bit-identical whatever the

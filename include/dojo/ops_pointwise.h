@@ -130,7 +130,8 @@ dj_status dj_bias_act_backward(const dj_exec *ex, dj_act act, const dj_tensor *x
 
 /* ---- residual add + ReLU --------------------------------------------------
  * x, res (same shape) -> y = max(x + res, 0). Backward uses the forward
- * OUTPUT y (gradient passes where y > 0): dx += g, dres += g. */
+ * OUTPUT y (gradient passes where y > 0): dx += g, dres += g. dx may be dy
+ * itself (in place: dx = 0 + g). */
 dj_status dj_add_relu_forward(const dj_exec *ex, const dj_tensor *x, const dj_tensor *res, dj_tensor *y);
 dj_status dj_add_relu_backward(const dj_exec *ex, const dj_tensor *y, const dj_tensor *dy, dj_tensor *dx,
                                dj_tensor *dres);

@@ -117,7 +117,8 @@ dj_status dj_batchnorm_forward(const dj_exec *ex, const dj_batchnorm_params *p, 
                                const dj_tensor *weight, const dj_tensor *bias, dj_tensor *running_mean,
                                dj_tensor *running_var, dj_tensor *out, dj_tensor *save_mean,
                                dj_tensor *save_invstd);
-/* Training: through the batch statistics; eval: the affine map only. */
+/* Training: through the batch statistics; eval: the affine map only. dinp
+ * may be dout itself (in place: written as 0 + the gradient). */
 dj_status dj_batchnorm_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_tensor *inp,
                                 const dj_tensor *weight, const dj_tensor *save_mean, const dj_tensor *save_invstd,
                                 const dj_tensor *dout, dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
@@ -144,6 +145,29 @@ dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_param
 dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_tensor *inp, const dj_tensor *weight,
                                          const dj_tensor *bias, const dj_tensor *running_mean,
                                          const dj_tensor *running_var, dj_tensor *out);
+/* Batch norm then ReLU for a graph that keeps only the input for the
+ * backward pass (the output is recomputed when needed): bit for bit
+ * dj_batchnorm_forward_sync followed by dj_act_forward(DJ_ACT_RELU), in one
+ * pass; also saves each channel's affine map, out = relu((inp - save_mean)
+ * * save_scale + save_shift), all (C). */
+dj_status dj_batchnorm_relu_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
+                                    dj_tensor *save_mean, dj_tensor *save_invstd, dj_tensor *save_scale,
+                                    dj_tensor *save_shift);
+/* Writes out again from inp and the saved map, the same bits the forward
+ * pass wrote; touches nothing else (running statistics stay). */
+dj_status dj_batchnorm_relu_recompute(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *save_mean,
+                                      const dj_tensor *save_scale, const dj_tensor *save_shift, dj_tensor *out);
+/* Backward of the pair: dout is the gradient of the ReLU's output `out`.
+ * Bit for bit dj_act_backward(DJ_ACT_RELU) into a zeroed buffer followed by
+ * dj_batchnorm_backward_sync, without the buffer: dout is overwritten with
+ * the gradient through the ReLU (dinp may be dout itself, as in
+ * dj_batchnorm_backward). */
+dj_status dj_batchnorm_relu_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
+                                     const dj_tensor *save_invstd, const dj_tensor *out, dj_tensor *dout,
+                                     dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias);
 dj_status dj_batchnorm_ref_forward(const dj_batchnorm_params *p, const dj_tensor *inp, const dj_tensor *weight,
                                    const dj_tensor *bias, dj_tensor *running_mean, dj_tensor *running_var,
                                    dj_tensor *out, dj_tensor *save_mean, dj_tensor *save_invstd);

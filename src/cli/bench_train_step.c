@@ -86,6 +86,8 @@ typedef struct dj_bts {
 typedef struct dj_bts_result {
     double step, zero, forward, backward, optim;
     double peak_gflops, load_before, load_after, rss_mb, arena_mb;
+    dj_graph_memory mem;  /* the plan */
+    double optimizer_mb;  /* optimizer state (momentum), outside the arena */
     double peer_step; /* --compare: median float32 step, alternating with these */
 } dj_bts_result;
 
@@ -97,6 +99,9 @@ static double dj_bts_rss_mb(void) {
         return -1.0;
     return (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
 }
+
+/* Bytes in MB (MiB, as ru_maxrss / 1024). */
+static double dj_bts_mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 static dj_status dj_bts_setup(dj_bts *b) {
     DJ_TRY(dj_bench_net_setup(&b->net, "bench train-step", dj_bts_model, dj_bts_classes, (int)dj_bts_threads, b->bf16,
@@ -310,6 +315,11 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     cJSON_AddNumberToObject(o, "backward_ms", 1e3 * r->backward);
     cJSON_AddNumberToObject(o, "optimizer_ms", 1e3 * r->optim);
     cJSON_AddNumberToObject(o, "arena_mb", r->arena_mb);
+    cJSON_AddNumberToObject(o, "activations_mb", dj_bts_mib(r->mem.activations));
+    cJSON_AddNumberToObject(o, "recomputed_mb", dj_bts_mib(r->mem.recomputed));
+    cJSON_AddNumberToObject(o, "parameters_mb", dj_bts_mib(r->mem.params));
+    cJSON_AddNumberToObject(o, "scratch_mb", dj_bts_mib(r->mem.scratch));
+    cJSON_AddNumberToObject(o, "optimizer_mb", r->optimizer_mb);
     cJSON_AddNumberToObject(o, "loadavg_before", r->load_before);
     cJSON_AddNumberToObject(o, "loadavg_after", r->load_after);
     cJSON_AddStringToObject(o, "isa", dj_cpu_isa_name(dj_cpu_best_isa()));
@@ -334,6 +344,12 @@ static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
     printf("  %-12s %10.2f GFLOP/s  -> %.1f%% of peak (MFU)\n", dj_bts_peak_kind(), r->peak_gflops,
            r->peak_gflops > 0 ? 100.0 * gf / r->peak_gflops : 0.0);
     printf("  peak RSS     %10.1f MB  (graph arena %.1f MB)\n", r->rss_mb, r->arena_mb);
+    const dj_graph_memory *m = &r->mem;
+    printf("  planned      arena: parameters %.1f, gradients %.1f, inputs %.1f, activations %.1f MB (%.1f MB of\n"
+           "               them recomputed for the backward pass instead of kept); besides: scratch %.1f,\n"
+           "               optimizer %.1f MB; the rest of the RSS is the process\n",
+           dj_bts_mib(m->params), dj_bts_mib(m->grads), dj_bts_mib(m->inputs + m->buffers),
+           dj_bts_mib(m->activations), dj_bts_mib(m->recomputed), dj_bts_mib(m->scratch), r->optimizer_mb);
     if (r->peer_step > 0)
         printf("  float32 step %10.2f ms, alternating in this run -> bf16 %.2fx faster\n", 1e3 * r->peer_step,
                r->peer_step / r->step);
@@ -349,9 +365,9 @@ static dj_status dj_bts_measure(dj_bts *b, dj_bts *peer, dj_bts_result *r) {
     double p1 = dj_cpu_peak_gflops(b->net.pool, isa, dj_bts_bf16);
     r->peak_gflops = p0 > p1 ? p0 : p1;
     r->load_after = dj_bench_loadavg();
-    dj_graph_memory mem;
-    DJ_TRY(dj_graph_memory_report(b->net.g, &mem));
-    r->arena_mb = (double)mem.total / (1024.0 * 1024.0);
+    DJ_TRY(dj_graph_memory_report(b->net.g, &r->mem));
+    r->arena_mb = (double)r->mem.total / (1024.0 * 1024.0);
+    r->optimizer_mb = (double)dj_optimizer_bytes(b->net.opt) / (1024.0 * 1024.0);
     return DJ_OK;
 }
 

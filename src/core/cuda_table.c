@@ -10,6 +10,7 @@
 const dj_cuda_op_entry dj_cuda_op_table[] = {
     {"conv3d", "dj_cuda_conv3d_forward/backward (cuDNN)"},
     {"batch_norm", "dj_cuda_batchnorm_forward/backward"},
+    {"batch_norm_relu", "dj_cuda_batchnorm_forward/backward then dj_cuda_act_forward/backward (two kernels)"},
     {"layer_norm", "dj_cuda_layernorm_forward/backward"},
     {"activation", "dj_cuda_act_forward/backward"},
     {"add", "dj_cuda_add_forward/backward (same shapes only)"},

@@ -422,19 +422,25 @@ static void dj_addrelu_fwd_range(void *arg, int64_t b, int64_t e, int thread) {
     }
 }
 
-/* a = y, b = dy, y = dx (may be NULL), dres (may be NULL) */
+/* a = y, b = dy, y = dx (may be NULL, or dy itself: in place), dres (may
+ * be NULL); dres first, while dy is intact */
 static void dj_addrelu_bwd_range(void *arg, int64_t b, int64_t e, int thread) {
     const dj_addrelu_job *j = arg;
     (void)thread;
-    if (j->y)
-        for (int64_t i = b; i < e; i++) {
-            float g = j->b[i];
-            j->y[i] += j->a[i] > 0.0f ? g : 0.0f;
-        }
     if (j->dres)
         for (int64_t i = b; i < e; i++) {
             float g = j->b[i];
             j->dres[i] += j->a[i] > 0.0f ? g : 0.0f;
+        }
+    if (j->y == j->b) /* in place (one pointer, so it vectorises): what += into zeros writes */
+        for (int64_t i = b; i < e; i++) {
+            float g = j->y[i];
+            j->y[i] = 0.0f + (j->a[i] > 0.0f ? g : 0.0f);
+        }
+    else if (j->y)
+        for (int64_t i = b; i < e; i++) {
+            float g = j->b[i];
+            j->y[i] += j->a[i] > 0.0f ? g : 0.0f;
         }
 }
 

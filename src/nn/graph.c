@@ -1,66 +1,16 @@
-/* graph.c — the operator graph: building, liveness planning into one arena,
- * and the forward and backward passes that allocate nothing. */
+/* graph.c — the operator graph: building, and the forward and backward
+ * passes that allocate nothing (the memory plan is graph_plan.c). */
 #include "dojo/graph.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "dojo/arena.h"
 #include "dojo/log.h"
-
-enum { DJ_ALIGN = 64 };
-
-typedef struct dj_gtensor {
-    char *name;
-    dj_tensor_kind kind;
-    dj_tensor value; /* shape before planning; a view into the arena after */
-    dj_tensor grad;  /* valid when has_grad */
-    dj_tensor bf16;  /* bf16 copy of a parameter (mixed precision), valid when has_bf16 */
-    int wants_bf16, has_bf16;
-    int requires_grad;
-    int has_grad;
-    int producer;     /* node index, -1 for declared tensors */
-    int first_fwd_use; /* earliest forward consumer, -1 if none */
-    int last_fwd_use; /* latest forward consumer, -1 if none */
-    int last_saved_by; /* latest consumer whose backward reads it, -1 if none */
-    int is_output;
-} dj_gtensor;
-
-typedef struct dj_gnode {
-    char *name;
-    const dj_op_def *op;
-    void *params;
-    int n_in, n_out;
-    int in[DJ_NODE_MAX_IO], out[DJ_NODE_MAX_IO];
-    size_t saved_bytes;
-    void *saved;
-    int *zero_at_backward; /* activation gradients first live at this node's backward */
-    int n_zero;
-    double fwd_s, bwd_s;
-} dj_gnode;
-
-struct dj_graph {
-    dj_status status;
-    char message[1024];
-    dj_gtensor *tensors;
-    int n_tensors, cap_tensors;
-    dj_gnode *nodes;
-    int n_nodes, cap_nodes;
-    int planned, planned_training;
-    dj_arena *arena;
-    dj_graph_memory memory;
-    int profiling;
-    int threads;
-    int bf16, bf16_stale; /* mixed precision; the bf16 copies need converting */
-    uint64_t seed, step;
-    void (*backward_hook)(void *arg, int node); /* after each node's backward, or NULL */
-    void *backward_hook_arg;
-    const dj_stats_sync *stats_sync; /* synchronised batch norm, or NULL */
-};
+#include "nn/graph_internal.h"
 
 /* ---- building ---------------------------------------------------------- */
 
-static int dj_graph_fail(dj_graph *g, dj_status s) {
+int dj_graph_fail(dj_graph *g, dj_status s) {
     if (g->status == DJ_OK) {
         g->status = s;
         snprintf(g->message, sizeof g->message, "%s", dj_error_message());
@@ -94,6 +44,7 @@ void dj_graph_free(dj_graph *g) {
         free(g->nodes[i].name);
         free(g->nodes[i].params);
         free(g->nodes[i].zero_at_backward);
+        free(g->nodes[i].recompute_at);
     }
     free(g->tensors);
     free(g->nodes);
@@ -238,68 +189,22 @@ int dj_graph_add(dj_graph *g, const char *name, const dj_op_def *op, const void 
     return node->out[0];
 }
 
-/* ---- planning ---------------------------------------------------------- */
+/* ---- what an operator sees ------------------------------------------------ */
 
-typedef struct dj_interval {
-    size_t size, offset;
-    int start, end; /* inclusive, on the forward-then-backward timeline */
-    int tensor;     /* tensor id, or -1 - node for saved state */
-    int is_grad;
-} dj_interval;
-
-static size_t dj_align(size_t n) { return (n + DJ_ALIGN - 1) / DJ_ALIGN * DJ_ALIGN; }
-
-static int dj_interval_by_size(const void *a, const void *b) {
-    const dj_interval *x = a, *y = b;
-    if (x->size != y->size)
-        return x->size < y->size ? 1 : -1;
-    return x->start - y->start;
-}
-
-static int dj_offset_order(const void *a, const void *b) {
-    const dj_interval *const *x = a, *const *y = b;
-    return (*x)->offset < (*y)->offset ? -1 : (*x)->offset > (*y)->offset;
-}
-
-/* Greedy placement: largest first, each at the lowest offset that does not
- * overlap a placed interval alive at the same time. Returns the peak. */
-static size_t dj_place_intervals(dj_interval *iv, int n, dj_interval **scratch) {
-    qsort(iv, (size_t)n, sizeof *iv, dj_interval_by_size);
-    size_t peak = 0;
-    for (int i = 0; i < n; i++) {
-        int m = 0;
-        for (int j = 0; j < i; j++)
-            if (iv[j].start <= iv[i].end && iv[i].start <= iv[j].end)
-                scratch[m++] = &iv[j];
-        qsort(scratch, (size_t)m, sizeof *scratch, dj_offset_order);
-        size_t offset = 0;
-        for (int j = 0; j < m; j++) {
-            if (scratch[j]->offset >= offset + iv[i].size)
-                break;
-            size_t end = scratch[j]->offset + scratch[j]->size;
-            if (end > offset)
-                offset = end;
-        }
-        iv[i].offset = offset;
-        if (offset + iv[i].size > peak)
-            peak = offset + iv[i].size;
-    }
-    return peak;
-}
-
-static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, int with_grads) {
+void dj_graph_node_io(dj_graph *g, const dj_gnode *node, dj_node_io *io, int with_grads) {
     memset(io, 0, sizeof *io);
     io->sync = g->stats_sync;
     io->n_in = node->n_in;
     io->n_out = node->n_out;
+    /* the backward pass reads recomputed values from their second copy */
     for (int i = 0; i < node->n_in; i++) {
         dj_gtensor *t = &g->tensors[node->in[i]];
-        io->in[i] = &t->value;
+        io->in[i] = with_grads && t->recomputed ? &t->bwd_value : &t->value;
         io->din[i] = with_grads && t->has_grad ? &t->grad : NULL;
     }
     for (int o = 0; o < node->n_out; o++) {
         dj_gtensor *t = &g->tensors[node->out[o]];
-        io->out[o] = &t->value;
+        io->out[o] = with_grads && t->recomputed ? &t->bwd_value : &t->value;
         io->dout[o] = with_grads && t->has_grad ? &t->grad : NULL;
     }
     io->params = node->params;
@@ -314,176 +219,6 @@ static void dj_node_io_fill(dj_graph *g, const dj_gnode *node, dj_node_io *io, i
     }
 }
 
-static size_t dj_graph_persistent_bytes(const dj_graph *g, dj_tensor_kind kind) {
-    size_t n = 0;
-    for (int i = 0; i < g->n_tensors; i++)
-        if (g->tensors[i].kind == kind)
-            n += dj_align(dj_tensor_nbytes(&g->tensors[i].value));
-    return n;
-}
-
-dj_status dj_graph_plan(dj_graph *g, int training) {
-    if (g->status != DJ_OK)
-        return dj_graph_status(g);
-    if (g->planned)
-        return dj_error_set(DJ_ERR_INVALID, "graph", "already planned");
-    if (g->n_nodes == 0)
-        return dj_error_set(DJ_ERR_INVALID, "graph", "has no nodes");
-    const int n = g->n_nodes;
-    const int last = training ? 2 * n - 1 : n - 1;
-    /* which tensors get a gradient, which a bf16 copy */
-    for (int i = 0; i < g->n_tensors; i++) {
-        g->tensors[i].has_grad = training && g->tensors[i].requires_grad;
-        g->tensors[i].has_bf16 = g->bf16 && g->tensors[i].wants_bf16;
-    }
-
-    /* sizes of saved state and scratch need the shapes only */
-    size_t scratch = 0;
-    for (int i = 0; i < n; i++) {
-        dj_gnode *node = &g->nodes[i];
-        dj_node_io io;
-        dj_node_io_fill(g, node, &io, training);
-        node->saved_bytes = node->op->saved_bytes ? node->op->saved_bytes(&io) : 0;
-        size_t s = node->op->scratch_bytes ? node->op->scratch_bytes(&io) : 0;
-        if (s > scratch)
-            scratch = s;
-    }
-
-    int cap = 2 * g->n_tensors + n;
-    dj_interval *iv = calloc((size_t)cap, sizeof *iv);
-    dj_interval **tmp = calloc((size_t)cap, sizeof *tmp);
-    if (!iv || !tmp) {
-        free(iv);
-        free(tmp);
-        return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
-    }
-    int m = 0;
-    size_t naive = 0;
-    for (int id = 0; id < g->n_tensors; id++) {
-        dj_gtensor *t = &g->tensors[id];
-        if (t->kind != DJ_KIND_ACTIVATION)
-            continue;
-        int p = t->producer;
-        int end = t->last_fwd_use > p ? t->last_fwd_use : p;
-        if (training && t->last_saved_by >= 0 && 2 * n - 1 - t->last_saved_by > end)
-            end = 2 * n - 1 - t->last_saved_by;
-        if (training && (g->nodes[p].op->saves_outputs != 0) && 2 * n - 1 - p > end)
-            end = 2 * n - 1 - p;
-        if (t->is_output || t->last_fwd_use < 0)
-            end = last;
-        iv[m] = (dj_interval){dj_align(dj_tensor_nbytes(&t->value)), 0, p, end, id, 0};
-        naive += iv[m++].size;
-        if (t->has_grad) {
-            int first_bwd = 2 * n - 1 - (t->last_fwd_use > p ? t->last_fwd_use : p);
-            iv[m] = (dj_interval){dj_align(dj_tensor_nbytes(&t->value)), 0, first_bwd, 2 * n - 1 - p, id, 1};
-            naive += iv[m++].size;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (!g->nodes[i].saved_bytes)
-            continue;
-        iv[m] = (dj_interval){dj_align(g->nodes[i].saved_bytes), 0, i, training ? 2 * n - 1 - i : i, -1 - i, 0};
-        naive += iv[m++].size;
-    }
-    size_t planned = dj_place_intervals(iv, m, tmp);
-    free(tmp);
-
-    dj_graph_memory *mem = &g->memory;
-    memset(mem, 0, sizeof *mem);
-    mem->params = dj_graph_persistent_bytes(g, DJ_KIND_PARAM);
-    mem->grads = training ? mem->params : 0;
-    mem->buffers = dj_graph_persistent_bytes(g, DJ_KIND_BUFFER);
-    mem->inputs = dj_graph_persistent_bytes(g, DJ_KIND_INPUT);
-    mem->activations = planned;
-    mem->activations_naive = naive;
-    mem->scratch = dj_align(scratch);
-    for (int id = 0; id < g->n_tensors; id++)
-        if (g->tensors[id].has_bf16)
-            mem->params_bf16 += dj_align((size_t)dj_tensor_numel(&g->tensors[id].value) * sizeof(uint16_t));
-    mem->total = mem->params + mem->grads + mem->buffers + mem->inputs + planned + mem->scratch + mem->params_bf16;
-    dj_status s = dj_arena_create(mem->total, &g->arena);
-    if (s != DJ_OK) {
-        free(iv);
-        dj_error_prefix("planning %zu MiB for the model", mem->total >> 20);
-        return s;
-    }
-    char *base = dj_arena_base(g->arena);
-    size_t at = 0;
-    for (int kind = DJ_KIND_PARAM; kind <= DJ_KIND_INPUT; kind++)
-        for (int id = 0; id < g->n_tensors; id++) {
-            dj_gtensor *t = &g->tensors[id];
-            if ((int)t->kind != kind)
-                continue;
-            t->value.data = base + at;
-            at += dj_align(dj_tensor_nbytes(&t->value));
-        }
-    for (int id = 0; id < g->n_tensors; id++) {
-        dj_gtensor *t = &g->tensors[id];
-        if (t->kind == DJ_KIND_PARAM && t->has_grad) {
-            t->grad = t->value;
-            t->grad.data = base + at;
-            at += dj_align(dj_tensor_nbytes(&t->value));
-        }
-    }
-    for (int id = 0; id < g->n_tensors; id++) {
-        dj_gtensor *t = &g->tensors[id];
-        if (!t->has_bf16)
-            continue;
-        dj_tensor_view(DJ_DTYPE_BF16, t->value.ndim, t->value.shape, base + at, &t->bf16);
-        t->bf16.name = t->name;
-        at += dj_align(dj_tensor_nbytes(&t->bf16));
-    }
-    char *activations = base + at;
-    int *zero_count = calloc((size_t)n, sizeof *zero_count);
-    if (!zero_count) {
-        free(iv);
-        return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
-    }
-    for (int k = 0; k < m; k++) {
-        if (iv[k].tensor < 0) {
-            g->nodes[-1 - iv[k].tensor].saved = activations + iv[k].offset;
-            continue;
-        }
-        dj_gtensor *t = &g->tensors[iv[k].tensor];
-        if (!iv[k].is_grad) {
-            t->value.data = activations + iv[k].offset;
-        } else {
-            t->grad = t->value;
-            t->grad.data = activations + iv[k].offset;
-            zero_count[2 * n - 1 - iv[k].start]++;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (!zero_count[i])
-            continue;
-        g->nodes[i].zero_at_backward = calloc((size_t)zero_count[i], sizeof(int));
-        if (!g->nodes[i].zero_at_backward) {
-            free(iv);
-            free(zero_count);
-            return dj_error_set(DJ_ERR_NOMEM, "graph", "cannot allocate the planner's tables");
-        }
-    }
-    for (int k = 0; k < m; k++)
-        if (iv[k].is_grad) {
-            dj_gnode *node = &g->nodes[2 * n - 1 - iv[k].start];
-            node->zero_at_backward[node->n_zero++] = iv[k].tensor;
-        }
-    free(zero_count);
-    free(iv);
-    g->planned = 1;
-    g->planned_training = training;
-    g->bf16_stale = 1;
-    return DJ_OK;
-}
-
-dj_status dj_graph_memory_report(const dj_graph *g, dj_graph_memory *m) {
-    if (!g->planned)
-        return dj_error_set(DJ_ERR_INVALID, "graph", "not planned yet");
-    *m = g->memory;
-    return DJ_OK;
-}
-
-size_t dj_graph_scratch_bytes(const dj_graph *g) { return g->memory.scratch; }
 
 /* ---- running ------------------------------------------------------------ */
 
@@ -544,7 +279,7 @@ dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training) {
     for (int i = 0; i < g->n_nodes; i++) {
         dj_gnode *node = &g->nodes[i];
         dj_node_io io;
-        dj_node_io_fill(g, node, &io, 0);
+        dj_graph_node_io(g, node, &io, 0);
         io.training = training;
         double t0 = g->profiling ? dj_time_now() : 0;
         dj_status s = node->op->forward(ex, &io);
@@ -556,6 +291,22 @@ dj_status dj_graph_forward(dj_graph *g, const dj_exec *ex, int training) {
         }
     }
     return DJ_OK;
+}
+
+/* Writes the backward copy of recomputed activation `id` (its producer's
+ * recompute; the time counts as the producer's backward). */
+static dj_status dj_graph_recompute(dj_graph *g, const dj_exec *ex, int id) {
+    dj_gnode *node = &g->nodes[g->tensors[id].producer];
+    dj_node_io io;
+    dj_graph_node_io(g, node, &io, 1);
+    io.training = 1;
+    double t0 = g->profiling ? dj_time_now() : 0;
+    dj_status s = node->op->recompute(ex, &io);
+    if (g->profiling)
+        node->bwd_s += dj_time_now() - t0;
+    if (s != DJ_OK)
+        dj_error_prefix("recomputing %s (%s)", g->tensors[id].name, node->op->name);
+    return s;
 }
 
 dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float loss_scale) {
@@ -572,6 +323,8 @@ dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float l
             dj_tensor *gr = &g->tensors[node->zero_at_backward[k]].grad;
             memset(gr->data, 0, dj_tensor_nbytes(gr));
         }
+        for (int k = 0; k < node->n_recompute; k++)
+            DJ_TRY(dj_graph_recompute(g, ex, node->recompute_at[k]));
         if (i == loss_producer)
             *(float *)g->tensors[loss_id].grad.data = loss_scale;
         if (!node->op->backward || !g->tensors[node->out[0]].has_grad) {
@@ -580,7 +333,7 @@ dj_status dj_graph_backward(dj_graph *g, const dj_exec *ex, int loss_id, float l
             continue;
         }
         dj_node_io io;
-        dj_node_io_fill(g, node, &io, 1);
+        dj_graph_node_io(g, node, &io, 1);
         io.training = 1;
         double t0 = g->profiling ? dj_time_now() : 0;
         dj_status s = node->op->backward(ex, &io);
@@ -657,7 +410,7 @@ double dj_graph_node_flops(dj_graph *g, int node) {
     if (!nd->op->flops)
         return 0.0;
     dj_node_io io;
-    dj_node_io_fill(g, nd, &io, 0);
+    dj_graph_node_io(g, nd, &io, 0);
     return nd->op->flops(&io);
 }
 

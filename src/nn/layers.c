@@ -52,7 +52,7 @@ static double dj_conv_flops(const dj_node_io *io) {
     return 2.0 * (double)dj_numel(io->out[0]) * (double)(w->shape[1] * w->shape[2] * w->shape[3] * w->shape[4]);
 }
 const dj_op_def dj_op_conv3d = {"conv3d", dj_conv_infer, dj_conv_fwd, dj_conv_bwd, dj_conv_scratch, NULL,
-                                dj_conv_flops, 3, 0};
+                                dj_conv_flops, 3, 0, NULL, 0};
 
 dj_conv_spec dj_conv_same(int kt, int kh, int kw) {
     dj_conv_spec s;
@@ -126,9 +126,12 @@ static dj_status dj_bn_bwd(const dj_exec *ex, dj_node_io *io) {
                                       io->din[0], io->din[1], io->din[2]);
 }
 static size_t dj_bn_saved(const dj_node_io *io) { return 2 * sizeof(float) * (size_t)io->in[0]->shape[1]; }
-const dj_op_def dj_op_batchnorm = {"batch_norm", dj_same_infer, dj_bn_fwd, dj_bn_bwd, NULL, dj_bn_saved, NULL, 3, 0};
+const dj_op_def dj_op_batchnorm = {"batch_norm", dj_same_infer, dj_bn_fwd, dj_bn_bwd,
+                                   NULL, dj_bn_saved, NULL, 3, 0, NULL, 1};
 
-int dj_layer_batchnorm(dj_graph *g, const char *name, int x, float momentum, float eps) {
+/* A batch norm node (op: batch_norm or batch_norm_relu) with its
+ * parameters and running statistics, named as torchvision names them. */
+static int dj_layer_bn_node(dj_graph *g, const dj_op_def *op, const char *name, int x, float momentum, float eps) {
     char buf[512];
     if (dj_graph_status(g) != DJ_OK || x < 0)
         return -1;
@@ -138,7 +141,59 @@ int dj_layer_batchnorm(dj_graph *g, const char *name, int x, float momentum, flo
                   dj_graph_buffer(g, dj_join(buf, sizeof buf, name, "running_mean"), 1, c),
                   dj_graph_buffer(g, dj_join(buf, sizeof buf, name, "running_var"), 1, c)};
     dj_bn_node p = {momentum, eps};
-    return dj_graph_add(g, name, &dj_op_batchnorm, &p, sizeof p, ids, 5, NULL, 1);
+    return dj_graph_add(g, name, op, &p, sizeof p, ids, 5, NULL, 1);
+}
+
+int dj_layer_batchnorm(dj_graph *g, const char *name, int x, float momentum, float eps) {
+    return dj_layer_bn_node(g, &dj_op_batchnorm, name, x, momentum, eps);
+}
+
+/* ---- batch norm + ReLU, the output recomputed for the backward pass ----
+ * Keeps the input (the conv output before it) and per channel the mean,
+ * 1/std, scale and shift; the output, which the next conv's backward reads,
+ * is recomputed from them instead of being kept through the step. */
+
+enum { DJ_BNR_MEAN, DJ_BNR_INVSTD, DJ_BNR_SCALE, DJ_BNR_SHIFT, DJ_BNR_SAVED };
+
+static void dj_bnr_saved_view(dj_node_io *io, int which, dj_tensor *t) {
+    int64_t c = io->in[0]->shape[1];
+    dj_tensor_view(DJ_DTYPE_F32, 1, &c, (float *)io->saved + which * c, t);
+}
+static dj_status dj_bnr_fwd(const dj_exec *ex, dj_node_io *io) {
+    const dj_bn_node *n = io->params;
+    dj_batchnorm_params p = {io->training, n->momentum, n->eps};
+    dj_tensor s[DJ_BNR_SAVED];
+    for (int k = 0; k < DJ_BNR_SAVED; k++)
+        dj_bnr_saved_view(io, k, &s[k]);
+    return dj_batchnorm_relu_forward(ex, &p, io->sync, io->in[0], io->in[1], io->in[2], io->in[3], io->in[4],
+                                     io->out[0], &s[DJ_BNR_MEAN], &s[DJ_BNR_INVSTD], &s[DJ_BNR_SCALE],
+                                     &s[DJ_BNR_SHIFT]);
+}
+static dj_status dj_bnr_recompute(const dj_exec *ex, dj_node_io *io) {
+    dj_tensor mean, scale, shift;
+    dj_bnr_saved_view(io, DJ_BNR_MEAN, &mean);
+    dj_bnr_saved_view(io, DJ_BNR_SCALE, &scale);
+    dj_bnr_saved_view(io, DJ_BNR_SHIFT, &shift);
+    return dj_batchnorm_relu_recompute(ex, io->in[0], &mean, &scale, &shift, io->out[0]);
+}
+static dj_status dj_bnr_bwd(const dj_exec *ex, dj_node_io *io) {
+    const dj_bn_node *n = io->params;
+    dj_batchnorm_params p = {1, n->momentum, n->eps};
+    dj_tensor mean, invstd;
+    dj_bnr_saved_view(io, DJ_BNR_MEAN, &mean);
+    dj_bnr_saved_view(io, DJ_BNR_INVSTD, &invstd);
+    return dj_batchnorm_relu_backward(ex, &p, io->sync, io->in[0], io->in[1], &mean, &invstd, io->out[0],
+                                      io->dout[0], io->din[0], io->din[1], io->din[2]);
+}
+static size_t dj_bnr_saved(const dj_node_io *io) {
+    return DJ_BNR_SAVED * sizeof(float) * (size_t)io->in[0]->shape[1];
+}
+/* backward reads the input, the weight and the output (the ReLU's mask) */
+const dj_op_def dj_op_batchnorm_relu = {"batch_norm_relu", dj_same_infer, dj_bnr_fwd, dj_bnr_bwd,
+                                        NULL, dj_bnr_saved, NULL, 3, 1, dj_bnr_recompute, 1};
+
+int dj_layer_batchnorm_relu(dj_graph *g, const char *name, int x, float momentum, float eps) {
+    return dj_layer_bn_node(g, &dj_op_batchnorm_relu, name, x, momentum, eps);
 }
 
 /* ---- layer norm ---- */
@@ -164,7 +219,8 @@ static dj_status dj_ln_bwd(const dj_exec *ex, dj_node_io *io) {
 static size_t dj_ln_saved(const dj_node_io *io) {
     return 2 * sizeof(float) * (size_t)(dj_numel(io->in[0]) / io->in[0]->shape[io->in[0]->ndim - 1]);
 }
-const dj_op_def dj_op_layernorm = {"layer_norm", dj_same_infer, dj_ln_fwd, dj_ln_bwd, NULL, dj_ln_saved, NULL, 3, 0};
+const dj_op_def dj_op_layernorm = {"layer_norm", dj_same_infer, dj_ln_fwd, dj_ln_bwd,
+                                   NULL, dj_ln_saved, NULL, 3, 0, NULL, 0};
 
 int dj_layer_layernorm(dj_graph *g, const char *name, int x, float eps) {
     char buf[512];
@@ -185,7 +241,7 @@ static dj_status dj_act_fwd(const dj_exec *ex, dj_node_io *io) {
 static dj_status dj_act_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_act_backward(ex, *(const dj_act *)io->params, io->in[0], io->dout[0], io->din[0]);
 }
-const dj_op_def dj_op_act = {"activation", dj_same_infer, dj_act_fwd, dj_act_bwd, NULL, NULL, NULL, 1, 0};
+const dj_op_def dj_op_act = {"activation", dj_same_infer, dj_act_fwd, dj_act_bwd, NULL, NULL, NULL, 1, 0, NULL, 0};
 
 int dj_layer_act(dj_graph *g, const char *name, int x, dj_act act) {
     return dj_graph_add(g, name, &dj_op_act, &act, sizeof act, &x, 1, NULL, 1);
@@ -223,8 +279,8 @@ static dj_status dj_muln_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_mul_backward(ex, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1]);
 }
 /* add's backward reads the inputs' shapes only, which stay valid: it saves nothing */
-const dj_op_def dj_op_add = {"add", dj_bcast_infer, dj_addn_fwd, dj_addn_bwd, NULL, NULL, NULL, 0, 0};
-const dj_op_def dj_op_mul = {"mul", dj_bcast_infer, dj_muln_fwd, dj_muln_bwd, NULL, NULL, NULL, 3, 0};
+const dj_op_def dj_op_add = {"add", dj_bcast_infer, dj_addn_fwd, dj_addn_bwd, NULL, NULL, NULL, 0, 0, NULL, 0};
+const dj_op_def dj_op_mul = {"mul", dj_bcast_infer, dj_muln_fwd, dj_muln_bwd, NULL, NULL, NULL, 3, 0, NULL, 0};
 
 int dj_layer_add(dj_graph *g, const char *name, int a, int b) {
     int ids[2] = {a, b};
@@ -243,7 +299,8 @@ static dj_status dj_addrelu_fwd(const dj_exec *ex, dj_node_io *io) {
 static dj_status dj_addrelu_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_add_relu_backward(ex, io->out[0], io->dout[0], io->din[0], io->din[1]);
 }
-const dj_op_def dj_op_add_relu = {"add_relu", dj_same_infer, dj_addrelu_fwd, dj_addrelu_bwd, NULL, NULL, NULL, 0, 1};
+const dj_op_def dj_op_add_relu = {"add_relu", dj_same_infer, dj_addrelu_fwd, dj_addrelu_bwd,
+                                  NULL, NULL, NULL, 0, 1, NULL, 1};
 
 int dj_layer_add_relu(dj_graph *g, const char *name, int x, int res) {
     int ids[2] = {x, res};
@@ -272,7 +329,8 @@ static dj_status dj_gap_bwd(const dj_exec *ex, dj_node_io *io) {
     dj_tensor d = dj_as_5d(io->dout[0]);
     return dj_adaptive_avgpool3d_backward(ex, &d, io->din[0]);
 }
-const dj_op_def dj_op_global_avgpool = {"global_avgpool", dj_gap_infer, dj_gap_fwd, dj_gap_bwd, NULL, NULL, NULL, 0, 0};
+const dj_op_def dj_op_global_avgpool = {"global_avgpool", dj_gap_infer, dj_gap_fwd, dj_gap_bwd,
+                                        NULL, NULL, NULL, 0, 0, NULL, 0};
 
 int dj_layer_global_avgpool(dj_graph *g, const char *name, int x) {
     return dj_graph_add(g, name, &dj_op_global_avgpool, NULL, 0, &x, 1, NULL, 1);
@@ -292,7 +350,7 @@ static dj_status dj_aap_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_adaptive_avgpool3d_backward(ex, io->dout[0], io->din[0]);
 }
 const dj_op_def dj_op_adaptive_avgpool = {"adaptive_avgpool", dj_aap_infer, dj_aap_fwd, dj_aap_bwd, NULL, NULL, NULL,
-                                          0, 0};
+                                          0, 0, NULL, 0};
 
 int dj_layer_adaptive_avgpool(dj_graph *g, const char *name, int x, const int64_t out_thw[3]) {
     return dj_graph_add(g, name, &dj_op_adaptive_avgpool, out_thw, 3 * sizeof(int64_t), &x, 1, NULL, 1);
@@ -320,7 +378,7 @@ static dj_status dj_maxpool_bwd(const dj_exec *ex, dj_node_io *io) {
 }
 static size_t dj_maxpool_saved(const dj_node_io *io) { return sizeof(int64_t) * (size_t)dj_numel(io->out[0]); }
 const dj_op_def dj_op_maxpool3d = {"max_pool3d", dj_maxpool_infer, dj_maxpool_fwd, dj_maxpool_bwd, NULL,
-                                   dj_maxpool_saved, NULL, 0, 0};
+                                   dj_maxpool_saved, NULL, 0, 0, NULL, 0};
 
 int dj_layer_maxpool3d(dj_graph *g, const char *name, int x, dj_pool3d_params p) {
     return dj_graph_add(g, name, &dj_op_maxpool3d, &p, sizeof p, &x, 1, NULL, 1);
@@ -361,7 +419,7 @@ static double dj_linear_flops(const dj_node_io *io) {
     return 2.0 * (double)dj_numel(io->out[0]) * (double)io->in[1]->shape[1];
 }
 const dj_op_def dj_op_linear = {"linear", dj_linear_infer, dj_linear_fwd, dj_linear_bwd, dj_linear_scratch, NULL,
-                                dj_linear_flops, 3, 0};
+                                dj_linear_flops, 3, 0, NULL, 0};
 
 int dj_layer_linear(dj_graph *g, const char *name, int x, int64_t out, int bias) {
     char buf[512];
@@ -403,7 +461,8 @@ static dj_status dj_reshape_bwd(const dj_exec *ex, dj_node_io *io) {
         dx[i] += dy[i];
     return DJ_OK;
 }
-const dj_op_def dj_op_reshape = {"reshape", dj_reshape_infer, dj_reshape_fwd, dj_reshape_bwd, NULL, NULL, NULL, 0, 0};
+const dj_op_def dj_op_reshape = {"reshape", dj_reshape_infer, dj_reshape_fwd, dj_reshape_bwd,
+                                 NULL, NULL, NULL, 0, 0, NULL, 0};
 
 int dj_layer_reshape(dj_graph *g, const char *name, int x, int ndim, const int64_t *shape) {
     dj_reshape_node r;
@@ -440,7 +499,8 @@ static dj_status dj_permute_fwd(const dj_exec *ex, dj_node_io *io) {
 static dj_status dj_permute_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_permute_backward(ex, ((const dj_permute_node *)io->params)->perm, io->dout[0], io->din[0]);
 }
-const dj_op_def dj_op_permute = {"permute", dj_permute_infer, dj_permute_fwd, dj_permute_bwd, NULL, NULL, NULL, 0, 0};
+const dj_op_def dj_op_permute = {"permute", dj_permute_infer, dj_permute_fwd, dj_permute_bwd,
+                                 NULL, NULL, NULL, 0, 0, NULL, 0};
 
 int dj_layer_permute(dj_graph *g, const char *name, int x, int ndim, const int *perm) {
     dj_permute_node r;
@@ -469,7 +529,8 @@ static dj_status dj_dropout_bwd(const dj_exec *ex, dj_node_io *io) {
     dj_dropout_params p = dj_dropout_for(io, 1);
     return dj_dropout_backward(ex, &p, io->dout[0], io->din[0]);
 }
-const dj_op_def dj_op_dropout = {"dropout", dj_same_infer, dj_dropout_fwd, dj_dropout_bwd, NULL, NULL, NULL, 0, 0};
+const dj_op_def dj_op_dropout = {"dropout", dj_same_infer, dj_dropout_fwd, dj_dropout_bwd,
+                                 NULL, NULL, NULL, 0, 0, NULL, 0};
 
 int dj_layer_dropout(dj_graph *g, const char *name, int x, float p, uint64_t site) {
     dj_dropout_node n = {p, site};
@@ -498,7 +559,7 @@ static double dj_patch_flops(const dj_node_io *io) {
     return 2.0 * (double)dj_numel(io->out[0]) * (double)(w->shape[1] * w->shape[2] * w->shape[3] * w->shape[4]);
 }
 const dj_op_def dj_op_patch_embed = {"patch_embed", dj_patch_infer, dj_patch_fwd, dj_patch_bwd, dj_patch_scratch,
-                                     NULL, dj_patch_flops, 3, 0};
+                                     NULL, dj_patch_flops, 3, 0, NULL, 0};
 
 int dj_layer_patch_embed(dj_graph *g, const char *name, int x, int64_t dim, int kt, int kh, int kw) {
     char buf[512];
@@ -548,7 +609,7 @@ static double dj_attn_flops(const dj_node_io *io) {
     return 4.0 * (double)(s[0] * s[1] * s[2] * s[3]) * len; /* QK^T and PV */
 }
 const dj_op_def dj_op_attention = {"attention", dj_attn_infer, dj_attn_fwd, dj_attn_bwd, dj_attn_scratch,
-                                   dj_attn_saved, dj_attn_flops, 7, 0};
+                                   dj_attn_saved, dj_attn_flops, 7, 0, NULL, 0};
 
 int dj_layer_attention(dj_graph *g, const char *name, int q, int k, int v, int heads, dj_attn_axis axis) {
     dj_attention_params p = {heads, axis, 0.0f};
@@ -601,7 +662,7 @@ static dj_status dj_meantok_bwd(const dj_exec *ex, dj_node_io *io) {
     return DJ_OK;
 }
 const dj_op_def dj_op_mean_tokens = {"mean_tokens", dj_meantok_infer, dj_meantok_fwd, dj_meantok_bwd, NULL, NULL,
-                                     NULL, 0, 0};
+                                     NULL, 0, 0, NULL, 0};
 
 int dj_layer_mean_tokens(dj_graph *g, const char *name, int x) {
     return dj_graph_add(g, name, &dj_op_mean_tokens, NULL, 0, &x, 1, NULL, 1);
@@ -621,7 +682,8 @@ static dj_status dj_ce_bwd(const dj_exec *ex, dj_node_io *io) {
     return dj_cross_entropy_backward(ex, io->params, io->in[0], io->in[1], *(const float *)io->dout[0]->data,
                                      io->din[0]);
 }
-const dj_op_def dj_op_cross_entropy = {"cross_entropy", dj_ce_infer, dj_ce_fwd, dj_ce_bwd, NULL, NULL, NULL, 3, 0};
+const dj_op_def dj_op_cross_entropy = {"cross_entropy", dj_ce_infer, dj_ce_fwd, dj_ce_bwd,
+                                       NULL, NULL, NULL, 3, 0, NULL, 0};
 
 int dj_layer_cross_entropy(dj_graph *g, const char *name, int logits, int labels, float label_smoothing) {
     dj_cross_entropy_params p = {label_smoothing};

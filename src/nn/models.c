@@ -174,15 +174,16 @@ static dj_conv_spec dj_conv_k(int kt, int kh, int kw, int st, int sh, int sw, in
     return s;
 }
 
-static int dj_bn_relu(dj_graph *g, const char *bn_name, const char *relu_name, int x, const dj_vr_spec *s) {
-    int h = dj_layer_batchnorm(g, bn_name, x, s->bn_momentum, s->bn_eps);
-    return dj_layer_act(g, relu_name, h, DJ_ACT_RELU);
+/* torchvision's BatchNorm3d + ReLU pair as one node (its parameters keep
+ * the batch norm's name; the backward pass recomputes its output). */
+static int dj_bn_relu(dj_graph *g, const char *bn_name, int x, const dj_vr_spec *s) {
+    return dj_layer_batchnorm_relu(g, bn_name, x, s->bn_momentum, s->bn_eps);
 }
 
 /* torchvision's conv builders: Conv3DSimple, Conv3DNoTemporal, Conv2Plus1D */
 static int dj_vr_conv(dj_graph *g, const char *name, int x, dj_vr_block kind, int64_t cout, int64_t mid, int s,
                       const dj_vr_spec *spec) {
-    char a[256], b[256], c[256];
+    char a[256], b[256];
     switch (kind) {
     case DJ_VR_CONV3D:
         return dj_layer_conv3d(g, name, x, cout, dj_conv_k(3, 3, 3, s, s, s, 1, 1, 1));
@@ -191,9 +192,8 @@ static int dj_vr_conv(dj_graph *g, const char *name, int x, dj_vr_block kind, in
     case DJ_VR_2PLUS1D:
         snprintf(a, sizeof a, "%s.0", name);
         snprintf(b, sizeof b, "%s.1", name);
-        snprintf(c, sizeof c, "%s.2", name);
         x = dj_layer_conv3d(g, a, x, mid, dj_conv_k(1, 3, 3, 1, s, s, 0, 1, 1));
-        x = dj_bn_relu(g, b, c, x, spec);
+        x = dj_bn_relu(g, b, x, spec); /* and ReLU (torchvision's name.2) */
         snprintf(a, sizeof a, "%s.3", name);
         return dj_layer_conv3d(g, a, x, cout, dj_conv_k(3, 1, 1, s, 1, 1, 1, 0, 0));
     }
@@ -201,15 +201,15 @@ static int dj_vr_conv(dj_graph *g, const char *name, int x, dj_vr_block kind, in
 }
 
 static int dj_vr_build(dj_graph *g, int x, const dj_vr_spec *s) {
-    char n1[256], n2[256], n3[256];
+    char n1[256], n3[256];
     if (s->r2plus1d_stem) {
         x = dj_layer_conv3d(g, "stem.0", x, s->stem_mid, dj_conv_k(1, 7, 7, 1, 2, 2, 0, 3, 3));
-        x = dj_bn_relu(g, "stem.1", "stem.2", x, s);
+        x = dj_bn_relu(g, "stem.1", x, s);
         x = dj_layer_conv3d(g, "stem.3", x, s->stem_width, dj_conv_k(3, 1, 1, 1, 1, 1, 1, 0, 0));
-        x = dj_bn_relu(g, "stem.4", "stem.5", x, s);
+        x = dj_bn_relu(g, "stem.4", x, s);
     } else {
         x = dj_layer_conv3d(g, "stem.0", x, s->stem_width, dj_conv_k(3, 7, 7, 1, 2, 2, 1, 3, 3));
-        x = dj_bn_relu(g, "stem.1", "stem.2", x, s);
+        x = dj_bn_relu(g, "stem.1", x, s);
     }
     int64_t inplanes = s->stem_width;
     for (int li = 0; li < s->n_stages; li++) {
@@ -222,8 +222,7 @@ static int dj_vr_build(dj_graph *g, int x, const dj_vr_spec *s) {
             snprintf(n1, sizeof n1, "%s.conv1.0", base);
             int h = dj_vr_conv(g, n1, x, s->block[li], planes, mid, stride, s);
             snprintf(n1, sizeof n1, "%s.conv1.1", base);
-            snprintf(n2, sizeof n2, "%s.conv1.2", base);
-            h = dj_bn_relu(g, n1, n2, h, s);
+            h = dj_bn_relu(g, n1, h, s);
             snprintf(n1, sizeof n1, "%s.conv2.0", base);
             h = dj_vr_conv(g, n1, h, s->block[li], planes, mid, 1, s);
             snprintf(n1, sizeof n1, "%s.conv2.1", base);
@@ -320,9 +319,8 @@ static int dj_x3d_block(dj_graph *g, const char *base, int x, int64_t in, int64_
     int64_t inner = (int64_t)llround((double)out * s->expansion);
     snprintf(n, sizeof n, "%s.conv_a", base);
     int h = dj_layer_conv3d(g, n, x, inner, dj_conv_k(1, 1, 1, 1, 1, 1, 0, 0, 0));
-    h = dj_x3d_bn(g, base, "norm_a", h, s);
-    snprintf(n, sizeof n, "%s.relu_a", base);
-    h = dj_layer_act(g, n, h, DJ_ACT_RELU);
+    snprintf(n, sizeof n, "%s.norm_a", base); /* and relu_a: one node, its output recomputed */
+    h = dj_layer_batchnorm_relu(g, n, h, s->bn_momentum, s->bn_eps);
     dj_conv_spec dw = dj_conv_k(3, 3, 3, 1, stride, stride, 1, 1, 1);
     dw.groups = (int)inner;
     snprintf(n, sizeof n, "%s.conv_b", base);
@@ -365,8 +363,7 @@ static int dj_x3d_build(dj_graph *g, int x, const dj_x3d_spec *s, int64_t classe
     dj_conv_spec t = dj_conv_k((int)s->temporal_kernel, 1, 1, 1, 1, 1, (int)s->temporal_kernel / 2, 0, 0);
     t.groups = (int)s->stem_width;
     x = dj_layer_conv3d(g, "stem.conv_t", x, s->stem_width, t);
-    x = dj_layer_batchnorm(g, "stem.norm", x, s->bn_momentum, s->bn_eps);
-    x = dj_layer_act(g, "stem.relu", x, DJ_ACT_RELU);
+    x = dj_layer_batchnorm_relu(g, "stem.norm", x, s->bn_momentum, s->bn_eps); /* and stem.relu */
     int64_t in = s->stem_width;
     for (int i = 0; i < s->n_stages; i++)
         for (int64_t j = 0; j < s->layers[i]; j++) {
@@ -376,8 +373,7 @@ static int dj_x3d_build(dj_graph *g, int x, const dj_x3d_spec *s, int64_t classe
             in = s->widths[i];
         }
     x = dj_layer_conv3d(g, "head.conv_5", x, s->head_width, dj_conv_k(1, 1, 1, 1, 1, 1, 0, 0, 0));
-    x = dj_layer_batchnorm(g, "head.norm_5", x, s->bn_momentum, s->bn_eps);
-    x = dj_layer_act(g, "head.relu_5", x, DJ_ACT_RELU);
+    x = dj_layer_batchnorm_relu(g, "head.norm_5", x, s->bn_momentum, s->bn_eps); /* and head.relu_5 */
     x = dj_layer_global_avgpool(g, "head.pool", x);
     x = dj_layer_linear(g, "head.fc1", x, s->fc_width, 0);
     x = dj_layer_act(g, "head.relu", x, DJ_ACT_RELU);

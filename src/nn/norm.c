@@ -1,11 +1,13 @@
 /* norm.c — batch norm (training and eval, running statistics), the fused
- * eval batch-norm + ReLU, layer norm and group norm, forward and backward,
+ * eval batch-norm + ReLU, training batch-norm + ReLU whose output the
+ * backward pass recomputes instead of keeping, layer norm and group norm, forward and backward,
  * float32 data with double accumulators for the statistics.
  * Parallel over channels (batch norm), rows (layer norm) or (n, group)
  * (group norm); the parameter gradients are reduced per channel / column by
  * one thread in a fixed order, so results never depend on the thread count. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nn/spatial_internal.h"
 
@@ -54,7 +56,9 @@ typedef struct dj_bn_job {
     int64_t N, C, R; /* R: cells per channel per sample */
     const float *x, *w, *b, *dy, *mean_in, *invstd_in;
     float *y, *rm, *rv, *mean, *invstd, *dx, *dw, *db;
-    int relu;
+    float *scale, *shift;     /* forward: each channel's affine map, saved (or NULL) */
+    const float *scale_in, *shift_in; /* recomputation: the saved map */
+    int relu;                 /* 0: none; 1: max(0, v) (eval); 2: as dj_act_forward's ReLU of a stored v */
     /* synchronised statistics (one chunk of channels at a time): channel
      * c0 + i of the chunk uses acc[i] (forward) or acc[2i], acc[2i+1] (backward) */
     int64_t c0;
@@ -63,27 +67,43 @@ typedef struct dj_bn_job {
     double count;        /* values per channel over all replicas */
 } dj_bn_job;
 
-/* Saves channel c's statistics and writes its outputs. */
-static void dj_bn_apply(const dj_bn_job *j, int64_t c, double mean, double invstd) {
-    if (j->mean)
-        j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
-    /* y = (x - mean) * scale + shift: subtracting first keeps the precision
-     * of inputs whose mean is large against their spread */
-    const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
-    const float shift = j->b ? j->b[c] : 0.0f;
+/* Writes channel c's outputs y = (x - m) * scale + shift (subtracting
+ * first keeps the precision of inputs whose mean is large against their
+ * spread), through the ReLU j->relu names. The forward pass and the
+ * recomputation of a stored-nothing output both run this one function, so
+ * they write the same bits. */
+static __attribute__((noinline)) void dj_bn_apply_rows(const dj_bn_job *j, int64_t c, float m, float scale,
+                                                       float shift) {
     for (int64_t n = 0; n < j->N; n++) {
         const float *x = j->x + (n * j->C + c) * j->R;
         float *y = j->y + (n * j->C + c) * j->R;
-        if (j->relu) {
+        if (j->relu == 1) {
             for (int64_t r = 0; r < j->R; r++) {
                 float v = (x[r] - m) * scale + shift;
                 y[r] = v > 0.0f ? v : 0.0f;
+            }
+        } else if (j->relu == 2) {
+            /* batch norm's stored v, then ReLU's z = v + 0 (-0 becomes +0), NaN kept */
+            for (int64_t r = 0; r < j->R; r++) {
+                float v = (x[r] - m) * scale + shift, z = v + 0.0f;
+                y[r] = z < 0.0f ? 0.0f : z;
             }
         } else {
             for (int64_t r = 0; r < j->R; r++)
                 y[r] = (x[r] - m) * scale + shift;
         }
     }
+}
+
+/* Saves channel c's statistics (and affine map) and writes its outputs. */
+static void dj_bn_apply(const dj_bn_job *j, int64_t c, double mean, double invstd) {
+    if (j->mean)
+        j->mean[c] = (float)mean, j->invstd[c] = (float)invstd;
+    const float m = (float)mean, scale = (float)(invstd * (j->w ? j->w[c] : 1.0f));
+    const float shift = j->b ? j->b[c] : 0.0f;
+    if (j->scale)
+        j->scale[c] = scale, j->shift[c] = shift;
+    dj_bn_apply_rows(j, c, m, scale, shift);
 }
 
 static void dj_bn_fwd_channels(void *arg, int64_t c0, int64_t c1, int thread) {
@@ -214,18 +234,8 @@ static dj_status dj_bn_sync_sum(const dj_stats_sync *sync, double *buf, size_t n
     return s;
 }
 
-dj_status dj_batchnorm_forward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
-                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
-                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
-                                    dj_tensor *save_mean, dj_tensor *save_invstd) {
-    static const char who[] = "dj_batchnorm_forward";
-    if (!sync || !p || !p->training)
-        return dj_batchnorm_forward(ex, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd);
-    if (!sync->sum)
-        return dj_error_set(DJ_ERR_INVALID, who, "the statistics hook has no sum function");
-    dj_bn_job j;
-    DJ_TRY(dj_bn_forward_setup(&j, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd, 1,
-                               who));
+/* The forward pass of a set-up job, its statistics over every replica. */
+static dj_status dj_bn_forward_synced(const dj_exec *ex, const dj_stats_sync *sync, dj_bn_job j, const char *who) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
     double acc[DJ_BN_SYNC_CHANNELS + 1], mean[DJ_BN_SYNC_CHANNELS];
     j.acc = acc;
@@ -246,6 +256,32 @@ dj_status dj_batchnorm_forward_sync(const dj_exec *ex, const dj_batchnorm_params
         dj_parallel_for(pool, n, 1, dj_bn_sync_apply, &j);
     }
     return DJ_OK;
+}
+
+/* The forward pass of a set-up job: over this replica's rows, or every
+ * replica's with sync in training. */
+static dj_status dj_bn_forward_run(const dj_exec *ex, const dj_stats_sync *sync, const dj_bn_job *j,
+                                   const char *who) {
+    if (sync && j->p->training) {
+        if (!sync->sum)
+            return dj_error_set(DJ_ERR_INVALID, who, "the statistics hook has no sum function");
+        return dj_bn_forward_synced(ex, sync, *j, who);
+    }
+    dj_parallel_for(ex ? ex->pool : NULL, j->C, 1, dj_bn_fwd_channels, (void *)j);
+    return DJ_OK;
+}
+
+dj_status dj_batchnorm_forward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
+                                    dj_tensor *save_mean, dj_tensor *save_invstd) {
+    static const char who[] = "dj_batchnorm_forward";
+    if (!sync || !p || !p->training)
+        return dj_batchnorm_forward(ex, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd);
+    dj_bn_job j;
+    DJ_TRY(dj_bn_forward_setup(&j, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd, 1,
+                               who));
+    return dj_bn_forward_run(ex, sync, &j, who);
 }
 
 dj_status dj_batchnorm_relu_eval_forward(const dj_exec *ex, float eps, const dj_tensor *inp, const dj_tensor *weight,
@@ -276,11 +312,19 @@ static void dj_bn_bwd_apply(const dj_bn_job *j, int64_t c, double sdy, double sd
     const double mdy = j->p->training ? sdy / M : 0.0;
     const double mdyx = j->p->training ? sdyx / M * invstd : 0.0;
     const float a = (float)k, b = (float)(-k * mdy), s = (float)(-k * mdyx), m = (float)mean;
+    const int in_place = j->dx == j->dy; /* dx is dy's buffer: write 0 + the gradient */
     for (int64_t n = 0; n < j->N; n++) {
         const float *x = j->x + (n * j->C + c) * j->R, *dy = j->dy + (n * j->C + c) * j->R;
         float *dx = j->dx + (n * j->C + c) * j->R;
-        for (int64_t r = 0; r < j->R; r++)
-            dx[r] += a * dy[r] + s * (x[r] - m) + b;
+        /* in place, one pointer reads and writes (two that alias would keep
+         * the loop from vectorising) */
+        if (in_place) {
+            for (int64_t r = 0; r < j->R; r++)
+                dx[r] = 0.0f + (a * dx[r] + s * (x[r] - m) + b);
+        } else {
+            for (int64_t r = 0; r < j->R; r++)
+                dx[r] += a * dy[r] + s * (x[r] - m) + b;
+        }
     }
 }
 
@@ -366,17 +410,10 @@ static void dj_bn_sync_grad_apply(void *arg, int64_t i0, int64_t i1, int thread)
         dj_bn_bwd_apply(j, j->c0 + i, j->acc[2 * i], j->acc[2 * i + 1], j->count);
 }
 
-dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
-                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
-                                     const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
-                                     dj_tensor *dweight, dj_tensor *dbias) {
-    static const char who[] = "dj_batchnorm_backward";
-    if (!sync || !p || !p->training)
-        return dj_batchnorm_backward(ex, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias);
+/* The backward pass of a set-up job, its sums over every replica. */
+static dj_status dj_bn_backward_synced(const dj_exec *ex, const dj_stats_sync *sync, dj_bn_job j, const char *who) {
     if (!sync->sum)
         return dj_error_set(DJ_ERR_INVALID, who, "the statistics hook has no sum function");
-    dj_bn_job j;
-    DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
     dj_threadpool *pool = ex ? ex->pool : NULL;
     double acc[2 * DJ_BN_SYNC_CHANNELS + 1];
     j.acc = acc;
@@ -389,6 +426,99 @@ dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_param
         if (j.dx)
             dj_parallel_for(pool, n, 1, dj_bn_sync_grad_apply, &j);
     }
+    return DJ_OK;
+}
+
+dj_status dj_batchnorm_backward_sync(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
+                                     const dj_tensor *save_invstd, const dj_tensor *dout, dj_tensor *dinp,
+                                     dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_batchnorm_backward";
+    if (!sync || !p || !p->training)
+        return dj_batchnorm_backward(ex, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias);
+    dj_bn_job j;
+    DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
+    return dj_bn_backward_synced(ex, sync, j, who);
+}
+
+/* ---- batch norm + ReLU whose output is recomputed, not stored ---- */
+
+dj_status dj_batchnorm_relu_forward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                    const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *bias,
+                                    dj_tensor *running_mean, dj_tensor *running_var, dj_tensor *out,
+                                    dj_tensor *save_mean, dj_tensor *save_invstd, dj_tensor *save_scale,
+                                    dj_tensor *save_shift) {
+    static const char who[] = "dj_batchnorm_relu_forward";
+    dj_bn_job j;
+    DJ_TRY(dj_bn_forward_setup(&j, p, inp, weight, bias, running_mean, running_var, out, save_mean, save_invstd,
+                               sync != NULL, who));
+    DJ_TRY(dj_expect_vec(save_scale, DJ_DTYPE_F32, j.C, 0, who, "save_scale"));
+    DJ_TRY(dj_expect_vec(save_shift, DJ_DTYPE_F32, j.C, 0, who, "save_shift"));
+    j.relu = 2;
+    j.scale = save_scale->data, j.shift = save_shift->data;
+    return dj_bn_forward_run(ex, sync, &j, who);
+}
+
+static void dj_bn_recompute_channels(void *arg, int64_t c0, int64_t c1, int thread) {
+    const dj_bn_job *j = arg;
+    (void)thread;
+    for (int64_t c = c0; c < c1; c++)
+        dj_bn_apply_rows(j, c, j->mean_in[c], j->scale_in[c], j->shift_in[c]);
+}
+
+dj_status dj_batchnorm_relu_recompute(const dj_exec *ex, const dj_tensor *inp, const dj_tensor *save_mean,
+                                      const dj_tensor *save_scale, const dj_tensor *save_shift, dj_tensor *out) {
+    static const char who[] = "dj_batchnorm_relu_recompute";
+    dj_bn_job j = {0};
+    DJ_TRY(dj_nc_check(inp, who));
+    dj_nc_rest(inp, &j.N, &j.C, &j.R);
+    DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
+    DJ_TRY(dj_expect_vec(save_mean, DJ_DTYPE_F32, j.C, 0, who, "save_mean"));
+    DJ_TRY(dj_expect_vec(save_scale, DJ_DTYPE_F32, j.C, 0, who, "save_scale"));
+    DJ_TRY(dj_expect_vec(save_shift, DJ_DTYPE_F32, j.C, 0, who, "save_shift"));
+    j.relu = 2;
+    j.x = inp->data, j.y = out->data;
+    j.mean_in = save_mean->data, j.scale_in = save_scale->data, j.shift_in = save_shift->data;
+    dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_recompute_channels, &j);
+    return DJ_OK;
+}
+
+typedef struct dj_relu_mask_job {
+    const float *y;
+    float *dy;
+} dj_relu_mask_job;
+
+/* dy = the gradient through the ReLU whose output is y, the bits
+ * dj_act_backward adds to a zeroed buffer: 0 + (y > 0 ? dy : 0) */
+static void dj_relu_mask_range(void *arg, int64_t i0, int64_t i1, int thread) {
+    const dj_relu_mask_job *j = arg;
+    (void)thread;
+    float *dy = j->dy;
+    /* the select as a bit mask (all ones where y > 0, else +0.0f), which
+     * vectorises where a float ?: under trapping math does not */
+    for (int64_t i = i0; i < i1; i++) {
+        uint32_t bits;
+        float g;
+        memcpy(&bits, &dy[i], sizeof bits);
+        bits &= 0u - (uint32_t)(j->y[i] > 0.0f);
+        memcpy(&g, &bits, sizeof g);
+        dy[i] = 0.0f + g;
+    }
+}
+
+dj_status dj_batchnorm_relu_backward(const dj_exec *ex, const dj_batchnorm_params *p, const dj_stats_sync *sync,
+                                     const dj_tensor *inp, const dj_tensor *weight, const dj_tensor *save_mean,
+                                     const dj_tensor *save_invstd, const dj_tensor *out, dj_tensor *dout,
+                                     dj_tensor *dinp, dj_tensor *dweight, dj_tensor *dbias) {
+    static const char who[] = "dj_batchnorm_relu_backward";
+    dj_bn_job j;
+    DJ_TRY(dj_bn_backward_setup(&j, p, inp, weight, save_mean, save_invstd, dout, dinp, dweight, dbias, who));
+    DJ_TRY(dj_expect_like(out, DJ_DTYPE_F32, inp, who, "output"));
+    dj_relu_mask_job m = {out->data, dout->data};
+    dj_parallel_for(ex ? ex->pool : NULL, dj_tensor_numel(inp), 1 << 14, dj_relu_mask_range, &m);
+    if (sync && p->training)
+        return dj_bn_backward_synced(ex, sync, j, who);
+    dj_parallel_for(ex ? ex->pool : NULL, j.C, 1, dj_bn_bwd_channels, &j);
     return DJ_OK;
 }
 

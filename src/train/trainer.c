@@ -297,10 +297,10 @@ static dj_status dj_run_setup(dj_run *r) {
                 dj_model_arch(r->model), (long long)dj_model_num_params(r->model), dj_index_class_count(r->train),
                 (long long)o->batch, (long long)o->frames, (long long)o->size, (long long)o->size);
     dj_log_info("memory planned: parameters %.1f MiB, gradients %.1f MiB, optimizer %.1f MiB, activations %.1f MiB "
-                "(%.1f MiB without reuse), scratch %.1f MiB%s",
+                "(%.1f MiB without reuse; %.1f MiB recomputed for the backward pass, not kept), scratch %.1f MiB%s",
                 mem.params / 1048576.0, mem.grads / 1048576.0, dj_optimizer_bytes(r->opt) / 1048576.0,
-                mem.activations / 1048576.0, mem.activations_naive / 1048576.0, mem.scratch / 1048576.0,
-                o->bf16 ? "" : " (float32)");
+                mem.activations / 1048576.0, mem.activations_naive / 1048576.0, mem.recomputed / 1048576.0,
+                mem.scratch / 1048576.0, o->bf16 ? "" : " (float32)");
     if (o->bf16)
         dj_log_info("mixed precision: bf16 matrix products (%s), float32 sums and master weights; bf16 weight "
                     "copies %.1f MiB",

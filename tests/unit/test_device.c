@@ -148,15 +148,18 @@ static void test_versions(void) {
 /* Every operator of the CPU graph has an entry, and no entry names an
  * operator that does not exist. (tests/cli/test_cuda_table.sh checks the
  * same against the source, so a new operator cannot be forgotten.) */
-extern const dj_op_def dj_op_conv3d, dj_op_batchnorm, dj_op_layernorm, dj_op_act, dj_op_add, dj_op_mul,
-    dj_op_add_relu, dj_op_global_avgpool, dj_op_adaptive_avgpool, dj_op_maxpool3d, dj_op_linear, dj_op_reshape,
+extern const dj_op_def dj_op_conv3d, dj_op_batchnorm, dj_op_batchnorm_relu, dj_op_layernorm, dj_op_act, dj_op_add,
+    dj_op_mul, dj_op_add_relu, dj_op_global_avgpool, dj_op_adaptive_avgpool, dj_op_maxpool3d, dj_op_linear, dj_op_reshape,
     dj_op_permute, dj_op_dropout, dj_op_patch_embed, dj_op_attention, dj_op_mean_tokens, dj_op_cross_entropy;
 
 static void test_op_table_complete(void) {
-    const dj_op_def *ops[] = {&dj_op_conv3d, &dj_op_batchnorm, &dj_op_layernorm, &dj_op_act, &dj_op_add,
-                              &dj_op_mul, &dj_op_add_relu, &dj_op_global_avgpool, &dj_op_adaptive_avgpool,
-                              &dj_op_maxpool3d, &dj_op_linear, &dj_op_reshape, &dj_op_permute, &dj_op_dropout,
-                              &dj_op_patch_embed, &dj_op_attention, &dj_op_mean_tokens, &dj_op_cross_entropy};
+    const dj_op_def *ops[] = {&dj_op_conv3d,         &dj_op_batchnorm,       &dj_op_batchnorm_relu,
+                              &dj_op_layernorm,      &dj_op_act,             &dj_op_add,
+                              &dj_op_mul,            &dj_op_add_relu,        &dj_op_global_avgpool,
+                              &dj_op_adaptive_avgpool, &dj_op_maxpool3d,     &dj_op_linear,
+                              &dj_op_reshape,        &dj_op_permute,         &dj_op_dropout,
+                              &dj_op_patch_embed,    &dj_op_attention,       &dj_op_mean_tokens,
+                              &dj_op_cross_entropy};
     int nops = (int)(sizeof ops / sizeof ops[0]), entries = 0, cuda = 0;
     for (const dj_cuda_op_entry *e = dj_cuda_op_table; e->name; e++) {
         int found = 0;
@@ -170,8 +173,8 @@ static void test_op_table_complete(void) {
     }
     CHECK_EQ_INT(entries, nops);
     CHECK(cuda >= 13); /* the ResNet-style networks' operators all have CUDA kernels */
-    const char *resnet[] = {"conv3d", "batch_norm", "activation", "add_relu", "max_pool3d", "global_avgpool",
-                            "linear", "cross_entropy"};
+    const char *resnet[] = {"conv3d",         "batch_norm", "batch_norm_relu", "activation",   "add_relu",
+                            "max_pool3d",     "global_avgpool", "linear",      "cross_entropy"};
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
         for (const dj_cuda_op_entry *e = dj_cuda_op_table; e->name; e++)
             if (strcmp(e->name, resnet[i]) == 0)

@@ -12,7 +12,7 @@ static dj_status id_infer(const void *p, const dj_tensor *const *in, int n_in, d
 }
 static dj_status id_forward(const dj_exec *ex, dj_node_io *io) { return DJ_OK; }
 static dj_status id_backward(const dj_exec *ex, dj_node_io *io) { return DJ_OK; }
-static const dj_op_def sink_op = {"sink", id_infer, id_forward, id_backward, NULL, NULL, NULL, 0, 0};
+static const dj_op_def sink_op = {"sink", id_infer, id_forward, id_backward, NULL, NULL, NULL, 0, 0, NULL, 0};
 
 enum { NW = 6, NB = 3 };
 
