@@ -64,7 +64,7 @@ check gen-motion-classes-txt [ "$(cat "$TMP/m1/classes.txt")" = "$(printf 'trans
 check gen-motion-classes-txt-train cmp -s "$TMP/m1/classes.txt" "$TMP/m1/train/classes.txt"
 check gen-motion-classes-txt-val cmp -s "$TMP/m1/classes.txt" "$TMP/m1/val/classes.txt"
 check gen-motion-manifest grep -q '"val_per_class":[[:space:]]*1' "$TMP/m1/manifest.json"
-check gen-motion-manifest-version grep -q '"scene_version":[[:space:]]*2' "$TMP/m1/manifest.json"
+check gen-motion-manifest-version grep -q '"scene_version":[[:space:]]*3' "$TMP/m1/manifest.json"
 # the scene flags reach the clips and the manifest
 expect gen-motion-scene-flags 0 "" -- "$DOJO" --quiet gen motion --out "$TMP/m5" --classes 2 --per-class 2 \
     --val-per-class 1 --frames 8 --size 32 --seed 5 --spin 3,4 --zoom 0.01,0.02 --speed 0.05 --noise 0 --jitter 0 \

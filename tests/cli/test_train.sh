@@ -116,9 +116,9 @@ expect train-help-bf16 0 "--bf16" -- "$DOJO" train --help
 DEMO_SET="demo.classes=2,demo.per_class=4,demo.val_per_class=2,demo.frames=8,demo.size=32"
 DEMO_SET="$DEMO_SET,data.size=32,data.frames=4,data.stride=1,train.batch=4,data.short_side=36"
 expect demo-tiny 0 "trained 1 epochs" -- "$DOJO" train --epochs 1 --threads 1 --out "$TMP/demo" --set "$DEMO_SET"
-check demo-cache [ -f "$DOJO_CACHE"/motion2-c2-n4-v2-f8-s32-seed0/.complete ]
+check demo-cache [ -f "$DOJO_CACHE"/motion3-c2-n4-v2-f8-s32-seed0/.complete ]
 expect demo-reuses-cache 0 "using the synthetic data set" -- "$DOJO" train --epochs 1 --threads 1 \
     --out "$TMP/demo2" --set "$DEMO_SET"
 expect demo-eval 0 "video top-1" -- "$DOJO" eval "$TMP/demo/checkpoints/last.safetensors" \
-    --data "$DOJO_CACHE/motion2-c2-n4-v2-f8-s32-seed0/val"
+    --data "$DOJO_CACHE/motion3-c2-n4-v2-f8-s32-seed0/val"
 finish
