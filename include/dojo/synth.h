@@ -84,9 +84,9 @@ enum { DJ_SYNTH_MAX_CLASSES = 8 };
  * would render other pictures, so that caches of generated data sets (the
  * demo's) can tell a stale one. 3: the main object zooms steadily through
  * the clip (no cycling, no cross-fade), the other classes draw their size
- * from the same spread; distractors (1-2) slide without turning, more
- * slowly than the main object; a smoother background; noise and jitter
- * weaker. 2: cycling zooms without jumps, coarser textures, faster turns.
+ * from the same spread; distractors (1-2) are smaller, slide without
+ * turning, more slowly than the main object, always behind it; a smoother
+ * background; noise and jitter weaker. 2: cycling zooms without jumps, coarser textures, faster turns.
  * 1: the first scenes. */
 enum { DJ_SYNTH_MOTION_VERSION = 3 };
 
