@@ -26,7 +26,10 @@ export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component
 [ -f tests/mpi/lsan.supp ] && export LSAN_OPTIONS="suppressions=$PWD/tests/mpi/lsan.supp:fast_unwind_on_malloc=0"
 MPIRUN="mpirun --allow-run-as-root --oversubscribe"
 
-"$DOJO" gen motion --out "$TMP/d" --classes 3 --per-class 4 --frames 8 --size 32 --seed 2 >/dev/null 2>&1
+# Seed 3: with scene version 3, seed 2's clips (most likely) put one batch-norm + ReLU input within rounding of
+# zero, and the two ways of summing the statistics (one process, two ranks) flip that ReLU: one
+# channel of layer1.0.conv1's bias then differs by 0.5% (the rest by ~1e-6, as with seeds 3 and 4).
+"$DOJO" gen motion --out "$TMP/d" --classes 3 --per-class 4 --frames 8 --size 32 --seed 3 >/dev/null 2>&1
 A="--data $TMP/d --model tests/mpi/tiny_timesformer.yaml --frames 4 --size 32 --threads 1 --set data.stride=1"
 
 expect one-rank 0 "trained 2 epochs" -- "$DOJO" train $A --batch 4 --epochs 2 --out "$TMP/r1"
