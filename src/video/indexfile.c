@@ -11,6 +11,7 @@
 
 #include <libavutil/crc.h>
 
+#include "dojo/fs.h"
 #include "dojo/dataset.h"
 
 #include "dojo/log.h"
@@ -198,6 +199,8 @@ dj_status dj_index_save(const dj_index *ix, const char *path) {
         st = dj_error_set(DJ_ERR_IO, path, "cannot rename the temporary file: %s", strerror(errno));
     if (st != DJ_OK)
         unlink(tmp);
+    else
+        st = dj_fs_sync_folder(path); /* the rename itself survives a power cut */
     return st;
 }
 
