@@ -34,55 +34,38 @@
     _mm_prefetch((const char *)(c + (i) * ldc), _MM_HINT_T0); \
     _mm_prefetch((const char *)(c + (i) * ldc + 16), _MM_HINT_T0);
 
-void dj_sgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
-                           float beta) {
-    const float *a = ap; /* kc x 12 */
-    const float *b = bp; /* kc x 32 */
-    DJ_ROWS12(DJ_DECL)
-    DJ_ROWS12(DJ_PREFETCH_C)
-    /* A broadcast from memory inside each FMA ({1to16}): measured ~1% faster
-     * on Zen 4 than a separate vbroadcastss feeding two FMAs */
+/* A broadcast from memory inside each FMA ({1to16}): measured ~1% faster
+ * on Zen 4 than a separate vbroadcastss feeding two FMAs */
 #define DJ_FMA(i)                                                                                     \
     __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i])); \
     __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        DJ_ROWS12(DJ_FMA)
-        a += DJ_GEMM_AVX512_MR;
-        b += DJ_GEMM_AVX512_NR;
-    }
-#undef DJ_FMA
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    DJ_ROWS12(DJ_STORE)
-}
 
-/* The 8x32 tile (16 accumulators): for M = 64, 128, 256, 512 (the channel
+/* One float32 tile of ROWS x 32 (ROWS(X) lists its rows, MR is its height):
+ * one FMA chain over k from zero per element, whatever the height. */
+#define DJ_SGEMM_TILE(name, ROWS, MR)                                                                  \
+    void name(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha, float beta) { \
+        const float *a = ap; /* kc x MR */                                                             \
+        const float *b = bp; /* kc x 32 */                                                             \
+        ROWS(DJ_DECL)                                                                                  \
+        ROWS(DJ_PREFETCH_C)                                                                            \
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; k++) {                                     \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                                \
+            ROWS(DJ_FMA)                                                                               \
+            a += MR;                                                                                   \
+            b += DJ_GEMM_AVX512_NR;                                                                    \
+        }                                                                                              \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                  \
+        ROWS(DJ_STORE)                                                                                 \
+    }
+
+/* The 8x32 tiles (16 accumulators): for M = 64, 128, 256, 512 (the channel
  * counts of video ResNets), which 12-row tiles cover only with a partly
- * empty last tile (M = 64: 72 rows computed for 64). Same FMA order per
- * element as the 12-row kernel: one chain over k from zero. */
+ * empty last tile (M = 64: 72 rows computed for 64). */
 #define DJ_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-void dj_sgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
-                             float beta) {
-    const float *a = ap; /* kc x 8 */
-    const float *b = bp; /* kc x 32 */
-    DJ_ROWS8(DJ_DECL)
-    DJ_ROWS8(DJ_PREFETCH_C)
-#define DJ_FMA(i)                                                                                     \
-    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i])); \
-    __asm__("vfmadd231ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        DJ_ROWS8(DJ_FMA)
-        a += DJ_GEMM_AVX512_MR8;
-        b += DJ_GEMM_AVX512_NR;
-    }
+DJ_SGEMM_TILE(dj_sgemm_micro_avx512, DJ_ROWS12, DJ_GEMM_AVX512_MR)
+DJ_SGEMM_TILE(dj_sgemm_micro_avx512_8, DJ_ROWS8, DJ_GEMM_AVX512_MR8)
 #undef DJ_FMA
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    DJ_ROWS8(DJ_STORE)
-}
 
 /* bf16 tiles: A's word (A[i,k], A[i,k+1]) broadcast from memory inside
  * each vdpbf16ps ({1to16}), as the float32 kernels do. One pair of k per
@@ -91,40 +74,25 @@ void dj_sgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *
     __asm__("vdpbf16ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##0) : [b] "v"(b0), [x] "m"(a[i]));           \
     __asm__("vdpbf16ps %[x]%{1to16%}, %[b], %[c]" : [c] "+v"(c##i##1) : [b] "v"(b1), [x] "m"(a[i]));
 
-void dj_bgemm_micro_avx512(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
-                           float beta) {
-    const uint32_t *a = ap; /* kc/2 x 12 pairs (A[i,k], A[i,k+1]) */
-    const uint16_t *b = bp; /* kc/2 x 32 x 2 interleaved (B[k,j], B[k+1,j]) */
-    DJ_ROWS12(DJ_DECL)
-    DJ_ROWS12(DJ_PREFETCH_C)
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k += 2) {
-        __m512 b0 = _mm512_castsi512_ps(_mm512_load_si512(b)), b1 = _mm512_castsi512_ps(_mm512_load_si512(b + 32));
-        DJ_ROWS12(DJ_DOT)
-        a += DJ_GEMM_BF16_MR;
-        b += 2 * DJ_GEMM_BF16_NR;
+#define DJ_BGEMM_TILE(name, ROWS, MR)                                                                  \
+    void name(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha, float beta) { \
+        const uint32_t *a = ap; /* kc/2 x MR pairs (A[i,k], A[i,k+1]) */                               \
+        const uint16_t *b = bp; /* kc/2 x 32 x 2 interleaved (B[k,j], B[k+1,j]) */                     \
+        ROWS(DJ_DECL)                                                                                  \
+        ROWS(DJ_PREFETCH_C)                                                                            \
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; k += 2) {                                  \
+            __m512 b0 = _mm512_castsi512_ps(_mm512_load_si512(b));                                     \
+            __m512 b1 = _mm512_castsi512_ps(_mm512_load_si512(b + 32));                                \
+            ROWS(DJ_DOT)                                                                               \
+            a += MR;                                                                                   \
+            b += 2 * DJ_GEMM_BF16_NR;                                                                  \
+        }                                                                                              \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                  \
+        ROWS(DJ_STORE)                                                                                 \
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    DJ_ROWS12(DJ_STORE)
-}
 
-/* The 8x32 bf16 tile, for M = 64, 128, ... (see the float32 one). */
-void dj_bgemm_micro_avx512_8(int64_t kc, const void *ap, const void *bp, float *c, int64_t ldc, float alpha,
-                             float beta) {
-    const uint32_t *a = ap; /* kc/2 x 8 pairs */
-    const uint16_t *b = bp; /* kc/2 x 32 x 2 */
-    DJ_ROWS8(DJ_DECL)
-    DJ_ROWS8(DJ_PREFETCH_C)
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k += 2) {
-        __m512 b0 = _mm512_castsi512_ps(_mm512_load_si512(b)), b1 = _mm512_castsi512_ps(_mm512_load_si512(b + 32));
-        DJ_ROWS8(DJ_DOT)
-        a += DJ_GEMM_BF16_MR8;
-        b += 2 * DJ_GEMM_BF16_NR;
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    DJ_ROWS8(DJ_STORE)
-}
+DJ_BGEMM_TILE(dj_bgemm_micro_avx512, DJ_ROWS12, DJ_GEMM_BF16_MR)
+DJ_BGEMM_TILE(dj_bgemm_micro_avx512_8, DJ_ROWS8, DJ_GEMM_BF16_MR8)
 #undef DJ_DOT
 
 /* 12 independent chains: more than latency (4) x throughput of any current
