@@ -60,6 +60,7 @@ typedef struct dj_node_io {
     int threads;                     /* threads the graph runs on (scratch sizing) */
     const dj_stats_sync *sync;       /* batch statistics over replicas, or NULL (dj_graph_set_stats_sync) */
     int bf16;                        /* mixed precision: bf16 products, float32 sums */
+    int conv_algo;                   /* dj_conv_algo overriding conv3d's own (0: none) */
     const dj_tensor *in_bf16[DJ_NODE_MAX_IO]; /* bf16 copies of parameter inputs (bf16 only), or NULL */
 } dj_node_io;
 
@@ -146,6 +147,11 @@ void dj_graph_set_threads(dj_graph *g, int threads);
  * dj_graph_params_changed() (the optimizer's step calls it) — so once per
  * step, never inside one. */
 void dj_graph_set_bf16(dj_graph *g, int on);
+/* How conv3d nodes compute in float32 (a dj_conv_algo of dojo/ops_spatial.h,
+ * set before planning): DJ_CONV_AUTO (0, the default) leaves each node's own
+ * choice (Winograd where it pays), DJ_CONV_GEMM and DJ_CONV_WINOGRAD
+ * override it for every node. */
+void dj_graph_set_conv_algo(dj_graph *g, int algo);
 /* Marks parameter `id` as read in bf16 by its operator under mixed precision
  * (layer builders call it for conv3d and linear weights): with bf16 on, it
  * gets a bf16 copy, seen by operators as io->in_bf16[i]. */

@@ -30,7 +30,7 @@ typedef struct dj_model_shape {
     int64_t batch, frames, height, width; /* input N, T, H, W (3 channels) */
     int64_t num_classes;    /* 0: the model file's num_classes */
     float label_smoothing;  /* of the loss */
-    int threads;            /* compute threads (scratch sizing) */
+    int threads;            /* compute threads (scratch sizing); 0: one per core */
 } dj_model_shape;
 
 /* Finds a model file: NAME is a path to a .yaml/.json file, or a model name

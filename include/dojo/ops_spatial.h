@@ -31,21 +31,41 @@ extern "C" {
  * Output size per axis: (In + 2*pad - dil*(k-1) - 1) / stride + 1.
  * Paths: 1x1x1 stride-1 unpadded convs run as one GEMM per sample and group
  * (no im2col); depthwise-style convs (Cin/groups == 1) run a direct loop;
- * the rest run blocked vol2col + dj_sgemm (a block of output positions at a
- * time, so the column buffer stays a few MiB). */
+ * stride-1 convs with 1- or 3-tap axes run Winograd's F(2,3)/F(4,3) per
+ * axis (see dj_conv_algo); the rest run implicit GEMMs whose columns are
+ * gathered straight into the GEMM's panels. */
 typedef struct dj_conv3d_params {
     int stride[3];
     int padding[3];
     int dilation[3];
     int groups;
+    int algo; /* dj_conv_algo: DJ_CONV_AUTO (0) unless a caller insists */
 } dj_conv3d_params;
+
+/* How conv3d computes (float32). AUTO: Winograd's minimal filtering for
+ * stride-1 convolutions whose axes have 1 or 3 taps (3x3x3, 1x3x3, 3x1x1)
+ * where it saves at least 1.8x the products and the CPU has AVX-512, the
+ * implicit GEMM otherwise; the environment variable DOJO_CONV=gemm turns
+ * Winograd off for AUTO. GEMM: always the implicit GEMM. WINOGRAD: Winograd
+ * where the shape allows it (the GEMM elsewhere). Winograd sums differently:
+ * results differ from the GEMM's by float32 rounding (a few 1e-6 relative).
+ * The choice depends on the shape and the CPU, never on the thread count. */
+typedef enum dj_conv_algo {
+    DJ_CONV_AUTO = 0,
+    DJ_CONV_GEMM = 1,
+    DJ_CONV_WINOGRAD = 2,
+} dj_conv_algo;
 
 /* in (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW) -> out (N,Cout,To,Ho,Wo). */
 dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
                                  int64_t out_shape[5]);
-/* Scratch for forward and backward (the same buffer serves both); 0 when
- * the conv needs none. Shapes are taken from inp and weight. */
-size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight);
+/* Scratch for forward and backward (the same buffer serves both) on a pool
+ * of up to `threads` threads (Winograd keeps a block of tiles per thread;
+ * given less, it runs on as many threads as the scratch holds blocks for,
+ * with the same bits); 0 when the conv needs none. Shapes are taken from
+ * inp and weight. */
+size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                               int threads);
 /* inp (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW), bias (Cout) or NULL
  * -> out (N,Cout,To,Ho,Wo) */
 dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const dj_tensor *inp,

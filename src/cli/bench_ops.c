@@ -185,7 +185,7 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
     if (T < 1)
         T = 1;
     int64_t xs[5] = {dj_bo_batch, c->cin, T, S, S}, ws[5] = {c->cout, c->cin, c->k[0], c->k[1], c->k[2]}, ys[5];
-    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1};
+    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, 0};
     dj_tensor x = {0}, w = {0}, b = {0}, y = {0}, dx = {0}, dw = {0}, db = {0}, w2 = {0};
     int64_t cout = c->cout;
     void *scratch = NULL;
@@ -206,7 +206,7 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
         st = dj_bo_tensor(5, ws, 0.0f, 6, &dw);
     if (st == DJ_OK)
         st = dj_bo_tensor(1, &cout, 0.0f, 7, &db);
-    size_t bytes = dj_conv3d_scratch_bytes(&p, &x, &w);
+    size_t bytes = dj_conv3d_scratch_bytes(&p, &x, &w, dj_threadpool_size(pool));
     if (st == DJ_OK && bytes && !(scratch = malloc(bytes)))
         st = dj_error_set(DJ_ERR_NOMEM, "bench ops", "cannot allocate %zu bytes of scratch", bytes);
     if (st == DJ_OK && scratch)

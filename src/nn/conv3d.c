@@ -14,6 +14,10 @@
  *               dout with the flipped, transposed weight (implicit GEMM too);
  *               otherwise per block of `pblock` positions dcol = W_g^T @
  *               dout[:, blk] into the scratch, and col2vol adds it into dinp.
+ * - Winograd (conv3d_winograd.c): stride-1 convs whose axes have 1 or 3
+ *   taps, where dj_wino_plan finds it worth it (AVX-512 only): forward and
+ *   input gradient always, the weight gradient for up to 256 x 256 channels
+ *   (the implicit GEMM above for the rest).
  * dj_sgemm never splits K over threads and col2vol runs over input channels,
  * so every sum runs in a fixed order whatever the thread count.
  * Mixed precision (bf16 operands, float32 sums): conv3d_bf16.c, the same
@@ -23,6 +27,7 @@
 
 #include "dojo/gemm.h"
 #include "nn/conv3d_internal.h"
+#include "nn/conv3d_winograd.h"
 
 /* Column buffer budget in floats: the block of positions is sized so that
  * K * pblock stays near this (8 MiB). */
@@ -32,7 +37,7 @@ static int64_t dj_def1(int v) { return v == 0 ? 1 : v; }
 
 dj_status dj_conv_geom_init(const dj_conv3d_params *p, const int64_t in[5], const int64_t w[5], dj_conv_geom *g,
                             const char *who) {
-    static const dj_conv3d_params zero = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, 0};
+    static const dj_conv3d_params zero = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, 0, 0};
     if (!p)
         p = &zero;
     memset(g, 0, sizeof *g);
@@ -50,6 +55,9 @@ dj_status dj_conv_geom_init(const dj_conv3d_params *p, const int64_t in[5], cons
     g->pt = p->padding[0], g->ph = p->padding[1], g->pw = p->padding[2];
     g->dt = dj_def1(p->dilation[0]), g->dh = dj_def1(p->dilation[1]), g->dw = dj_def1(p->dilation[2]);
     g->G = dj_def1(p->groups);
+    g->algo = p->algo;
+    if (p->algo < DJ_CONV_AUTO || p->algo > DJ_CONV_WINOGRAD)
+        return dj_error_set(DJ_ERR_INVALID, who, "unknown convolution algorithm %d", p->algo);
     if (g->Cin <= 0 || g->Cout <= 0 || g->kT <= 0 || g->kH <= 0 || g->kW <= 0 || g->N < 0)
         return dj_error_set(DJ_ERR_INVALID, who, "empty input %s or weight %s", si, sw);
     if (g->Cin % g->G || g->Cout % g->G)
@@ -125,13 +133,18 @@ int dj_conv_forward_batched(const dj_conv_geom *g) {
 /* floats: the column block (K, pblock) of the input gradient's col2vol
  * path, or the flipped weight (Cin_g, Cout_g*kvol) of its implicit path
  * (<= that, see dj_conv_dgrad_geom), or the batched forward's output. */
-static size_t dj_conv_scratch_for(const dj_conv_geom *g) {
+static size_t dj_conv_scratch_for(const dj_conv_geom *g, int threads) {
     if (g->pointwise || g->depthwise)
         return 0;
+    size_t wino = dj_wino_scratch_bytes(g, threads);
+    dj_wino_conv f;
+    if (wino && dj_wino_plan(g, &f, NULL) && dj_wino_wgrad(&f))
+        return wino; /* every pass is Winograd: no column block */
     int64_t floats = g->K * g->pblock;
     if (dj_conv_forward_batched(g) && g->Cout_g * g->N * g->P > floats)
         floats = g->Cout_g * g->N * g->P;
-    return (size_t)floats * sizeof(float);
+    size_t bytes = (size_t)floats * sizeof(float);
+    return wino > bytes ? wino : bytes;
 }
 
 /* The geometry for the scratch-size queries: 0 (and no error left set) when
@@ -147,13 +160,14 @@ int dj_conv_geom_quiet(const dj_conv3d_params *p, const dj_tensor *inp, const dj
     return 1;
 }
 
-size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
+size_t dj_conv3d_scratch_bytes(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight,
+                               int threads) {
     dj_conv_geom g;
-    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes") ? dj_conv_scratch_for(&g) : 0;
+    return dj_conv_geom_quiet(p, inp, weight, &g, "dj_conv3d_scratch_bytes") ? dj_conv_scratch_for(&g, threads) : 0;
 }
 
 static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float **col, const char *who) {
-    size_t need = dj_conv_scratch_for(g);
+    size_t need = dj_conv_scratch_for(g, 1); /* Winograd: less than a slot per thread runs on fewer */
     *col = NULL;
     if (need == 0)
         return DJ_OK;
@@ -478,6 +492,8 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
         dj_parallel_for(pool, g.N * g.Cout, 1, dj_dw_forward_rows, &j);
         return DJ_OK;
     }
+    if (dj_wino_plan(&g, NULL, NULL))
+        return dj_wino_forward(pool, &g, x, w, b, y, col, ex->scratch_bytes);
     DJ_TRY(dj_conv_forward_gemm(ex, &g, x, w, y, col));
     if (b) {
         dj_bias_job bj = {&g, b, NULL, y, NULL};
@@ -498,7 +514,7 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
  * in its scratch, see dj_conv_backward_gemm.) */
 int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2) {
     int64_t k[3] = {g->kT, g->kH, g->kW}, d[3] = {g->dt, g->dh, g->dw}, pad[3] = {g->pt, g->ph, g->pw};
-    dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1};
+    dj_conv3d_params q = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1, 0};
     if (g->st != 1 || g->sh != 1 || g->sw != 1)
         return 0;
     for (int a = 0; a < 3; a++) {
@@ -632,5 +648,13 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     }
     if (!dx && !dw)
         return DJ_OK;
+    dj_wino_conv wf;
+    if (dj_wino_plan(&g, &wf, NULL)) {
+        int wgrad = dw && dj_wino_wgrad(&wf);
+        DJ_TRY(dj_wino_backward(pool, &g, x, w, dy, dx, wgrad ? dw : NULL, col, ex->scratch_bytes));
+        if (!dw || wgrad)
+            return DJ_OK;
+        dx = NULL;
+    }
     return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
 }

@@ -213,6 +213,7 @@ void dj_graph_node_io(dj_graph *g, const dj_gnode *node, dj_node_io *io, int wit
     io->step = g->step;
     io->threads = g->threads > 0 ? g->threads : 1;
     io->bf16 = g->bf16;
+    io->conv_algo = g->conv_algo;
     for (int i = 0; i < node->n_in; i++) {
         dj_gtensor *t = &g->tensors[node->in[i]];
         io->in_bf16[i] = g->bf16 && t->has_bf16 ? &t->bf16 : NULL;
@@ -241,6 +242,15 @@ void dj_graph_set_bf16(dj_graph *g, int on) {
 }
 
 int dj_graph_bf16(const dj_graph *g) { return g->bf16; }
+
+void dj_graph_set_conv_algo(dj_graph *g, int algo) {
+    if (g->planned)
+        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set the conv algorithm before planning"));
+    else if (algo < 0 || algo > 2)
+        dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "unknown conv algorithm %d", algo));
+    else
+        g->conv_algo = algo;
+}
 
 void dj_graph_param_bf16(dj_graph *g, int id) {
     if (g->status == DJ_OK && id >= 0 && id < g->n_tensors && g->tensors[id].kind == DJ_KIND_PARAM)

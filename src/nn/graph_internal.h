@@ -59,6 +59,7 @@ struct dj_graph {
     int profiling;
     int threads;
     int bf16, bf16_stale; /* mixed precision; the bf16 copies need converting */
+    int conv_algo;        /* dj_conv_algo for conv3d nodes (dj_graph_set_conv_algo) */
     uint64_t seed, step;
     void (*backward_hook)(void *arg, int node); /* after each node's backward, or NULL */
     void *backward_hook_arg;

@@ -29,23 +29,34 @@ static dj_status dj_conv_infer(const void *p, const dj_tensor *const *in, int n_
 /* mixed precision when the graph gave the weight a bf16 copy */
 static const dj_tensor *dj_bf16_weight(const dj_node_io *io) { return io->bf16 ? io->in_bf16[1] : NULL; }
 
+/* the node's parameters with the graph's algorithm, if it sets one */
+static dj_conv3d_params dj_conv_params(const dj_node_io *io) {
+    dj_conv3d_params p = *(const dj_conv3d_params *)io->params;
+    if (io->conv_algo != DJ_CONV_AUTO)
+        p.algo = io->conv_algo;
+    return p;
+}
+
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {
     const dj_tensor *bias = io->n_in > 2 ? io->in[2] : NULL;
+    dj_conv3d_params p = dj_conv_params(io);
     if (dj_bf16_weight(io))
-        return dj_conv3d_forward_bf16(ex, io->params, io->in[0], io->in[1], dj_bf16_weight(io), bias, io->out[0]);
-    return dj_conv3d_forward(ex, io->params, io->in[0], io->in[1], bias, io->out[0]);
+        return dj_conv3d_forward_bf16(ex, &p, io->in[0], io->in[1], dj_bf16_weight(io), bias, io->out[0]);
+    return dj_conv3d_forward(ex, &p, io->in[0], io->in[1], bias, io->out[0]);
 }
 static dj_status dj_conv_bwd(const dj_exec *ex, dj_node_io *io) {
     dj_tensor *dbias = io->n_in > 2 ? io->din[2] : NULL;
+    dj_conv3d_params p = dj_conv_params(io);
     if (dj_bf16_weight(io))
-        return dj_conv3d_backward_bf16(ex, io->params, io->in[0], io->in[1], dj_bf16_weight(io), io->dout[0],
-                                       io->din[0], io->din[1], dbias);
-    return dj_conv3d_backward(ex, io->params, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
+        return dj_conv3d_backward_bf16(ex, &p, io->in[0], io->in[1], dj_bf16_weight(io), io->dout[0], io->din[0],
+                                       io->din[1], dbias);
+    return dj_conv3d_backward(ex, &p, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
 }
 static size_t dj_conv_scratch(const dj_node_io *io) {
+    dj_conv3d_params p = dj_conv_params(io);
     if (dj_bf16_weight(io))
-        return dj_conv3d_scratch_bytes_bf16(io->params, io->in[0], io->in[1]);
-    return dj_conv3d_scratch_bytes(io->params, io->in[0], io->in[1]);
+        return dj_conv3d_scratch_bytes_bf16(&p, io->in[0], io->in[1]);
+    return dj_conv3d_scratch_bytes(&p, io->in[0], io->in[1], io->threads);
 }
 static double dj_conv_flops(const dj_node_io *io) {
     const dj_tensor *w = io->in[1];

@@ -554,7 +554,10 @@ dj_status dj_model_create(dj_config *c, const dj_model_shape *shape, dj_model **
         free(m);
         return s;
     }
-    dj_graph_set_threads(m->g, shape->threads > 0 ? shape->threads : 1);
+    /* 0 threads: one per core, as dj_threadpool_create counts them (the
+     * scratch of Winograd convolutions grows with the threads) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    dj_graph_set_threads(m->g, shape->threads > 0 ? shape->threads : (int)(cores > 0 ? cores : 1));
     int64_t in_shape[5] = {shape->batch, 3, shape->frames, shape->height, shape->width};
     int64_t label_shape[1] = {shape->batch};
     m->input = dj_graph_input(m->g, "input", DJ_DTYPE_F32, 5, in_shape);

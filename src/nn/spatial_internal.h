@@ -20,6 +20,7 @@ typedef struct dj_conv_geom {
     int pointwise;              /* 1x1x1, stride 1, no padding: no im2col */
     int depthwise;              /* Cin_g == 1: direct loops */
     int64_t pblock;             /* output positions per column block */
+    int algo;                   /* dj_conv_algo asked for */
 } dj_conv_geom;
 
 /* Validates the parameters and shapes; `who` names the operator. */

@@ -56,64 +56,89 @@ typedef struct sp_case {
 
 #define SP_CONV(nm, X, W, B, ...) \
     {nm, SP_CONV3D, 5, X, 5, W, B, __VA_ARGS__, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 1e-6, 1e-6}
+/* conv3d is linear in each input: finite differences have no truncation
+ * error, so a large step keeps the rounding of a large loss small */
+#define SP_WCONV(nm, X, W, B, ...) \
+    {nm, SP_CONV3D, 5, X, 5, W, B, __VA_ARGS__, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 1e-3, 1e-6}
 #define SP_POOL(nm, op, X, ...) \
-    {nm, op, 5, X, 0, {0}, 0, {{0}, {0}, {0}, 0}, __VA_ARGS__, {0}, 0, 0, 1e-5, 1e-6, 1e-6}
+    {nm, op, 5, X, 0, {0}, 0, {{0}, {0}, {0}, 0, 0}, __VA_ARGS__, {0}, 0, 0, 1e-5, 1e-6, 1e-6}
 #define SP_SHAPE(...) {__VA_ARGS__}
-#define SP_NOCONV {{0}, {0}, {0}, 0}
+#define SP_NOCONV {{0}, {0}, {0}, 0, 0}
 #define SP_NOPOOL {{0}, {0}, {0}, {0}, 0, 0}
 #define SP_CP(...) ((dj_conv3d_params){__VA_ARGS__})
 
 static const sp_case sp_cases[] = {
     /* conv3d: kernels 1 / 3 / (3,1,1) / (1,3,3) / 7x7 stem, strides, padding, dilation, groups */
-    SP_CONV("conv 1x1x1 pointwise", SP_SHAPE(2, 5, 3, 4, 5), SP_SHAPE(6, 5, 1, 1, 1), 1, {{0}, {0}, {0}, 0}),
+    SP_CONV("conv 1x1x1 pointwise", SP_SHAPE(2, 5, 3, 4, 5), SP_SHAPE(6, 5, 1, 1, 1), 1, {{0}, {0}, {0}, 0, 0}),
     SP_CONV("conv 1x1x1 stride 2 (downsample)", SP_SHAPE(2, 4, 5, 7, 6), SP_SHAPE(6, 4, 1, 1, 1), 0,
-            {{2, 2, 2}, {0}, {0}, 0}),
-    SP_CONV("conv 3x3x3 pad 1", SP_SHAPE(2, 3, 4, 5, 6), SP_SHAPE(4, 3, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0}),
+            {{2, 2, 2}, {0}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 pad 1", SP_SHAPE(2, 3, 4, 5, 6), SP_SHAPE(4, 3, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0, 0}),
     SP_CONV("conv 3x3x3 stride 2 odd", SP_SHAPE(1, 3, 5, 7, 9), SP_SHAPE(5, 3, 3, 3, 3), 1,
-            {{2, 2, 2}, {1, 1, 1}, {0}, 0}),
-    SP_CONV("conv 3x3x3 no pad", SP_SHAPE(2, 2, 5, 5, 5), SP_SHAPE(3, 2, 3, 3, 3), 0, {{0}, {0}, {0}, 0}),
-    SP_CONV("conv (3,1,1) temporal", SP_SHAPE(2, 4, 5, 3, 4), SP_SHAPE(3, 4, 3, 1, 1), 1, {{0}, {1, 0, 0}, {0}, 0}),
+            {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 no pad", SP_SHAPE(2, 2, 5, 5, 5), SP_SHAPE(3, 2, 3, 3, 3), 0, {{0}, {0}, {0}, 0, 0}),
+    SP_CONV("conv (3,1,1) temporal", SP_SHAPE(2, 4, 5, 3, 4), SP_SHAPE(3, 4, 3, 1, 1), 1, {{0}, {1, 0, 0}, {0}, 0, 0}),
     SP_CONV("conv (1,3,3) spatial s(1,2,2)", SP_SHAPE(1, 3, 3, 8, 7), SP_SHAPE(4, 3, 1, 3, 3), 1,
-            {{1, 2, 2}, {0, 1, 1}, {0}, 0}),
+            {{1, 2, 2}, {0, 1, 1}, {0}, 0, 0}),
     SP_CONV("conv 7x7 stem (3,7,7) s(1,2,2) p(1,3,3)", SP_SHAPE(1, 3, 3, 13, 12), SP_SHAPE(4, 3, 3, 7, 7), 0,
-            {{1, 2, 2}, {1, 3, 3}, {0}, 0}),
+            {{1, 2, 2}, {1, 3, 3}, {0}, 0, 0}),
     SP_CONV("conv (1,7,7) r2plus1d stem", SP_SHAPE(1, 3, 2, 11, 11), SP_SHAPE(3, 3, 1, 7, 7), 1,
-            {{1, 2, 2}, {0, 3, 3}, {0}, 0}),
-    SP_CONV("conv dilation 2", SP_SHAPE(1, 2, 6, 7, 8), SP_SHAPE(3, 2, 3, 3, 3), 1, {{0}, {2, 2, 2}, {2, 2, 2}, 0}),
+            {{1, 2, 2}, {0, 3, 3}, {0}, 0, 0}),
+    SP_CONV("conv dilation 2", SP_SHAPE(1, 2, 6, 7, 8), SP_SHAPE(3, 2, 3, 3, 3), 1, {{0}, {2, 2, 2}, {2, 2, 2}, 0, 0}),
     SP_CONV("conv dilation (1,2,3) stride (2,1,2)", SP_SHAPE(2, 2, 5, 7, 9), SP_SHAPE(2, 2, 2, 3, 2), 1,
-            {{2, 1, 2}, {0, 1, 2}, {1, 2, 3}, 0}),
-    SP_CONV("conv groups 2", SP_SHAPE(2, 4, 3, 5, 5), SP_SHAPE(6, 2, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 2}),
-    SP_CONV("conv groups 2 pointwise", SP_SHAPE(2, 4, 3, 4, 5), SP_SHAPE(6, 2, 1, 1, 1), 1, {{0}, {0}, {0}, 2}),
-    SP_CONV("conv depthwise 3x3x3", SP_SHAPE(2, 4, 4, 5, 6), SP_SHAPE(4, 1, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 4}),
+            {{2, 1, 2}, {0, 1, 2}, {1, 2, 3}, 0, 0}),
+    SP_CONV("conv groups 2", SP_SHAPE(2, 4, 3, 5, 5), SP_SHAPE(6, 2, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 2, 0}),
+    SP_CONV("conv groups 2 pointwise", SP_SHAPE(2, 4, 3, 4, 5), SP_SHAPE(6, 2, 1, 1, 1), 1, {{0}, {0}, {0}, 2, 0}),
+    SP_CONV("conv depthwise 3x3x3", SP_SHAPE(2, 4, 4, 5, 6), SP_SHAPE(4, 1, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 4, 0}),
     SP_CONV("conv depthwise x2 stride 2 dil 2", SP_SHAPE(1, 3, 5, 7, 8), SP_SHAPE(6, 1, 3, 3, 3), 1,
-            {{2, 2, 2}, {2, 1, 2}, {2, 1, 2}, 3}),
-    SP_CONV("conv conv2d as T=1", SP_SHAPE(2, 3, 1, 6, 7), SP_SHAPE(4, 3, 1, 3, 3), 1, {{0}, {0, 1, 1}, {0}, 0}),
-    SP_CONV("conv conv1d as T=H=1", SP_SHAPE(2, 3, 1, 1, 11), SP_SHAPE(4, 3, 1, 1, 5), 1, {{0, 0, 2}, {0, 0, 2}, {0}, 0}),
+            {{2, 2, 2}, {2, 1, 2}, {2, 1, 2}, 3, 0}),
+    SP_CONV("conv conv2d as T=1", SP_SHAPE(2, 3, 1, 6, 7), SP_SHAPE(4, 3, 1, 3, 3), 1, {{0}, {0, 1, 1}, {0}, 0, 0}),
+    SP_CONV("conv conv1d as T=H=1", SP_SHAPE(2, 3, 1, 1, 11), SP_SHAPE(4, 3, 1, 1, 5), 1, {{0, 0, 2}, {0, 0, 2}, {0}, 0, 0}),
     SP_CONV("conv kernel 2 stride 3 pad 2", SP_SHAPE(1, 2, 4, 7, 8), SP_SHAPE(3, 2, 2, 2, 2), 1,
-            {{3, 3, 3}, {2, 2, 2}, {0}, 0}),
-    SP_CONV("conv pointwise on 1x1x1", SP_SHAPE(3, 4, 1, 1, 1), SP_SHAPE(5, 4, 1, 1, 1), 1, {{0}, {0}, {0}, 0}),
+            {{3, 3, 3}, {2, 2, 2}, {0}, 0, 0}),
+    SP_CONV("conv pointwise on 1x1x1", SP_SHAPE(3, 4, 1, 1, 1), SP_SHAPE(5, 4, 1, 1, 1), 1, {{0}, {0}, {0}, 0, 0}),
     SP_CONV("conv groups 2 stride 2 dil 2", SP_SHAPE(2, 4, 5, 6, 7), SP_SHAPE(4, 2, 3, 3, 3), 1,
-            {{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, 2}),
+            {{2, 2, 2}, {2, 2, 2}, {2, 2, 2}, 2, 0}),
     /* stride 1, padding <= dilation*(kernel-1), Cout_g <= Cin_g: the input
      * gradient is a convolution (implicit GEMM); otherwise (larger padding,
      * or more output channels as in "conv 3x3x3 pad 1") col2vol */
     SP_CONV("conv 3x3x3 16->8 (8-row tiles, implicit input gradient)", SP_SHAPE(1, 16, 3, 5, 6),
-            SP_SHAPE(8, 16, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0}),
+            SP_SHAPE(8, 16, 3, 3, 3), 1, {{0}, {1, 1, 1}, {0}, 0, 0}),
     SP_CONV("conv dilation 2 pad (1,0,2)", SP_SHAPE(1, 3, 6, 7, 8), SP_SHAPE(2, 3, 3, 3, 3), 1,
-            {{0}, {1, 0, 2}, {2, 2, 2}, 0}),
+            {{0}, {1, 0, 2}, {2, 2, 2}, 0, 0}),
     /* few positions, several samples: one forward GEMM over the batch, its
      * output (Cout*N*P = 384 floats) larger than the column block (K*P = 64) */
     SP_CONV("conv (1,2,2) s(1,2,2) 2->16 N=3 (batched forward)", SP_SHAPE(3, 2, 2, 4, 4), SP_SHAPE(16, 2, 1, 2, 2), 1,
-            {{1, 2, 2}, {0}, {0}, 0}),
+            {{1, 2, 2}, {0}, {0}, 0, 0}),
     SP_CONV("conv pad 3 > kernel 3 (col2vol input gradient)", SP_SHAPE(1, 2, 3, 4, 5), SP_SHAPE(3, 2, 3, 3, 3), 1,
-            {{0}, {3, 0, 2}, {0}, 0}),
+            {{0}, {3, 0, 2}, {0}, 0, 0}),
     {"conv (3,1,1) 72->64 (8-row tiles, several panels)", SP_CONV3D, 5, {2, 72, 6, 5, 13}, 5, {64, 72, 3, 1, 1}, 1,
-     {{0}, {1, 0, 0}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+     {{0}, {1, 0, 0}, {0}, 0, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
     {"conv 3x3x3 40->40 groups 2 stride 1 (implicit input gradient per group)", SP_CONV3D, 5, {2, 40, 3, 9, 11}, 5,
-     {40, 20, 3, 3, 3}, 1, {{0}, {1, 1, 1}, {0}, 2}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+     {40, 20, 3, 3, 3}, 1, {{0}, {1, 1, 1}, {0}, 2, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
     /* several column blocks (K = 64*27 = 1728 > budget / P): no finite differences, too big */
     {"conv 3x3x3 64->8 several vol2col blocks", SP_CONV3D, 5, {1, 64, 3, 24, 24}, 5, {8, 64, 3, 3, 3}, 1,
-     {{0}, {1, 1, 1}, {0}, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+     {{0}, {1, 1, 1}, {0}, 0, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+    /* Winograd: DJ_CONV_WINOGRAD forces it on small shapes (AUTO takes it
+     * from 16 channels on where it saves 1.8x the products); F(4,3) on axes
+     * of 7+ outputs, F(2,3) on shorter ones, 1-tap axes as they are */
+    SP_WCONV("winograd 3x3x3 pad 1 F(4,3) on every axis", SP_SHAPE(1, 5, 8, 8, 9), SP_SHAPE(7, 5, 3, 3, 3), 1,
+            {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd 3x3x3 no pad (F(2,3) on short axes)", SP_SHAPE(2, 3, 4, 5, 9), SP_SHAPE(4, 3, 3, 3, 3), 1,
+            {{0}, {0}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd 3x3x3 pad 2", SP_SHAPE(1, 2, 3, 4, 5), SP_SHAPE(3, 2, 3, 3, 3), 0,
+            {{0}, {2, 2, 2}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd pads (0,1,2)", SP_SHAPE(1, 3, 4, 6, 5), SP_SHAPE(2, 3, 3, 3, 3), 1,
+            {{0}, {0, 1, 2}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd (1,3,3) pad (0,1,1)", SP_SHAPE(2, 4, 3, 9, 10), SP_SHAPE(6, 4, 1, 3, 3), 1,
+            {{0}, {0, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd (3,1,1) pad (1,0,0)", SP_SHAPE(2, 4, 7, 3, 5), SP_SHAPE(5, 4, 3, 1, 1), 0,
+            {{0}, {1, 0, 0}, {0}, 0, DJ_CONV_WINOGRAD}),
+    SP_WCONV("winograd 3x3x3 T=1 pad 1 (trimmed to the middle tap)", SP_SHAPE(2, 6, 1, 7, 7), SP_SHAPE(5, 6, 3, 3, 3),
+            1, {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}),
+    {"winograd 3x3x3 40->24 (channel tails, several blocks)", SP_CONV3D, 5, {2, 40, 4, 13, 30}, 5, {24, 40, 3, 3, 3},
+     1, {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
+    {"conv 3x3x3 32->48 (AUTO takes Winograd)", SP_CONV3D, 5, {2, 32, 4, 12, 12}, 5, {48, 32, 3, 3, 3}, 0,
+     {{0}, {1, 1, 1}, {0}, 0, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
 
     /* linear */
     {"linear (2,3,5)x(4,5)", SP_LINEAR, 3, {2, 3, 5}, 2, {4, 5}, 1, SP_NOCONV, SP_NOPOOL, {0}, 0, 0, 1e-4, 1e-6, 1e-6},
@@ -398,9 +423,9 @@ static inline dj_status sp_backward(const sp_case *c, const dj_exec *ex, sp_set 
 }
 
 /* Scratch a case needs on the fast path. */
-static inline size_t sp_scratch_bytes(const sp_case *c, const sp_set *s) {
+static inline size_t sp_scratch_bytes(const sp_case *c, const sp_set *s, int threads) {
     if (c->op == SP_CONV3D)
-        return dj_conv3d_scratch_bytes(&c->conv, &s->in[0], &s->in[1]);
+        return dj_conv3d_scratch_bytes(&c->conv, &s->in[0], &s->in[1], threads);
     if (c->op == SP_PATCH_EMBED)
         return dj_patch_embed_scratch_bytes(&s->in[0], &s->in[1]);
     return 0;

@@ -143,24 +143,24 @@ typedef struct conv_case {
 } conv_case;
 
 static const conv_case conv_cases[] = {
-    {"3x3x3 pad 1", {2, 4, 4, 6, 6}, {8, 4, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
-    {"1x3x3 stride 2", {1, 3, 4, 9, 9}, {5, 3, 1, 3, 3}, {{1, 2, 2}, {0, 1, 1}, {1, 1, 1}, 1}},
-    {"pointwise", {2, 16, 2, 5, 5}, {12, 16, 1, 1, 1}, {{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, 1}},
-    {"groups 2, 3x1x1", {1, 4, 5, 3, 3}, {6, 2, 3, 1, 1}, {{1, 1, 1}, {1, 0, 0}, {1, 1, 1}, 2}},
-    {"K 1296 (two K blocks)", {1, 48, 3, 4, 4}, {4, 48, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
-    {"3 position blocks", {1, 76, 8, 16, 16}, {3, 76, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
+    {"3x3x3 pad 1", {2, 4, 4, 6, 6}, {8, 4, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0}},
+    {"1x3x3 stride 2", {1, 3, 4, 9, 9}, {5, 3, 1, 3, 3}, {{1, 2, 2}, {0, 1, 1}, {1, 1, 1}, 1, 0}},
+    {"pointwise", {2, 16, 2, 5, 5}, {12, 16, 1, 1, 1}, {{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, 1, 0}},
+    {"groups 2, 3x1x1", {1, 4, 5, 3, 3}, {6, 2, 3, 1, 1}, {{1, 1, 1}, {1, 0, 0}, {1, 1, 1}, 2, 0}},
+    {"K 1296 (two K blocks)", {1, 48, 3, 4, 4}, {4, 48, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0}},
+    {"3 position blocks", {1, 76, 8, 16, 16}, {3, 76, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0}},
     /* the implicit-GEMM paths: batched forward (N > 1, P < 256), stride-1
      * input gradient through the flipped weight (dilated, uneven padding,
      * groups), its col2vol fallback (Cout_g > Cin_g; padding past
      * dilation*(k-1)), odd strides, runs cut by samples and panels */
-    {"batched 3x3x3, 3 samples", {3, 5, 2, 5, 7}, {9, 5, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}},
-    {"dilation 2, pad (2,1,0)", {2, 6, 6, 7, 9}, {4, 6, 3, 3, 2}, {{1, 1, 1}, {2, 1, 0}, {2, 2, 3}, 1}},
-    {"groups 3 3x3x3, Cout_g > Cin_g", {2, 6, 3, 6, 5}, {9, 2, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 3}},
-    {"stride (2,1,3) pad (1,0,2)", {2, 5, 5, 6, 11}, {7, 5, 2, 3, 4}, {{2, 1, 3}, {1, 0, 2}, {1, 1, 1}, 1}},
-    {"pad 2 > k-1 (col2vol)", {1, 3, 3, 5, 6}, {4, 3, 1, 3, 3}, {{1, 1, 1}, {0, 2, 2}, {1, 1, 1}, 1}},
-    {"1x1x1 stride 2", {2, 12, 3, 5, 5}, {10, 12, 1, 1, 1}, {{2, 2, 2}, {0, 0, 0}, {1, 1, 1}, 1}},
-    {"(1,7,7) s(1,2,2), K odd", {1, 3, 2, 23, 23}, {5, 3, 1, 7, 7}, {{1, 2, 2}, {0, 3, 3}, {1, 1, 1}, 1}},
-    {"long rows, batched groups 2", {4, 4, 1, 3, 70}, {6, 2, 1, 3, 3}, {{1, 1, 1}, {0, 1, 1}, {1, 1, 1}, 2}},
+    {"batched 3x3x3, 3 samples", {3, 5, 2, 5, 7}, {9, 5, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0}},
+    {"dilation 2, pad (2,1,0)", {2, 6, 6, 7, 9}, {4, 6, 3, 3, 2}, {{1, 1, 1}, {2, 1, 0}, {2, 2, 3}, 1, 0}},
+    {"groups 3 3x3x3, Cout_g > Cin_g", {2, 6, 3, 6, 5}, {9, 2, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 3, 0}},
+    {"stride (2,1,3) pad (1,0,2)", {2, 5, 5, 6, 11}, {7, 5, 2, 3, 4}, {{2, 1, 3}, {1, 0, 2}, {1, 1, 1}, 1, 0}},
+    {"pad 2 > k-1 (col2vol)", {1, 3, 3, 5, 6}, {4, 3, 1, 3, 3}, {{1, 1, 1}, {0, 2, 2}, {1, 1, 1}, 1, 0}},
+    {"1x1x1 stride 2", {2, 12, 3, 5, 5}, {10, 12, 1, 1, 1}, {{2, 2, 2}, {0, 0, 0}, {1, 1, 1}, 1, 0}},
+    {"(1,7,7) s(1,2,2), K odd", {1, 3, 2, 23, 23}, {5, 3, 1, 7, 7}, {{1, 2, 2}, {0, 3, 3}, {1, 1, 1}, 1, 0}},
+    {"long rows, batched groups 2", {4, 4, 1, 3, 70}, {6, 2, 1, 3, 3}, {{1, 1, 1}, {0, 1, 1}, {1, 1, 1}, 2, 0}},
 };
 
 /* Everything one conv case needs: x, w, b, dy (float) and the bf16 weight. */
@@ -231,7 +231,7 @@ static void test_conv3d_bf16_against_reference(void) {
         }
         /* it is not the float32 result */
         dj_tensor yf = mk_like(DJ_DTYPE_F32, &io.y);
-        size_t fb = dj_conv3d_scratch_bytes(&c->p, &io.x, &io.w);
+        size_t fb = dj_conv3d_scratch_bytes(&c->p, &io.x, &io.w, 1);
         void *fs = fb ? malloc(fb) : NULL;
         dj_exec ex = {NULL, fs, fb};
         CHECK_EQ_INT(dj_conv3d_forward(&ex, &c->p, &io.x, &io.w, &io.b, &yf), DJ_OK);
@@ -271,7 +271,7 @@ static void test_conv3d_bf16_bit_identical(void) {
 /* Cin/groups == 1 has no matrix product: the float32 path, bit for bit,
  * and no bf16 weight is needed. */
 static void test_conv3d_bf16_depthwise_is_float32(void) {
-    conv_case c = {"depthwise", {2, 4, 3, 5, 5}, {8, 1, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 4}};
+    conv_case c = {"depthwise", {2, 4, 3, 5, 5}, {8, 1, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 4, 0}};
     conv_io io;
     conv_io_make(&c, &io, 9);
     CHECK(io.scratch_bytes == 0);
@@ -417,7 +417,7 @@ static void graph_expect(dj_graph *g, const dj_exec *ex, dj_tensor *const w[4], 
     dj_tensor wb = to_bf16(w[0]), fwb = to_bf16(w[2]);
     int64_t ys[5] = {2, 4, 4, 6, 6};
     dj_tensor y = mk(DJ_DTYPE_F32, 5, ys), z = mk_like(DJ_DTYPE_F32, out);
-    dj_conv3d_params p = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1};
+    dj_conv3d_params p = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0};
     CHECK_EQ_INT(dj_graph_forward(g, ex, 1), DJ_OK);
     CHECK_EQ_INT(dj_conv3d_forward_bf16(ex, &p, x, w[0], &wb, w[1], &y), DJ_OK);
     CHECK_EQ_INT(dj_linear_forward_bf16(ex, &y, w[2], &fwb, w[3], &z), DJ_OK);

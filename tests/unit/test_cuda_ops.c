@@ -503,8 +503,8 @@ static void check_conv(dj_dtype dt, const dj_conv3d_params *p, const int64_t *si
 
 static void test_conv3d(void) {
     NEED_GPU();
-    dj_conv3d_params same = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1};
-    dj_conv3d_params strided = {{1, 2, 2}, {0, 1, 1}, {1, 1, 1}, 2};
+    dj_conv3d_params same = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0};
+    dj_conv3d_params strided = {{1, 2, 2}, {0, 1, 1}, {1, 1, 1}, 2, 0};
     int64_t si[5] = {2, 4, 5, 9, 11}, sw[5] = {6, 4, 3, 3, 3}, swg[5] = {6, 2, 1, 3, 3};
     check_conv(DJ_DTYPE_F32, &same, si, sw);
     check_conv(DJ_DTYPE_F32, &strided, si, swg);

@@ -79,7 +79,7 @@ static void run_conv3d(void) {
     int has_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pc.params, "bias"));
     dj_tensor *b = has_bias ? load("bias") : NULL;
     dj_tensor *dout = load("dout"), *out = zeros_like(dout);
-    CHECK(dj_conv3d_scratch_bytes(&p, x, w) <= sizeof pc.scratch);
+    CHECK(dj_conv3d_scratch_bytes(&p, x, w, dj_threadpool_size(pc.ex.pool)) <= sizeof pc.scratch);
     CHECK(dj_conv3d_forward(&pc.ex, &p, x, w, b, out) == DJ_OK);
     expect("out", out);
     dj_tensor *dx = zeros_like(x), *dw = zeros_like(w), *db = b ? zeros_like(b) : NULL;

@@ -64,7 +64,7 @@ static dj_status sp_prepare(const sp_case *c, sp_set *ref, dj_tensor *rdout, dj_
 
 /* Forward + backward of the fast operators on `pool`. */
 static dj_status sp_run_fast(const sp_case *c, dj_threadpool *pool, sp_run *r) {
-    size_t bytes = sp_scratch_bytes(c, &r->s);
+    size_t bytes = sp_scratch_bytes(c, &r->s, dj_threadpool_size(pool));
     void *scratch = malloc(bytes + 64);
     if (!scratch)
         return DJ_ERR_NOMEM;
@@ -185,15 +185,15 @@ static dj_tensor sp_f32(int ndim, const int64_t *shape, const float *values) {
 
 static void test_conv_output_shapes_of_r3d(void) {
     int64_t in[5] = {8, 3, 8, 112, 112}, w[5] = {64, 3, 3, 7, 7}, out[5];
-    dj_conv3d_params stem = {{1, 2, 2}, {1, 3, 3}, {0}, 0};
+    dj_conv3d_params stem = {{1, 2, 2}, {1, 3, 3}, {0}, 0, 0};
     CHECK(dj_conv3d_output_shape(&stem, in, w, out) == DJ_OK);
     CHECK(out[0] == 8 && out[1] == 64 && out[2] == 8 && out[3] == 56 && out[4] == 56);
     int64_t in2[5] = {8, 64, 8, 56, 56}, w2[5] = {128, 64, 3, 3, 3};
-    dj_conv3d_params down = {{2, 2, 2}, {1, 1, 1}, {0}, 0};
+    dj_conv3d_params down = {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0};
     CHECK(dj_conv3d_output_shape(&down, in2, w2, out) == DJ_OK);
     CHECK(out[1] == 128 && out[2] == 4 && out[3] == 28 && out[4] == 28);
     int64_t w3[5] = {128, 64, 1, 1, 1};
-    dj_conv3d_params ds = {{2, 2, 2}, {0}, {0}, 0};
+    dj_conv3d_params ds = {{2, 2, 2}, {0}, {0}, 0, 0};
     CHECK(dj_conv3d_output_shape(&ds, in2, w3, out) == DJ_OK);
     CHECK(out[2] == 4 && out[3] == 28 && out[4] == 28);
 }
@@ -203,10 +203,10 @@ static void test_conv_known_values(void) {
     int64_t xs[5] = {1, 1, 1, 1, 4}, ws[5] = {1, 1, 1, 1, 3}, os[5] = {1, 1, 1, 1, 4}, bs = 1;
     float xv[4] = {1, 2, 3, 4}, wv[3] = {1, 0, -1}, bv[1] = {0.5f};
     dj_tensor x = sp_f32(5, xs, xv), w = sp_f32(5, ws, wv), b = sp_f32(1, &bs, bv), y = sp_f32(5, os, NULL);
-    dj_conv3d_params p = {{0}, {0, 0, 1}, {0}, 0};
+    dj_conv3d_params p = {{0}, {0, 0, 1}, {0}, 0, 0};
     float scratch[64];
     dj_exec ex = {NULL, scratch, sizeof scratch};
-    CHECK(dj_conv3d_scratch_bytes(&p, &x, &w) <= sizeof scratch);
+    CHECK(dj_conv3d_scratch_bytes(&p, &x, &w, 1) <= sizeof scratch);
     CHECK(dj_conv3d_forward(&ex, &p, &x, &w, &b, &y) == DJ_OK);
     const float *yv = y.data;
     CHECK_CLOSE(yv[0], -1.5, 0, 1e-6);
@@ -361,8 +361,8 @@ static void test_patch_embed_is_conv_then_flatten(void) {
         ((float *)w.data)[i] = (float)sp_uniform(1, 2, (uint64_t)i);
     for (int64_t i = 0; i < 5; i++)
         ((float *)b.data)[i] = (float)i;
-    dj_conv3d_params p = {{2, 4, 4}, {0}, {0}, 0};
-    size_t need = dj_conv3d_scratch_bytes(&p, &x, &w), need2 = dj_patch_embed_scratch_bytes(&x, &w);
+    dj_conv3d_params p = {{2, 4, 4}, {0}, {0}, 0, 0};
+    size_t need = dj_conv3d_scratch_bytes(&p, &x, &w, dj_threadpool_size(sp_pool3)), need2 = dj_patch_embed_scratch_bytes(&x, &w);
     void *scratch = malloc((need > need2 ? need : need2) + 64);
     dj_exec ex = {sp_pool3, scratch, need > need2 ? need : need2};
     CHECK(dj_conv3d_forward(&ex, &p, &x, &w, &b, &yc) == DJ_OK);
@@ -380,7 +380,7 @@ static void test_patch_embed_is_conv_then_flatten(void) {
 static void test_bad_shapes_are_clear_errors(void) {
     int64_t xs[5] = {2, 4, 3, 5, 5}, ws[5] = {6, 3, 3, 3, 3}, os[5] = {2, 6, 3, 5, 5}, bs = 5;
     dj_tensor x = sp_f32(5, xs, NULL), w = sp_f32(5, ws, NULL), y = sp_f32(5, os, NULL), b = sp_f32(1, &bs, NULL);
-    dj_conv3d_params p = {{0}, {1, 1, 1}, {0}, 0};
+    dj_conv3d_params p = {{0}, {1, 1, 1}, {0}, 0, 0};
     char big[1 << 16];
     dj_exec ex = {NULL, big, sizeof big};
     /* weight has 3 input channels, the input 4 */
@@ -416,10 +416,10 @@ static void test_bad_shapes_are_clear_errors(void) {
     CHECK_EQ_INT(dj_conv3d_forward(&ex, &p, &x, &w9, NULL, &y), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "larger than padded input");
     /* negative padding, stride or groups */
-    dj_conv3d_params neg = {{1, -1, 1}, {0}, {0}, 0};
+    dj_conv3d_params neg = {{1, -1, 1}, {0}, {0}, 0, 0};
     CHECK_EQ_INT(dj_conv3d_forward(&ex, &neg, &x, &w4, NULL, &y), DJ_ERR_INVALID);
     CHECK_STR_CONTAINS(dj_error_message(), "negative");
-    neg = (dj_conv3d_params){{0}, {0}, {0}, -2};
+    neg = (dj_conv3d_params){{0}, {0}, {0}, -2, 0};
     CHECK_EQ_INT(dj_conv3d_forward(&ex, &neg, &x, &w4, NULL, &y), DJ_ERR_INVALID);
     /* 4-D input to conv3d */
     dj_tensor x4;
