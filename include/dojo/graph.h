@@ -152,6 +152,9 @@ void dj_graph_set_bf16(dj_graph *g, int on);
  * choice (Winograd where it pays), DJ_CONV_GEMM and DJ_CONV_WINOGRAD
  * override it for every node. */
 void dj_graph_set_conv_algo(dj_graph *g, int algo);
+/* How many conv3d nodes run Winograd (in float32, also under mixed
+ * precision); *convs (if given) gets the number of conv3d nodes. */
+int dj_graph_winograd_convs(const dj_graph *g, int *convs);
 /* Marks parameter `id` as read in bf16 by its operator under mixed precision
  * (layer builders call it for conv3d and linear weights): with bf16 on, it
  * gets a bf16 copy, seen by operators as io->in_bf16[i]. */

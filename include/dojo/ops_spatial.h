@@ -56,6 +56,11 @@ typedef enum dj_conv_algo {
     DJ_CONV_WINOGRAD = 2,
 } dj_conv_algo;
 
+/* 1 when the float32 conv3d of these shapes runs Winograd here (this CPU,
+ * DOJO_CONV, p->algo), with m[a] outputs per tile along axis a (T, H, W):
+ * 2 or 4 for F(2,3) / F(4,3), 1 for a 1-tap (or trimmed) axis; 0 when it
+ * runs the implicit GEMM (or the shapes are invalid). */
+int dj_conv3d_winograd_tiles(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5], int m[3]);
 /* in (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW) -> out (N,Cout,To,Ho,Wo). */
 dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
                                  int64_t out_shape[5]);

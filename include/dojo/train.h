@@ -37,6 +37,7 @@ typedef struct dj_train_options {
     int64_t epochs, batch, seed, threads, accumulate;
     double label_smoothing;
     int bf16;
+    int conv_algo;          /* train.conv_algo: dj_conv_algo (auto, gemm or winograd) */
     int64_t keep_checkpoints, log_every;
     dj_optim_config optim;
     double lr;

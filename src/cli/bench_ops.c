@@ -3,10 +3,11 @@
  * (input N x 3 x 8 x 112 x 112).
  *
  * For each distinct conv shape it reports the time per call, GFLOP/s
- * (2*N*Cout*K*To*Ho*Wo per pass; backward = input + weight gradients, twice
- * the forward) and the share of the time spent outside dj_sgemm (vol2col,
- * col2vol, bias), measured by timing the same GEMM calls alone. A square
- * dj_sgemm measured in the same run is the peer the convs are compared to.
+ * (2*N*Cout*K*To*Ho*Wo per pass, the direct convolution's count also for
+ * Winograd, which does fewer; backward = input + weight gradients, twice
+ * the forward) and the algorithm that ran (the implicit GEMM, or Winograd
+ * with its outputs per tile along T, H and W). A square dj_sgemm measured
+ * in the same run is the peer the convs are compared to.
  * Memory-bound operators (batch norm, pools, linear) report GB/s of the
  * tensors read and written. Nothing is asserted. */
 #include <stdio.h>
@@ -21,7 +22,7 @@
 
 static int64_t dj_bo_threads = 0, dj_bo_batch = 8, dj_bo_frames = 8, dj_bo_size = 112, dj_bo_reps = 1;
 static int dj_bo_json, dj_bo_cpu_time, dj_bo_bf16;
-static const char *dj_bo_model = "all";
+static const char *dj_bo_model = "all", *dj_bo_algo = "auto";
 
 static const dj_option dj_bo_options[] = {
     {"threads", DJ_OPT_INT, &dj_bo_threads, "N", "compute threads (0: one per core)", 0, 1024},
@@ -31,6 +32,7 @@ static const dj_option dj_bo_options[] = {
     {"reps", DJ_OPT_INT, &dj_bo_reps, "R", "timed repetitions, the best is kept (default 1)", 1, 100},
     {"model", DJ_OPT_STRING, &dj_bo_model, "NAME", "r3d_18, r2plus1d_18, all (default) or none (no convs)", 0, 0},
     {"bf16", DJ_OPT_FLAG, &dj_bo_bf16, NULL, "also time each conv in bf16 mixed precision (dj_conv3d_*_bf16)", 0, 0},
+    {"conv-algo", DJ_OPT_STRING, &dj_bo_algo, "A", "float32 conv3d: auto (default), gemm or winograd", 0, 0},
     {"json", DJ_OPT_FLAG, &dj_bo_json, NULL, "print one JSON object", 0, 0},
     {"cpu-time", DJ_OPT_FLAG, &dj_bo_cpu_time, NULL,
      "time with the process's CPU time, not wall time (other programs then do not count; use --threads 1)", 0, 0},
@@ -118,7 +120,8 @@ static dj_status dj_bo_tensor(int ndim, const int64_t *shape, float value_scale,
 }
 
 typedef struct dj_bo_result {
-    double fwd_s, bwd_s, fwd_gemm_s, bwd_gemm_s, gflop;
+    double fwd_s, bwd_s, gflop;
+    char algo[16]; /* "gemm" or "wino 2x4x4" */
     double bf16_fwd_s, bf16_bwd_s; /* --bf16 */
 } dj_bo_result;
 
@@ -152,32 +155,8 @@ static dj_status dj_bo_time_bf16(dj_threadpool *pool, const dj_conv3d_params *p,
     return st;
 }
 
-/* Times the dj_sgemm calls the conv makes (same sizes, same buffers), alone. */
-static dj_status dj_bo_gemm_only(dj_threadpool *pool, const dj_conv3d_params *p, const dj_tensor *x,
-                                 const dj_tensor *w, const dj_tensor *y, float *col, size_t col_bytes, int backward) {
-    int64_t N = x->shape[0], G = p->groups ? p->groups : 1, Cout = w->shape[0], Cin_g = w->shape[1];
-    int64_t K = Cin_g * w->shape[2] * w->shape[3] * w->shape[4], P = y->shape[2] * y->shape[3] * y->shape[4];
-    int64_t Cout_g = Cout / G;
-    int64_t pb = col_bytes ? (int64_t)(col_bytes / sizeof(float)) / K : P;
-    if (pb > P)
-        pb = P;
-    float *yd = y->data;
-    const float *wd = w->data;
-    float *buf = col ? col : x->data; /* pointwise: the GEMM reads the input itself */
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t p0 = 0; p0 < P; p0 += pb) {
-                int64_t b = P - p0 < pb ? P - p0 : pb, ld = col ? b : P;
-                float *yg = yd + (n * Cout + g * Cout_g) * P + p0;
-                if (!backward) {
-                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_NO_TRANS, Cout_g, b, K, 1.0f, wd, K, buf, ld, 0.0f, yg, P));
-                } else {
-                    DJ_TRY(dj_sgemm(pool, DJ_NO_TRANS, DJ_TRANS, Cout_g, K, b, 1.0f, yg, P, buf, ld, 1.0f,
-                                    (float *)wd, K));
-                    DJ_TRY(dj_sgemm(pool, DJ_TRANS, DJ_NO_TRANS, K, b, Cout_g, 1.0f, wd, K, yg, P, 0.0f, buf, ld));
-                }
-            }
-    return DJ_OK;
+static int dj_bo_algo_value(void) {
+    return !strcmp(dj_bo_algo, "gemm") ? DJ_CONV_GEMM : !strcmp(dj_bo_algo, "winograd") ? DJ_CONV_WINOGRAD : DJ_CONV_AUTO;
 }
 
 static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_result *r) {
@@ -185,8 +164,13 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
     if (T < 1)
         T = 1;
     int64_t xs[5] = {dj_bo_batch, c->cin, T, S, S}, ws[5] = {c->cout, c->cin, c->k[0], c->k[1], c->k[2]}, ys[5];
-    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, 0};
-    dj_tensor x = {0}, w = {0}, b = {0}, y = {0}, dx = {0}, dw = {0}, db = {0}, w2 = {0};
+    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, dj_bo_algo_value()};
+    dj_tensor x = {0}, w = {0}, b = {0}, y = {0}, dx = {0}, dw = {0}, db = {0};
+    int m[3];
+    if (dj_conv3d_winograd_tiles(&p, xs, ws, m))
+        snprintf(r->algo, sizeof r->algo, "wino %dx%dx%d", m[0], m[1], m[2]);
+    else
+        snprintf(r->algo, sizeof r->algo, "gemm");
     int64_t cout = c->cout;
     void *scratch = NULL;
     dj_status st = dj_conv3d_output_shape(&p, xs, ws, ys);
@@ -194,8 +178,6 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
         st = dj_bo_tensor(5, xs, 1.0f, 1, &x);
     if (st == DJ_OK)
         st = dj_bo_tensor(5, ws, 0.05f, 2, &w);
-    if (st == DJ_OK)
-        st = dj_bo_tensor(5, ws, 0.05f, 2, &w2);
     if (st == DJ_OK)
         st = dj_bo_tensor(1, &cout, 0.1f, 3, &b);
     if (st == DJ_OK)
@@ -214,7 +196,7 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
     dj_exec ex = {pool, scratch, bytes};
     int64_t K = c->cin * c->k[0] * c->k[1] * c->k[2];
     r->gflop = 2.0 * (double)(dj_tensor_numel(&y) * K) * 1e-9;
-    r->fwd_s = r->bwd_s = r->fwd_gemm_s = r->bwd_gemm_s = 1e30;
+    r->fwd_s = r->bwd_s = 1e30;
     for (int64_t rep = 0; st == DJ_OK && rep < dj_bo_reps; rep++) {
         double t0 = dj_bo_now();
         st = dj_conv3d_forward(&ex, &p, &x, &w, &b, &y);
@@ -222,22 +204,13 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
         if (st == DJ_OK)
             st = dj_conv3d_backward(&ex, &p, &x, &w, &y, &dx, &dw, &db);
         double t2 = dj_bo_now();
-        int direct = c->cin == 1; /* depthwise runs no GEMM */
-        if (st == DJ_OK && !direct)
-            st = dj_bo_gemm_only(pool, &p, &x, &w2, &y, scratch, bytes, 0);
-        double t3 = dj_bo_now();
-        if (st == DJ_OK && !direct)
-            st = dj_bo_gemm_only(pool, &p, &x, &w2, &y, scratch, bytes, 1);
-        double t4 = dj_bo_now();
         if (t1 - t0 < r->fwd_s) r->fwd_s = t1 - t0;
         if (t2 - t1 < r->bwd_s) r->bwd_s = t2 - t1;
-        if (t3 - t2 < r->fwd_gemm_s) r->fwd_gemm_s = t3 - t2;
-        if (t4 - t3 < r->bwd_gemm_s) r->bwd_gemm_s = t4 - t3;
     }
     free(scratch);
     if (st == DJ_OK && dj_bo_bf16)
         st = dj_bo_time_bf16(pool, &p, &x, &w, &b, &y, &dx, &dw, &db, r);
-    dj_tensor *all[] = {&x, &w, &w2, &b, &y, &dx, &dw, &db};
+    dj_tensor *all[] = {&x, &w, &b, &y, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         dj_tensor_free(all[i]);
     return st;
@@ -366,6 +339,8 @@ int dj_bench_ops(int argc, char **argv) {
         strcmp(dj_bo_model, "none"))
         return dj_cli_usage_error("bench ops", "--model must be r3d_18, r2plus1d_18, all or none, not '%s'",
                                   dj_bo_model);
+    if (strcmp(dj_bo_algo, "auto") && strcmp(dj_bo_algo, "gemm") && strcmp(dj_bo_algo, "winograd"))
+        return dj_cli_usage_error("bench ops", "--conv-algo must be auto, gemm or winograd, not '%s'", dj_bo_algo);
     dj_threadpool *pool = NULL;
     if (dj_threadpool_create((int)dj_bo_threads, &pool) != DJ_OK)
         return dj_cli_fail();
@@ -380,6 +355,7 @@ int dj_bench_ops(int argc, char **argv) {
     snprintf(shape, sizeof shape, "%lldx3x%lldx%lldx%lld", (long long)dj_bo_batch, (long long)dj_bo_frames,
              (long long)dj_bo_size, (long long)dj_bo_size);
     cJSON_AddStringToObject(root, "input", shape);
+    cJSON_AddStringToObject(root, "conv_algo", dj_bo_algo);
     cJSON_AddNumberToObject(root, "sgemm_512_gflops", peer);
     const double peak = dj_bo_nominal_peak(dj_threadpool_size(pool));
     cJSON_AddNumberToObject(root, "nominal_fma_peak_gflops", peak);
@@ -387,8 +363,8 @@ int dj_bench_ops(int argc, char **argv) {
         printf("dojo bench ops: input %s, %d threads, %s time, dj_sgemm 512^3 peer %.2f GFLOP/s, nominal FMA peak %.0f "
                "GFLOP/s\n",
                shape, dj_threadpool_size(pool), dj_bo_cpu_time ? "CPU" : "wall", peer, peak);
-        printf("%-12s %-36s %3s %9s %9s %8s %8s %7s %7s %6s", "model", "conv3d layer", "x", "fwd ms", "bwd ms",
-               "fwd GF/s", "bwd GF/s", "fwd out", "bwd out", "/peer");
+        printf("%-12s %-36s %3s %9s %9s %8s %8s %-11s %6s", "model", "conv3d layer", "x", "fwd ms", "bwd ms",
+               "fwd GF/s", "bwd GF/s", "algorithm", "/peer");
         if (dj_bo_bf16)
             printf(" %8s %8s %8s %8s %6s", "bf16 fwd", "bf16 bwd", "fwd GF/s", "bwd GF/s", "x f32");
         printf("\n");
@@ -404,14 +380,12 @@ int dj_bench_ops(int argc, char **argv) {
         if (st != DJ_OK)
             break;
         double fg = r.gflop / r.fwd_s, bg = 2.0 * r.gflop / r.bwd_s;
-        double fo = r.fwd_s > r.fwd_gemm_s ? (r.fwd_s - r.fwd_gemm_s) / r.fwd_s : 0.0;
-        double bo = r.bwd_s > r.bwd_gemm_s ? (r.bwd_s - r.bwd_gemm_s) / r.bwd_s : 0.0;
         tot_flop += 3.0 * r.gflop * c->count;
         tot_s += (r.fwd_s + r.bwd_s) * c->count;
         tot_bf16_s += dj_bo_bf16 ? (r.bf16_fwd_s + r.bf16_bwd_s) * c->count : 0.0;
         if (!dj_bo_json) {
-            printf("%-12s %-36s %3d %9.2f %9.2f %8.2f %8.2f %6.1f%% %6.1f%% %6.2f", c->model, c->name, c->count,
-                   1e3 * r.fwd_s, 1e3 * r.bwd_s, fg, bg, 100 * fo, 100 * bo, (3.0 * r.gflop / (r.fwd_s + r.bwd_s)) / peer);
+            printf("%-12s %-36s %3d %9.2f %9.2f %8.2f %8.2f %-11s %6.2f", c->model, c->name, c->count, 1e3 * r.fwd_s,
+                   1e3 * r.bwd_s, fg, bg, r.algo, (3.0 * r.gflop / (r.fwd_s + r.bwd_s)) / peer);
             if (dj_bo_bf16)
                 printf(" %8.2f %8.2f %8.2f %8.2f %5.2fx", 1e3 * r.bf16_fwd_s, 1e3 * r.bf16_bwd_s,
                        r.gflop / r.bf16_fwd_s, 2.0 * r.gflop / r.bf16_bwd_s,
@@ -427,8 +401,7 @@ int dj_bench_ops(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "backward_ms", 1e3 * r.bwd_s);
         cJSON_AddNumberToObject(o, "forward_gflops", fg);
         cJSON_AddNumberToObject(o, "backward_gflops", bg);
-        cJSON_AddNumberToObject(o, "forward_outside_gemm", fo);
-        cJSON_AddNumberToObject(o, "backward_outside_gemm", bo);
+        cJSON_AddStringToObject(o, "algo", r.algo);
         if (dj_bo_bf16) {
             cJSON_AddNumberToObject(o, "bf16_forward_ms", 1e3 * r.bf16_fwd_s);
             cJSON_AddNumberToObject(o, "bf16_backward_ms", 1e3 * r.bf16_bwd_s);

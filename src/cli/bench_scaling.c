@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "dojo/config.h"
+#include "dojo/ops_spatial.h"
 #include "dojo/dist.h"
 #include "dojo/log.h"
 #include "dojo/model.h"
@@ -68,7 +69,7 @@ typedef struct dj_bs {
 
 /* Random clips and labels differ on every rank (the rank is the stream). */
 static dj_status dj_bs_setup(dj_bs *b) {
-    DJ_TRY(dj_bench_net_setup(&b->net, "bench scaling", dj_bs_model, 0, (int)dj_bs_threads, 0,
+    DJ_TRY(dj_bench_net_setup(&b->net, "bench scaling", dj_bs_model, 0, (int)dj_bs_threads, 0, DJ_CONV_AUTO,
                               (uint64_t)dj_comm_rank(b->comm)));
     DJ_TRY(dj_comm_broadcast_graph(b->comm, b->net.g));
     if (dj_comm_size(b->comm) > 1)

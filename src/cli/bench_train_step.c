@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "dojo/config.h"
+#include "dojo/ops_spatial.h"
 #include "dojo/cpu.h"
 #include "dojo/log.h"
 #include "dojo/model.h"
@@ -31,7 +32,7 @@
 #include "dojo/version.h"
 #include "kernels/cpu/peak.h"
 
-static const char *dj_bts_model, *dj_bts_input, *dj_bts_device;
+static const char *dj_bts_model, *dj_bts_input, *dj_bts_device, *dj_bts_algo;
 static int64_t dj_bts_threads, dj_bts_steps, dj_bts_warmup, dj_bts_classes, dj_bts_top;
 static int dj_bts_bf16, dj_bts_json, dj_bts_profile, dj_bts_compare;
 
@@ -44,8 +45,12 @@ static const dj_option dj_bts_options[] = {
     {"classes", DJ_OPT_INT, &dj_bts_classes, "K", "classes of the last layer (default: the model file's)", 0, 1000000},
     {"device", DJ_OPT_STRING, &dj_bts_device, "cpu|cuda[:N]", "where the step runs (default cpu)", 0, 0},
     {"bf16", DJ_OPT_FLAG, &dj_bts_bf16, NULL, "mixed precision: bf16 matrix products, float32 sums and weights", 0, 0},
+    {"conv-algo", DJ_OPT_STRING, &dj_bts_algo, "auto|gemm|winograd",
+     "how float32 conv3d computes (default auto: Winograd where it pays)", 0, 0},
     {"compare", DJ_OPT_FLAG, &dj_bts_compare, NULL,
-     "with --bf16: also time the float32 step in the same run, steps alternating", 0, 0},
+     "also time a reference step in the same run, steps alternating: float32 with --bf16, else conv3d on the implicit "
+     "GEMM",
+     0, 0},
     {"json", DJ_OPT_FLAG, &dj_bts_json, NULL, "print one JSON object", 0, 0},
     {"profile", DJ_OPT_FLAG, &dj_bts_profile, NULL, "also time each operator (extra steps)", 0, 0},
     {"top", DJ_OPT_INT, &dj_bts_top, "N", "nodes listed by --profile (default 15)", 1, 100000},
@@ -54,8 +59,8 @@ static const dj_option dj_bts_options[] = {
 
 static const dj_cli_spec dj_bts_spec = {
     "bench train-step",
-    "--model NAME [--input NxCxTxHxW] [--threads T] [--steps S] [--warmup W] [--classes K] [--bf16] [--json] "
-    "[--compare] [--profile]",
+    "--model NAME [--input NxCxTxHxW] [--threads T] [--steps S] [--warmup W] [--classes K] [--bf16] "
+    "[--conv-algo A] [--json] [--compare] [--profile]",
     "Times whole training steps (zero gradients, forward, backward, SGD with\n"
     "momentum 0.9 and weight decay 1e-4) of a model on random clips and labels.\n"
     "Prints the median ms per step, clips/s (N / step time), GFLOP/s and the\n"
@@ -67,9 +72,13 @@ static const dj_cli_spec dj_bts_spec = {
     "With --bf16 the matrix products of conv3d and linear take bf16 operands\n"
     "(float32 sums, float32 master weights; the same FLOP count) and MFU is\n"
     "against the bf16 dot-product peak (vdpbf16ps) measured in the same run, or\n"
-    "the float32 FMA peak where the CPU converts bf16 instead. --compare builds\n"
-    "the float32 model too and alternates its steps with the bf16 ones, so that\n"
-    "the speed-up (speedup_vs_f32) is a ratio of medians taken under the same load.\n"
+    "the float32 FMA peak where the CPU converts bf16 instead. float32 conv3d\n"
+    "runs Winograd where it pays (--conv-algo auto; its FLOPs are still counted\n"
+    "as the direct convolution's, so MFU can pass 100%), or always the implicit\n"
+    "GEMM (gemm). --compare builds a second model and alternates its steps with\n"
+    "these, so that the speed-up is a ratio of medians taken under the same\n"
+    "load: with --bf16 the float32 model (speedup_vs_f32), without it the same\n"
+    "model on the implicit GEMM (speedup_vs_gemm).\n"
     "JSON keys: ms_per_step, clips_per_s, gflops, mfu, dtype, peak_rss_mb, model,\n"
     "input, threads, steps (and more).",
     dj_bts_options, 0, 0,
@@ -79,6 +88,7 @@ static const dj_cli_spec dj_bts_spec = {
 typedef struct dj_bts {
     dj_bench_net net;
     int bf16;         /* mixed precision */
+    int conv_algo;    /* dj_conv_algo */
     double fwd_flops; /* per step, forward only */
 } dj_bts;
 
@@ -88,7 +98,7 @@ typedef struct dj_bts_result {
     double peak_gflops, load_before, load_after, rss_mb, arena_mb;
     dj_graph_memory mem;  /* the plan */
     double optimizer_mb;  /* optimizer state (momentum), outside the arena */
-    double peer_step; /* --compare: median float32 step, alternating with these */
+    double peer_step; /* --compare: median step of the peer, alternating with these */
 } dj_bts_result;
 
 enum { DJ_BTS_PHASES = 5 }; /* step, zero, forward, backward, optimizer */
@@ -105,7 +115,7 @@ static double dj_bts_mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0
 
 static dj_status dj_bts_setup(dj_bts *b) {
     DJ_TRY(dj_bench_net_setup(&b->net, "bench train-step", dj_bts_model, dj_bts_classes, (int)dj_bts_threads, b->bf16,
-                              0));
+                              b->conv_algo, 0));
     for (int i = 0; i < dj_graph_num_nodes(b->net.g); i++)
         b->fwd_flops += dj_graph_node_flops(b->net.g, i);
     return DJ_OK;
@@ -304,9 +314,13 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
     cJSON_AddNumberToObject(o, "peak_rss_mb", r->rss_mb);
     cJSON_AddStringToObject(o, "dtype", dj_bts_bf16 ? "bf16" : "float32");
     cJSON_AddStringToObject(o, "peak_kind", dj_bts_peak_kind());
-    if (r->peer_step > 0) {
+    cJSON_AddStringToObject(o, "conv_algo", dj_bts_algo);
+    if (r->peer_step > 0 && dj_bts_bf16) {
         cJSON_AddNumberToObject(o, "f32_ms_per_step", 1e3 * r->peer_step);
         cJSON_AddNumberToObject(o, "speedup_vs_f32", r->peer_step / r->step);
+    } else if (r->peer_step > 0) {
+        cJSON_AddNumberToObject(o, "gemm_ms_per_step", 1e3 * r->peer_step);
+        cJSON_AddNumberToObject(o, "speedup_vs_gemm", r->peer_step / r->step);
     }
     cJSON_AddNumberToObject(o, "peak_gflops", r->peak_gflops);
     cJSON_AddNumberToObject(o, "forward_gflop", b->fwd_flops * 1e-9);
@@ -331,11 +345,11 @@ static cJSON *dj_bts_json_object(const dj_bts *b, const dj_bts_result *r) {
 
 static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
     double gf = dj_bts_gflops(b, r);
-    printf("train-step %s %s, %d thread%s, %s kernels, %s, median of %lld steps after %lld warm-up\n",
+    printf("train-step %s %s, %d thread%s, %s kernels, %s, conv3d %s, median of %lld steps after %lld warm-up\n",
            dj_bts_model, dj_bts_input, b->net.threads, b->net.threads == 1 ? "" : "s", dj_cpu_isa_name(dj_cpu_best_isa()),
            dj_bts_bf16 ? (dj_cpu_bf16_native() ? "bf16 mixed precision (avx512_bf16)" : "bf16 mixed precision (converted)")
                        : "float32",
-           (long long)dj_bts_steps, (long long)dj_bts_warmup);
+           dj_bts_algo, (long long)dj_bts_steps, (long long)dj_bts_warmup);
     printf("  load average %.2f before, %.2f after (other work lowers the figures)\n", r->load_before, r->load_after);
     printf("  ms/step      %10.2f  (zero %.2f, forward %.2f, backward %.2f, optimizer %.2f)\n", 1e3 * r->step,
            1e3 * r->zero, 1e3 * r->forward, 1e3 * r->backward, 1e3 * r->optim);
@@ -350,9 +364,12 @@ static void dj_bts_text(const dj_bts *b, const dj_bts_result *r) {
            "               optimizer %.1f MB; the rest of the RSS is the process\n",
            dj_bts_mib(m->params), dj_bts_mib(m->grads), dj_bts_mib(m->inputs + m->buffers),
            dj_bts_mib(m->activations), dj_bts_mib(m->recomputed), dj_bts_mib(m->scratch), r->optimizer_mb);
-    if (r->peer_step > 0)
+    if (r->peer_step > 0 && dj_bts_bf16)
         printf("  float32 step %10.2f ms, alternating in this run -> bf16 %.2fx faster\n", 1e3 * r->peer_step,
                r->peer_step / r->step);
+    else if (r->peer_step > 0)
+        printf("  GEMM step    %10.2f ms (conv3d on the implicit GEMM), alternating in this run -> %.2fx faster\n",
+               1e3 * r->peer_step, r->peer_step / r->step);
 }
 
 /* Times the steps between two peak measurements (the better one is kept:
@@ -398,6 +415,7 @@ static void dj_bts_defaults(void) {
     dj_bts_top = 15;
     dj_bts_bf16 = dj_bts_json = dj_bts_profile = dj_bts_compare = 0;
     dj_bts_device = NULL;
+    dj_bts_algo = "auto";
 }
 
 int dj_bench_train_step(int argc, char **argv) {
@@ -417,11 +435,17 @@ int dj_bench_train_step(int argc, char **argv) {
     rc = dj_cli_device("bench train-step", dj_bts_device, &device);
     if (rc >= 0)
         return rc;
-    if (dj_bts_compare && !dj_bts_bf16)
-        return dj_cli_usage_error("bench train-step", "--compare times float32 beside --bf16: give --bf16 too");
+    int algo = dj_bench_conv_algo(dj_bts_algo);
+    if (algo < 0)
+        return dj_cli_usage_error("bench train-step", "--conv-algo must be auto, gemm or winograd, not '%s'",
+                                  dj_bts_algo);
+    if (dj_bts_compare && !dj_bts_bf16 && algo == DJ_CONV_GEMM)
+        return dj_cli_usage_error("bench train-step", "--compare without --bf16 compares with --conv-algo gemm itself");
     dj_bts_result r = {0};
     dj_bts peer = b;
     b.bf16 = dj_bts_bf16;
+    b.conv_algo = algo;
+    peer.conv_algo = dj_bts_bf16 ? algo : DJ_CONV_GEMM; /* the reference --compare times */
     dj_status s = dj_bts_setup(&b);
     if (s == DJ_OK && dj_bts_compare)
         s = dj_bts_setup(&peer);

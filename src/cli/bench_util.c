@@ -4,7 +4,9 @@
  * set up for timing training steps (bench train-step and bench scaling). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "dojo/ops_spatial.h"
 #include "dojo/rng.h"
 
 #include "cli.h"
@@ -43,8 +45,18 @@ int dj_bench_parse_input(const char *text, int64_t dims[5]) {
     return dims[1] == 3 ? 0 : -1;
 }
 
+int dj_bench_conv_algo(const char *name) {
+    if (!strcmp(name, "auto"))
+        return DJ_CONV_AUTO;
+    if (!strcmp(name, "gemm"))
+        return DJ_CONV_GEMM;
+    if (!strcmp(name, "winograd"))
+        return DJ_CONV_WINOGRAD;
+    return -1;
+}
+
 dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model, int64_t classes, int threads,
-                             int bf16, uint64_t stream) {
+                             int bf16, int conv_algo, uint64_t stream) {
     DJ_TRY(dj_threadpool_create(threads, &b->pool));
     b->threads = dj_threadpool_size(b->pool);
     char path[4096];
@@ -57,6 +69,7 @@ dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model
     DJ_TRY(s);
     b->g = dj_model_graph(b->model);
     dj_graph_set_bf16(b->g, bf16);
+    dj_graph_set_conv_algo(b->g, conv_algo);
     DJ_TRY(dj_graph_plan(b->g, 1));
     DJ_TRY(dj_model_init(b->model, 1));
     dj_rng r;

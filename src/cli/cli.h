@@ -145,10 +145,13 @@ typedef struct dj_bench_net {
 
 /* Sets up b (dims filled in by the caller) for `model` (name or file) with
  * `classes` outputs (0: the model file's), on `threads` threads (0: one per
- * core), in bf16 mixed precision when asked; `who` names the benchmark in
+ * core), in bf16 mixed precision when asked, with conv3d's algorithm
+ * conv_algo (a dj_conv_algo); `who` names the benchmark in
  * errors. dj_bench_net_free releases what was made, also after a failure. */
 dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model, int64_t classes, int threads,
-                             int bf16, uint64_t stream);
+                             int bf16, int conv_algo, uint64_t stream);
+/* "auto", "gemm" or "winograd" as a dj_conv_algo; -1 for anything else. */
+int dj_bench_conv_algo(const char *name);
 void dj_bench_net_free(dj_bench_net *b);
 
 #endif

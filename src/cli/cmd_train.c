@@ -22,6 +22,7 @@ static const char *o_config, *o_data, *o_val, *o_model, *o_out, *o_set, *o_devic
 static int64_t o_epochs = -1, o_batch = -1, o_seed = -1, o_threads = -1, o_workers = -1, o_frames = -1, o_size = -1;
 static double o_lr = -1;
 static int o_resume, o_strict, o_bf16;
+static const char *o_conv_algo;
 static int o_sync_bn, o_trace; /* scale-out */
 
 static const dj_option dj_train_options_table[] = {
@@ -46,6 +47,8 @@ static const dj_option dj_train_options_table[] = {
     {"device", DJ_OPT_STRING, &o_device, "cpu|cuda[:N]", "where the step runs (default cpu)", 0, 0},
     {"bf16", DJ_OPT_FLAG, &o_bf16, NULL, "mixed precision: bf16 matrix products, float32 sums and master weights (train.bf16)",
      0, 0},
+    {"conv-algo", DJ_OPT_STRING, &o_conv_algo, "auto|gemm|winograd",
+     "how float32 conv3d computes: auto (Winograd where it pays), gemm or winograd (train.conv_algo)", 0, 0},
     {"set", DJ_OPT_STRING, &o_set, "KEY=VALUE[,...]", "override any recipe key, e.g. optimizer.kind=adamw", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -66,6 +69,7 @@ static void dj_train_reset_flags(void) {
     o_epochs = o_batch = o_seed = o_threads = o_workers = o_frames = o_size = -1;
     o_lr = -1;
     o_resume = o_strict = o_bf16 = 0;
+    o_conv_algo = NULL;
     o_sync_bn = o_trace = 0;
 }
 
@@ -131,6 +135,8 @@ static dj_status dj_apply_flags(dj_config *c) {
         DJ_TRY(dj_config_set(c, "train.trace", "true", "--trace"));
     if (o_bf16)
         DJ_TRY(dj_config_set(c, "train.bf16", "true", "--bf16"));
+    if (o_conv_algo)
+        DJ_TRY(dj_config_set(c, "train.conv_algo", o_conv_algo, "--conv-algo"));
     if (o_set)
         DJ_TRY(dj_apply_sets(c, o_set));
     return DJ_OK;

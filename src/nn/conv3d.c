@@ -124,6 +124,21 @@ dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_sha
     return DJ_OK;
 }
 
+int dj_conv3d_winograd_tiles(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5], int m[3]) {
+    dj_conv_geom g;
+    dj_wino_conv f;
+    if (dj_conv_geom_init(p, in_shape, w_shape, &g, "dj_conv3d_winograd_tiles") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    if (!dj_wino_plan(&g, &f, NULL))
+        return 0;
+    if (m)
+        for (int a = 0; a < 3; a++)
+            m[a] = f.ax[a].m;
+    return 1;
+}
+
 /* Few output positions per sample (deep layers: P = 49 at 7x7): the
  * forward runs one GEMM over all samples (see dj_conv_forward_batch). */
 int dj_conv_forward_batched(const dj_conv_geom *g) {

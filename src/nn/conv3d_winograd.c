@@ -149,8 +149,9 @@ int dj_wino_plan(const dj_conv_geom *g, dj_wino_conv *fw, dj_wino_conv *dg) {
     if (f.xi * f.Cin_p * f.Cout_p > DJ_WINO_U_MAX)
         return 0;
     /* fewer than 1.8x fewer products: the transforms and the smaller
-     * products would eat the gain */
-    if (!forced && (dj_wino_gain(&f, g) < 1.8 || dj_wino_gain(&d, g) < 1.8))
+     * products would eat the gain; fewer than 32 tiles in the batch: the
+     * weight transform (Cin * Cout * xi, the work of a few tiles) would */
+    if (!forced && (dj_wino_gain(&f, g) < 1.8 || dj_wino_gain(&d, g) < 1.8 || f.rows * f.nw < 32))
         return 0;
     if (fw)
         *fw = f;

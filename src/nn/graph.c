@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dojo/log.h"
+#include "dojo/ops_spatial.h"
 #include "nn/graph_internal.h"
 
 /* ---- building ---------------------------------------------------------- */
@@ -414,6 +415,24 @@ const char *dj_graph_name(const dj_graph *g, int id) { return g->tensors[id].nam
 int dj_graph_num_nodes(const dj_graph *g) { return g->n_nodes; }
 const char *dj_graph_node_name(const dj_graph *g, int node) { return g->nodes[node].name; }
 const char *dj_graph_node_op(const dj_graph *g, int node) { return g->nodes[node].op->name; }
+
+int dj_graph_winograd_convs(const dj_graph *g, int *convs) {
+    int n = 0, wino = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const dj_gnode *nd = &g->nodes[i];
+        if (strcmp(nd->op->name, "conv3d") != 0)
+            continue;
+        dj_conv3d_params p = *(const dj_conv3d_params *)nd->params;
+        if (g->conv_algo != DJ_CONV_AUTO)
+            p.algo = g->conv_algo;
+        n++;
+        wino += dj_conv3d_winograd_tiles(&p, g->tensors[nd->in[0]].value.shape, g->tensors[nd->in[1]].value.shape,
+                                         NULL);
+    }
+    if (convs)
+        *convs = n;
+    return wino;
+}
 
 double dj_graph_node_flops(dj_graph *g, int node) {
     dj_gnode *nd = &g->nodes[node];

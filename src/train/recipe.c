@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dojo/train.h"
+#include "dojo/ops_spatial.h"
 
 void dj_train_defaults(dj_train_options *o) {
     memset(o, 0, sizeof *o);
@@ -74,6 +75,18 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     DJ_TRY(dj_config_get_int(c, "train.accumulate", &o->accumulate));
     DJ_TRY(dj_config_get_double(c, "train.label_smoothing", &o->label_smoothing));
     DJ_TRY(dj_config_get_bool(c, "train.bf16", &o->bf16));
+    const char *algo = NULL;
+    DJ_TRY(dj_config_get_string(c, "train.conv_algo", &algo));
+    if (algo) {
+        if (!strcmp(algo, "auto"))
+            o->conv_algo = DJ_CONV_AUTO;
+        else if (!strcmp(algo, "gemm"))
+            o->conv_algo = DJ_CONV_GEMM;
+        else if (!strcmp(algo, "winograd"))
+            o->conv_algo = DJ_CONV_WINOGRAD;
+        else
+            return dj_error_set(DJ_ERR_INVALID, "train.conv_algo", "recipe: auto, gemm or winograd, not '%s'", algo);
+    }
     DJ_TRY(dj_config_get_int(c, "train.keep_checkpoints", &o->keep_checkpoints));
     DJ_TRY(dj_config_get_int(c, "train.log_every", &o->log_every));
     DJ_TRY(dj_config_get_double(c, "train.time_limit_s", &o->time_limit_s));

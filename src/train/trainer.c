@@ -248,6 +248,7 @@ static dj_status dj_run_setup(dj_run *r) {
     DJ_TRY(s);
     r->g = dj_model_graph(r->model);
     dj_graph_set_bf16(r->g, o->bf16); /* mixed precision: bf16 copies of the matmul weights */
+    dj_graph_set_conv_algo(r->g, o->conv_algo);
     DJ_TRY(dj_graph_plan(r->g, 1));
     DJ_TRY(dj_model_init(r->model, (uint64_t)o->seed));
     size_t scratch = dj_graph_scratch_bytes(r->g);
@@ -305,6 +306,10 @@ static dj_status dj_run_setup(dj_run *r) {
         dj_log_info("mixed precision: bf16 matrix products (%s), float32 sums and master weights; bf16 weight "
                     "copies %.1f MiB",
                     dj_cpu_bf16_native() ? "avx512_bf16" : "converted", mem.params_bf16 / 1048576.0);
+    int convs = 0, wino = dj_graph_winograd_convs(r->g, &convs);
+    dj_log_info("conv3d (%s): %d of %d convolutions run Winograd's F(m,3) tiles, the rest implicit GEMMs",
+                o->conv_algo == DJ_CONV_GEMM ? "gemm" : o->conv_algo == DJ_CONV_WINOGRAD ? "winograd" : "auto", wino,
+                convs);
     dj_log_info("data: %lld training videos%s, %lld batches per epoch, %d compute threads, %lld decode workers",
                 (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),
                 r->threads, (long long)o->workers);

@@ -49,8 +49,21 @@ expect "train-step bf16 compare" 0 '"f32_ms_per_step":[0-9.e+-]+,"speedup_vs_f32
 # shellcheck disable=SC2086
 expect "train-step bf16 compare text" 0 "float32 step .* alternating in this run -> bf16 [0-9.]+x faster" -- \
     "$DOJO" bench train-step $tiny --bf16 --compare
+# --conv-algo and --compare without --bf16: against conv3d on the implicit GEMM
 # shellcheck disable=SC2086
-expect "train-step compare needs bf16" 2 "give --bf16 too" -- "$DOJO" bench train-step $tiny --compare
+expect "train-step compare gemm" 0 '"conv_algo":"auto","gemm_ms_per_step":[0-9.e+-]+,"speedup_vs_gemm":[0-9.e+-]+' -- \
+    "$DOJO" bench train-step $tiny --compare --json
+# shellcheck disable=SC2086
+expect "train-step compare gemm text" 0 "GEMM step .* alternating in this run -> [0-9.]+x faster" -- \
+    "$DOJO" bench train-step $tiny --compare
+# shellcheck disable=SC2086
+expect "train-step conv-algo text" 0 "float32, conv3d winograd," -- "$DOJO" bench train-step $tiny --conv-algo winograd
+# shellcheck disable=SC2086
+expect "train-step compare gemm itself" 2 "compares with --conv-algo gemm itself" -- \
+    "$DOJO" bench train-step $tiny --conv-algo gemm --compare
+# shellcheck disable=SC2086
+expect "train-step bad conv-algo" 2 "--conv-algo must be auto, gemm or winograd, not 'fft'" -- \
+    "$DOJO" bench train-step $tiny --conv-algo fft
 expect "train-step help" 0 "3 x forward FLOPs" -- "$DOJO" bench train-step --help
 expect "train-step help bf16" 0 "bf16 dot-product peak" -- "$DOJO" bench train-step --help
 expect "train-step listed" 0 "train-step" -- "$DOJO" bench --help

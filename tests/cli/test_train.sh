@@ -110,6 +110,15 @@ expect train-bf16-bad-value 1 "train.bf16" -- "$DOJO" train $ARGS --out "$TMP/r7
 expect train-bf16-flag-value 2 "bf16" -- "$DOJO" train $ARGS --out "$TMP/r8" --bf16=yes
 expect train-help-bf16 0 "--bf16" -- "$DOJO" train --help
 
+# --conv-algo (train.conv_algo): said in the log, kept in the recipe; a bad value is refused
+expect train-conv-gemm 0 "conv3d \(gemm\): 0 of [0-9]+ convolutions run Winograd" -- "$DOJO" train $ARGS --epochs 1 \
+    --out "$TMP/run-gemm" --conv-algo gemm --set data.stride=1
+check train-conv-gemm-recipe grep -q '"conv_algo":"gemm"' "$TMP/run-gemm/config.json"
+expect train-conv-auto 0 "conv3d \(auto\): [0-9]+ of [0-9]+ convolutions" -- "$DOJO" train $ARGS --epochs 1 \
+    --out "$TMP/run-auto" --set data.stride=1
+expect train-conv-bad 1 "auto, gemm or winograd, not 'fft' \\(train.conv_algo\\)" -- "$DOJO" train $ARGS --out "$TMP/r9" \
+    --conv-algo fft
+
 # the demo path, made tiny: the data set is generated into DOJO_CACHE, the
 # recipe's keys apply, and its checkpoint evaluates (the saved recipe has
 # the demo section)

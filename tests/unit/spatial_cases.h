@@ -137,7 +137,7 @@ static const sp_case sp_cases[] = {
             1, {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}),
     {"winograd 3x3x3 40->24 (channel tails, several blocks)", SP_CONV3D, 5, {2, 40, 4, 13, 30}, 5, {24, 40, 3, 3, 3},
      1, {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_WINOGRAD}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
-    {"conv 3x3x3 32->48 (AUTO takes Winograd)", SP_CONV3D, 5, {2, 32, 4, 12, 12}, 5, {48, 32, 3, 3, 3}, 0,
+    {"conv 3x3x3 32->48 (AUTO takes Winograd)", SP_CONV3D, 5, {2, 32, 4, 16, 16}, 5, {48, 32, 3, 3, 3}, 0,
      {{0}, {1, 1, 1}, {0}, 0, 0}, {{0}, {0}, {0}, {0}, 0, 0}, {0}, 0, 0, 1e-4, 0, 0},
 
     /* linear */

@@ -147,6 +147,21 @@ static void test_plan_on_network_layers(void) {
     CHECK_EQ_INT(plan(3, 64, 8, 112, 3, 7, 1, 3, 1, &f), 0);
     CHECK_EQ_INT(plan(64, 64, 8, 56, 1, 1, 0, 0, 1, &f), 0);
     CHECK_EQ_INT(plan(8, 64, 8, 56, 3, 3, 1, 1, 1, &f), 0);
+    /* too few tiles for the weight transform to pay: 8 clips of 1 x 4 x 4 */
+    CHECK_EQ_INT(plan(128, 128, 1, 4, 3, 3, 1, 1, 1, &f), 0);
+}
+
+/* The case table's "AUTO takes Winograd" row really does. */
+static void test_auto_case_is_winograd(void) {
+    if (!have_avx512()) {
+        SKIP("Winograd runs on AVX-512 only");
+        return;
+    }
+    dj_conv3d_params p = {{0}, {1, 1, 1}, {0}, 0, DJ_CONV_AUTO};
+    int64_t in[5] = {2, 32, 4, 16, 16}, w[5] = {48, 32, 3, 3, 3};
+    int m[3];
+    CHECK_EQ_INT(dj_conv3d_winograd_tiles(&p, in, w, m), 1);
+    CHECK(m[0] == 2 && m[1] == 4 && m[2] == 4);
 }
 
 static void test_gemm_never_takes_winograd(void) {
@@ -309,6 +324,7 @@ static void test_graph_conv_algo(void) {
 int main(void) {
     DJ_RUN(test_plan_on_network_layers);
     DJ_RUN(test_gemm_never_takes_winograd);
+    DJ_RUN(test_auto_case_is_winograd);
     DJ_RUN(test_accuracy_against_double);
     DJ_RUN(test_bits_independent_of_threads_and_scratch);
     DJ_RUN(test_bad_algorithm_and_short_scratch);
