@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dojo/cpu.h"
 #include "dojo/gemm.h"
 #include "nn/conv3d_internal.h"
 #include "nn/conv3d_winograd.h"
@@ -195,6 +196,27 @@ static dj_status dj_conv_scratch(const dj_exec *ex, const dj_conv_geom *g, float
 
 /* ---------------------------------------------------------------- vol2col / col2vol */
 
+/* 1 where the stride-2 reads may use AVX-512 (read once: DOJO_CPU is fixed
+ * for a process; a race writes the same value) */
+static int dj_conv_gather2_fast(void) {
+    static int fast = -1;
+    if (fast < 0)
+        fast = dj_cpu_best_isa() >= DJ_CPU_ISA_AVX512;
+    return fast;
+}
+
+/* dst[q] = src[q * stride], q < n */
+static inline void dj_gather(const float *src, int64_t stride, int64_t n, float *dst) {
+#if defined(__x86_64__)
+    if (stride == 2 && n >= 8 && dj_conv_gather2_fast()) {
+        dj_conv_gather2_avx512(src, n, dst);
+        return;
+    }
+#endif
+    for (int64_t q = 0; q < n; q++)
+        dst[q] = src[q * stride];
+}
+
 /* dst[0, pb) = column row r of x for output positions [p0, p0+pb). */
 static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int64_t p0, int64_t pb, float *dst) {
     DJ_COL_ROW_WALK(g, r, p0, pb, {
@@ -203,12 +225,10 @@ static void dj_vol2col_row(const dj_conv_geom *g, const float *x, int64_t r, int
             d[q] = 0.0f;
         if (hi > lo) {
             const float *src = x + plane + iw0;
-            if (g->sw == 1) {
+            if (g->sw == 1)
                 memcpy(d + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-            } else {
-                for (int64_t q = lo; q < hi; q++)
-                    d[q] = src[q * g->sw];
-            }
+            else
+                dj_gather(src + lo * g->sw, g->sw, hi - lo, d + lo);
         }
         for (int64_t q = hi; q < seg; q++)
             d[q] = 0.0f;
@@ -265,8 +285,7 @@ static inline void dj_panel_put(dj_panel_cursor *c, const float *src, int64_t st
             for (int q = 0; q < n; q++)
                 d[q] = src[q];
         else
-            for (int q = 0; q < n; q++)
-                d[q] = src[q * stride];
+            dj_gather(src, stride, n, d);
         if (src)
             src += n * stride;
         len -= n, c->lane += n;

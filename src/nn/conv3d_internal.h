@@ -122,6 +122,10 @@ typedef struct dj_colb_rowpos {
 } dj_colb_rowpos;
 
 #if defined(__x86_64__)
+/* dst[q] = src[2q] for q < n (float32, stride-2 column rows; reads nothing
+ * past src[2n - 2]). */
+void dj_conv_gather2_avx512(const float *src, int64_t n, float *dst);
+
 /* AVX-512 (BW) gatherers, called only when dj_cpu_best_isa() allows:
  * pair: rows qa and qb (NULL: zeros) of col at the runs, interleaved into k
  * pair p of every panel of 32 columns of a block of nc columns packed with
