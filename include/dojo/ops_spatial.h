@@ -61,6 +61,17 @@ typedef enum dj_conv_algo {
  * 2 or 4 for F(2,3) / F(4,3), 1 for a 1-tap (or trimmed) axis; 0 when it
  * runs the implicit GEMM (or the shapes are invalid). */
 int dj_conv3d_winograd_tiles(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5], int m[3]);
+/* Which code the float32 conv3d of these shapes runs here (forward and
+ * weight gradient; the input gradient of DIRECT convs runs the GEMM). */
+typedef enum dj_conv_path {
+    DJ_CONV_PATH_INVALID = -1,  /* not a valid convolution */
+    DJ_CONV_PATH_GEMM = 0,      /* implicit GEMM */
+    DJ_CONV_PATH_POINTWISE = 1, /* 1x1x1 stride 1: one GEMM per sample */
+    DJ_CONV_PATH_DEPTHWISE = 2, /* Cin/groups == 1: direct loops */
+    DJ_CONV_PATH_DIRECT = 3,    /* few input channels (stems): AVX-512 direct convolution */
+    DJ_CONV_PATH_WINOGRAD = 4,  /* Winograd tiles (dj_conv3d_winograd_tiles) */
+} dj_conv_path;
+dj_conv_path dj_conv3d_path(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]);
 /* in (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW) -> out (N,Cout,To,Ho,Wo). */
 dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
                                  int64_t out_shape[5]);

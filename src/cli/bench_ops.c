@@ -5,8 +5,9 @@
  * For each distinct conv shape it reports the time per call, GFLOP/s
  * (2*N*Cout*K*To*Ho*Wo per pass, the direct convolution's count also for
  * Winograd, which does fewer; backward = input + weight gradients, twice
- * the forward) and the algorithm that ran (the implicit GEMM, or Winograd
- * with its outputs per tile along T, H and W). A square dj_sgemm measured
+ * the forward) and the algorithm that ran (the implicit GEMM, the direct
+ * convolution of few input channels, or Winograd with its outputs per tile
+ * along T, H and W). A square dj_sgemm measured
  * in the same run is the peer the convs are compared to.
  * Memory-bound operators (batch norm, pools, linear) report GB/s of the
  * tensors read and written. Nothing is asserted. */
@@ -167,10 +168,12 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
     dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, dj_bo_algo_value()};
     dj_tensor x = {0}, w = {0}, b = {0}, y = {0}, dx = {0}, dw = {0}, db = {0};
     int m[3];
-    if (dj_conv3d_winograd_tiles(&p, xs, ws, m))
+    static const char *const paths[] = {"gemm", "pointwise", "depthwise", "direct", "wino"};
+    dj_conv_path path = dj_conv3d_path(&p, xs, ws);
+    if (path == DJ_CONV_PATH_WINOGRAD && dj_conv3d_winograd_tiles(&p, xs, ws, m))
         snprintf(r->algo, sizeof r->algo, "wino %dx%dx%d", m[0], m[1], m[2]);
     else
-        snprintf(r->algo, sizeof r->algo, "gemm");
+        snprintf(r->algo, sizeof r->algo, "%s", path >= 0 ? paths[path] : "?");
     int64_t cout = c->cout;
     void *scratch = NULL;
     dj_status st = dj_conv3d_output_shape(&p, xs, ws, ys);

@@ -122,6 +122,19 @@ typedef struct dj_colb_rowpos {
 } dj_colb_rowpos;
 
 #if defined(__x86_64__)
+/* The direct convolution for few input channels (conv3d_direct_avx512.c):
+ * phase rows of the input, xp[(n, ci, t, h)][r][lp] for input rows [r0, r1);
+ * the forward of output rows [r0, r1) of (n, t, h); the weight gradient of
+ * blocks [b0, b1) of 4 output channels, each with acc_floats() of partial
+ * sums in acc. */
+int64_t dj_conv_direct_lp(const dj_conv_geom *g);
+int64_t dj_conv_direct_acc_floats(const dj_conv_geom *g);
+void dj_conv_direct_phases_avx512(const dj_conv_geom *g, const float *x, float *xp, int64_t r0, int64_t r1);
+void dj_conv_direct_forward_avx512(const dj_conv_geom *g, const float *xp, const float *w, const float *bias, float *y,
+                                   int64_t r0, int64_t r1);
+void dj_conv_direct_wgrad_avx512(const dj_conv_geom *g, const float *xp, const float *dy, float *dw, float *acc,
+                                 int64_t b0, int64_t b1);
+
 /* dst[q] = src[2q] for q < n (float32, stride-2 column rows; reads nothing
  * past src[2n - 2]). */
 void dj_conv_gather2_avx512(const float *src, int64_t n, float *dst);

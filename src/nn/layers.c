@@ -35,15 +35,17 @@ static dj_conv3d_params dj_conv_params(const dj_node_io *io) {
 }
 
 /* Mixed precision when the graph gave the weight a bf16 copy, except for
- * convolutions that run Winograd in float32: faster than the bf16 implicit
- * GEMM (r3d_18's layer-1 conv: 4x the float32 GEMM, the bf16 one 1.8x),
- * and Winograd with bf16 operands is not accurate enough (F(4,3) tiles:
- * 2.8e-2 of the outputs' RMS against 2.3e-3 for the bf16 GEMM, measured). */
+ * convolutions that run Winograd or the direct path in float32: faster
+ * than the bf16 implicit GEMM (r3d_18's layer-1 conv: 4x the float32 GEMM,
+ * the bf16 one 1.8x), and Winograd with bf16 operands is not accurate
+ * enough (F(4,3) tiles: 2.8e-2 of the outputs' RMS against 2.3e-3 for the
+ * bf16 GEMM, measured). */
 static const dj_tensor *dj_bf16_weight(const dj_node_io *io) {
     if (!io->bf16 || !io->in_bf16[1])
         return NULL;
     dj_conv3d_params p = dj_conv_params(io);
-    return dj_conv3d_winograd_tiles(&p, io->in[0]->shape, io->in[1]->shape, NULL) ? NULL : io->in_bf16[1];
+    dj_conv_path path = dj_conv3d_path(&p, io->in[0]->shape, io->in[1]->shape);
+    return path == DJ_CONV_PATH_WINOGRAD || path == DJ_CONV_PATH_DIRECT ? NULL : io->in_bf16[1];
 }
 
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {

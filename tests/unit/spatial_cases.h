@@ -82,8 +82,14 @@ static const sp_case sp_cases[] = {
     SP_CONV("conv 7x7 stem (3,7,7) s(1,2,2) p(1,3,3)", SP_SHAPE(1, 3, 3, 13, 12), SP_SHAPE(4, 3, 3, 7, 7), 0,
             {{1, 2, 2}, {1, 3, 3}, {0}, 0, 0}),
     /* output rows of 19 and 40: the AVX-512 stride-2 gathers, whole vectors and tails */
-    SP_CONV("conv 7x7 stem s(1,2,2) wide rows (vector gathers)", SP_SHAPE(1, 3, 2, 9, 80), SP_SHAPE(5, 3, 3, 7, 7), 0,
+    SP_CONV("conv 7x7 stem s(1,2,2) wide rows (GEMM, vector gathers)", SP_SHAPE(1, 3, 2, 9, 80),
+            SP_SHAPE(5, 3, 3, 7, 7), 0, {{1, 2, 2}, {1, 3, 3}, {0}, 0, DJ_CONV_GEMM}),
+    /* few input channels, rows of 16+ outputs: the direct path (AVX-512),
+     * stride 2 and 1 along W, row tails, 8-channel blocks and their tail */
+    SP_WCONV("conv 7x7 stem s(1,2,2) 3->11 W=40 (direct path)", SP_SHAPE(2, 3, 3, 9, 80), SP_SHAPE(11, 3, 3, 7, 7), 1,
             {{1, 2, 2}, {1, 3, 3}, {0}, 0, 0}),
+    SP_WCONV("conv (1,5,5) 2->9 W=37 stride 1 (direct path)", SP_SHAPE(1, 2, 2, 6, 37), SP_SHAPE(9, 2, 1, 5, 5), 1,
+            {{0}, {0, 2, 2}, {0}, 0, 0}),
     SP_CONV("conv 3x3x3 s2 W=38 (vector gathers, tail)", SP_SHAPE(2, 4, 3, 5, 38), SP_SHAPE(3, 4, 3, 3, 3), 1,
             {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0}),
     SP_CONV("conv (1,7,7) r2plus1d stem", SP_SHAPE(1, 3, 2, 11, 11), SP_SHAPE(3, 3, 1, 7, 7), 1,

@@ -473,7 +473,29 @@ static void test_bad_shapes_are_clear_errors(void) {
         dj_tensor_free(all[i]);
 }
 
+/* Which code each conv runs: the stems of the CPU-sized models the direct
+ * path (AVX-512), r3d_18's the GEMM, stride-1 3x3x3 Winograd; asking for
+ * the GEMM gets the GEMM. */
+static void test_conv_paths(void) {
+    dj_conv3d_params stem = {{1, 2, 2}, {1, 3, 3}, {0}, 0, 0}, same = {{0}, {1, 1, 1}, {0}, 0, 0};
+    int64_t x[5] = {8, 3, 8, 64, 64}, w16[5] = {16, 3, 3, 7, 7}, w64[5] = {64, 3, 3, 7, 7};
+    int64_t x2[5] = {8, 64, 8, 56, 56}, w2[5] = {64, 64, 3, 3, 3}, wp[5] = {64, 64, 1, 1, 1}, wd[5] = {64, 1, 3, 3, 3};
+    int avx512 = dj_cpu_best_isa() >= DJ_CPU_ISA_AVX512;
+    CHECK_EQ_INT(dj_conv3d_path(&stem, x, w16), avx512 ? DJ_CONV_PATH_DIRECT : DJ_CONV_PATH_GEMM);
+    CHECK_EQ_INT(dj_conv3d_path(&stem, x, w64), DJ_CONV_PATH_GEMM);
+    CHECK_EQ_INT(dj_conv3d_path(&same, x2, w2), avx512 ? DJ_CONV_PATH_WINOGRAD : DJ_CONV_PATH_GEMM);
+    dj_conv3d_params pw = {{0}, {0}, {0}, 0, 0}, dw = {{0}, {1, 1, 1}, {0}, 64, 0};
+    CHECK_EQ_INT(dj_conv3d_path(&pw, x2, wp), DJ_CONV_PATH_POINTWISE);
+    CHECK_EQ_INT(dj_conv3d_path(&dw, x2, wd), DJ_CONV_PATH_DEPTHWISE);
+    stem.algo = DJ_CONV_GEMM;
+    same.algo = DJ_CONV_GEMM;
+    CHECK_EQ_INT(dj_conv3d_path(&stem, x, w16), DJ_CONV_PATH_GEMM);
+    CHECK_EQ_INT(dj_conv3d_path(&same, x2, w2), DJ_CONV_PATH_GEMM);
+    CHECK_EQ_INT(dj_conv3d_path(&same, x2, wd), DJ_CONV_PATH_INVALID);
+}
+
 int main(void) {
+    DJ_RUN(test_conv_paths);
     if (dj_threadpool_create(1, &sp_pool1) != DJ_OK || dj_threadpool_create(2, &sp_pool2) != DJ_OK ||
         dj_threadpool_create(3, &sp_pool3) != DJ_OK) {
         fprintf(stderr, "cannot create thread pools: %s\n", dj_error_message());
