@@ -33,6 +33,7 @@ typedef struct dj_train_options {
     const char *out;        /* the run folder */
     int64_t frames, stride, size, short_side; /* clip: T frames every stride; crop size; eval resize */
     int64_t workers;        /* decode threads */
+    int64_t worker_nice;    /* their nice value, 0..19 (data.worker_nice, 19: they run in the compute threads' gaps) */
     int strict;             /* a bad video stops the run */
     int64_t epochs, batch, seed, threads, accumulate;
     double label_smoothing;

@@ -1,9 +1,13 @@
 /* loader.c — decode workers, the ring of ready batches, and the consumer's
  * side. One mutex guards the ring's bookkeeping; decoding and transforming
  * run outside it. */
+#define _GNU_SOURCE
 #include "dojo/loader.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,7 @@ dj_loader_options dj_loader_defaults(void) {
     o.dtype = DJ_DTYPE_F32;
     o.norm = dj_norm_imagenet;
     o.codec_threads = 1;
+    o.nice = 19;
     return o;
 }
 
@@ -266,9 +271,22 @@ static dj_status dj_fill_batch(dj_loader *l, dj_worker_ctx *w, dj_ring_slot *slo
 
 /* ---- workers ---- */
 
+/* Lowers this thread's priority (Linux keeps a nice value per thread; the
+ * decoder's own threads, started later, inherit it). Lowering needs no
+ * privilege; where it fails the thread keeps running at its priority. */
+static void dj_worker_set_nice(int nice) {
+#if defined(__linux__)
+    if (nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        dj_log_debug("loader: cannot lower the decode thread's priority to nice %d", nice);
+#else
+    (void)nice;
+#endif
+}
+
 static void *dj_worker_main(void *arg) {
     dj_worker_ctx *w = arg;
     dj_loader *l = w->l;
+    dj_worker_set_nice(l->opt.nice);
     for (;;) {
         pthread_mutex_lock(&l->lock);
         /* batch b goes to ring slot b % ring_size once the consumer released it */
@@ -326,9 +344,10 @@ dj_status dj_loader_create(const dj_index *index, const dj_batch_plan *plan, con
                            dj_loader **out) {
     *out = NULL;
     if (o->workers < 1 || o->workers > 256 || o->prefetch < 1 || o->prefetch > 64 || o->height < 1 ||
-        o->width < 1 || o->codec_threads < 1 || (o->dtype != DJ_DTYPE_F32 && o->dtype != DJ_DTYPE_U8))
+        o->width < 1 || o->codec_threads < 1 || (o->dtype != DJ_DTYPE_F32 && o->dtype != DJ_DTYPE_U8) ||
+        o->nice < 0 || o->nice > 19)
         return dj_error_set(DJ_ERR_INVALID, "loader",
-                            "workers 1-256, prefetch 1-64, a positive frame size, float32 or uint8 output");
+                            "workers 1-256, prefetch 1-64, a positive frame size, float32 or uint8 output, nice 0-19");
     int max_n = 0;
     for (int64_t b = 0; b < plan->num_batches; b++)
         if (plan->batches[b].num_slots > max_n)

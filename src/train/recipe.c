@@ -14,6 +14,7 @@ void dj_train_defaults(dj_train_options *o) {
     o->size = 112;
     o->short_side = 0; /* size * 8 / 7, as the 128 -> 112 convention */
     o->workers = 1;
+    o->worker_nice = 19;
     o->epochs = 10;
     o->batch = 8;
     o->accumulate = 1;
@@ -66,6 +67,7 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     DJ_TRY(dj_config_get_int(c, "data.size", &o->size));
     DJ_TRY(dj_config_get_int(c, "data.short_side", &o->short_side));
     DJ_TRY(dj_config_get_int(c, "data.workers", &o->workers));
+    DJ_TRY(dj_config_get_int(c, "data.worker_nice", &o->worker_nice));
     DJ_TRY(dj_config_get_bool(c, "data.strict", &o->strict));
     DJ_TRY(dj_config_get_string(c, "train.out", &o->out));
     DJ_TRY(dj_config_get_int(c, "train.epochs", &o->epochs));
@@ -180,6 +182,9 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
                             (long long)o->short_side, (long long)o->size);
     if (o->workers < 1 || o->workers > 64)
         return dj_error_set(DJ_ERR_INVALID, "data.workers", "recipe: workers must be in 1..64");
+    if (o->worker_nice < 0 || o->worker_nice > 19)
+        return dj_error_set(DJ_ERR_INVALID, "data.worker_nice", "recipe: a nice value in 0..19, not %lld",
+                            (long long)o->worker_nice);
     if (o->epochs < 1 || o->batch < 1 || o->batch > 4096 || o->accumulate < 1 || o->accumulate > 1024)
         return dj_error_set(DJ_ERR_INVALID, "train.batch",
                             "recipe: epochs >= 1, batch in 1..4096 and accumulate in 1..1024");

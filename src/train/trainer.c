@@ -451,6 +451,7 @@ static dj_status dj_train_epochs(dj_run *r, dj_train_result *res) {
     dj_plan_options po = dj_train_plan_options(o, r->rank, r->world);
     dj_loader_options lo = dj_loader_defaults();
     lo.workers = (int)o->workers;
+    lo.nice = (int)o->worker_nice;
     lo.height = lo.width = (int)o->size;
     lo.norm = o->norm;
     lo.strict = o->strict;

@@ -110,6 +110,12 @@ expect train-bf16-bad-value 1 "train.bf16" -- "$DOJO" train $ARGS --out "$TMP/r7
 expect train-bf16-flag-value 2 "bf16" -- "$DOJO" train $ARGS --out "$TMP/r8" --bf16=yes
 expect train-help-bf16 0 "--bf16" -- "$DOJO" train --help
 
+# data.worker_nice: the decode threads' priority, 0..19
+expect train-worker-nice 0 "trained 1 epochs" -- "$DOJO" train $ARGS --epochs 1 --out "$TMP/run-nice" \
+    --set data.stride=1,data.worker_nice=0
+expect train-worker-nice-bad 1 "a nice value in 0..19, not 20 \\(data.worker_nice\\)" -- "$DOJO" train $ARGS \
+    --out "$TMP/r10" --set data.worker_nice=20
+
 # --conv-algo (train.conv_algo): said in the log, kept in the recipe; a bad value is refused
 expect train-conv-gemm 0 "conv3d \(gemm\): 0 of [0-9]+ convolutions run Winograd" -- "$DOJO" train $ARGS --epochs 1 \
     --out "$TMP/run-gemm" --conv-algo gemm --set data.stride=1

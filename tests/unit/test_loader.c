@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #include "dojo/dojo.h"
 #include "dojo/loader.h"
@@ -274,7 +275,73 @@ static void test_bad_options(void) {
     lo = dj_loader_defaults();
     lo.dtype = DJ_DTYPE_F64;
     CHECK(dj_loader_create(index_, plan, &lo, &l) == DJ_ERR_INVALID);
+    lo = dj_loader_defaults();
+    lo.nice = 20;
+    CHECK(dj_loader_create(index_, plan, &lo, &l) == DJ_ERR_INVALID);
+    CHECK_STR_CONTAINS(dj_error_message(), "nice 0-19");
     dj_batch_plan_free(plan);
+}
+
+/* The nice value of the thread tid (field 19 of /proc/self/task/tid/stat),
+ * or -100 when it cannot be read. */
+static int thread_nice(const char *tid) {
+    char path[256], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -100;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    int field = 2, nice = -100;
+    for (; p && *p; p++)
+        if (*p == ' ' && ++field == 19) {
+            nice = atoi(p + 1);
+            break;
+        }
+    return nice;
+}
+
+/* Decode threads run at the nice value asked for (19 by default: they
+ * yield the cores to the compute threads); the caller's stays as it was. */
+static void test_workers_run_at_their_nice_value(void) {
+#if defined(__linux__)
+    if (make_data())
+        return;
+    dj_batch_plan *plan = make_plan(0, 2);
+    dj_loader_options lo = dj_loader_defaults();
+    CHECK_EQ_INT(lo.nice, 19);
+    lo.workers = 2;
+    lo.height = lo.width = 16;
+    dj_loader *l = NULL;
+    CHECK(dj_loader_create(index_, plan, &lo, &l) == DJ_OK);
+    const dj_loader_batch *b;
+    CHECK(dj_loader_next(l, &b) == DJ_OK && b); /* both workers have started by now or soon */
+    int at19 = 0;
+    char me[32];
+    snprintf(me, sizeof me, "%ld", (long)getpid());
+    for (int tries = 0; tries < 200 && at19 < 1; tries++) {
+        at19 = 0;
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%ld/task", (long)getpid());
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.' && strcmp(e->d_name, me) != 0 && thread_nice(e->d_name) == 19)
+                at19++;
+        if (d)
+            closedir(d);
+        if (at19 < 1)
+            usleep(10000);
+    }
+    CHECK_MSG(at19 >= 1, "no decode thread runs at nice 19");
+    CHECK_EQ_INT(thread_nice(me), 0); /* the calling (compute) thread keeps its priority */
+    dj_loader_free(l);
+    dj_batch_plan_free(plan);
+#else
+    SKIP("thread priorities are read from Linux's /proc");
+#endif
 }
 
 int main(void) {
@@ -285,6 +352,7 @@ int main(void) {
     DJ_RUN(test_centered_clips_have_zero_mean);
     DJ_RUN(test_difference_clips);
     DJ_RUN(test_bad_options);
+    DJ_RUN(test_workers_run_at_their_nice_value);
     dj_index_free(index_);
     return dj_test_finish();
 }
