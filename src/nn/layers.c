@@ -34,14 +34,16 @@ static dj_conv3d_params dj_conv_params(const dj_node_io *io) {
     return p;
 }
 
-/* Mixed precision when the graph gave the weight a bf16 copy, except for
- * convolutions that run Winograd or the direct path in float32: faster
- * than the bf16 implicit GEMM (r3d_18's layer-1 conv: 4x the float32 GEMM,
- * the bf16 one 1.8x), and Winograd with bf16 operands is not accurate
- * enough (F(4,3) tiles: 2.8e-2 of the outputs' RMS against 2.3e-3 for the
- * bf16 GEMM, measured). */
-static const dj_tensor *dj_bf16_weight(const dj_node_io *io) {
-    if (!io->bf16 || !io->in_bf16[1])
+/* mixed precision when the graph gave the weight a bf16 copy */
+static const dj_tensor *dj_bf16_weight(const dj_node_io *io) { return io->bf16 ? io->in_bf16[1] : NULL; }
+
+/* The same for conv3d, except for convolutions that run Winograd or the
+ * direct path in float32: faster than the bf16 implicit GEMM (r3d_18's
+ * layer-1 conv: 4x the float32 GEMM, the bf16 one 1.8x), and Winograd with
+ * bf16 operands is not accurate enough (F(4,3) tiles: 2.8e-2 of the
+ * outputs' RMS against 2.3e-3 for the bf16 GEMM, measured). */
+static const dj_tensor *dj_conv_bf16_weight(const dj_node_io *io) {
+    if (!dj_bf16_weight(io))
         return NULL;
     dj_conv3d_params p = dj_conv_params(io);
     dj_conv_path path = dj_conv3d_path(&p, io->in[0]->shape, io->in[1]->shape);
@@ -51,21 +53,21 @@ static const dj_tensor *dj_bf16_weight(const dj_node_io *io) {
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {
     const dj_tensor *bias = io->n_in > 2 ? io->in[2] : NULL;
     dj_conv3d_params p = dj_conv_params(io);
-    if (dj_bf16_weight(io))
-        return dj_conv3d_forward_bf16(ex, &p, io->in[0], io->in[1], dj_bf16_weight(io), bias, io->out[0]);
+    if (dj_conv_bf16_weight(io))
+        return dj_conv3d_forward_bf16(ex, &p, io->in[0], io->in[1], dj_conv_bf16_weight(io), bias, io->out[0]);
     return dj_conv3d_forward(ex, &p, io->in[0], io->in[1], bias, io->out[0]);
 }
 static dj_status dj_conv_bwd(const dj_exec *ex, dj_node_io *io) {
     dj_tensor *dbias = io->n_in > 2 ? io->din[2] : NULL;
     dj_conv3d_params p = dj_conv_params(io);
-    if (dj_bf16_weight(io))
-        return dj_conv3d_backward_bf16(ex, &p, io->in[0], io->in[1], dj_bf16_weight(io), io->dout[0], io->din[0],
+    if (dj_conv_bf16_weight(io))
+        return dj_conv3d_backward_bf16(ex, &p, io->in[0], io->in[1], dj_conv_bf16_weight(io), io->dout[0], io->din[0],
                                        io->din[1], dbias);
     return dj_conv3d_backward(ex, &p, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
 }
 static size_t dj_conv_scratch(const dj_node_io *io) {
     dj_conv3d_params p = dj_conv_params(io);
-    if (dj_bf16_weight(io))
+    if (dj_conv_bf16_weight(io))
         return dj_conv3d_scratch_bytes_bf16(&p, io->in[0], io->in[1]);
     return dj_conv3d_scratch_bytes(&p, io->in[0], io->in[1], io->threads);
 }
