@@ -25,6 +25,7 @@
  * Mixed precision (bf16 operands, float32 sums): conv3d_bf16.c, the same
  * design on dj_gemm_bf16_packed_b. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dojo/cpu.h"
@@ -37,6 +38,16 @@
 enum { DJ_CONV_COL_FLOATS = 1 << 21 };
 
 static int64_t dj_def1(int v) { return v == 0 ? 1 : v; }
+
+/* DOJO_CONV=gemm, read once (a race writes the same value) */
+static int dj_conv_env_gemm(void) {
+    static int gemm = -1;
+    if (gemm < 0) {
+        const char *e = getenv("DOJO_CONV");
+        gemm = e && strcmp(e, "gemm") == 0;
+    }
+    return gemm;
+}
 
 dj_status dj_conv_geom_init(const dj_conv3d_params *p, const int64_t in[5], const int64_t w[5], dj_conv_geom *g,
                             const char *who) {
@@ -61,6 +72,8 @@ dj_status dj_conv_geom_init(const dj_conv3d_params *p, const int64_t in[5], cons
     g->algo = p->algo;
     if (p->algo < DJ_CONV_AUTO || p->algo > DJ_CONV_WINOGRAD)
         return dj_error_set(DJ_ERR_INVALID, who, "unknown convolution algorithm %d", p->algo);
+    if (g->algo == DJ_CONV_AUTO && dj_conv_env_gemm())
+        g->algo = DJ_CONV_GEMM; /* DOJO_CONV=gemm: AUTO means the implicit GEMM everywhere */
     if (g->Cin <= 0 || g->Cout <= 0 || g->kT <= 0 || g->kH <= 0 || g->kW <= 0 || g->N < 0)
         return dj_error_set(DJ_ERR_INVALID, who, "empty input %s or weight %s", si, sw);
     if (g->Cin % g->G || g->Cout % g->G)

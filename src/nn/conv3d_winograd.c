@@ -103,18 +103,9 @@ static double dj_wino_gain(const dj_wino_conv *c, const dj_conv_geom *g) {
     return direct / tiled;
 }
 
-static int dj_wino_env_off(void) {
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("DOJO_CONV");
-        off = e && strcmp(e, "gemm") == 0;
-    }
-    return off;
-}
-
 int dj_wino_plan(const dj_conv_geom *g, dj_wino_conv *fw, dj_wino_conv *dg) {
-    int forced = g->algo == DJ_CONV_WINOGRAD;
-    if (g->algo == DJ_CONV_GEMM || dj_cpu_best_isa() < DJ_CPU_ISA_AVX512 || (!forced && dj_wino_env_off()))
+    int forced = g->algo == DJ_CONV_WINOGRAD; /* (DOJO_CONV=gemm turned AUTO into GEMM in the geometry) */
+    if (g->algo == DJ_CONV_GEMM || dj_cpu_best_isa() < DJ_CPU_ISA_AVX512)
         return 0;
     if (g->G != 1 || g->st != 1 || g->sh != 1 || g->sw != 1 || g->dt != 1 || g->dh != 1 || g->dw != 1 || g->N < 1)
         return 0;

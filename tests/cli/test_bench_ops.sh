@@ -20,6 +20,11 @@ if "$DOJO" version | grep -q avx512; then
     # shellcheck disable=SC2086
     expect bench-ops-algo 0 "layer1 64->64 3x3x3 .* wino 2x4x4 " -- "$DOJO" bench ops --batch 2 --frames 4 --size 32 --threads 2 --model r3d_18
     check bench-ops-algo-strided grep -Eq "layer2 64->128 3x3x3 s2 .* gemm " "$TMP/.out"
+    # DOJO_CONV=gemm: auto means the implicit GEMM everywhere; an explicit winograd still asks for it
+    expect bench-ops-env-gemm 0 "layer1 64->64 3x3x3 .* gemm " -- env DOJO_CONV=gemm "$DOJO" bench ops --batch 2 \
+        --frames 4 --size 32 --threads 2 --model r3d_18
+    expect bench-ops-env-gemm-forced 0 "layer1 64->64 3x3x3 .* wino 2x4x4 " -- env DOJO_CONV=gemm "$DOJO" bench ops \
+        --batch 2 --frames 4 --size 32 --threads 2 --model r3d_18 --conv-algo winograd
 else
     skip bench-ops-algo "no AVX-512 here: Winograd does not run"
 fi
