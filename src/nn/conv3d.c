@@ -17,9 +17,8 @@
  * - direct (conv3d_direct_avx512.c): few input channels (the stems, Cin <= 4),
  *   forward and weight gradient; its input gradient takes the paths above;
  * - Winograd (conv3d_winograd.c): stride-1 convs whose axes have 1 or 3
- *   taps, where dj_wino_plan finds it worth it (AVX-512 only): forward and
- *   input gradient always, the weight gradient for up to 256 x 256 channels
- *   (the implicit GEMM above for the rest).
+ *   taps, where dj_wino_plan finds it worth it (AVX-512 only): all three
+ *   passes.
  * dj_sgemm never splits K over threads and col2vol runs over input channels,
  * so every sum runs in a fixed order whatever the thread count.
  * Mixed precision (bf16 operands, float32 sums): conv3d_bf16.c, the same
@@ -225,9 +224,8 @@ static size_t dj_conv_scratch_for(const dj_conv_geom *g, int threads) {
     if (g->pointwise || g->depthwise)
         return 0;
     size_t wino = dj_wino_scratch_bytes(g, threads);
-    dj_wino_conv f;
     size_t direct = dj_conv_direct_ok(g) ? (size_t)dj_conv_direct_floats(g) * sizeof(float) : 0;
-    if (wino && dj_wino_plan(g, &f, NULL) && dj_wino_wgrad(&f))
+    if (wino)
         return wino > direct ? wino : direct; /* every pass is Winograd (or direct): no column block */
     int64_t floats = g->K * g->pblock;
     if (dj_conv_forward_batched(g) && g->Cout_g * g->N * g->P > floats)
@@ -809,13 +807,7 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
         if (!dx)
             return DJ_OK;
     }
-    dj_wino_conv wf;
-    if (dj_wino_plan(&g, &wf, NULL)) {
-        int wgrad = dw && dj_wino_wgrad(&wf);
-        DJ_TRY(dj_wino_backward(pool, &g, x, w, dy, dx, wgrad ? dw : NULL, col, ex->scratch_bytes));
-        if (!dw || wgrad)
-            return DJ_OK;
-        dx = NULL;
-    }
+    if (dj_wino_plan(&g, NULL, NULL))
+        return dj_wino_backward(pool, &g, x, w, dy, dx, dw, col, ex->scratch_bytes);
     return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
 }

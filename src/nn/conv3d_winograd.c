@@ -8,9 +8,9 @@
 #include "dojo/cpu.h"
 #include "nn/conv3d_winograd.h"
 
-/* Budgets (floats). U (the transformed weights, or their gradient) is
+/* Budgets (floats). U (the transformed weights, or their gradient dU) is
  * shared by the threads; a convolution whose U would exceed DJ_WINO_U_MAX
- * with the smallest tiles keeps the implicit GEMM. Each thread's block of
+ * with the smallest tiles keeps the implicit GEMM for all three passes. Each thread's block of
  * tiles (V and M) is sized near DJ_WINO_BLOCK; the weight gradient's block
  * (shared by the threads) near DJ_WINO_WBLOCK. */
 enum {
@@ -151,8 +151,6 @@ int dj_wino_plan(const dj_conv_geom *g, dj_wino_conv *fw, dj_wino_conv *dg) {
     return 1;
 }
 
-int dj_wino_wgrad(const dj_wino_conv *fw) { return fw->xi * fw->Cin_p * fw->Cout_p <= DJ_WINO_U_MAX; }
-
 /* ---------------------------------------------------------------- scratch
  * [U: xi * Cin_p * Cout_p, the larger of the two convolutions]
  * then either (forward, input gradient) per thread: stage, V, M
@@ -196,7 +194,7 @@ static int64_t dj_wino_need(const dj_wino_conv *f, const dj_wino_conv *d, int sl
     int64_t rest = slots * dj_wino_thread_floats(f);
     if (slots * dj_wino_thread_floats(d) > rest)
         rest = slots * dj_wino_thread_floats(d);
-    if (dj_wino_wgrad(f) && dj_wino_wgrad_floats(f, slots) > rest)
+    if (dj_wino_wgrad_floats(f, slots) > rest)
         rest = dj_wino_wgrad_floats(f, slots);
     return dj_wino_u_floats(f, d) + rest;
 }
@@ -367,8 +365,6 @@ dj_status dj_wino_backward(dj_threadpool *pool, const dj_conv_geom *g, const flo
     dj_wino_conv f, d;
     if (!dj_wino_plan(g, &f, &d))
         return dj_error_set(DJ_ERR_INVALID, who, "this convolution has no Winograd form");
-    if (dw && !dj_wino_wgrad(&f))
-        return dj_error_set(DJ_ERR_INVALID, who, "the weight gradient of this convolution has no Winograd form");
     int slots = dj_wino_slots(&f, &d, dj_threadpool_size(pool), scratch_bytes, who);
     if (!slots)
         return DJ_ERR_INVALID;

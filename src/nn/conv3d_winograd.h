@@ -70,11 +70,6 @@ typedef struct dj_wino_conv {
  * kernel sizes other than 1 and 3, too few channels or outputs to gain) or
  * the CPU lacks AVX-512. Depends on the shape and the CPU only. */
 int dj_wino_plan(const dj_conv_geom *g, dj_wino_conv *fw, dj_wino_conv *dg);
-/* 1 when the weight gradient takes the Winograd form too (few enough
- * channels for its per-xi sums to stay in cache); otherwise conv3d.c runs
- * the implicit GEMM for it. */
-int dj_wino_wgrad(const dj_wino_conv *fw);
-
 /* Scratch bytes for forward and backward with up to `threads` threads (a
  * smaller scratch, down to one thread's, runs on fewer threads). */
 size_t dj_wino_scratch_bytes(const dj_conv_geom *g, int threads);
@@ -82,8 +77,8 @@ size_t dj_wino_scratch_bytes(const dj_conv_geom *g, int threads);
 /* y (N, Cout, To, Ho, Wo) = conv(x, w) + b (b may be NULL). */
 dj_status dj_wino_forward(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, void *scratch, size_t scratch_bytes);
-/* dx += input gradient, dw += weight gradient (either may be NULL; dw only
- * when dj_wino_wgrad). */
+/* dx += input gradient, dw += weight gradient (either may be NULL; dW
+ * uses U's budget, DJ_WINO_U_MAX, which the plan checks). */
 dj_status dj_wino_backward(dj_threadpool *pool, const dj_conv_geom *g, const float *x, const float *w,
                            const float *dy, float *dx, float *dw, void *scratch, size_t scratch_bytes);
 
