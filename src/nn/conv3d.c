@@ -203,21 +203,11 @@ static int dj_conv_direct_ok(const dj_conv_geom *g) {
 
 /* floats of the direct path's phase rows and weight-gradient partial sums */
 static int64_t dj_conv_direct_xp_floats(const dj_conv_geom *g) {
-#if defined(__x86_64__)
     return (g->N * g->Cin * g->T * g->H * g->sw * dj_conv_direct_lp(g) + 15) / 16 * 16;
-#else
-    (void)g;
-    return 0;
-#endif
 }
 
 static int64_t dj_conv_direct_floats(const dj_conv_geom *g) {
-#if defined(__x86_64__)
-    return dj_conv_direct_xp_floats(g) + (g->Cout + 3) / 4 * dj_conv_direct_acc_floats(g);
-#else
-    (void)g;
-    return 0;
-#endif
+    return dj_conv_direct_xp_floats(g) + (g->Cout + DJ_DIRECT_CB - 1) / DJ_DIRECT_CB * dj_conv_direct_acc_floats(g);
 }
 
 static size_t dj_conv_scratch_for(const dj_conv_geom *g, int threads) {
@@ -802,7 +792,7 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     if (dw && dj_conv_direct_ok(&g)) {
         dj_direct_job dj = {&g, x, w, NULL, dy, NULL, dw, col};
         dj_parallel_for(pool, g.N * g.Cin * g.T * g.H, 16, dj_direct_phase_rows, &dj);
-        dj_parallel_for(pool, (g.Cout + 3) / 4, 1, dj_direct_wgrad_units, &dj);
+        dj_parallel_for(pool, (g.Cout + DJ_DIRECT_CB - 1) / DJ_DIRECT_CB, 1, dj_direct_wgrad_units, &dj);
         dw = NULL;
         if (!dx)
             return DJ_OK;

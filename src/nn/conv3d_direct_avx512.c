@@ -30,12 +30,6 @@ static void dj_direct_phases(const dj_conv_geom *g, const float *row, int64_t lp
         }
 }
 
-/* phase row length: the forward reads 32 outputs at a time, each kW taps on */
-int64_t dj_conv_direct_lp(const dj_conv_geom *g) {
-    int64_t wv = (g->Wo + 31) / 32 * 32;
-    return (wv + (g->kW - 1) / g->sw + 1 + 15) / 16 * 16;
-}
-
 void dj_conv_direct_phases_avx512(const dj_conv_geom *g, const float *x, float *xp, int64_t r0, int64_t r1) {
     int64_t lp = dj_conv_direct_lp(g);
     for (int64_t r = r0; r < r1; r++) /* rows of (n, ci, t, h) */
@@ -97,16 +91,10 @@ void dj_conv_direct_forward_avx512(const dj_conv_geom *g, const float *xp, const
  * rows (n, t, h) are taken in chunks of DJ_DIRECT_ROWS, fixed by nothing
  * but that constant; within a chunk every input row (ci, kt, kh) adds to
  * its kW taps of the 4 channels, 28 registers of 16-lane partial sums
- * kept in acc (DJ_DIRECT_ACC floats per block) between chunks, so that the
+ * kept in acc (dj_conv_direct_acc_floats per block) between chunks, so that the
  * chunk's output gradient and phase rows stay in the first-level cache
  * while all input rows use them. The lanes are added at the end. kW <= 7
  * (conv3d.c checks). */
-enum { DJ_DIRECT_CB = 4, DJ_DIRECT_KW = 7, DJ_DIRECT_ROWS = 16 };
-
-int64_t dj_conv_direct_acc_floats(const dj_conv_geom *g) {
-    return g->Cin * g->kT * g->kH * DJ_DIRECT_CB * DJ_DIRECT_KW * 16;
-}
-
 void dj_conv_direct_wgrad_avx512(const dj_conv_geom *g, const float *xp, const float *dy, float *dw, float *acc_mem,
                                  int64_t b0, int64_t b1) {
     enum { CB = DJ_DIRECT_CB, KW = DJ_DIRECT_KW };

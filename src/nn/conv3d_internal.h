@@ -121,14 +121,27 @@ typedef struct dj_colb_rowpos {
     int64_t c, kt, kh, kw;
 } dj_colb_rowpos;
 
+/* The direct convolution's sizes (conv3d_direct_avx512.c): weight-gradient
+ * blocks of 4 output channels x 7 taps, chunks of 16 output rows; the
+ * length of a phase row (the forward reads 32 outputs at a time, each kW
+ * taps on); the floats of one block's partial sums. */
+enum { DJ_DIRECT_CB = 4, DJ_DIRECT_KW = 7, DJ_DIRECT_ROWS = 16 };
+
+static inline int64_t dj_conv_direct_lp(const dj_conv_geom *g) {
+    int64_t wv = (g->Wo + 31) / 32 * 32;
+    return (wv + (g->kW - 1) / g->sw + 1 + 15) / 16 * 16;
+}
+
+static inline int64_t dj_conv_direct_acc_floats(const dj_conv_geom *g) {
+    return g->Cin * g->kT * g->kH * DJ_DIRECT_CB * DJ_DIRECT_KW * 16;
+}
+
 #if defined(__x86_64__)
 /* The direct convolution for few input channels (conv3d_direct_avx512.c):
  * phase rows of the input, xp[(n, ci, t, h)][r][lp] for input rows [r0, r1);
  * the forward of output rows [r0, r1) of (n, t, h); the weight gradient of
  * blocks [b0, b1) of 4 output channels, each with acc_floats() of partial
  * sums in acc. */
-int64_t dj_conv_direct_lp(const dj_conv_geom *g);
-int64_t dj_conv_direct_acc_floats(const dj_conv_geom *g);
 void dj_conv_direct_phases_avx512(const dj_conv_geom *g, const float *x, float *xp, int64_t r0, int64_t r1);
 void dj_conv_direct_forward_avx512(const dj_conv_geom *g, const float *xp, const float *w, const float *bias, float *y,
                                    int64_t r0, int64_t r1);
