@@ -56,6 +56,11 @@ typedef enum dj_conv_algo {
     DJ_CONV_WINOGRAD = 2,
 } dj_conv_algo;
 
+/* "auto", "gemm" or "winograd" as a dj_conv_algo, -1 for anything else;
+ * and back (NULL for a value out of range). */
+int dj_conv_algo_from_name(const char *name);
+const char *dj_conv_algo_name(int algo);
+
 /* 1 when the float32 conv3d of these shapes runs Winograd here (this CPU,
  * DOJO_CONV, p->algo), with m[a] outputs per tile along axis a (T, H, W):
  * 2 or 4 for F(2,3) / F(4,3), 1 for a 1-tap (or trimmed) axis; 0 when it

@@ -156,16 +156,12 @@ static dj_status dj_bo_time_bf16(dj_threadpool *pool, const dj_conv3d_params *p,
     return st;
 }
 
-static int dj_bo_algo_value(void) {
-    return !strcmp(dj_bo_algo, "gemm") ? DJ_CONV_GEMM : !strcmp(dj_bo_algo, "winograd") ? DJ_CONV_WINOGRAD : DJ_CONV_AUTO;
-}
-
 static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_result *r) {
     int64_t T = dj_bo_frames / c->tdiv, S = dj_bo_size / c->sdiv;
     if (T < 1)
         T = 1;
     int64_t xs[5] = {dj_bo_batch, c->cin, T, S, S}, ws[5] = {c->cout, c->cin, c->k[0], c->k[1], c->k[2]}, ys[5];
-    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, dj_bo_algo_value()};
+    dj_conv3d_params p = {{c->s[0], c->s[1], c->s[2]}, {c->p[0], c->p[1], c->p[2]}, {1, 1, 1}, 1, dj_conv_algo_from_name(dj_bo_algo)};
     dj_tensor x = {0}, w = {0}, b = {0}, y = {0}, dx = {0}, dw = {0}, db = {0};
     int m[3];
     static const char *const paths[] = {"gemm", "pointwise", "depthwise", "direct", "wino"};
@@ -342,7 +338,7 @@ int dj_bench_ops(int argc, char **argv) {
         strcmp(dj_bo_model, "none"))
         return dj_cli_usage_error("bench ops", "--model must be r3d_18, r2plus1d_18, all or none, not '%s'",
                                   dj_bo_model);
-    if (strcmp(dj_bo_algo, "auto") && strcmp(dj_bo_algo, "gemm") && strcmp(dj_bo_algo, "winograd"))
+    if (dj_conv_algo_from_name(dj_bo_algo) < 0)
         return dj_cli_usage_error("bench ops", "--conv-algo must be auto, gemm or winograd, not '%s'", dj_bo_algo);
     dj_threadpool *pool = NULL;
     if (dj_threadpool_create((int)dj_bo_threads, &pool) != DJ_OK)

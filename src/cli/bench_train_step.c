@@ -435,7 +435,7 @@ int dj_bench_train_step(int argc, char **argv) {
     rc = dj_cli_device("bench train-step", dj_bts_device, &device);
     if (rc >= 0)
         return rc;
-    int algo = dj_bench_conv_algo(dj_bts_algo);
+    int algo = dj_conv_algo_from_name(dj_bts_algo);
     if (algo < 0)
         return dj_cli_usage_error("bench train-step", "--conv-algo must be auto, gemm or winograd, not '%s'",
                                   dj_bts_algo);

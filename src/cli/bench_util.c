@@ -4,9 +4,7 @@
  * set up for timing training steps (bench train-step and bench scaling). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "dojo/ops_spatial.h"
 #include "dojo/rng.h"
 
 #include "cli.h"
@@ -43,16 +41,6 @@ int dj_bench_parse_input(const char *text, int64_t dims[5]) {
         p = end + 1;
     }
     return dims[1] == 3 ? 0 : -1;
-}
-
-int dj_bench_conv_algo(const char *name) {
-    if (!strcmp(name, "auto"))
-        return DJ_CONV_AUTO;
-    if (!strcmp(name, "gemm"))
-        return DJ_CONV_GEMM;
-    if (!strcmp(name, "winograd"))
-        return DJ_CONV_WINOGRAD;
-    return -1;
 }
 
 dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model, int64_t classes, int threads,

@@ -150,8 +150,6 @@ typedef struct dj_bench_net {
  * errors. dj_bench_net_free releases what was made, also after a failure. */
 dj_status dj_bench_net_setup(dj_bench_net *b, const char *who, const char *model, int64_t classes, int threads,
                              int bf16, int conv_algo, uint64_t stream);
-/* "auto", "gemm" or "winograd" as a dj_conv_algo; -1 for anything else. */
-int dj_bench_conv_algo(const char *name);
 void dj_bench_net_free(dj_bench_net *b);
 
 #endif

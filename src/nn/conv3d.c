@@ -38,6 +38,19 @@ enum { DJ_CONV_COL_FLOATS = 1 << 21 };
 
 static int64_t dj_def1(int v) { return v == 0 ? 1 : v; }
 
+static const char *const dj_conv_algo_names[] = {"auto", "gemm", "winograd"};
+
+int dj_conv_algo_from_name(const char *name) {
+    for (int a = DJ_CONV_AUTO; name && a <= DJ_CONV_WINOGRAD; a++)
+        if (strcmp(name, dj_conv_algo_names[a]) == 0)
+            return a;
+    return -1;
+}
+
+const char *dj_conv_algo_name(int algo) {
+    return algo >= DJ_CONV_AUTO && algo <= DJ_CONV_WINOGRAD ? dj_conv_algo_names[algo] : NULL;
+}
+
 /* DOJO_CONV=gemm, read once (a race writes the same value) */
 static int dj_conv_env_gemm(void) {
     static int gemm = -1;

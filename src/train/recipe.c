@@ -80,13 +80,8 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     const char *algo = NULL;
     DJ_TRY(dj_config_get_string(c, "train.conv_algo", &algo));
     if (algo) {
-        if (!strcmp(algo, "auto"))
-            o->conv_algo = DJ_CONV_AUTO;
-        else if (!strcmp(algo, "gemm"))
-            o->conv_algo = DJ_CONV_GEMM;
-        else if (!strcmp(algo, "winograd"))
-            o->conv_algo = DJ_CONV_WINOGRAD;
-        else
+        o->conv_algo = dj_conv_algo_from_name(algo);
+        if (o->conv_algo < 0)
             return dj_error_set(DJ_ERR_INVALID, "train.conv_algo", "recipe: auto, gemm or winograd, not '%s'", algo);
     }
     DJ_TRY(dj_config_get_int(c, "train.keep_checkpoints", &o->keep_checkpoints));

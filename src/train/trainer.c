@@ -308,7 +308,7 @@ static dj_status dj_run_setup(dj_run *r) {
                     dj_cpu_bf16_native() ? "avx512_bf16" : "converted", mem.params_bf16 / 1048576.0);
     int convs = 0, wino = dj_graph_winograd_convs(r->g, &convs);
     dj_log_info("conv3d (%s): %d of %d convolutions run Winograd's F(m,3) tiles, the rest implicit GEMMs",
-                o->conv_algo == DJ_CONV_GEMM ? "gemm" : o->conv_algo == DJ_CONV_WINOGRAD ? "winograd" : "auto", wino,
+                dj_conv_algo_name(o->conv_algo), wino,
                 convs);
     dj_log_info("data: %lld training videos%s, %lld batches per epoch, %d compute threads, %lld decode workers",
                 (long long)n, r->val ? " + validation" : "", (long long)(r->steps_per_epoch * o->accumulate),

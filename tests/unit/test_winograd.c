@@ -249,6 +249,18 @@ static void test_bits_independent_of_threads_and_scratch(void) {
 
 /* ---------------------------------------------------------------- errors */
 
+/* The names of the algorithms, as recipes and flags spell them. */
+static void test_algorithm_names(void) {
+    const char *names[] = {"auto", "gemm", "winograd"};
+    for (int a = DJ_CONV_AUTO; a <= DJ_CONV_WINOGRAD; a++) {
+        CHECK_EQ_INT(dj_conv_algo_from_name(names[a]), a);
+        CHECK(dj_conv_algo_name(a) && strcmp(dj_conv_algo_name(a), names[a]) == 0);
+    }
+    CHECK_EQ_INT(dj_conv_algo_from_name("fft"), -1);
+    CHECK_EQ_INT(dj_conv_algo_from_name(NULL), -1);
+    CHECK(dj_conv_algo_name(3) == NULL && dj_conv_algo_name(-1) == NULL);
+}
+
 static void test_bad_algorithm_and_short_scratch(void) {
     conv_io c;
     dj_conv3d_params p = {{0}, {1, 1, 1}, {0}, 0, 0};
@@ -331,6 +343,7 @@ int main(void) {
     DJ_RUN(test_auto_case_is_winograd);
     DJ_RUN(test_accuracy_against_double);
     DJ_RUN(test_bits_independent_of_threads_and_scratch);
+    DJ_RUN(test_algorithm_names);
     DJ_RUN(test_bad_algorithm_and_short_scratch);
     DJ_RUN(test_graph_conv_algo);
     return dj_test_finish();
