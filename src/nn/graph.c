@@ -247,7 +247,7 @@ int dj_graph_bf16(const dj_graph *g) { return g->bf16; }
 void dj_graph_set_conv_algo(dj_graph *g, int algo) {
     if (g->planned)
         dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "already planned: set the conv algorithm before planning"));
-    else if (algo < 0 || algo > 2)
+    else if (!dj_conv_algo_name(algo))
         dj_graph_fail(g, dj_error_set(DJ_ERR_INVALID, "graph", "unknown conv algorithm %d", algo));
     else
         g->conv_algo = algo;

@@ -53,16 +53,17 @@ static const dj_tensor *dj_conv_bf16_weight(const dj_node_io *io) {
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {
     const dj_tensor *bias = io->n_in > 2 ? io->in[2] : NULL;
     dj_conv3d_params p = dj_conv_params(io);
-    if (dj_conv_bf16_weight(io))
-        return dj_conv3d_forward_bf16(ex, &p, io->in[0], io->in[1], dj_conv_bf16_weight(io), bias, io->out[0]);
+    const dj_tensor *wb = dj_conv_bf16_weight(io);
+    if (wb)
+        return dj_conv3d_forward_bf16(ex, &p, io->in[0], io->in[1], wb, bias, io->out[0]);
     return dj_conv3d_forward(ex, &p, io->in[0], io->in[1], bias, io->out[0]);
 }
 static dj_status dj_conv_bwd(const dj_exec *ex, dj_node_io *io) {
     dj_tensor *dbias = io->n_in > 2 ? io->din[2] : NULL;
     dj_conv3d_params p = dj_conv_params(io);
-    if (dj_conv_bf16_weight(io))
-        return dj_conv3d_backward_bf16(ex, &p, io->in[0], io->in[1], dj_conv_bf16_weight(io), io->dout[0], io->din[0],
-                                       io->din[1], dbias);
+    const dj_tensor *wb = dj_conv_bf16_weight(io);
+    if (wb)
+        return dj_conv3d_backward_bf16(ex, &p, io->in[0], io->in[1], wb, io->dout[0], io->din[0], io->din[1], dbias);
     return dj_conv3d_backward(ex, &p, io->in[0], io->in[1], io->dout[0], io->din[0], io->din[1], dbias);
 }
 static size_t dj_conv_scratch(const dj_node_io *io) {
