@@ -162,9 +162,10 @@ static inline __attribute__((always_inline)) void dj_tile3(dj_line_fn fn, const 
 
 enum { DJ_TILE_MAX = DJ_WINO_MAX_A * DJ_WINO_MAX_A * DJ_WINO_MAX_A };
 
-static void dj_axis_lens(const dj_wino_conv *c, int m[3], int a[3], int mo[3], int r[3]) {
+/* per axis: outputs per tile (also the transform's selector), tile input, taps */
+static void dj_axis_lens(const dj_wino_conv *c, int m[3], int a[3], int r[3]) {
     for (int i = 0; i < 3; i++)
-        m[i] = c->ax[i].m, a[i] = c->ax[i].a, mo[i] = c->ax[i].m, r[i] = c->ax[i].r;
+        m[i] = c->ax[i].m, a[i] = c->ax[i].a, r[i] = c->ax[i].r;
 }
 
 /* ---------------------------------------------------------------- 16 x 16 transposes */
@@ -282,8 +283,8 @@ static inline void dj_row_pos(const dj_wino_conv *c, int64_t R, int64_t *n, int6
 
 void dj_wino_input_tiles_avx512(const dj_wino_conv *c, const float *x, int64_t r0, int64_t nrows, int64_t vtiles,
                                 int64_t vtile0, float *V, float *stage) {
-    int m[3], a[3], mo[3], r[3];
-    dj_axis_lens(c, m, a, mo, r);
+    int m[3], a[3], r[3];
+    dj_axis_lens(c, m, a, r);
     const dj_wino_axis *T = &c->ax[0], *H = &c->ax[1], *W = &c->ax[2];
     int64_t Cp = c->Cin_p, wp = c->wp, xs = vtiles * Cp;
     const ptrdiff_t is[3] = {a[1] * wp * Cp, wp * Cp, Cp}, os[3] = {a[1] * a[2] * xs, a[2] * xs, xs};
@@ -302,65 +303,68 @@ void dj_wino_input_tiles_avx512(const dj_wino_conv *c, const float *x, int64_t r
 
 void dj_wino_output_grad_tiles_avx512(const dj_wino_conv *c, const float *dy, int64_t r0, int64_t nrows,
                                       int64_t mtiles, int64_t mtile0, float *dM, float *stage) {
-    int m[3], a[3], mo[3], r[3];
-    dj_axis_lens(c, m, a, mo, r);
+    int m[3], a[3], r[3];
+    dj_axis_lens(c, m, a, r);
     const dj_wino_axis *T = &c->ax[0], *H = &c->ax[1], *W = &c->ax[2];
     int64_t Cp = c->Cout_p, wl = c->nw * W->m, xs = mtiles * Cp;
-    const ptrdiff_t is[3] = {mo[1] * wl * Cp, wl * Cp, Cp}, os[3] = {a[1] * a[2] * xs, a[2] * xs, xs};
+    const ptrdiff_t is[3] = {m[1] * wl * Cp, wl * Cp, Cp}, os[3] = {a[1] * a[2] * xs, a[2] * xs, xs};
     float b1[DJ_TILE_MAX * 16] __attribute__((aligned(64))), b2[DJ_TILE_MAX * 16] __attribute__((aligned(64)));
     for (int64_t ri = 0; ri < nrows; ri++) {
         int64_t n, tt, th;
         dj_row_pos(c, r0 + ri, &n, &tt, &th);
-        dj_stage_in(dy + n * c->Cout * T->out * H->out * W->out, c->Cout, T->out, H->out, W->out, Cp, tt * T->m, mo[0],
-                    th * H->m, mo[1], 0, wl, stage);
+        dj_stage_in(dy + n * c->Cout * T->out * H->out * W->out, c->Cout, T->out, H->out, W->out, Cp, tt * T->m, m[0],
+                    th * H->m, m[1], 0, wl, stage);
         for (int64_t tw = 0; tw < c->nw; tw++)
             for (int64_t c0 = 0; c0 < Cp; c0 += 16)
-                dj_tile3(dj_tr_out_adj, m, mo, a, stage + tw * W->m * Cp + c0, is, b1, b2,
+                dj_tile3(dj_tr_out_adj, m, m, a, stage + tw * W->m * Cp + c0, is, b1, b2,
                          dM + (mtile0 + ri * c->nw + tw) * Cp + c0, os);
     }
 }
 
 void dj_wino_output_tiles_avx512(const dj_wino_conv *c, const float *M, int64_t r0, int64_t nrows, float *y,
                                  const float *bias, int accumulate, float *stage) {
-    int m[3], a[3], mo[3], r[3];
-    dj_axis_lens(c, m, a, mo, r);
+    int m[3], a[3], r[3];
+    dj_axis_lens(c, m, a, r);
     const dj_wino_axis *T = &c->ax[0], *H = &c->ax[1], *W = &c->ax[2];
     int64_t Cp = c->Cout_p, wl = c->nw * W->m, mtiles = nrows * c->nw, xs = mtiles * Cp;
-    const ptrdiff_t is[3] = {a[1] * a[2] * xs, a[2] * xs, xs}, os[3] = {mo[1] * wl * Cp, wl * Cp, Cp};
+    const ptrdiff_t is[3] = {a[1] * a[2] * xs, a[2] * xs, xs}, os[3] = {m[1] * wl * Cp, wl * Cp, Cp};
     float b1[DJ_TILE_MAX * 16] __attribute__((aligned(64))), b2[DJ_TILE_MAX * 16] __attribute__((aligned(64)));
     for (int64_t ri = 0; ri < nrows; ri++) {
         int64_t n, tt, th;
         dj_row_pos(c, r0 + ri, &n, &tt, &th);
         for (int64_t tw = 0; tw < c->nw; tw++)
             for (int64_t c0 = 0; c0 < Cp; c0 += 16)
-                dj_tile3(dj_tr_out, m, a, mo, M + (ri * c->nw + tw) * Cp + c0, is, b1, b2,
+                dj_tile3(dj_tr_out, m, a, m, M + (ri * c->nw + tw) * Cp + c0, is, b1, b2,
                          stage + tw * W->m * Cp + c0, os);
-        dj_unstage_out(stage, Cp, mo[0], mo[1], wl, y + n * c->Cout * T->out * H->out * W->out, c->Cout, T->out,
+        dj_unstage_out(stage, Cp, m[0], m[1], wl, y + n * c->Cout * T->out * H->out * W->out, c->Cout, T->out,
                        H->out, W->out, tt * T->m, th * H->m, bias, accumulate);
     }
 }
 
 /* ---------------------------------------------------------------- weights */
 
-/* The flat index of tap (jt, jh, jw) of a used kernel window in the
- * weight's (kT, kH, kW) kernel: taps k0 + j, reversed when flip. */
-static inline int64_t dj_tap(const dj_wino_conv *c, const dj_conv_geom *g, int jt, int jh, int jw, int flip) {
-    int64_t kt = c->ax[0].k0 + jt, kh = c->ax[1].k0 + jh, kw = c->ax[2].k0 + jw;
-    if (flip)
-        kt = g->kT - 1 - kt, kh = g->kH - 1 - kh, kw = g->kW - 1 - kw;
-    return (kt * g->kH + kh) * g->kW + kw;
+/* taps[q]: the flat index in the weight's (kT, kH, kW) kernel of tap q =
+ * (jt * r_H + jh) * r_W + jw of the used window (taps k0 + j, reversed when
+ * flip); returns the number of taps. */
+static int dj_taps(const dj_wino_conv *c, const dj_conv_geom *g, int flip, int64_t taps[27]) {
+    int rt = c->ax[0].r, rh = c->ax[1].r, rw = c->ax[2].r;
+    for (int jt = 0; jt < rt; jt++)
+        for (int jh = 0; jh < rh; jh++)
+            for (int jw = 0; jw < rw; jw++) {
+                int64_t kt = c->ax[0].k0 + jt, kh = c->ax[1].k0 + jh, kw = c->ax[2].k0 + jw;
+                if (flip)
+                    kt = g->kT - 1 - kt, kh = g->kH - 1 - kh, kw = g->kW - 1 - kw;
+                taps[(jt * rh + jh) * rw + jw] = (kt * g->kH + kh) * g->kW + kw;
+            }
+    return rt * rh * rw;
 }
 
 void dj_wino_weights_avx512(const dj_wino_conv *c, const dj_conv_geom *g, const float *w, int flip, float *U,
                             int64_t co0, int64_t co1) {
-    int m[3], a[3], mo[3], r[3];
-    dj_axis_lens(c, m, a, mo, r);
-    int ntap = r[0] * r[1] * r[2];
+    int m[3], a[3], r[3];
+    dj_axis_lens(c, m, a, r);
     int64_t taps[27];
-    for (int jt = 0; jt < r[0]; jt++)
-        for (int jh = 0; jh < r[1]; jh++)
-            for (int jw = 0; jw < r[2]; jw++)
-                taps[(jt * r[1] + jh) * r[2] + jw] = dj_tap(c, g, jt, jh, jw, flip);
+    int ntap = dj_taps(c, g, flip, taps);
     float tmp[27][16] __attribute__((aligned(64)));
     float b1[DJ_TILE_MAX * 16] __attribute__((aligned(64))), b2[DJ_TILE_MAX * 16] __attribute__((aligned(64)));
     const ptrdiff_t is[3] = {r[1] * r[2] * 16, r[2] * 16, 16};
@@ -382,14 +386,10 @@ void dj_wino_weights_avx512(const dj_wino_conv *c, const dj_conv_geom *g, const 
 
 void dj_wino_weights_grad_avx512(const dj_wino_conv *c, const dj_conv_geom *g, const float *dU, float *dw,
                                  int64_t co0, int64_t co1) {
-    int m[3], a[3], mo[3], r[3];
-    dj_axis_lens(c, m, a, mo, r);
-    int ntap = r[0] * r[1] * r[2];
+    int m[3], a[3], r[3];
+    dj_axis_lens(c, m, a, r);
     int64_t taps[27];
-    for (int jt = 0; jt < r[0]; jt++)
-        for (int jh = 0; jh < r[1]; jh++)
-            for (int jw = 0; jw < r[2]; jw++)
-                taps[(jt * r[1] + jh) * r[2] + jw] = dj_tap(c, g, jt, jh, jw, 0);
+    int ntap = dj_taps(c, g, 0, taps);
     float tmp[27][16] __attribute__((aligned(64)));
     float b1[DJ_TILE_MAX * 16] __attribute__((aligned(64))), b2[DJ_TILE_MAX * 16] __attribute__((aligned(64)));
     const ptrdiff_t xs = c->Cin_p * c->Cout_p, is[3] = {a[1] * a[2] * xs, a[2] * xs, xs};
