@@ -3,7 +3,8 @@
  *
  * Three paths chosen from the shapes alone (never from the thread count):
  * - pointwise (1x1x1, stride 1, no padding): the input of one sample and
- *   group already is the (Cin_g, T*H*W) matrix the GEMM wants;
+ *   group already is the (Cin_g, T*H*W) matrix the GEMM wants (with few
+ *   positions the forward gathers all samples into one GEMM instead);
  * - depthwise-style (Cin/groups == 1): direct loops, im2col would only copy;
  * - general: implicit GEMM over the column matrix col (K = Cin_g*kT*kH*kW,
  *   P) of each sample n and group g, whose entries are gathered straight
@@ -19,6 +20,8 @@
  * - Winograd (conv3d_winograd.c): stride-1 convs whose axes have 1 or 3
  *   taps, where dj_wino_plan finds it worth it (AVX-512 only): all three
  *   passes.
+ * Kernel taps that only ever meet padding (a (3,1,1) kernel over T = 1) are
+ * dropped before the GEMM paths: see "dead taps" below.
  * dj_sgemm never splits K over threads and col2vol runs over input channels,
  * so every sum runs in a fixed order whatever the thread count.
  * Mixed precision (bf16 operands, float32 sums): conv3d_bf16.c, the same
@@ -223,20 +226,153 @@ static int64_t dj_conv_direct_floats(const dj_conv_geom *g) {
     return dj_conv_direct_xp_floats(g) + (g->Cout + DJ_DIRECT_CB - 1) / DJ_DIRECT_CB * dj_conv_direct_acc_floats(g);
 }
 
-static size_t dj_conv_scratch_for(const dj_conv_geom *g, int threads) {
-    if (g->pointwise || g->depthwise)
+/* ---------------------------------------------------------------- dead taps
+ * Kernel taps that meet only padding, for every output, multiply zeros: a
+ * (3,1,1) kernel over T = 1 with padding 1 (r(2+1)d's layer 4) has one live
+ * tap in three, a 3x3x3 kernel over 1x1 frames one in nine. Where at least
+ * half the taps are dead, the GEMM paths drop them:
+ * they run the convolution of the live block of the kernel (padding shifted
+ * to match), whose weight is copied into the scratch and whose weight
+ * gradient is added back into the live block. Dropped products are exact
+ * zeros, so the results are those of the full kernel up to the order of the
+ * sums. */
+
+/* The live taps [*lo, *hi] of one axis: tap j reads o*s - pad + j*d. */
+static void dj_live_taps(int64_t k, int64_t s, int64_t d, int64_t pad, int64_t in, int64_t out, int64_t *lo,
+                         int64_t *hi) {
+    *lo = k, *hi = -1;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t pos = j * d - pad, o = 0; /* the first output whose read is >= 0 */
+        if (pos < 0)
+            o = (-pos + s - 1) / s, pos += o * s;
+        if (o < out && pos < in) {
+            if (j < *lo)
+                *lo = j;
+            *hi = j;
+        }
+    }
+}
+
+/* 1 when g has dead taps on some axis: gt the convolution of its live taps
+ * (same input and output shapes), lo the first live tap per axis. */
+int dj_conv_trim(const dj_conv_geom *g, dj_conv_geom *gt, int64_t lo[3]) {
+    int64_t k[3] = {g->kT, g->kH, g->kW}, s[3] = {g->st, g->sh, g->sw}, d[3] = {g->dt, g->dh, g->dw};
+    int64_t pad[3] = {g->pt, g->ph, g->pw}, in[3] = {g->T, g->H, g->W}, out[3] = {g->To, g->Ho, g->Wo};
+    dj_conv3d_params q = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, (int)g->G, DJ_CONV_GEMM};
+    int64_t wshape[5] = {g->Cout, g->Cin_g, 0, 0, 0}, xshape[5] = {g->N, g->Cin, g->T, g->H, g->W};
+    int dead = 0;
+    for (int a = 0; a < 3; a++) {
+        int64_t hi;
+        dj_live_taps(k[a], s[a], d[a], pad[a], in[a], out[a], &lo[a], &hi);
+        if (hi < lo[a] || pad[a] - lo[a] * d[a] < 0)
+            return 0; /* (every tap dead cannot happen for a valid shape) */
+        dead |= lo[a] > 0 || hi < k[a] - 1;
+        wshape[2 + a] = hi - lo[a] + 1;
+        q.stride[a] = (int)s[a], q.dilation[a] = (int)d[a], q.padding[a] = (int)(pad[a] - lo[a] * d[a]);
+    }
+    /* at least half the taps dead: below that, copying the weight's block
+     * and adding its gradient back cost about what the dropped products
+     * save (measured on deep layers: 921 -> 512 (3,1,1) stride 2 into T = 1,
+     * two live taps of three, ran no faster) */
+    if (!dead || 2 * wshape[2] * wshape[3] * wshape[4] > g->kvol)
         return 0;
+    if (dj_conv_geom_init(&q, xshape, wshape, gt, "conv3d live taps") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return gt->To == g->To && gt->Ho == g->Ho && gt->Wo == g->Wo;
+}
+
+/* floats of the live block's weight and of its gradient (64-byte multiples) */
+static int64_t dj_conv_trim_wfloats(const dj_conv_geom *gt) { return (gt->Cout * gt->K + 15) / 16 * 16; }
+
+typedef struct dj_trim_job {
+    const dj_conv_geom *g, *gt;
+    const int64_t *lo;
+    char *w, *wt;
+    size_t esize;
+    int to_full;
+} dj_trim_job;
+
+/* rows [r0, r1) of (Cout * Cin_g), in runs of consecutive taps: the whole
+ * live block where only T is trimmed, (kH, kW) planes where T and H are,
+ * kW rows otherwise */
+static void dj_conv_trim_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+    const dj_trim_job *j = arg;
+    const dj_conv_geom *g = j->g, *gt = j->gt;
+    int64_t run = gt->kW, rows = gt->kT * gt->kH; /* runs per r, each `run` taps */
+    if (gt->kW == g->kW)
+        run = gt->kH * g->kW, rows = gt->kT;
+    if (gt->kW == g->kW && gt->kH == g->kH)
+        run = gt->kvol, rows = 1;
+    (void)thread;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t kt = i / gt->kH, kh = i % gt->kH; /* the run's first tap (kh = 0 unless runs are rows) */
+            if (rows == gt->kT)
+                kt = i, kh = 0;
+            int64_t f = r * g->kvol + ((kt + j->lo[0]) * g->kH + kh + j->lo[1]) * g->kW + j->lo[2];
+            int64_t l = r * gt->kvol + (kt * gt->kH + kh) * gt->kW;
+            if (j->to_full) {
+                float *full = (float *)j->w + f;
+                const float *live = (const float *)j->wt + l;
+                for (int64_t q = 0; q < run; q++)
+                    full[q] += live[q];
+            } else if (j->esize == sizeof(float)) {
+                const float *full = (const float *)j->w + f;
+                float *live = (float *)j->wt + l;
+                for (int64_t q = 0; q < run; q++)
+                    live[q] = full[q];
+            } else {
+                const uint16_t *full = (const uint16_t *)j->w + f;
+                uint16_t *live = (uint16_t *)j->wt + l;
+                for (int64_t q = 0; q < run; q++)
+                    live[q] = full[q];
+            }
+        }
+}
+
+void dj_conv_trim_copy(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *gt, const int64_t lo[3],
+                       const void *w, void *wt, size_t esize) {
+    dj_trim_job j = {g, gt, lo, (char *)w, wt, esize, 0};
+    dj_parallel_for(pool, g->Cout * g->Cin_g, 256, dj_conv_trim_rows, &j);
+}
+
+void dj_conv_trim_add(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *gt, const int64_t lo[3],
+                      float *dw, const float *dwt) {
+    dj_trim_job j = {g, gt, lo, (char *)dw, (char *)dwt, sizeof(float), 1};
+    dj_parallel_for(pool, g->Cout * g->Cin_g, 256, dj_conv_trim_rows, &j);
+}
+
+/* The float32 forward also batches pointwise convolutions with few
+ * positions (r(2+1)d's (3,1,1) convs over T = 1, once trimmed to their live
+ * tap: P = 49 at 7x7): per-sample GEMMs of 49 columns fill few panels. */
+static int dj_conv_forward_batched_f32(const dj_conv_geom *g) {
+    return dj_conv_forward_batched(g) || (g->pointwise && g->N > 1 && g->P < 256);
+}
+
+static size_t dj_conv_gemm_scratch(const dj_conv_geom *g) {
+    int64_t floats = g->pointwise ? 0 : g->K * g->pblock;
+    if (dj_conv_forward_batched_f32(g) && g->Cout_g * g->N * g->P > floats)
+        floats = g->Cout_g * g->N * g->P;
+    return (size_t)floats * sizeof(float);
+}
+
+static size_t dj_conv_scratch_for(const dj_conv_geom *g, int threads) {
+    if (g->depthwise)
+        return 0;
+    if (g->pointwise)
+        return dj_conv_gemm_scratch(g);
     size_t wino = dj_wino_scratch_bytes(g, threads);
     size_t direct = dj_conv_direct_ok(g) ? (size_t)dj_conv_direct_floats(g) * sizeof(float) : 0;
     if (wino)
         return wino > direct ? wino : direct; /* every pass is Winograd (or direct): no column block */
-    int64_t floats = g->K * g->pblock;
-    if (dj_conv_forward_batched(g) && g->Cout_g * g->N * g->P > floats)
-        floats = g->Cout_g * g->N * g->P;
-    size_t bytes = (size_t)floats * sizeof(float);
-    if (direct > bytes)
-        bytes = direct;
-    return wino > bytes ? wino : bytes;
+    dj_conv_geom gt;
+    int64_t lo[3];
+    size_t bytes = dj_conv_trim(g, &gt, lo)
+                       ? 2 * (size_t)dj_conv_trim_wfloats(&gt) * sizeof(float) + dj_conv_gemm_scratch(&gt)
+                       : dj_conv_gemm_scratch(g);
+    return direct > bytes ? direct : bytes;
 }
 
 /* The geometry for the scratch-size queries: 0 (and no error left set) when
@@ -602,7 +738,7 @@ static dj_status dj_conv_forward_batch(dj_threadpool *pool, const dj_conv_geom *
 static dj_status dj_conv_forward_gemm(const dj_exec *ex, const dj_conv_geom *g, const float *x, const float *w,
                                       float *y, float *col) {
     dj_threadpool *pool = ex ? ex->pool : NULL;
-    if (dj_conv_forward_batched(g))
+    if (dj_conv_forward_batched_f32(g))
         return dj_conv_forward_batch(pool, g, x, w, y, col);
     for (int64_t n = 0; n < g->N; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
@@ -648,7 +784,15 @@ dj_status dj_conv3d_forward(const dj_exec *ex, const dj_conv3d_params *p, const 
         dj_parallel_for(pool, g.N * g.To * g.Ho, 1, dj_direct_forward_rows, &dj);
         return DJ_OK;
     }
-    DJ_TRY(dj_conv_forward_gemm(ex, &g, x, w, y, col));
+    dj_conv_geom gt;
+    int64_t lo[3];
+    if (dj_conv_trim(&g, &gt, lo)) {
+        float *wt = col;
+        dj_conv_trim_copy(pool, &g, &gt, lo, w, wt, sizeof(float));
+        DJ_TRY(dj_conv_forward_gemm(ex, &gt, x, wt, y, col + 2 * dj_conv_trim_wfloats(&gt)));
+    } else {
+        DJ_TRY(dj_conv_forward_gemm(ex, &g, x, w, y, col));
+    }
     if (b) {
         dj_bias_job bj = {&g, b, NULL, y, NULL};
         dj_parallel_for(pool, g.N * g.Cout, 4, dj_conv_bias_add_rows, &bj);
@@ -812,5 +956,17 @@ dj_status dj_conv3d_backward(const dj_exec *ex, const dj_conv3d_params *p, const
     }
     if (dj_wino_plan(&g, NULL, NULL))
         return dj_wino_backward(pool, &g, x, w, dy, dx, dw, col, ex->scratch_bytes);
-    return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
+    dj_conv_geom gt;
+    int64_t lo[3];
+    if (!dj_conv_trim(&g, &gt, lo))
+        return dj_conv_backward_gemm(ex, &g, x, w, dy, dx, dw, col);
+    float *wt = col, *dwt = col + dj_conv_trim_wfloats(&gt);
+    if (dx) /* the weight gradient does not read the weight */
+        dj_conv_trim_copy(pool, &g, &gt, lo, w, wt, sizeof(float));
+    if (dw)
+        memset(dwt, 0, (size_t)gt.Cout * (size_t)gt.K * sizeof(float));
+    DJ_TRY(dj_conv_backward_gemm(ex, &gt, x, wt, dy, dx, dw ? dwt : NULL, col + 2 * dj_conv_trim_wfloats(&gt)));
+    if (dw)
+        dj_conv_trim_add(pool, &g, &gt, lo, dw, dwt);
+    return DJ_OK;
 }

@@ -68,10 +68,22 @@ static dj_convb_parts dj_convb_parts_for(const dj_conv_geom *g, int backward) {
 
 static size_t dj_convb_bytes(dj_convb_parts q) { return q.xb + q.dyb + q.wt + q.work; }
 
+/* A convolution with dead taps (dj_conv_trim) runs its live block: the
+ * block's bf16 weight and float32 weight gradient come first. */
+static size_t dj_convb_trim_bytes(const dj_conv_geom *gt) {
+    return dj_bf16_align((size_t)(gt->Cout * gt->K) * sizeof(uint16_t)) +
+           dj_bf16_align((size_t)(gt->Cout * gt->K) * sizeof(float));
+}
+
 /* One buffer serves both passes: the larger of the two layouts. */
 static size_t dj_conv_bf16_scratch_for(const dj_conv_geom *g) {
+    dj_conv_geom gt;
+    int64_t lo[3];
+    size_t trim = 0;
+    if (!g->depthwise && dj_conv_trim(g, &gt, lo))
+        trim = dj_convb_trim_bytes(&gt), g = &gt;
     size_t f = dj_convb_bytes(dj_convb_parts_for(g, 0)), b = dj_convb_bytes(dj_convb_parts_for(g, 1));
-    return f > b ? f : b;
+    return trim + (f > b ? f : b);
 }
 
 size_t dj_conv3d_scratch_bytes_bf16(const dj_conv3d_params *p, const dj_tensor *inp, const dj_tensor *weight) {
@@ -290,7 +302,15 @@ dj_status dj_conv3d_forward_bf16(const dj_exec *ex, const dj_conv3d_params *p, c
         return DJ_OK;
     dj_threadpool *pool = ex->pool;
     float *y = out->data;
-    DJ_TRY(dj_convb_forward_gemm(pool, &g, inp->data, weight_bf16->data, y, scratch));
+    dj_conv_geom gt;
+    int64_t lo[3];
+    if (dj_conv_trim(&g, &gt, lo)) {
+        uint16_t *wt = (uint16_t *)scratch;
+        dj_conv_trim_copy(pool, &g, &gt, lo, weight_bf16->data, wt, sizeof(uint16_t));
+        DJ_TRY(dj_convb_forward_gemm(pool, &gt, inp->data, wt, y, scratch + dj_convb_trim_bytes(&gt)));
+    } else {
+        DJ_TRY(dj_convb_forward_gemm(pool, &g, inp->data, weight_bf16->data, y, scratch));
+    }
     if (bias) {
         dj_bias_job bj = {&g, bias->data, NULL, y, NULL};
         dj_parallel_for(pool, g.N * g.Cout, 4, dj_conv_bias_add_rows, &bj);
@@ -450,5 +470,19 @@ dj_status dj_conv3d_backward_bf16(const dj_exec *ex, const dj_conv3d_params *p, 
         return DJ_OK;
     dj_convb_bwd b = {.g = &g, .x = inp->data, .dy = dout->data, .wb = weight_bf16->data,
                       .dx = dinp ? dinp->data : NULL, .dw = dweight ? dweight->data : NULL};
-    return dj_convb_backward_gemm(pool, &b, scratch);
+    dj_conv_geom gt;
+    int64_t lo[3];
+    if (!dj_conv_trim(&g, &gt, lo))
+        return dj_convb_backward_gemm(pool, &b, scratch);
+    uint16_t *wt = (uint16_t *)scratch;
+    float *dwt = (float *)(scratch + dj_bf16_align((size_t)(gt.Cout * gt.K) * sizeof(uint16_t)));
+    if (b.dx) /* the weight gradient does not read the weight */
+        dj_conv_trim_copy(pool, &g, &gt, lo, weight_bf16->data, wt, sizeof(uint16_t));
+    if (b.dw)
+        memset(dwt, 0, (size_t)(gt.Cout * gt.K) * sizeof(float));
+    b.g = &gt, b.wb = wt, b.dw = b.dw ? dwt : NULL;
+    DJ_TRY(dj_convb_backward_gemm(pool, &b, scratch + dj_convb_trim_bytes(&gt)));
+    if (dweight)
+        dj_conv_trim_add(pool, &g, &gt, lo, dweight->data, dwt);
+    return DJ_OK;
 }

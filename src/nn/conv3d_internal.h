@@ -89,6 +89,16 @@ int dj_conv_dgrad_geom(const dj_conv_geom *g, dj_conv_geom *g2);
 dj_status dj_conv_check_grads(const dj_conv_geom *g, const dj_tensor *inp, const dj_tensor *weight,
                               const dj_tensor *dout, const dj_tensor *dinp, const dj_tensor *dweight,
                               const dj_tensor *dbias, const char *who);
+/* Dead taps (conv3d.c): 1 when some kernel taps of g meet only padding for
+ * every output; gt is then the convolution of the live block (first live
+ * tap lo per axis; same input and output shapes, padding shifted). copy:
+ * wt = the live block of w (float32 or bf16: esize 4 or 2); add: dw's live block +=
+ * dwt (float32). */
+int dj_conv_trim(const dj_conv_geom *g, dj_conv_geom *gt, int64_t lo[3]);
+void dj_conv_trim_copy(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *gt, const int64_t lo[3],
+                       const void *w, void *wt, size_t esize);
+void dj_conv_trim_add(dj_threadpool *pool, const dj_conv_geom *g, const dj_conv_geom *gt, const int64_t lo[3],
+                      float *dw, const float *dwt);
 /* dj_parallel_for bodies: col2vol of a dj_col_job over input channels;
  * bias added over rows n*Cout + c, and the bias gradient over channels
  * (dj_bias_job). */

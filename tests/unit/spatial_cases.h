@@ -120,6 +120,22 @@ static const sp_case sp_cases[] = {
      * output (Cout*N*P = 384 floats) larger than the column block (K*P = 64) */
     SP_CONV("conv (1,2,2) s(1,2,2) 2->16 N=3 (batched forward)", SP_SHAPE(3, 2, 2, 4, 4), SP_SHAPE(16, 2, 1, 2, 2), 1,
             {{1, 2, 2}, {0}, {0}, 0, 0}),
+    /* dead taps (only padding under them for every output): the GEMM paths
+     * run the live block of the kernel and add its gradient back */
+    SP_CONV("conv (3,1,1) on T=1 (dead taps: a pointwise conv)", SP_SHAPE(2, 6, 1, 4, 5), SP_SHAPE(5, 6, 3, 1, 1), 1,
+            {{0}, {1, 0, 0}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 s2 into T=1, 2 live taps of 3 (full kernel)", SP_SHAPE(2, 4, 2, 5, 6),
+            SP_SHAPE(3, 4, 3, 3, 3), 1, {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 s2 on T=1 (middle tap live)", SP_SHAPE(2, 4, 1, 5, 6), SP_SHAPE(3, 4, 3, 3, 3), 1,
+            {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 on H=1 (dead taps on H only)", SP_SHAPE(1, 3, 3, 1, 4), SP_SHAPE(4, 3, 3, 3, 3), 1,
+            {{0}, {1, 1, 1}, {0}, 0, 0}),
+    SP_CONV("conv 3x3x3 on H=2 W=1 (dead taps on H and W)", SP_SHAPE(2, 3, 4, 2, 1), SP_SHAPE(4, 3, 3, 3, 3), 1,
+            {{0}, {1, 2, 1}, {0}, 0, 0}),
+    SP_CONV("conv dilation 2 pad 2 on T=2 (dead taps both ends)", SP_SHAPE(1, 2, 2, 5, 5), SP_SHAPE(3, 2, 3, 3, 3), 1,
+            {{0}, {2, 1, 1}, {2, 1, 1}, 0, 0}),
+    SP_CONV("conv groups 2 on T=1 pad 1 (dead taps per group)", SP_SHAPE(2, 4, 1, 3, 3), SP_SHAPE(6, 2, 3, 3, 3), 1,
+            {{0}, {1, 1, 1}, {0}, 2, 0}),
     SP_CONV("conv pad 3 > kernel 3 (col2vol input gradient)", SP_SHAPE(1, 2, 3, 4, 5), SP_SHAPE(3, 2, 3, 3, 3), 1,
             {{0}, {3, 0, 2}, {0}, 0, 0}),
     {"conv (3,1,1) 72->64 (8-row tiles, several panels)", SP_CONV3D, 5, {2, 72, 6, 5, 13}, 5, {64, 72, 3, 1, 1}, 1,

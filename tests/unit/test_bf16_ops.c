@@ -161,6 +161,9 @@ static const conv_case conv_cases[] = {
     {"1x1x1 stride 2", {2, 12, 3, 5, 5}, {10, 12, 1, 1, 1}, {{2, 2, 2}, {0, 0, 0}, {1, 1, 1}, 1, 0}},
     {"(1,7,7) s(1,2,2), K odd", {1, 3, 2, 23, 23}, {5, 3, 1, 7, 7}, {{1, 2, 2}, {0, 3, 3}, {1, 1, 1}, 1, 0}},
     {"long rows, batched groups 2", {4, 4, 1, 3, 70}, {6, 2, 1, 3, 3}, {{1, 1, 1}, {0, 1, 1}, {1, 1, 1}, 2, 0}},
+    /* dead taps: the live block of the kernel runs (dj_conv_trim) */
+    {"(3,1,1) on T=1, dead taps (pointwise)", {2, 8, 1, 4, 5}, {6, 8, 3, 1, 1}, {{1, 1, 1}, {1, 0, 0}, {1, 1, 1}, 1, 0}},
+    {"3x3x3 s2 on T=1, groups 2", {2, 8, 1, 5, 6}, {8, 4, 3, 3, 3}, {{2, 2, 2}, {1, 1, 1}, {1, 1, 1}, 2, 0}},
 };
 
 /* Everything one conv case needs: x, w, b, dy (float) and the bf16 weight. */
