@@ -24,6 +24,54 @@ static double scalar(const dj_safetensors *st, const char *name) {
     return v;
 }
 
+/* The yardstick: how well float32 itself determines each compared
+ * quantity. The fixture holds, per quantity, f32dev/KEY: the largest
+ * distance from the float64 reference of four float32 runs of PyTorch
+ * (its default kernels, without oneDNN, the input scaled by 1 +- 1e-7;
+ * tools/make_fixtures.py, f32_spread). Where float32 cannot meet a
+ * tolerance (sums that cancel, batch norm over a few values, ReLU masks
+ * that rounding flips, steps that amplify all of it) those runs scatter,
+ * and dojo is held to YARD times the scatter instead; elsewhere the
+ * relative tolerances hold. */
+enum { YARD = 4 };
+
+/* n values of a float64 or float32 fixture tensor (scalars: n = 1) as
+ * doubles; 0 after a test failure */
+static int read_values(const dj_safetensors *st, const char *key, int64_t n, double *out) {
+    float f[64];
+    int64_t shape[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* any shape of n values */
+    dj_st_view v;
+    if (n > 64 || dj_safetensors_find(st, key, &v) != DJ_OK || v.numel != n || v.ndim > 8) {
+        dj_test_fail_at(__FILE__, __LINE__, "fixture tensor %s: missing or not %lld values", key, (long long)n);
+        return 0;
+    }
+    if (dj_safetensors_read_f64(st, key, v.ndim, shape, out) == DJ_OK)
+        return 1;
+    dj_error_clear();
+    if (dj_safetensors_read_f32(st, key, v.ndim, shape, f) != DJ_OK) {
+        dj_test_fail_at(__FILE__, __LINE__, "fixture tensor %s: %s", key, dj_error_message());
+        return 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        out[i] = f[i];
+    return 1;
+}
+
+/* YARD * the largest f32dev/key over its n values (0 when the fixture has
+ * no float32 runs) */
+static double yard(const dj_safetensors *st, const char *key, int64_t n) {
+    char dev[320];
+    double d[64], m = 0;
+    snprintf(dev, sizeof dev, "f32dev/%s", key);
+    if (!dj_safetensors_has(st, dev) || !read_values(st, dev, n, d))
+        return 0;
+    for (int64_t i = 0; i < n; i++)
+        m = d[i] > m ? d[i] : m;
+    return YARD * m;
+}
+
+static double max2(double a, double b) { return a > b ? a : b; }
+
 /* norm, sum and sampled values of `data` against fixture entries prefix/... */
 static void check_summary(const dj_safetensors *st, const char *prefix, const char *name, const float *data,
                           int64_t n, double rtol, double value_tol) {
@@ -36,13 +84,13 @@ static void check_summary(const dj_safetensors *st, const char *prefix, const ch
     norm = sqrt(norm);
     snprintf(key, sizeof key, "%s/%s/norm", prefix, name);
     double want_norm = scalar(st, key);
-    CHECK_MSG(fabs(norm - want_norm) <= rtol * fabs(want_norm) + 1e-7, "%s: %.9g vs torch %.9g", key, norm,
-              want_norm);
+    CHECK_MSG(fabs(norm - want_norm) <= max2(rtol * fabs(want_norm) + 1e-7, yard(st, key, 1)),
+              "%s: %.9g vs torch %.9g", key, norm, want_norm);
     snprintf(key, sizeof key, "%s/%s/sum", prefix, name);
     double want_sum = scalar(st, key);
     /* a sum can cancel to ~0: compare it against the norm's scale */
-    CHECK_MSG(fabs(sum - want_sum) <= rtol * (fabs(want_norm) * sqrt((double)n)) + 1e-6, "%s: %.9g vs torch %.9g", key,
-              sum, want_sum);
+    CHECK_MSG(fabs(sum - want_sum) <= max2(rtol * (fabs(want_norm) * sqrt((double)n)) + 1e-6, yard(st, key, 1)),
+              "%s: %.9g vs torch %.9g", key, sum, want_sum);
     int64_t pos[NPOS];
     dj_fixture_hash_positions(name, n, pos);
     float at[NPOS];
@@ -51,23 +99,24 @@ static void check_summary(const dj_safetensors *st, const char *prefix, const ch
     snprintf(key, sizeof key, "%s/%s/at", prefix, name);
     /* single values: relative to the tensor's typical magnitude */
     double scale = want_norm / sqrt((double)n);
-    dj_fixture_check_close(st, key, at, NPOS, value_tol, value_tol * scale + 1e-7);
+    dj_fixture_check_close(st, key, at, NPOS, value_tol, max2(value_tol * scale + 1e-7, yard(st, key, NPOS)));
 }
 
-/* Tolerances (parity_tol): 1e-4 for r3d_18 and mc3_18 (single sampled
- * values at 10x that),
- * everything compared, three SGD steps included.
- * r2plus1d_18 on this fixture's input is ill-conditioned in float32 (batch
- * norm over 8-16 values between its factored convolutions). Measured with
- * PyTorch itself, float32 against its float64 reference: the stem's
- * gradient differs by up to 4.5e-3 of its largest element and 1.2e-4 in
- * norm, and after two SGD steps the loss is 0.831 instead of 0.888 (the
- * updates amplify rounding chaotically). So for r2plus1d_18 the logits,
- * the first loss and every step-1 gradient's norm and sum are compared at
- * 5e-3, its sampled values at 0.25 of the tensor's RMS, and the later steps
- * are not compared: float32 cannot reproduce them, PyTorch's
- * included. A better-conditioned fixture (more clips, larger frames) would
- * allow the full check; see tools/README.md. */
+/* Tolerances (parity_tol), relative, or YARD times the float32 scatter
+ * where that is larger: 1e-4 (single sampled values at 10x that, against
+ * the tensor's RMS), everything compared, three SGD steps included.
+ * r2plus1d_18 is where the scatter matters: on this fixture's input it is
+ * ill-conditioned in float32. The biases of the batch norms between its
+ * factored convolutions get gradients that are sums cancelling to near
+ * zero, and batch norm over 8 values in layer 4 amplifies rounding: PyTorch's
+ * six float32 runs put single gradients up to 6e-3 (relative, in norm) from
+ * the float64 reference, the stem's sampled values up to 5e-3 of their
+ * largest. dojo's distances measured 1.2x the scatter at the median of its
+ * 113 gradient norms, 3.4x at most. Its SGD steps are not compared: from
+ * the second step on, float32 trajectories of this network part chaotically
+ * (PyTorch's float32 runs: step-3 losses 0.78-0.84 against 0.888, weights
+ * up to 16% apart; a larger input or a 10x smaller learning rate measured
+ * the same), so no float32 run can be checked against another there. */
 /* Logits near zero are compared against the logits' RMS: rtol of it (at
  * least 1e-5). */
 static double logits_atol(const dj_safetensors *st, const char *name, double rtol) {
@@ -148,7 +197,8 @@ static void parity(const char *net, int algo, parity_tol tol) {
     const float *logits = dj_graph_tensor(g, dj_model_logits(m))->data;
 
     CHECK(dj_graph_forward(g, &ex, 0) == DJ_OK);
-    dj_fixture_check_close(st, "logits_eval", logits, 20, rtol, logits_atol(st, "logits_eval", rtol));
+    dj_fixture_check_close(st, "logits_eval", logits, 20, rtol,
+                           max2(logits_atol(st, "logits_eval", rtol), yard(st, "logits_eval", 20)));
 
     dj_optim_config oc = dj_optim_defaults(DJ_OPTIM_SGD);
     oc.momentum = 0.9;
@@ -161,8 +211,9 @@ static void parity(const char *net, int algo, parity_tol tol) {
         CHECK(dj_graph_forward(g, &ex, 1) == DJ_OK);
         losses[step] = *(const float *)dj_graph_tensor(g, dj_model_loss(m))->data;
         if (step == 0) {
-            dj_fixture_check_close(st, "logits", logits, 20, rtol, logits_atol(st, "logits", rtol));
-            CHECK_CLOSE(losses[0], scalar(st, "loss"), 1e-5, 0);
+            dj_fixture_check_close(st, "logits", logits, 20, rtol,
+                                   max2(logits_atol(st, "logits", rtol), yard(st, "logits", 20)));
+            CHECK_CLOSE(losses[0], scalar(st, "loss"), 1e-5, yard(st, "loss", 1));
         }
         CHECK(dj_graph_backward(g, &ex, dj_model_loss(m), 1.0f) == DJ_OK);
         if (step == 0)
@@ -179,9 +230,12 @@ static void parity(const char *net, int algo, parity_tol tol) {
     CHECK(dj_safetensors_read_f64(st, "losses", 1, (int64_t[]){3}, want) == DJ_OK);
     if (!compare_steps)
         goto cleanup;
+    double dev[3] = {0, 0, 0};
+    if (dj_safetensors_has(st, "f32dev/losses"))
+        read_values(st, "f32dev/losses", 3, dev);
     for (int s = 0; s < 3; s++)
-        CHECK_MSG(fabs(losses[s] - want[s]) <= tol.grad_rtol * fabs(want[s]), "%s: loss %d: %.9g vs torch %.9g", net,
-                  s, losses[s], want[s]);
+        CHECK_MSG(fabs(losses[s] - want[s]) <= max2(tol.grad_rtol * fabs(want[s]), YARD * dev[s]),
+                  "%s: loss %d: %.9g vs torch %.9g (float32 scatter %.3g)", net, s, losses[s], want[s], dev[s]);
     for (int i = 0; i < nparams; i++) {
         if (params[i].is_int)
             continue;
@@ -202,10 +256,11 @@ done:
 }
 
 /* With the implicit GEMM (the direct sum, as PyTorch's float64 reference
- * computes it) everything is compared at the tolerances above. */
+ * computes it) everything is compared at the tolerances above (r2plus1d_18:
+ * its first step). */
 static void test_r3d_18(void) { parity("r3d_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 1}); }
 static void test_mc3_18(void) { parity("mc3_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 1}); }
-static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity_tol){5e-3, 5e-3, 0.25, 0}); }
+static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 0}); }
 
 /* With Winograd (dojo's default where it pays: every 3x3x3 stride-1 conv of
  * these networks but the stem) the forward pass, a continuous function of
@@ -222,7 +277,7 @@ static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity
 static void test_r3d_18_winograd(void) { parity("r3d_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 1}); }
 static void test_mc3_18_winograd(void) { parity("mc3_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 1}); }
 static void test_r2plus1d_18_winograd(void) {
-    parity("r2plus1d_18", DJ_CONV_AUTO, (parity_tol){5e-3, 5e-3, 0.25, 0});
+    parity("r2plus1d_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 0});
 }
 
 int main(void) {
