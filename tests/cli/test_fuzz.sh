@@ -1,5 +1,6 @@
-# test_fuzz.sh — a short libFuzzer run over probe + decode from memory
-# (tests/fuzz/fuzz_video.c): skipped without clang, and in the ASan pass of
+# test_fuzz.sh — short libFuzzer runs over probe + decode from memory
+# (tests/fuzz/fuzz_video.c) and the .safetensors reader
+# (tests/fuzz/fuzz_safetensors.c): skipped without clang, and in the ASan pass of
 # `make test` (the fuzz build has its own sanitizers; once is enough).
 . tests/cli/lib.sh
 
@@ -10,6 +11,7 @@ case "$DOJO" in
         skip fuzz-short "clang is not installed (tools/setup.sh installs it)"
     else
         expect fuzz-short 0 "Done [0-9]+ runs" -- sh tests/fuzz/run.sh 8
+        expect fuzz-safetensors-short 0 "Done [0-9]+ runs" -- env FUZZ_TARGET=safetensors sh tests/fuzz/run.sh 4
     fi
     ;;
 esac

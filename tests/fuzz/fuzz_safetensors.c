@@ -2,13 +2,9 @@
  * byte string is opened from memory; when it opens, every tensor is read
  * through each conversion. Must never crash, over-read or leak.
  *
- * Not part of `make` (needs clang's libFuzzer). Build and run from the
- * repository root:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude $(pkg-config --cflags libcjson) \
- *       tests/fuzz/fuzz_safetensors.c src/train/safetensors.c src/core/error.c src/core/tensor.c \
- *       $(pkg-config --libs libcjson) -lm -o /tmp/fuzz_safetensors
- *   mkdir -p /tmp/st_corpus && cp tests/fixtures/ops/[a-z]*.safetensors /tmp/st_corpus/
- *   /tmp/fuzz_safetensors -max_total_time=60 -max_len=4096 /tmp/st_corpus */
+ * Built and run by tests/fuzz/run.sh (FUZZ_TARGET=safetensors; a short run
+ * is part of `make test`), e.g. for ten minutes:
+ *   FUZZ_TARGET=safetensors sh tests/fuzz/run.sh 600 */
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -1,6 +1,8 @@
 #!/bin/sh
-# run.sh — builds the libFuzzer target with clang (ASan+UBSan+fuzzer) and runs
-# it on seed clips made with the ffmpeg tool.
+# run.sh — builds a libFuzzer target with clang (ASan+UBSan+fuzzer) and runs
+# it: FUZZ_TARGET=video (default; probe + decode from memory, on seed clips
+# made with the ffmpeg tool) or safetensors (the .safetensors reader, on the
+# operator fixtures).
 #   sh tests/fuzz/run.sh [SECONDS] [libFuzzer options...]   (default 10 s; 0 = unlimited)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -13,6 +15,20 @@ PKGS="libavformat libavcodec libavutil libswscale libcjson yaml-0.1"
 # The decoding files are built here with the fuzzer's instrumentation; the
 # rest of dojo they call (the data-set layer for CSV indexes) comes from the
 # release library, so build it first (make).
+TIME=""
+[ "$SECS" != 0 ] && TIME="-max_total_time=$SECS"
+if [ "${FUZZ_TARGET:-video}" = safetensors ]; then
+    # shellcheck disable=SC2046
+    clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -Iinclude $(pkg-config --cflags libcjson) \
+        tests/fuzz/fuzz_safetensors.c src/train/safetensors.c src/core/error.c src/core/tensor.c src/core/fs.c \
+        -o "$OUT/fuzz_safetensors" $(pkg-config --libs libcjson) -lm
+    mkdir -p "$OUT/st_corpus"
+    [ -n "$(ls "$OUT/st_corpus")" ] || cp tests/fixtures/ops/[a-z]*.safetensors "$OUT/st_corpus/"
+    exec "$OUT/fuzz_safetensors" $TIME -timeout=30 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$OUT/st_" \
+        "$@" "$OUT/st_corpus"
+fi
+[ "${FUZZ_TARGET:-video}" = video ] || { echo "fuzz: unknown FUZZ_TARGET '$FUZZ_TARGET' (video or safetensors)" >&2; exit 2; }
 LIB=${DOJO_LIB:-build/libdojo.a}
 [ -f "$LIB" ] || { echo "fuzz: $LIB not found: run make first" >&2; exit 1; }
 # shellcheck disable=SC2046
@@ -28,6 +44,4 @@ if [ -z "$(ls "$OUT/corpus")" ] && command -v ffmpeg >/dev/null 2>&1; then
     ffmpeg -nostdin -v error -y $src -c:v mpeg4 -g 3 "$OUT/corpus/c.avi" </dev/null || true
     ffmpeg -nostdin -v error -y $src -c:v libvpx-vp9 -deadline realtime -g 4 "$OUT/corpus/d.webm" </dev/null || true
 fi
-TIME=""
-[ "$SECS" != 0 ] && TIME="-max_total_time=$SECS"
 exec "$OUT/fuzz_video" $TIME -timeout=30 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$OUT/" "$@" "$OUT/corpus"
