@@ -1,8 +1,9 @@
 #!/bin/sh
 # run.sh — builds a libFuzzer target with clang (ASan+UBSan+fuzzer) and runs
 # it: FUZZ_TARGET=video (default; probe + decode from memory, on seed clips
-# made with the ffmpeg tool) or safetensors (the .safetensors reader, on the
-# operator fixtures).
+# made with the ffmpeg tool), safetensors (the .safetensors reader, on the
+# operator fixtures) or config (YAML/JSON recipes and model files, on
+# configs/).
 #   sh tests/fuzz/run.sh [SECONDS] [libFuzzer options...]   (default 10 s; 0 = unlimited)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -28,9 +29,22 @@ if [ "${FUZZ_TARGET:-video}" = safetensors ]; then
     exec "$OUT/fuzz_safetensors" $TIME -timeout=30 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$OUT/st_" \
         "$@" "$OUT/st_corpus"
 fi
-[ "${FUZZ_TARGET:-video}" = video ] || { echo "fuzz: unknown FUZZ_TARGET '$FUZZ_TARGET' (video or safetensors)" >&2; exit 2; }
 LIB=${DOJO_LIB:-build/libdojo.a}
 [ -f "$LIB" ] || { echo "fuzz: $LIB not found: run make first" >&2; exit 1; }
+if [ "${FUZZ_TARGET:-video}" = config ]; then
+    # the config reader, the recipe and the model builders instrumented; the
+    # layers and kernels they call come from the release library
+    # shellcheck disable=SC2046
+    clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -Iinclude -Isrc $(pkg-config --cflags $PKGS) -DDJ_BUILD_TYPE='"fuzz"' \
+        tests/fuzz/fuzz_config.c src/core/config.c src/train/recipe.c src/nn/models.c src/core/error.c \
+        -o "$OUT/fuzz_config" "$LIB" $(pkg-config --libs $PKGS) -lm -pthread
+    mkdir -p "$OUT/cfg_corpus"
+    [ -n "$(ls "$OUT/cfg_corpus")" ] || cp configs/models/*.yaml configs/recipes/*.yaml "$OUT/cfg_corpus/"
+    exec "$OUT/fuzz_config" $TIME -timeout=30 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$OUT/cfg_" \
+        "$@" "$OUT/cfg_corpus"
+fi
+[ "${FUZZ_TARGET:-video}" = video ] || { echo "fuzz: unknown FUZZ_TARGET '$FUZZ_TARGET' (video, safetensors or config)" >&2; exit 2; }
 # shellcheck disable=SC2046
 clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Iinclude -Isrc $(pkg-config --cflags $PKGS) -DDJ_BUILD_TYPE='"fuzz"' \
