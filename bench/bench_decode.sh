@@ -4,8 +4,9 @@
 # Without DATA it makes 4 clips of 320x240 H.264 (x264 defaults: 3 B-frames
 # in a pyramid, GOP 32, 300 frames each) with the ffmpeg tool. dojo draws a
 # seeded plan of random 16-frame clips and writes it (--plan-out); the PyAV
-# peer (bench/peers/pyav_decode.py) decodes the same clips the usual PyAV way.
-# Both convert every delivered frame to RGB24 with one decoder thread.
+# peer (bench/peers/pyav_decode.py) decodes the same clips the usual PyAV way,
+# and so does torchcodec (bench/peers/torchcodec_decode.py) where it imports.
+# All convert every delivered frame to RGB24 with one decoder thread.
 #
 # Two plans (MODES):
 #   independent  each clip on its own, a fresh reader each (a training
@@ -58,6 +59,24 @@ if [ -z "$PEERS" ]; then
     PEERS=python3
 fi
 
+# torchcodec peers: interpreters that import it (TC_PYTHONS; default
+# python3 and /tmp/torchvenv/bin/python when present); none is installed
+# here, as torchcodec needs a matching PyTorch (pip install torchcodec).
+TC_PEERS=""
+if [ -z "${TC_PYTHONS:-}" ]; then
+    TC_PYTHONS=python3
+    [ -x /tmp/torchvenv/bin/python ] && TC_PYTHONS="$TC_PYTHONS /tmp/torchvenv/bin/python"
+fi
+tc_seen=""
+for p in $TC_PYTHONS; do
+    command -v "$p" >/dev/null 2>&1 || continue
+    v=$("$p" -c 'import torchcodec; print(torchcodec.__version__)' 2>/dev/null) || continue
+    case " $tc_seen " in *" $v "*) continue ;; esac
+    tc_seen="$tc_seen $v"
+    TC_PEERS="$TC_PEERS $p"
+done
+[ -n "$TC_PEERS" ] || echo "bench_decode: no torchcodec peer (pip install torchcodec beside a PyTorch)" >&2
+
 mode_args() {
     case "$1" in
     independent) echo "" ;;
@@ -87,6 +106,12 @@ while [ "$round" -le "$ROUNDS" ]; do
             printf '{"mode":"%s","runner":"%s","load":%s,"r":%s}\n' "$mode" "$py" "$l" "$(cat "$TMP/one.json")" \
                 >>"$results"
         done
+        for py in $TC_PEERS; do
+            l=$(load)
+            "$py" bench/peers/torchcodec_decode.py "$TMP/plan-$mode.json" --json >"$TMP/one.json"
+            printf '{"mode":"%s","runner":"torchcodec %s","load":%s,"r":%s}\n' "$mode" "$py" "$l" \
+                "$(cat "$TMP/one.json")" >>"$results"
+        done
     done
     round=$((round + 1))
 done
@@ -113,8 +138,13 @@ for mode in modes:
           % (mode, dw, dc, d[0]["decoded_per_delivered"], d[0]["seeks_per_clip"]))
     for runner, p in runs.items():
         pw, pc = med([x["clips_per_s"] for x in p]), med([x["clips_per_cpu_s"] for x in p])
-        print("%-11s PyAV %s (libavcodec %s, %s): %.1f clips/s, %.1f per CPU s, decoded per delivered %.3f"
-              % (mode, p[0]["pyav"], p[0]["libavcodec"], runner, pw, pc, p[0]["decoded_per_delivered"]))
-        print("%-11s ratio dojo/PyAV %s: %.2fx wall-clock, %.2fx per CPU second"
-              % (mode, p[0]["pyav"], dw / pw, dc / pc))
+        if "torchcodec" in p[0]:
+            name = "torchcodec %s" % p[0]["torchcodec"]
+            print("%-11s %s (torch %s, %s): %.1f clips/s, %.1f per CPU s"
+                  % (mode, name, p[0]["torch"], runner.split()[-1], pw, pc))
+        else:
+            name = "PyAV %s" % p[0]["pyav"]
+            print("%-11s %s (libavcodec %s, %s): %.1f clips/s, %.1f per CPU s, decoded per delivered %.3f"
+                  % (mode, name, p[0]["libavcodec"], runner, pw, pc, p[0]["decoded_per_delivered"]))
+        print("%-11s ratio dojo/%s: %.2fx wall-clock, %.2fx per CPU second" % (mode, name, dw / pw, dc / pc))
 PYEOF
