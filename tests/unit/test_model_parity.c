@@ -26,8 +26,9 @@ static double scalar(const dj_safetensors *st, const char *name) {
 
 /* The yardstick: how well float32 itself determines each compared
  * quantity. The fixture holds, per quantity, f32dev/KEY: the largest
- * distance from the float64 reference of four float32 runs of PyTorch
- * (its default kernels, without oneDNN, the input scaled by 1 +- 1e-7;
+ * distance from the float64 reference of float32 runs of PyTorch (its
+ * default kernels, without oneDNN, the input scaled by 1 +- 1e-7 ... 3e-7
+ * for the first step's quantities, up to 1 +- 1e-6 for the later steps;
  * tools/make_fixtures.py, f32_spread). Where float32 cannot meet a
  * tolerance (sums that cancel, batch norm over a few values, ReLU masks
  * that rounding flips, steps that amplify all of it) those runs scatter,
@@ -108,15 +109,13 @@ static void check_summary(const dj_safetensors *st, const char *prefix, const ch
  * r2plus1d_18 is where the scatter matters: on this fixture's input it is
  * ill-conditioned in float32. The biases of the batch norms between its
  * factored convolutions get gradients that are sums cancelling to near
- * zero, and batch norm over 8 values in layer 4 amplifies rounding: PyTorch's
- * six float32 runs put single gradients up to 6e-3 (relative, in norm) from
- * the float64 reference, the stem's sampled values up to 5e-3 of their
- * largest. dojo's distances measured 1.2x the scatter at the median of its
- * 113 gradient norms, 3.4x at most. Its SGD steps are not compared: from
- * the second step on, float32 trajectories of this network part chaotically
- * (PyTorch's float32 runs: step-3 losses 0.78-0.84 against 0.888, weights
- * up to 16% apart; a larger input or a 10x smaller learning rate measured
- * the same), so no float32 run can be checked against another there. */
+ * zero, batch norm over 8 values in layer 4 amplifies rounding, and from the
+ * second step on its float32 trajectories part chaotically (PyTorch's own
+ * runs: step-3 losses 0.78-0.84 against 0.888; a larger input or a 10x
+ * smaller learning rate measured the same). So the scatter, not 1e-4, sets
+ * 103 of its 113 gradient norms' tolerances and 162 of 187 step-3 ones.
+ * dojo's distances measured 0.22x the scatter at the median gradient norm
+ * (2.0x at most) and 0.47x at the median step-3 norm (1.9x at most). */
 /* Logits near zero are compared against the logits' RMS: rtol of it (at
  * least 1e-5). */
 static double logits_atol(const dj_safetensors *st, const char *name, double rtol) {
@@ -256,11 +255,10 @@ done:
 }
 
 /* With the implicit GEMM (the direct sum, as PyTorch's float64 reference
- * computes it) everything is compared at the tolerances above (r2plus1d_18:
- * its first step). */
+ * computes it) everything is compared at the tolerances above. */
 static void test_r3d_18(void) { parity("r3d_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 1}); }
 static void test_mc3_18(void) { parity("mc3_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 1}); }
-static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 0}); }
+static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity_tol){1e-4, 1e-4, 1e-3, 1}); }
 
 /* With Winograd (dojo's default where it pays: every 3x3x3 stride-1 conv of
  * these networks but the stem) the forward pass, a continuous function of
@@ -277,7 +275,7 @@ static void test_r2plus1d_18(void) { parity("r2plus1d_18", DJ_CONV_GEMM, (parity
 static void test_r3d_18_winograd(void) { parity("r3d_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 1}); }
 static void test_mc3_18_winograd(void) { parity("mc3_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 1}); }
 static void test_r2plus1d_18_winograd(void) {
-    parity("r2plus1d_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 0});
+    parity("r2plus1d_18", DJ_CONV_AUTO, (parity_tol){1e-4, 2e-3, 1e-2, 1});
 }
 
 int main(void) {
