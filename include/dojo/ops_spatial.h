@@ -77,6 +77,11 @@ typedef enum dj_conv_path {
     DJ_CONV_PATH_WINOGRAD = 4,  /* Winograd tiles (dj_conv3d_winograd_tiles) */
 } dj_conv_path;
 dj_conv_path dj_conv3d_path(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]);
+/* Kernel taps (per input channel) the implicit GEMM computes for these
+ * shapes: kT*kH*kW, or fewer where at least half of them meet only padding
+ * for every output and are dropped (a (3,1,1) kernel over T = 1: 1); 0 for
+ * invalid shapes. */
+int64_t dj_conv3d_gemm_taps(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]);
 /* in (N,Cin,T,H,W), weight (Cout,Cin/groups,kT,kH,kW) -> out (N,Cout,To,Ho,Wo). */
 dj_status dj_conv3d_output_shape(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5],
                                  int64_t out_shape[5]);

@@ -166,8 +166,11 @@ static dj_status dj_bo_run_conv(dj_threadpool *pool, const dj_bo_conv *c, dj_bo_
     int m[3];
     static const char *const paths[] = {"gemm", "pointwise", "depthwise", "direct", "wino"};
     dj_conv_path path = dj_conv3d_path(&p, xs, ws);
+    int64_t taps = dj_conv3d_gemm_taps(&p, xs, ws), kvol = ws[2] * ws[3] * ws[4];
     if (path == DJ_CONV_PATH_WINOGRAD && dj_conv3d_winograd_tiles(&p, xs, ws, m))
         snprintf(r->algo, sizeof r->algo, "wino %dx%dx%d", m[0], m[1], m[2]);
+    else if (path == DJ_CONV_PATH_GEMM && taps < kvol) /* dead taps dropped */
+        snprintf(r->algo, sizeof r->algo, "gemm %lld/%lld", (long long)taps, (long long)kvol);
     else
         snprintf(r->algo, sizeof r->algo, "%s", path >= 0 ? paths[path] : "?");
     int64_t cout = c->cout;

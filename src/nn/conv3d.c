@@ -283,6 +283,16 @@ int dj_conv_trim(const dj_conv_geom *g, dj_conv_geom *gt, int64_t lo[3]) {
     return gt->To == g->To && gt->Ho == g->Ho && gt->Wo == g->Wo;
 }
 
+int64_t dj_conv3d_gemm_taps(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]) {
+    dj_conv_geom g, gt;
+    int64_t lo[3];
+    if (dj_conv_geom_init(p, in_shape, w_shape, &g, "dj_conv3d_gemm_taps") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    return dj_conv_trim(&g, &gt, lo) ? gt.kvol : g.kvol;
+}
+
 /* floats of the live block's weight and of its gradient (64-byte multiples) */
 static int64_t dj_conv_trim_wfloats(const dj_conv_geom *gt) { return (gt->Cout * gt->K + 15) / 16 * 16; }
 

@@ -492,6 +492,14 @@ static void test_conv_paths(void) {
     CHECK_EQ_INT(dj_conv3d_path(&stem, x, w16), DJ_CONV_PATH_GEMM);
     CHECK_EQ_INT(dj_conv3d_path(&same, x2, w2), DJ_CONV_PATH_GEMM);
     CHECK_EQ_INT(dj_conv3d_path(&same, x2, wd), DJ_CONV_PATH_INVALID);
+    /* taps the GEMM computes: all but where at least half meet only padding */
+    dj_conv3d_params t311 = {{0}, {1, 0, 0}, {0}, 0, 0}, s2 = {{2, 2, 2}, {1, 1, 1}, {0}, 0, 0};
+    int64_t x1[5] = {8, 64, 1, 7, 7}, xt2[5] = {8, 64, 2, 7, 7}, w311[5] = {32, 64, 3, 1, 1};
+    CHECK_EQ_INT(dj_conv3d_gemm_taps(&t311, x1, w311), 1);          /* T = 1: the middle tap */
+    CHECK_EQ_INT(dj_conv3d_gemm_taps(&t311, xt2, w311), 3);         /* T = 2: all three meet data */
+    CHECK_EQ_INT(dj_conv3d_gemm_taps(&same, x1, w2), 9);            /* 3x3x3 over T = 1: a (1,3,3) block */
+    CHECK_EQ_INT(dj_conv3d_gemm_taps(&s2, xt2, w2), 27);            /* two live taps of three: kept */
+    CHECK_EQ_INT(dj_conv3d_gemm_taps(&same, x2, wd), 0);            /* invalid */
 }
 
 int main(void) {
