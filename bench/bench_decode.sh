@@ -44,37 +44,34 @@ if [ -z "$DATA" ]; then
     done
 fi
 
-PEERS=""
-seen=""
-for p in ${PYTHONS:-/usr/bin/python3 python3}; do
-    command -v "$p" >/dev/null 2>&1 || continue
-    v=$("$p" -c 'import av, numpy; print(av.__version__)' 2>/dev/null) || continue
-    case " $seen " in *" $v "*) continue ;; esac  # one peer per PyAV version
-    seen="$seen $v"
-    PEERS="$PEERS $p"
-done
+# peers PROBE PYTHONS: the interpreters among PYTHONS for which
+# `python -c PROBE` succeeds, one per version it prints
+peers() {
+    found="" seen=""
+    for p in $2; do
+        command -v "$p" >/dev/null 2>&1 || continue
+        v=$("$p" -c "$1" 2>/dev/null) || continue
+        case " $seen " in *" $v "*) continue ;; esac
+        seen="$seen $v"
+        found="$found $p"
+    done
+    echo "$found"
+}
+
+PEERS=$(peers 'import av, numpy; print(av.__version__)' "${PYTHONS:-/usr/bin/python3 python3}")
 if [ -z "$PEERS" ]; then
     echo "bench_decode: installing PyAV with pip" >&2
     python3 -m pip install --quiet av numpy >&2
     PEERS=python3
 fi
-
 # torchcodec peers: interpreters that import it (TC_PYTHONS; default
 # python3 and /tmp/torchvenv/bin/python when present); none is installed
 # here, as torchcodec needs a matching PyTorch (pip install torchcodec).
-TC_PEERS=""
 if [ -z "${TC_PYTHONS:-}" ]; then
     TC_PYTHONS=python3
     [ -x /tmp/torchvenv/bin/python ] && TC_PYTHONS="$TC_PYTHONS /tmp/torchvenv/bin/python"
 fi
-tc_seen=""
-for p in $TC_PYTHONS; do
-    command -v "$p" >/dev/null 2>&1 || continue
-    v=$("$p" -c 'import torchcodec; print(torchcodec.__version__)' 2>/dev/null) || continue
-    case " $tc_seen " in *" $v "*) continue ;; esac
-    tc_seen="$tc_seen $v"
-    TC_PEERS="$TC_PEERS $p"
-done
+TC_PEERS=$(peers 'import torchcodec; print(torchcodec.__version__)' "$TC_PYTHONS")
 [ -n "$TC_PEERS" ] || echo "bench_decode: no torchcodec peer (pip install torchcodec beside a PyTorch)" >&2
 
 mode_args() {

@@ -23,6 +23,8 @@ import time
 
 import av
 
+from decode_plan import groups_of, read_plan
+
 
 def open_stream(path, index, threads):
     container = av.open(path)
@@ -66,25 +68,8 @@ def read_group(container, stream, group, frames, size):
     return decoded, delivered
 
 
-def groups_of(clips):
-    """Consecutive clips with the same group number (each clip alone when the
-    plan has no groups)."""
-    out = []
-    for i, clip in enumerate(clips):
-        g = clip.get("group", i)
-        if out and out[-1][0] == g:
-            out[-1][1].append(clip)
-        else:
-            out.append((g, [clip]))
-    return [group for _, group in out]
-
-
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if len(args) != 1:
-        sys.exit(__doc__)
-    with open(args[0]) as f:
-        plan = json.load(f)
+    plan = read_plan(__doc__)
     frames, size, threads = int(plan["frames"]), int(plan["size"]), int(plan["threads"])
     clips = plan["clips"]
     reuse = bool(plan.get("reuse", False))

@@ -26,6 +26,8 @@ import torch
 import torchcodec
 from torchcodec.decoders import VideoDecoder
 
+from decode_plan import groups_of, read_plan
+
 
 def open_decoder(path, stream, threads, size):
     transforms = None
@@ -36,25 +38,8 @@ def open_decoder(path, stream, threads, size):
                         transforms=transforms)
 
 
-def groups_of(clips):
-    """Consecutive clips with the same group number (each clip alone when the
-    plan has no groups)."""
-    out = []
-    for i, clip in enumerate(clips):
-        g = clip.get("group", i)
-        if out and out[-1][0] == g:
-            out[-1][1].append(clip)
-        else:
-            out.append((g, [clip]))
-    return [group for _, group in out]
-
-
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if len(args) != 1:
-        sys.exit(__doc__)
-    with open(args[0]) as f:
-        plan = json.load(f)
+    plan = read_plan(__doc__)
     frames, stride = int(plan["frames"]), int(plan.get("stride", 1))
     size, threads = int(plan["size"]), int(plan["threads"])
     clips = plan["clips"]
