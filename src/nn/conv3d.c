@@ -195,9 +195,6 @@ int dj_conv_forward_batched(const dj_conv_geom *g) {
     return !g->pointwise && !g->depthwise && g->N > 1 && g->P < 256;
 }
 
-/* floats: the column block (K, pblock) of the input gradient's col2vol
- * path, or the flipped weight (Cin_g, Cout_g*kvol) of its implicit path
- * (<= that, see dj_conv_dgrad_geom), or the batched forward's output. */
 static int dj_conv_gather2_fast(void);
 
 /* The direct path (AVX-512): few input channels, W stride 1 or 2, kW <= 7,
@@ -310,17 +307,14 @@ typedef struct dj_trim_job {
 static void dj_conv_trim_rows(void *arg, int64_t r0, int64_t r1, int thread) {
     const dj_trim_job *j = arg;
     const dj_conv_geom *g = j->g, *gt = j->gt;
-    int64_t run = gt->kW, rows = gt->kT * gt->kH; /* runs per r, each `run` taps */
-    if (gt->kW == g->kW)
-        run = gt->kH * g->kW, rows = gt->kT;
-    if (gt->kW == g->kW && gt->kH == g->kH)
-        run = gt->kvol, rows = 1;
+    int planes = gt->kW == g->kW, whole = planes && gt->kH == g->kH;
+    int64_t per_t = planes ? 1 : gt->kH;                          /* runs per T tap */
+    int64_t runs = whole ? 1 : gt->kT * per_t;                    /* runs per r */
+    int64_t run = whole ? gt->kvol : planes ? gt->kH * g->kW : gt->kW; /* taps per run */
     (void)thread;
     for (int64_t r = r0; r < r1; r++)
-        for (int64_t i = 0; i < rows; i++) {
-            int64_t kt = i / gt->kH, kh = i % gt->kH; /* the run's first tap (kh = 0 unless runs are rows) */
-            if (rows == gt->kT)
-                kt = i, kh = 0;
+        for (int64_t i = 0; i < runs; i++) {
+            int64_t kt = i / per_t, kh = i % per_t; /* the run's first tap */
             int64_t f = r * g->kvol + ((kt + j->lo[0]) * g->kH + kh + j->lo[1]) * g->kW + j->lo[2];
             int64_t l = r * gt->kvol + (kt * gt->kH + kh) * gt->kW;
             if (j->to_full) {
@@ -361,6 +355,10 @@ static int dj_conv_forward_batched_f32(const dj_conv_geom *g) {
     return dj_conv_forward_batched(g) || (g->pointwise && g->N > 1 && g->P < 256);
 }
 
+/* bytes of the GEMM paths' scratch: the column block (K, pblock) of the
+ * input gradient's col2vol path, or the flipped weight (Cin_g, Cout_g*kvol)
+ * of its implicit path (<= that, see dj_conv_dgrad_geom), or the batched
+ * forward's output. */
 static size_t dj_conv_gemm_scratch(const dj_conv_geom *g) {
     int64_t floats = g->pointwise ? 0 : g->K * g->pblock;
     if (dj_conv_forward_batched_f32(g) && g->Cout_g * g->N * g->P > floats)
