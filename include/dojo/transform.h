@@ -4,7 +4,10 @@
  * matter here). dj_transform_frame crops a box given in the frame's own pixel
  * coordinates, converts to RGB and resizes to the batch's HxW in one libswscale
  * pass, then flips and normalises in a second pass over the small output while
- * it is still in cache. The batch is an N x 3 x T x H x W tensor, float32
+ * it is still in cache. A crop as large as the output of an 8-bit 4:2:0 frame
+ * (data stored at the training size) needs no resize: it is converted,
+ * flipped and normalised in one pass of dojo's own (chroma interpolated
+ * bilinearly from the centre of each 2x2 block; within 1 level of swscale). The batch is an N x 3 x T x H x W tensor, float32
  * (normalised: (x/255 - mean[c]) / std[c]) or uint8 (raw 0..255 RGB).
  *
  * Colour: YUV frames are converted with the matrix and range the frame names

@@ -27,8 +27,9 @@ static const dj_cli_spec dj_bt_spec = {
     "bench transform", "[--frames N] [--width W] [--height H] [--size S] [--clip T]",
     "Times dj_transform_frame on a synthetic YUV420P frame, one thread: full\n"
     "frame to SxS float32 (normalised) and uint8, random-resized crops changing\n"
-    "every T frames (scaler cache misses), and bare sws_scale to planar RGB as\n"
-    "the peer. Each figure is the best of 5 rounds. Prints frames/s; asserts\nnothing.",
+    "every T frames (scaler cache misses), an SxS crop taken at its size (the\n"
+    "direct 4:2:0 path), and bare sws_scale to planar RGB as the peer of each.\n"
+    "Each figure is the best of 5 rounds. Prints frames/s; asserts nothing.",
     dj_bt_options, 0, 0,
 };
 
@@ -71,6 +72,9 @@ static double dj_bt_report(const char *what, const double *seconds, int64_t fram
 static double dj_bt_round(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *batch, int mode) {
     dj_spatial_spec rrc = {.mode = DJ_SPATIAL_RESIZED_CROP, .scale_min = 0.25f, .scale_max = 1.0f};
     dj_crop_box box = {0, 0, f->v.width, f->v.height};
+    if (mode == 3) /* a centred crop as large as the output: no resize */
+        box = (dj_crop_box){(f->v.width - (int)dj_bt_size) / 2, (f->v.height - (int)dj_bt_size) / 2, (int)dj_bt_size,
+                            (int)dj_bt_size};
     const dj_norm *norm = mode == 1 ? NULL : &dj_norm_imagenet;
     int T = (int)batch->shape[2];
     double t0 = dj_time_now();
@@ -84,10 +88,11 @@ static double dj_bt_round(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *b
     return dj_time_now() - t0;
 }
 
-/* mode 0: f32 full frame, 1: u8 full frame, 2: f32 random crops per clip */
+/* mode 0: f32 full frame, 1: u8 full frame, 2: f32 random crops per clip,
+ * 3: f32 centred crop at the output size (the direct 4:2:0 path) */
 static int dj_bt_run(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *batch, int mode, double *fps) {
     static const char *names[] = {"dojo: full frame -> f32 normalised", "dojo: full frame -> u8",
-                                  "dojo: random-resized crop per clip -> f32"};
+                                  "dojo: random-resized crop per clip -> f32", "dojo: crop at output size -> f32"};
     double secs[DJ_BT_ROUNDS];
     for (int r = 0; r < DJ_BT_ROUNDS; r++)
         if ((secs[r] = dj_bt_round(tf, f, batch, mode)) < 0)
@@ -96,10 +101,16 @@ static int dj_bt_run(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *batch,
     return 1;
 }
 
-/* The peer: libswscale alone, same sizes, to planar 8-bit RGB. */
-static int dj_bt_peer(const dj_bt_frame *f, int S, double *fps) {
-    struct SwsContext *c = sws_getContext(f->v.width, f->v.height, AV_PIX_FMT_YUV420P, S, S, AV_PIX_FMT_GBRP,
-                                          SWS_BILINEAR, NULL, NULL, NULL);
+/* The peer: libswscale alone, same sizes, to planar 8-bit RGB; with crop,
+ * from the centred S x S crop (even offsets) without resizing. */
+static int dj_bt_peer(const dj_bt_frame *f, int S, int crop, double *fps) {
+    int sw = crop ? S : f->v.width, sh = crop ? S : f->v.height;
+    int cx = crop ? (f->v.width - S) / 2 & ~1 : 0, cy = crop ? (f->v.height - S) / 2 & ~1 : 0;
+    const uint8_t *src[4] = {f->v.data[0] + (size_t)cy * f->v.linesize[0] + cx,
+                             f->v.data[1] + (size_t)(cy / 2) * f->v.linesize[1] + cx / 2,
+                             f->v.data[2] + (size_t)(cy / 2) * f->v.linesize[2] + cx / 2, NULL};
+    struct SwsContext *c =
+        sws_getContext(sw, sh, AV_PIX_FMT_YUV420P, S, S, AV_PIX_FMT_GBRP, SWS_BILINEAR, NULL, NULL, NULL);
     uint8_t *out = malloc(3 * (size_t)S * S);
     int ok = c && out;
     uint8_t *dst[4] = {out, out + (size_t)S * S, out + 2 * (size_t)S * S, NULL};
@@ -108,11 +119,12 @@ static int dj_bt_peer(const dj_bt_frame *f, int S, double *fps) {
     for (int r = 0; ok && r < DJ_BT_ROUNDS; r++) {
         double t0 = dj_time_now();
         for (int64_t i = 0; i < dj_bt_frames; i++)
-            sws_scale(c, f->v.data, f->v.linesize, 0, f->v.height, dst, ds);
+            sws_scale(c, src, f->v.linesize, 0, sh, dst, ds);
         secs[r] = dj_time_now() - t0;
     }
     if (ok)
-        *fps = dj_bt_report("peer: bare sws_scale -> planar u8 RGB", secs, dj_bt_frames);
+        *fps = dj_bt_report(crop ? "peer: bare sws_scale, crop at output size -> u8" : "peer: bare sws_scale -> planar u8 RGB",
+                            secs, dj_bt_frames);
     sws_freeContext(c);
     free(out);
     return ok;
@@ -131,14 +143,19 @@ int dj_bench_transform(int argc, char **argv) {
     int ok = dj_bt_frame_make(&f, (int)dj_bt_width, (int)dj_bt_height) && dj_transformer_create(&tf) == DJ_OK &&
              dj_tensor_create(DJ_DTYPE_F32, 5, shape, &f32) == DJ_OK &&
              dj_tensor_create(DJ_DTYPE_U8, 5, shape, &u8) == DJ_OK;
-    double fps[4] = {0};
+    double fps[6] = {0};
+    int crop = S <= dj_bt_width && S <= dj_bt_height;
     if (ok) {
         printf("transform: %lldx%lld yuv420p -> %dx%d, %lld frames, one thread\n", (long long)dj_bt_width,
                (long long)dj_bt_height, S, S, (long long)dj_bt_frames);
         ok = dj_bt_run(tf, &f, &f32, 0, &fps[0]) && dj_bt_run(tf, &f, &u8, 1, &fps[1]) &&
-             dj_bt_run(tf, &f, &f32, 2, &fps[2]) && dj_bt_peer(&f, S, &fps[3]);
+             dj_bt_run(tf, &f, &f32, 2, &fps[2]) && dj_bt_peer(&f, S, 0, &fps[3]) &&
+             (!crop || (dj_bt_run(tf, &f, &f32, 3, &fps[4]) && dj_bt_peer(&f, S, 1, &fps[5])));
     }
-    if (ok)
+    if (ok && crop)
+        printf("  ratio dojo f32 / bare swscale: %.2f resized, %.2f cropped at output size; scalers created: %lld\n",
+               fps[0] / fps[3], fps[4] / fps[5], (long long)dj_transformer_contexts_created(tf));
+    else if (ok)
         printf("  ratio dojo f32 / bare swscale: %.2f; scalers created: %lld\n", fps[0] / fps[3],
                (long long)dj_transformer_contexts_created(tf));
     dj_tensor_free(&f32);

@@ -1,5 +1,6 @@
 /* test_transform.c — frames of several pixel formats, synthesised with known
  * patterns, cropped/converted/resized/flipped/normalised into batch slices. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +8,10 @@
 #include <libavformat/avformat.h>
 #include <libavutil/pixfmt.h>
 
+#include "dojo/cpu.h"
 #include "dojo/transform.h"
 #include "support/test.h"
+#include "video/yuv_rows.h"
 
 /* A frame with tightly sized planes (no padding) so over-reads show up. */
 typedef struct test_frame {
@@ -481,6 +484,225 @@ static dj_frame_view view_of(const AVFrame *f) {
     return v;
 }
 
+
+/* ---- the direct 4:2:0 path (a crop taken at its own size) ---------------- */
+
+static uint32_t g_lcg = 12345;
+static int rnd(int n) {
+    g_lcg = g_lcg * 1664525u + 1013904223u;
+    return (int)((g_lcg >> 8) % (uint32_t)n);
+}
+
+/* A 4:2:0 frame of random bytes (or smooth ramps), planes padded by `pad`
+ * bytes per row so the linesize is not the width. */
+static void frame_random_420(test_frame *f, int fmt, int w, int h, int pad, int smooth) {
+    memset(f, 0, sizeof *f);
+    f->v.width = w, f->v.height = h, f->v.format = fmt;
+    int cw = (w + 1) / 2, ch = (h + 1) / 2;
+    int ls[3] = {w + pad, cw + pad, cw + pad}, rows[3] = {h, ch, ch};
+    for (int p = 0; p < 3; p++) {
+        f->buf[p] = malloc((size_t)ls[p] * rows[p]);
+        for (int i = 0; i < ls[p] * rows[p]; i++) {
+            int x = i % ls[p], y = i / ls[p];
+            f->buf[p][i] = (uint8_t)(smooth ? (p == 0 ? 40 + (3 * x + 2 * y) % 170 : 90 + (x + 2 * y + 17 * p) % 80)
+                                            : rnd(256));
+        }
+        f->v.data[p] = f->buf[p];
+        f->v.linesize[p] = ls[p];
+    }
+}
+
+/* The direct path's definition in double precision: chroma centred in each
+ * 2x2 block, bilinear (3/4, 1/4 each way, edges of the frame repeated),
+ * then the matrix of (kr, kb), rounded half up and clamped. */
+static void ref_420(const dj_frame_view *f, int X, int Y, double kr, double kb, int full, int q[3]) {
+    int cw = (f->width + 1) / 2, ch = (f->height + 1) / 2;
+    int my = Y >> 1, fy = Y & 1 ? my + 1 : my - 1;
+    fy = fy < 0 ? 0 : fy >= ch ? ch - 1 : fy;
+    int mx = X >> 1, fx = X & 1 ? mx + 1 : mx - 1;
+    fx = fx < 0 ? 0 : fx >= cw ? cw - 1 : fx;
+    double c[2];
+    for (int p = 1; p <= 2; p++) {
+        const uint8_t *a = f->data[p] + my * f->linesize[p], *b = f->data[p] + fy * f->linesize[p];
+        double v16 = 3 * (3.0 * a[mx] + b[mx]) + (3.0 * a[fx] + b[fx]);
+        c[p - 1] = v16 / 16 - 128;
+    }
+    double y = f->data[0][Y * f->linesize[0] + X], cs = full ? 1.0 : 255.0 / 224.0, kg = 1 - kr - kb;
+    y = full ? y : (y - 16) * 255.0 / 219.0;
+    double rgb[3] = {y + 2 * (1 - kr) * cs * c[1], y - (2 * kb * (1 - kb) * c[0] + 2 * kr * (1 - kr) * c[1]) * cs / kg,
+                     y + 2 * (1 - kb) * cs * c[0]};
+    for (int i = 0; i < 3; i++) {
+        double r = floor(rgb[i] + 0.5);
+        q[i] = r < 0 ? 0 : r > 255 ? 255 : (int)r;
+    }
+}
+
+/* Crops at their own size of random 4:2:0 frames (odd sizes and offsets,
+ * padded rows, both ranges, three matrices, flips) against ref_420: every
+ * value within 1 (float rounding at the half), nearly all exact; float output
+ * is exactly the normalised uint8 value. */
+static void test_direct_420_matches_reference(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    static const struct {
+        int spc;
+        double kr, kb;
+    } mats[] = {{AVCOL_SPC_UNSPECIFIED, 0.299, 0.114}, {AVCOL_SPC_BT709, 0.2126, 0.0722},
+                {AVCOL_SPC_BT2020_NCL, 0.2627, 0.0593}};
+    int64_t values = 0, off_by_one = 0, worse = 0, f32_bad = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        int w = 1 + rnd(70), h = 1 + rnd(50);
+        int fmt = trial % 3 == 2 ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P;
+        test_frame f;
+        frame_random_420(&f, fmt, w, h, rnd(3) * 7, 0);
+        int m = trial % 3, full = fmt == AV_PIX_FMT_YUVJ420P || trial % 5 == 1;
+        f.v.colorspace = mats[m].spc;
+        f.v.color_range = trial % 5 == 1 ? AVCOL_RANGE_JPEG : 0;
+        dj_crop_box c = {0, 0, 1 + rnd(w), 1 + rnd(h)};
+        c.x = rnd(w - c.w + 1), c.y = rnd(h - c.h + 1);
+        int flip = trial & 1;
+        dj_tensor b = batch_make(DJ_DTYPE_U8, 2, 2, c.h, c.w), bf = batch_make(DJ_DTYPE_F32, 1, 2, c.h, c.w);
+        memset(b.data, 0xAB, (size_t)dj_tensor_numel(&b));
+        CHECK(dj_transform_frame(tf, &f.v, &c, flip, NULL, &b, 1, 1) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, &c, flip, &dj_norm_imagenet, &bf, 0, 1) == DJ_OK);
+        for (int y = 0; y < c.h; y++)
+            for (int x = 0; x < c.w; x++) {
+                int q[3];
+                ref_420(&f.v, c.x + (flip ? c.w - 1 - x : x), c.y + y, mats[m].kr, mats[m].kb, full, q);
+                for (int ch = 0; ch < 3; ch++) {
+                    int got = px(&b, 1, ch, 1, y, x), d = abs(got - q[ch]);
+                    values++;
+                    off_by_one += d == 1;
+                    worse += d > 1;
+                    float want = (got / 255.0f - dj_norm_imagenet.mean[ch]) / dj_norm_imagenet.std[ch];
+                    f32_bad += fabsf(pxf(&bf, 0, ch, 1, y, x) - want) > 1e-5f;
+                }
+            }
+        /* nothing outside the slot was written */
+        int64_t stray = 0, slot = (int64_t)c.h * c.w;
+        for (int n = 0; n < 2; n++)
+            for (int ch = 0; ch < 3; ch++)
+                for (int t = 0; t < 2; t++)
+                    if (!(n == 1 && t == 1))
+                        for (int64_t i = 0; i < slot; i++)
+                            stray += ((uint8_t *)b.data)[((n * 3 + ch) * 2 + t) * slot + i] != 0xAB;
+        CHECK_MSG(stray == 0, "trial %d: %lld bytes written outside the slot", trial, (long long)stray);
+        dj_tensor_free(&b);
+        dj_tensor_free(&bf);
+        frame_free(&f);
+    }
+    CHECK_MSG(worse == 0, "%lld of %lld values off by more than 1", (long long)worse, (long long)values);
+    CHECK_MSG(off_by_one * 200 < values, "%lld of %lld values off by 1", (long long)off_by_one, (long long)values);
+    CHECK_EQ_INT(f32_bad, 0);
+    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 0); /* no scaler was needed */
+    dj_transformer_free(tf);
+}
+
+/* The direct path and libswscale agree: the same smooth picture as 4:2:0
+ * (direct) and as 4:4:4 with the chroma upsampled the same way (swscale,
+ * which has no direct path for it), both ranges and two matrices. */
+static void test_direct_420_agrees_with_swscale(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int w = 40, h = 30;
+    for (int k = 0; k < 4; k++) {
+        test_frame f, g;
+        frame_random_420(&f, AV_PIX_FMT_YUV420P, w, h, 0, 1);
+        f.v.colorspace = k & 1 ? AVCOL_SPC_BT709 : AVCOL_SPC_UNSPECIFIED;
+        f.v.color_range = k & 2 ? AVCOL_RANGE_JPEG : 0;
+        frame_alloc(&g, AV_PIX_FMT_YUV444P, w, h);
+        g.v.colorspace = f.v.colorspace, g.v.color_range = f.v.color_range;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                g.buf[0][y * w + x] = f.buf[0][y * f.v.linesize[0] + x];
+                int cw = (w + 1) / 2, ch = (h + 1) / 2, my = y >> 1, mx = x >> 1;
+                int fy = y & 1 ? (my + 1 < ch ? my + 1 : ch - 1) : (my > 0 ? my - 1 : 0);
+                int fx = x & 1 ? (mx + 1 < cw ? mx + 1 : cw - 1) : (mx > 0 ? mx - 1 : 0);
+                for (int p = 1; p <= 2; p++) {
+                    const uint8_t *a = f.buf[p] + my * f.v.linesize[p], *b = f.buf[p] + fy * f.v.linesize[p];
+                    int v16 = 3 * (3 * a[mx] + b[mx]) + 3 * a[fx] + b[fx];
+                    g.buf[p][y * w + x] = (uint8_t)((v16 + 8) / 16);
+                }
+            }
+        dj_crop_box c = {3, 5, 31, 21};
+        dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 2, c.h, c.w);
+        CHECK(dj_transform_frame(tf, &f.v, &c, 0, NULL, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &g.v, &c, 0, NULL, &b, 0, 1) == DJ_OK);
+        int worst = 0;
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < c.h; y++)
+                for (int x = 0; x < c.w; x++) {
+                    int d = abs(px(&b, 0, ch, 0, y, x) - px(&b, 0, ch, 1, y, x));
+                    worst = d > worst ? d : worst;
+                }
+        CHECK_MSG(worst <= 2, "case %d: direct and swscale differ by %d", k, worst); /* measured: 1 */
+        dj_tensor_free(&b);
+        frame_free(&f);
+        frame_free(&g);
+    }
+    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 4); /* one scaler per matrix and range: swscale's side */
+    dj_transformer_free(tf);
+}
+
+/* The row kernel's builds agree with the generic one within 1 (fused
+ * multiply-adds may round the half differently), on rows of every length
+ * 1..80, every chroma alignment, edges and flips. */
+static void test_yuv_row_builds_agree(void) {
+    dj_yuv_row_fn builds[2] = {NULL, NULL};
+    const char *names[2] = {"avx2", "avx512"};
+#if defined(__x86_64__)
+    dj_cpu_isa isa = dj_cpu_best_isa();
+    if (isa >= DJ_CPU_ISA_AVX2)
+        builds[0] = dj_yuv_row_avx2;
+    if (isa >= DJ_CPU_ISA_AVX512)
+        builds[1] = dj_yuv_row_avx512;
+#endif
+    if (!builds[0] && !builds[1])
+        SKIP("no AVX2 or AVX-512 on this CPU");
+    enum { CW = 48 };
+    uint8_t luma[2 * CW], chroma[4][CW];
+    for (int i = 0; i < 2 * CW; i++)
+        luma[i] = (uint8_t)rnd(256);
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < CW; i++)
+            chroma[p][i] = (uint8_t)rnd(256);
+    const uint8_t *rows[4] = {chroma[0], chroma[1], chroma[2], chroma[3]};
+    dj_yuv_coef k = {16, 255.0f / 219, 1.596f, 0.392f, 0.813f, 2.017f, {1 / 255.f, 2 / 255.f, 3 / 255.f}, {-1, 0, 1}};
+    float *work = malloc(sizeof(float) * (size_t)dj_yuv_row_work(2 * CW));
+    uint8_t want8[3][2 * CW], got8[3][2 * CW];
+    float want32[3][2 * CW], got32[3][2 * CW];
+    int worst = 0, mism = 0, f32_bad = 0;
+    for (int b = 0; b < 2; b++) {
+        if (!builds[b])
+            continue;
+        for (int w = 1; w <= 80; w++)
+            for (int x0 = 0; x0 + w <= 2 * CW; x0 += 1 + (w > 20) * 6)
+                for (int flip = 0; flip < 2; flip++) {
+                    uint8_t *o8w[3] = {want8[0], want8[1], want8[2]}, *o8g[3] = {got8[0], got8[1], got8[2]};
+                    float *o32w[3] = {want32[0], want32[1], want32[2]}, *o32g[3] = {got32[0], got32[1], got32[2]};
+                    memset(got8, 0xEE, sizeof got8);
+                    dj_yuv_row_generic(&k, luma + x0, rows, CW, x0, w, flip, o8w, NULL, work);
+                    builds[b](&k, luma + x0, rows, CW, x0, w, flip, o8g, NULL, work);
+                    dj_yuv_row_generic(&k, luma + x0, rows, CW, x0, w, flip, NULL, o32w, work);
+                    builds[b](&k, luma + x0, rows, CW, x0, w, flip, NULL, o32g, work);
+                    for (int c = 0; c < 3; c++) {
+                        for (int j = 0; j < w; j++) {
+                            int d = abs(want8[c][j] - got8[c][j]);
+                            worst = d > worst ? d : worst;
+                            mism += d != 0;
+                            float e = (float)got8[c][j] * k.scale[c] + k.bias[c];
+                            f32_bad += fabsf(got32[c][j] - e) > 1e-6f;
+                        }
+                        CHECK_MSG(got8[c][w] == 0xEE || w == 2 * CW, "%s: wrote past %d pixels", names[b], w);
+                    }
+                }
+    }
+    CHECK_MSG(worst <= 1, "builds differ by %d", worst);
+    CHECK_MSG(mism < 50, "%d values differ by 1", mism);
+    CHECK_EQ_INT(f32_bad, 0);
+    free(work);
+}
+
 static void test_real_decoded_frames(void) {
     const char *root = dj_test_real_data();
     if (!root)
@@ -532,6 +754,9 @@ int main(void) {
     DJ_RUN(test_bad_inputs);
     DJ_RUN(test_scaler_cache_reuse);
     DJ_RUN(test_short_side_crop_geometry);
+    DJ_RUN(test_direct_420_matches_reference);
+    DJ_RUN(test_direct_420_agrees_with_swscale);
+    DJ_RUN(test_yuv_row_builds_agree);
     DJ_RUN(test_real_decoded_frames);
     return dj_test_finish();
 }
