@@ -2,19 +2,22 @@
  *
  * The decoder hands frames as dj_frame_view (the fields of an AVFrame that
  * matter here). dj_transform_frame crops a box given in the frame's own pixel
- * coordinates, converts to RGB and resizes to the batch's HxW in one libswscale
- * pass, then flips and normalises in a second pass over the small output while
- * it is still in cache. A crop as large as the output of an 8-bit 4:2:0 frame
- * (data stored at the training size) needs no resize: it is converted,
- * flipped and normalised in one pass of dojo's own (chroma interpolated
- * bilinearly from the centre of each 2x2 block; within 1 level of swscale). The batch is an N x 3 x T x H x W tensor, float32
- * (normalised: (x/255 - mean[c]) / std[c]) or uint8 (raw 0..255 RGB).
+ * coordinates, converts to RGB, resizes to the batch's HxW with an
+ * antialiased bilinear filter (as libswscale's SWS_BILINEAR and torchvision's
+ * antialiased Resize), flips and normalises. 8-bit 4:2:0 frames do it all in
+ * one pass of dojo's own per output row (within 1 level of libswscale);
+ * other formats go through libswscale, then a flip and normalise pass over
+ * the small output while it is in cache. The batch is an N x 3 x T x H x W
+ * tensor, float32 (normalised: (x/255 - mean[c]) / std[c]) or uint8 (raw
+ * 0..255 RGB).
  *
  * Colour: YUV frames are converted with the matrix and range the frame names
  * (colorspace/color_range, AVColorSpace/AVColorRange values); unspecified means
  * BT.601 limited range, except the YUVJ formats (full range). Odd crop offsets
- * on subsampled chroma keep luma exact: the chroma plane starts at the chroma
- * sample covering the first luma column/row (at most half a chroma sample off). */
+ * on subsampled chroma keep luma exact; the 4:2:0 path places chroma exactly
+ * (samples centred in their 2x2 blocks), libswscale starts the chroma plane
+ * at the sample covering the first luma column/row (at most half a chroma
+ * sample off). */
 #ifndef DOJO_TRANSFORM_H
 #define DOJO_TRANSFORM_H
 
@@ -50,14 +53,16 @@ typedef struct dj_norm {
 /* The ImageNet/Kinetics statistics most video models use. */
 extern const dj_norm dj_norm_imagenet;
 
-/* Holds the reusable scaler contexts (a small cache keyed by crop size,
- * output size and formats) and the scratch row buffer: one per worker thread;
- * no allocation per frame once warm. */
+/* Holds the reusable scalers (small caches of the 4:2:0 path's filters, keyed
+ * by crop and output size, and of libswscale contexts, keyed also by format)
+ * and the scratch rows: one per worker thread; no allocation per frame once
+ * warm. */
 typedef struct dj_transformer dj_transformer;
 
 dj_status dj_transformer_create(dj_transformer **out);
 void dj_transformer_free(dj_transformer *tf);
-/* Scaler contexts created so far (cache misses), for tests and benchmarks. */
+/* Scalers (filters or libswscale contexts) created so far (cache misses),
+ * for tests and benchmarks. */
 int64_t dj_transformer_contexts_created(const dj_transformer *tf);
 
 /* Writes frame `src` cropped to `crop` (NULL: the whole frame), resized to the

@@ -1,22 +1,28 @@
 /* transform.c — crop + colour conversion + resize of a decoded frame into a
- * batch slice, in one libswscale pass, then flip and normalise. A crop of an
- * 8-bit 4:2:0 frame taken at its own size (no resize) goes through the
- * direct path below instead (yuv_rows.h): one pass, 2.3x libswscale.
+ * batch slice.
  *
- * Why libswscale and not a hand-written bilinear: swscale reads the cropped
- * planes in place (we only offset the plane pointers), converts YUV/NV12/RGB/
- * gray of any matrix, range and bit depth, and its SWS_BILINEAR filter widens
- * when it downscales (anti-aliasing, like torchvision's antialiased Resize),
- * where a point bilinear (F.interpolate) aliases at 320->112. And it is not
- * slower: measured on 320x240 YUV420P -> 112x112 float32, one thread (shared
- * 2-core x86 machine, best of rounds), swscale + this file's normalise pass
- * ran at 9.5-14.7k frames/s, while a hand-written fused separable bilinear +
- * BT.601 + normalise prototype (gcc -O3, SSE2) ran at 9.5k frames/s.
- * swscale writes planar GBRP, which maps straight onto the channel-planar
- * NCTHW layout. For float output it writes uint8 GBRP into a 3*H*W scratch
- * that the normalise (+ flip) pass reads while it is in cache: asking swscale
- * for GBRPF32 directly measured the same (10.1k vs 9.9k frames/s) and would
- * still need a pass for the mean/std and the flip. */
+ * 8-bit YUV 4:2:0 frames (what H.264, HEVC, VP9 and AV1 decode to: nearly
+ * every frame a loader sees) take dojo's own path (yuv_rows.h): per output
+ * row, the separable antialiased bilinear filter of dj_rs_axis_make on each
+ * plane (vertical, then horizontal), the matrix, the flip and the
+ * normalisation, in one pass, written straight into the batch. Its filter
+ * is libswscale's SWS_BILINEAR in effect (outputs within 1 level, 0.01 on
+ * average; tests), a crop at the output's size skips the filter, and it runs
+ * 1.7x libswscale on 320x240 -> 112x112 and 2.2x on same-size crops (`dojo
+ * bench transform`, one thread, AVX-512). A first hand-written attempt
+ * (fused, gcc -O3, SSE2) had measured no faster than swscale: the gain came
+ * from filtering vertically first (the horizontal taps then run on the
+ * output rows only), permutes instead of gathers for the horizontal taps and
+ * whole-vector byte loads (see yuv_rows_avx512.c).
+ *
+ * Every other format (NV12, 4:2:2, 4:4:4, 10-bit, RGB, gray), and filters
+ * wider than DJ_YUV_MAX_TAPS, go through libswscale in one pass: it reads
+ * the cropped planes in place (we only offset the plane pointers), converts
+ * any matrix, range and bit depth, and writes planar GBRP, which maps
+ * straight onto the channel-planar NCTHW layout; for float output into a
+ * 3*H*W scratch that the normalise (+ flip) pass reads while it is in cache
+ * (asking swscale for GBRPF32 directly measured the same, 10.1k vs 9.9k
+ * frames/s, and would still need a pass for the mean/std and the flip). */
 #include "dojo/transform.h"
 
 #include <math.h>
@@ -50,10 +56,154 @@ struct dj_transformer {
     int64_t created;
     uint8_t *scratch; /* [3][H*W] GBRP bytes for float output */
     size_t scratch_bytes;
-    float *rows; /* the direct 4:2:0 path's row work */
+    float *rows; /* the direct 4:2:0 paths' row work */
     int rows_n;
-    dj_yuv_row_fn row;
+    dj_yuv_kernels k;
+    struct dj_rs_plan *plans[DJ_SWS_CACHE]; /* resize filters of the direct path, least recently used evicted */
 };
+
+/* ---- resize filters of the direct 4:2:0 path ------------------------------- */
+
+/* One axis of a separable resize: for output i, `taps` weights from input
+ * start[i]. */
+typedef struct dj_rs_axis {
+    int taps;
+    int32_t *start;
+    float *w;
+    int span; /* the blocked copy of dj_yuv_taps */
+    int32_t *base, *off;
+    float *bw;
+} dj_rs_axis;
+
+/* The filters of one (crop size, output size): luma, and chroma for either
+ * parity of the crop's offset (which chroma sample the crop starts in). */
+typedef struct dj_rs_plan {
+    int cw, ch, W, H;
+    dj_rs_axis lh, lv, chh[2], chv[2];
+    uint64_t last_used;
+} dj_rs_plan;
+
+static void dj_rs_axis_free(dj_rs_axis *a) {
+    free(a->start);
+    free(a->w);
+    free(a->base);
+    free(a->off);
+    free(a->bw);
+}
+
+/* The blocks of 16 outputs of a made axis (see dj_yuv_taps). */
+static int dj_rs_axis_block(dj_rs_axis *a, int n) {
+    int nb = (n + 15) / 16, T = a->taps;
+    a->base = malloc((size_t)nb * sizeof *a->base);
+    a->off = malloc((size_t)nb * 16 * sizeof *a->off);
+    a->bw = malloc((size_t)nb * 16 * T * sizeof *a->bw);
+    if (!a->base || !a->off || !a->bw)
+        return 0;
+    a->span = 0;
+    for (int b = 0; b < nb; b++) {
+        a->base[b] = a->start[16 * b];
+        for (int l = 0; l < 16; l++) {
+            int i = 16 * b + l < n ? 16 * b + l : n - 1;
+            a->off[16 * b + l] = a->start[i] - a->base[b];
+            a->span = a->off[16 * b + l] + T > a->span ? a->off[16 * b + l] + T : a->span;
+            for (int t = 0; t < T; t++)
+                a->bw[((size_t)b * T + t) * 16 + l] = a->w[(size_t)i * T + t];
+        }
+    }
+    return 1;
+}
+
+static void dj_rs_plan_free(dj_rs_plan *p) {
+    if (!p)
+        return;
+    dj_rs_axis_free(&p->lh), dj_rs_axis_free(&p->lv);
+    for (int i = 0; i < 2; i++)
+        dj_rs_axis_free(&p->chh[i]), dj_rs_axis_free(&p->chv[i]);
+    free(p);
+}
+
+/* The antialiased bilinear filter (a triangle as wide as the scale when
+ * downscaling, as libswscale's SWS_BILINEAR and torchvision's antialiased
+ * Resize): output i of n is centred at phase + (i + 0.5) * scale input
+ * samples (sample x centred at x + 0.5), takes the samples within `support`
+ * of that centre, weighted 1 - distance / support, restricted to [0, in) and
+ * normalised. Returns 0 when out of memory or wider than DJ_YUV_MAX_TAPS. */
+static int dj_rs_axis_make(int in, int n, double scale, double phase, dj_rs_axis *a) {
+    if (in <= 0 || n <= 0)
+        return 0;
+    double support = scale > 1 ? scale : 1;
+    int taps = 1;
+    for (int i = 0; i < n; i++) {
+        double c = phase + (i + 0.5) * scale;
+        int lo = (int)ceil(c - support - 0.5), hi = (int)floor(c + support - 0.5);
+        lo = lo < 0 ? 0 : lo, hi = hi > in - 1 ? in - 1 : hi;
+        taps = hi - lo + 1 > taps ? hi - lo + 1 : taps;
+    }
+    if (taps > DJ_YUV_MAX_TAPS)
+        return 0;
+    a->taps = taps;
+    a->start = malloc((size_t)n * sizeof *a->start);
+    a->w = calloc((size_t)n * taps, sizeof *a->w);
+    if (!a->start || !a->w)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        double c = phase + (i + 0.5) * scale, sum = 0, wt[DJ_YUV_MAX_TAPS];
+        int lo = (int)ceil(c - support - 0.5), hi = (int)floor(c + support - 0.5);
+        lo = lo < 0 ? 0 : lo, hi = hi > in - 1 ? in - 1 : hi;
+        for (int x = lo; x <= hi; x++) {
+            double d = fabs(x + 0.5 - c) / support;
+            wt[x - lo] = d < 1 ? 1 - d : 0;
+            sum += wt[x - lo];
+        }
+        int start = lo + taps > in ? in - taps : lo;
+        a->start[i] = start;
+        if (sum <= 0) { /* centred exactly between samples at the edge: the nearest one */
+            int x = (int)floor(c);
+            x = x < 0 ? 0 : x > in - 1 ? in - 1 : x;
+            a->w[(size_t)i * taps + (x - start)] = 1;
+            continue;
+        }
+        for (int x = lo; x <= hi; x++)
+            a->w[(size_t)i * taps + (x - start)] = (float)(wt[x - lo] / sum);
+    }
+    return dj_rs_axis_block(a, n);
+}
+
+/* The plan of a crop cw x ch resized to W x H, from the cache or made. */
+static dj_status dj_rs_get(dj_transformer *tf, int cw, int ch, int W, int H, dj_rs_plan **out) {
+    *out = NULL;
+    int victim = 0;
+    tf->tick++;
+    for (int i = 0; i < DJ_SWS_CACHE; i++) {
+        dj_rs_plan *p = tf->plans[i];
+        if (p && p->cw == cw && p->ch == ch && p->W == W && p->H == H) {
+            p->last_used = tf->tick;
+            *out = p;
+            return DJ_OK;
+        }
+        if (!p || (tf->plans[victim] && p->last_used < tf->plans[victim]->last_used))
+            victim = i;
+    }
+    dj_rs_plan *p = calloc(1, sizeof *p);
+    int ok = p != NULL;
+    if (ok) {
+        *p = (dj_rs_plan){.cw = cw, .ch = ch, .W = W, .H = H, .last_used = tf->tick};
+        double sx = (double)cw / W, sy = (double)ch / H;
+        ok = dj_rs_axis_make(cw, W, sx, 0, &p->lh) && dj_rs_axis_make(ch, H, sy, 0, &p->lv);
+        for (int par = 0; ok && par < 2; par++) /* chroma: half the scale, offset by half a sample on odd crops */
+            ok = dj_rs_axis_make(((par + cw - 1) >> 1) + 1, W, sx / 2, par / 2.0, &p->chh[par]) &&
+                 dj_rs_axis_make(((par + ch - 1) >> 1) + 1, H, sy / 2, par / 2.0, &p->chv[par]);
+    }
+    if (!ok) {
+        dj_rs_plan_free(p);
+        return DJ_ERR_UNSUPPORTED; /* not an error: the caller takes libswscale */
+    }
+    dj_rs_plan_free(tf->plans[victim]);
+    tf->plans[victim] = p;
+    tf->created++;
+    *out = p;
+    return DJ_OK;
+}
 
 dj_status dj_transformer_create(dj_transformer **out) {
     if (!out)
@@ -61,7 +211,7 @@ dj_status dj_transformer_create(dj_transformer **out) {
     *out = calloc(1, sizeof **out);
     if (!*out)
         return dj_error_set(DJ_ERR_NOMEM, "transformer", "out of memory");
-    (*out)->row = dj_yuv_row_select();
+    (*out)->k = dj_yuv_select();
     return DJ_OK;
 }
 
@@ -72,6 +222,8 @@ void dj_transformer_free(dj_transformer *tf) {
         sws_freeContext(tf->cache[i].ctx);
     free(tf->scratch);
     free(tf->rows);
+    for (int i = 0; i < DJ_SWS_CACHE; i++)
+        dj_rs_plan_free(tf->plans[i]);
     free(tf);
 }
 
@@ -261,27 +413,26 @@ static void dj_yuv_weights(int spc, double *kr, double *kb) {
     }
 }
 
-/* A crop of an 8-bit 4:2:0 frame taken at its own size (the batch is as
- * large as the crop: data pre-resized to the training size, C3D-style
- * 128x171 frames with a 112 crop, eval crops of such data) needs no filter,
- * only chroma interpolation and the matrix. libswscale has no fast unscaled
- * path to planar RGB and spends about 4 us per 1000 output pixels on it; this
- * loop, vectorised, about a tenth (`dojo bench transform --width 112
- * --height 112`). */
-static int dj_direct_420(const dj_frame_view *f, const dj_crop_box *c, int W, int H) {
-    return (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) && c->w == W && c->h == H;
+/* The 8-bit 4:2:0 path (see the top of the file). A crop at the output's
+ * size (data stored at the training size: C3D-style 128x171 frames with a
+ * 112 crop, eval crops of such data) needs no filter, only the chroma
+ * interpolation and the matrix. */
+static int dj_is_420_8bit(const dj_frame_view *f) {
+    return f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P;
 }
 
-static dj_status dj_transform_direct_420(dj_transformer *tf, const dj_frame_view *f, const dj_crop_box *box, int flip,
-                                         const dj_norm *nm, dj_tensor *batch, size_t first, size_t cstride, int full) {
-    int W = box->w, H = box->h;
-    if (tf->rows_n < dj_yuv_row_work(W)) {
-        float *p = realloc(tf->rows, (size_t)dj_yuv_row_work(W) * sizeof *p);
-        if (!p)
-            return dj_error_set(DJ_ERR_NOMEM, "transform", "out of memory for a %d-pixel row", W);
-        tf->rows = p;
-        tf->rows_n = dj_yuv_row_work(W);
-    }
+static dj_status dj_rows_reserve(dj_transformer *tf, int n) {
+    if (tf->rows_n >= n)
+        return DJ_OK;
+    float *p = realloc(tf->rows, (size_t)n * sizeof *p);
+    if (!p)
+        return dj_error_set(DJ_ERR_NOMEM, "transform", "out of memory for %d floats of row work", n);
+    tf->rows = p;
+    tf->rows_n = n;
+    return DJ_OK;
+}
+
+static dj_yuv_coef dj_yuv_coef_of(const dj_frame_view *f, int full, const dj_norm *nm) {
     double kr, kb;
     dj_yuv_weights(f->colorspace, &kr, &kb);
     double kg = 1 - kr - kb, cs = full ? 1.0 : 255.0 / 224.0;
@@ -292,13 +443,41 @@ static dj_status dj_transform_direct_420(dj_transformer *tf, const dj_frame_view
         k.scale[c] = 1.0f / (255.0f * nm->std[c]);
         k.bias[c] = -nm->mean[c] / nm->std[c];
     }
+    return k;
+}
+
+/* The resize rows of output row i: vertical taps (row pointers at the
+ * crop's first column) and the horizontal filters. */
+static void dj_rs_src(const dj_rs_plan *p, const dj_frame_view *f, const dj_crop_box *box, int i,
+                      dj_yuv_resize_src *s) {
+    int c0 = box->x >> 1, r0 = box->y >> 1, px = box->x & 1, py = box->y & 1;
+    const dj_rs_axis *v[3] = {&p->lv, &p->chv[py], &p->chv[py]}, *h[3] = {&p->lh, &p->chh[px], &p->chh[px]};
+    int nc = ((px + box->w - 1) >> 1) + 1;
+    for (int q = 0; q < 3; q++) {
+        s->in_w[q] = q ? nc : box->w;
+        s->vtaps[q] = v[q]->taps;
+        int first = (q ? r0 : box->y) + v[q]->start[i];
+        const uint8_t *base = f->data[q] + (q ? c0 : box->x);
+        for (int t = 0; t < v[q]->taps; t++) {
+            s->rows[q][t] = base + (ptrdiff_t)(first + t) * f->linesize[q];
+            s->vw[q][t] = v[q]->w[(size_t)i * v[q]->taps + t];
+        }
+        s->h[q] = (dj_yuv_taps){h[q]->taps, h[q]->start, h[q]->w, h[q]->span, h[q]->base, h[q]->off, h[q]->bw};
+    }
+}
+
+/* DJ_ERR_UNSUPPORTED (no message) when the filter is too wide: the caller
+ * takes libswscale. */
+static dj_status dj_transform_420(dj_transformer *tf, const dj_frame_view *f, const dj_crop_box *box, int flip,
+                                  const dj_norm *nm, dj_tensor *batch, size_t first, size_t cstride, int full) {
+    int W = (int)batch->shape[4], H = (int)batch->shape[3], same = box->w == W && box->h == H;
+    dj_rs_plan *plan = NULL;
+    if (!same && dj_rs_get(tf, box->w, box->h, W, H, &plan) != DJ_OK)
+        return DJ_ERR_UNSUPPORTED;
+    DJ_TRY(dj_rows_reserve(tf, same ? dj_yuv_row_work(W) : dj_yuv_resize_work(box->w, W)));
+    dj_yuv_coef k = dj_yuv_coef_of(f, full, nm);
     int cw = (f->width + 1) >> 1, ch = (f->height + 1) >> 1, u8 = batch->dtype == DJ_DTYPE_U8;
     for (int i = 0; i < H; i++) {
-        int Y = box->y + i, m = Y >> 1, far = Y & 1 ? (m + 1 < ch ? m + 1 : ch - 1) : (m > 0 ? m - 1 : 0);
-        const uint8_t *chroma[4] = {f->data[1] + (ptrdiff_t)m * f->linesize[1],
-                                    f->data[1] + (ptrdiff_t)far * f->linesize[1],
-                                    f->data[2] + (ptrdiff_t)m * f->linesize[2],
-                                    f->data[2] + (ptrdiff_t)far * f->linesize[2]};
         uint8_t *o8[3] = {NULL, NULL, NULL};
         float *o32[3] = {NULL, NULL, NULL};
         for (int c = 0; c < 3; c++) {
@@ -308,8 +487,19 @@ static dj_status dj_transform_direct_420(dj_transformer *tf, const dj_frame_view
             else
                 o32[c] = (float *)batch->data + at;
         }
-        tf->row(&k, f->data[0] + (ptrdiff_t)Y * f->linesize[0] + box->x, chroma, cw, box->x, W, flip,
-                u8 ? o8 : NULL, o32, tf->rows);
+        if (!same) {
+            dj_yuv_resize_src s;
+            dj_rs_src(plan, f, box, i, &s);
+            tf->k.resize(&k, &s, W, flip, u8 ? o8 : NULL, o32, tf->rows);
+            continue;
+        }
+        int Y = box->y + i, m = Y >> 1, far = Y & 1 ? (m + 1 < ch ? m + 1 : ch - 1) : (m > 0 ? m - 1 : 0);
+        const uint8_t *chroma[4] = {f->data[1] + (ptrdiff_t)m * f->linesize[1],
+                                    f->data[1] + (ptrdiff_t)far * f->linesize[1],
+                                    f->data[2] + (ptrdiff_t)m * f->linesize[2],
+                                    f->data[2] + (ptrdiff_t)far * f->linesize[2]};
+        tf->k.row(&k, f->data[0] + (ptrdiff_t)Y * f->linesize[0] + box->x, chroma, cw, box->x, W, flip,
+                  u8 ? o8 : NULL, o32, tf->rows);
     }
     return DJ_OK;
 }
@@ -332,8 +522,11 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
     size_t plane = (size_t)H * W;
     /* channel c of slot (n, t) starts at ((n*3 + c)*T + t) * H*W */
     size_t first = ((size_t)n * 3 * T + (size_t)t) * plane, cstride = (size_t)T * plane;
-    if (dj_direct_420(src, &box, W, H))
-        return dj_transform_direct_420(tf, src, &box, flip, &nm, batch, first, cstride, dj_src_full_range(src, desc));
+    if (dj_is_420_8bit(src)) {
+        dj_status st = dj_transform_420(tf, src, &box, flip, &nm, batch, first, cstride, dj_src_full_range(src, desc));
+        if (st != DJ_ERR_UNSUPPORTED)
+            return st;
+    }
     dj_sws_key key = {box.w, box.h, dj_sws_format(src->format), W, H, dj_src_full_range(src, desc),
                       dj_sws_colorspace(src->colorspace)};
     struct SwsContext *ctx = NULL;

@@ -4,4 +4,6 @@
 #include "video/yuv_rows.h"
 
 #define DJ_YUV_ROW dj_yuv_row_avx2
+#define DJ_YUV_RESIZE_ROW dj_yuv_resize_row_avx2
+#define DJ_YUV_STORE dj_yuv_store_avx2
 #include "video/yuv_rows.inc"

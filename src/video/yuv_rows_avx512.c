@@ -18,6 +18,40 @@ static inline __m512 dj_vblend(const uint8_t *near, const uint8_t *far, __mmask1
     return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_add_epi32(a, _mm512_add_epi32(a, a)), b));
 }
 
+/* Pixels j..j+n of a row (n <= 16) from Y' (luma already offset and
+ * scaled), U', V': the matrix, rounding, clamping and the store, mirrored
+ * when flip (a short block's lanes land at the row's start). */
+static inline void dj_rgb16(const dj_yuv_coef *k, __m512 Y, __m512 U, __m512 V, int j, int n, int w, int flip,
+                            uint8_t *const o8[3], float *const o32[3]) {
+    const __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    const __m512i rev = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __mmask16 m = dj_tail(n);
+    __m512 rgb[3] = {_mm512_add_ps(Y, _mm512_mul_ps(_mm512_set1_ps(k->rv), V)),
+                     _mm512_sub_ps(_mm512_sub_ps(Y, _mm512_mul_ps(_mm512_set1_ps(k->gu), U)),
+                                   _mm512_mul_ps(_mm512_set1_ps(k->gv), V)),
+                     _mm512_add_ps(Y, _mm512_mul_ps(_mm512_set1_ps(k->bu), U))};
+    for (int c = 0; c < 3; c++) {
+        __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(rgb[c], half));
+        q = _mm512_min_epi32(_mm512_max_epi32(q, zero), top);
+        int at = j;
+        if (flip) { /* lanes reversed, stored at the mirrored place */
+            q = _mm512_permutexvar_epi32(rev, q);
+            at = w - j - 16;
+            if (n < 16) { /* a short last block sits in the top lanes after the reversal */
+                q = _mm512_maskz_compress_epi32((__mmask16)(0xFFFFu << (16 - n)), q);
+                at = 0;
+            }
+        }
+        if (o8)
+            _mm_mask_storeu_epi8(o8[c] + at, m, _mm512_cvtepi32_epi8(q));
+        else
+            _mm512_mask_storeu_ps(o32[c] + at, m,
+                                  _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->scale[c])),
+                                                _mm512_set1_ps(k->bias[c])));
+    }
+}
+
 void dj_yuv_row_avx512(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *const chroma[4], int cw, int x0, int w,
                        int flip, uint8_t *const o8[3], float *const o32[3], float *work) {
     int c0 = x0 >> 1, c1 = (x0 + w - 1) >> 1, nc = c1 - c0 + 1;
@@ -53,40 +87,75 @@ void dj_yuv_row_avx512(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *co
         }
     }
     const float *u = uu + (x0 & 1), *v = vv + (x0 & 1);
-    const __m512 yo = _mm512_set1_ps(k->y_off), ys = _mm512_set1_ps(k->y_scale), rv = _mm512_set1_ps(k->rv),
-                 gu = _mm512_set1_ps(k->gu), gv = _mm512_set1_ps(k->gv), bu = _mm512_set1_ps(k->bu),
-                 s16 = _mm512_set1_ps(1.0f / 16), c128 = _mm512_set1_ps(128.0f), half = _mm512_set1_ps(0.5f);
-    const __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
-    const __m512i rev = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512 yo = _mm512_set1_ps(k->y_off), ys = _mm512_set1_ps(k->y_scale), s16 = _mm512_set1_ps(1.0f / 16),
+                 c128 = _mm512_set1_ps(128.0f);
     for (int j = 0; j < w; j += 16) {
         int n = w - j < 16 ? w - j : 16;
         __mmask16 m = dj_tail(n);
-        __m512 Y = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, y + j))), yo), ys);
+        __m512 Y = _mm512_mul_ps(
+            _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, y + j))), yo), ys);
         __m512 U = _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, u + j), s16), c128);
         __m512 V = _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + j), s16), c128);
-        /* the generic loop's order of operations (no fused multiply-add) */
-        __m512 rgb[3] = {_mm512_add_ps(Y, _mm512_mul_ps(rv, V)),
-                         _mm512_sub_ps(_mm512_sub_ps(Y, _mm512_mul_ps(gu, U)), _mm512_mul_ps(gv, V)),
-                         _mm512_add_ps(Y, _mm512_mul_ps(bu, U))};
-        for (int c = 0; c < 3; c++) {
-            __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(rgb[c], half));
-            q = _mm512_min_epi32(_mm512_max_epi32(q, zero), top);
-            int at = j;
-            if (flip) { /* lanes reversed, stored at the mirrored place */
-                q = _mm512_permutexvar_epi32(rev, q);
-                at = w - j - 16;
-                /* a short last block sits in the top lanes after the reversal */
-                if (n < 16) {
-                    q = _mm512_maskz_compress_epi32((__mmask16)(0xFFFFu << (16 - n)), q);
-                    at = 0;
-                }
+        dj_rgb16(k, Y, U, V, j, n, w, flip, o8, o32);
+    }
+}
+
+/* The resized row of yuv_rows.h: the vertical taps 16 columns at a time, the
+ * horizontal ones gathered for 16 outputs at a time. */
+void dj_yuv_resize_row_avx512(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
+                              uint8_t *const o8[3], float *const o32[3], float *work) {
+    float *tmp = work, *out = work + s->in_w[0] + 96; /* tmp: in_w + 80 read by the permutes; out: [3][W + 16] */
+    int ow = W + 16;
+    for (int p = 0; p < 3; p++) {
+        int n = s->in_w[p];
+        for (int x = 0; x < n; x += 64) { /* four independent sums: the taps' chain is latency-bound alone */
+            __mmask16 m[4];
+            __m512 acc[4];
+            for (int g = 0; g < 4; g++)
+                m[g] = x + 16 * g < n ? dj_tail(n - x - 16 * g) : 0, acc[g] = _mm512_setzero_ps();
+            for (int t = 0; t < s->vtaps[p]; t++) {
+                __m512 wt = _mm512_set1_ps(s->vw[p][t]);
+                const uint8_t *r = s->rows[p][t] + x;
+                for (int g = 0; g < 4; g++)
+                    acc[g] = _mm512_fmadd_ps(
+                        wt, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m[g], r + 16 * g))), acc[g]);
             }
-            if (o8)
-                _mm_mask_storeu_epi8(o8[c] + at, m, _mm512_cvtepi32_epi8(q));
-            else
-                _mm512_mask_storeu_ps(o32[c] + at, m,
-                                      _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->scale[c])),
-                                                    _mm512_set1_ps(k->bias[c])));
+            for (int g = 0; g < 4 && x + 16 * g < n; g++)
+                _mm512_storeu_ps(tmp + x + 16 * g, acc[g]);
         }
+        for (int x = (n + 15) & ~15; x < n + 80; x += 16) /* what the permutes may read past n is defined */
+            _mm512_storeu_ps(tmp + x, _mm512_setzero_ps());
+        const dj_yuv_taps *h = &s->h[p];
+        for (int j = 0, b = 0; j < W; j += 16, b++) {
+            const float *src = tmp + h->base[b], *bw = h->bw + (size_t)b * h->taps * 16;
+            __m512i off = _mm512_loadu_si512(h->off + 16 * b);
+            __m512 acc = _mm512_setzero_ps();
+            if (h->span <= 32) { /* the inputs of 16 outputs in two registers: one permute per tap */
+                __m512 t0 = _mm512_loadu_ps(src), t1 = _mm512_loadu_ps(src + 16);
+                for (int t = 0; t < h->taps; t++, off = _mm512_add_epi32(off, _mm512_set1_epi32(1)))
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(bw + 16 * t), _mm512_permutex2var_ps(t0, off, t1), acc);
+            } else if (h->span <= 64) { /* in four: two permutes and a blend */
+                __m512 t0 = _mm512_loadu_ps(src), t1 = _mm512_loadu_ps(src + 16), t2 = _mm512_loadu_ps(src + 32),
+                       t3 = _mm512_loadu_ps(src + 48);
+                for (int t = 0; t < h->taps; t++, off = _mm512_add_epi32(off, _mm512_set1_epi32(1))) {
+                    __mmask16 upper = _mm512_cmpge_epi32_mask(off, _mm512_set1_epi32(32));
+                    __m512 a = _mm512_mask_blend_ps(upper, _mm512_permutex2var_ps(t0, off, t1),
+                                                    _mm512_permutex2var_ps(t2, off, t3));
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(bw + 16 * t), a, acc);
+                }
+            } else { /* strong downscales: gathered */
+                for (int t = 0; t < h->taps; t++, off = _mm512_add_epi32(off, _mm512_set1_epi32(1)))
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(bw + 16 * t), _mm512_i32gather_ps(off, src, 4), acc);
+            }
+            _mm512_storeu_ps(out + p * ow + j, acc);
+        }
+    }
+    const __m512 yo = _mm512_set1_ps(k->y_off), ys = _mm512_set1_ps(k->y_scale), c128 = _mm512_set1_ps(128.0f);
+    for (int j = 0; j < W; j += 16) {
+        int n = W - j < 16 ? W - j : 16;
+        __m512 Y = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(out + j), yo), ys);
+        __m512 U = _mm512_sub_ps(_mm512_loadu_ps(out + ow + j), c128);
+        __m512 V = _mm512_sub_ps(_mm512_loadu_ps(out + 2 * ow + j), c128);
+        dj_rgb16(k, Y, U, V, j, n, W, flip, o8, o32);
     }
 }

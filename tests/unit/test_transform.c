@@ -512,6 +512,19 @@ static void frame_random_420(test_frame *f, int fmt, int w, int h, int pad, int 
     }
 }
 
+/* The matrix of (kr, kb) on luma y and centred chroma u, v (U - 128), in
+ * double: limited or full range in, rounded half up and clamped out. */
+static void ref_rgb(double y, double u, double v, double kr, double kb, int full, int q[3]) {
+    double cs = full ? 1.0 : 255.0 / 224.0, kg = 1 - kr - kb;
+    y = full ? y : (y - 16) * 255.0 / 219.0;
+    double rgb[3] = {y + 2 * (1 - kr) * cs * v, y - (2 * kb * (1 - kb) * u + 2 * kr * (1 - kr) * v) * cs / kg,
+                     y + 2 * (1 - kb) * cs * u};
+    for (int i = 0; i < 3; i++) {
+        double r = floor(rgb[i] + 0.5);
+        q[i] = r < 0 ? 0 : r > 255 ? 255 : (int)r;
+    }
+}
+
 /* The direct path's definition in double precision: chroma centred in each
  * 2x2 block, bilinear (3/4, 1/4 each way, edges of the frame repeated),
  * then the matrix of (kr, kb), rounded half up and clamped. */
@@ -527,14 +540,7 @@ static void ref_420(const dj_frame_view *f, int X, int Y, double kr, double kb, 
         double v16 = 3 * (3.0 * a[mx] + b[mx]) + (3.0 * a[fx] + b[fx]);
         c[p - 1] = v16 / 16 - 128;
     }
-    double y = f->data[0][Y * f->linesize[0] + X], cs = full ? 1.0 : 255.0 / 224.0, kg = 1 - kr - kb;
-    y = full ? y : (y - 16) * 255.0 / 219.0;
-    double rgb[3] = {y + 2 * (1 - kr) * cs * c[1], y - (2 * kb * (1 - kb) * c[0] + 2 * kr * (1 - kr) * c[1]) * cs / kg,
-                     y + 2 * (1 - kb) * cs * c[0]};
-    for (int i = 0; i < 3; i++) {
-        double r = floor(rgb[i] + 0.5);
-        q[i] = r < 0 ? 0 : r > 255 ? 255 : (int)r;
-    }
+    ref_rgb(f->data[0][Y * f->linesize[0] + X], c[0], c[1], kr, kb, full, q);
 }
 
 /* Crops at their own size of random 4:2:0 frames (odd sizes and offsets,
@@ -644,6 +650,145 @@ static void test_direct_420_agrees_with_swscale(void) {
     dj_transformer_free(tf);
 }
 
+
+/* The resize filter's definition, in double: the weights of output i of n
+ * over `in` samples (antialiased triangle; see dj_rs_axis_make). */
+static int ref_taps(int in, int n, double scale, double phase, int i, int *idx, double *w) {
+    double support = scale > 1 ? scale : 1, c = phase + (i + 0.5) * scale, sum = 0;
+    int k = 0;
+    for (int x = 0; x < in; x++) {
+        double d = fabs(x + 0.5 - c) / support;
+        if (d < 1) {
+            idx[k] = x, w[k] = 1 - d, sum += w[k];
+            k++;
+        }
+    }
+    if (sum <= 0) {
+        int x = (int)floor(c);
+        idx[0] = x < 0 ? 0 : x > in - 1 ? in - 1 : x, w[0] = 1;
+        return 1;
+    }
+    for (int t = 0; t < k; t++)
+        w[t] /= sum;
+    return k;
+}
+
+/* One plane of a crop resized, in double: origin (x0, y0) in the plane,
+ * in_w x in_h samples, phases px, py (chroma of odd crops), scales sx, sy. */
+static double ref_plane(const uint8_t *plane, int ls, int x0, int y0, int in_w, int in_h, int W, int H, double sx,
+                        double sy, double px, double py, int i, int j) {
+    int xi[512], yi[512];
+    double xw[512], yw[512], acc = 0;
+    int ny = ref_taps(in_h, H, sy, py, i, yi, yw), nx = ref_taps(in_w, W, sx, px, j, xi, xw);
+    for (int a = 0; a < ny; a++)
+        for (int b = 0; b < nx; b++)
+            acc += yw[a] * xw[b] * plane[(y0 + yi[a]) * ls + x0 + xi[b]];
+    return acc;
+}
+
+static void ref_resize_420(const dj_frame_view *f, const dj_crop_box *c, int W, int H, int i, int j, double kr,
+                           double kb, int full, int q[3]) {
+    double sx = (double)c->w / W, sy = (double)c->h / H;
+    int px = c->x & 1, py = c->y & 1, nc = ((px + c->w - 1) >> 1) + 1, nr = ((py + c->h - 1) >> 1) + 1;
+    double y = ref_plane(f->data[0], f->linesize[0], c->x, c->y, c->w, c->h, W, H, sx, sy, 0, 0, i, j);
+    double u = ref_plane(f->data[1], f->linesize[1], c->x >> 1, c->y >> 1, nc, nr, W, H, sx / 2, sy / 2, px / 2.0,
+                         py / 2.0, i, j) - 128;
+    double v = ref_plane(f->data[2], f->linesize[2], c->x >> 1, c->y >> 1, nc, nr, W, H, sx / 2, sy / 2, px / 2.0,
+                         py / 2.0, i, j) - 128;
+    ref_rgb(y, u, v, kr, kb, full, q);
+}
+
+/* Resized crops of random 4:2:0 frames (down and up, 1 to 40 outputs a
+ * side, odd offsets, padded rows, both ranges, two matrices, flips) against
+ * the filter's definition in double: within 1 everywhere, nearly all exact;
+ * float output is the normalised uint8 value. */
+static void test_direct_420_resize_matches_reference(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int64_t values = 0, off_by_one = 0, worse = 0, f32_bad = 0;
+    for (int trial = 0; trial < 80; trial++) {
+        int w = trial == 0 ? 90 : 2 + rnd(90), h = 2 + rnd(60);
+        test_frame f;
+        frame_random_420(&f, AV_PIX_FMT_YUV420P, w, h, rnd(2) * 5, trial % 4 == 3);
+        int full = trial % 3 == 1, m709 = trial % 2;
+        f.v.color_range = full ? AVCOL_RANGE_JPEG : 0;
+        f.v.colorspace = m709 ? AVCOL_SPC_BT709 : AVCOL_SPC_UNSPECIFIED;
+        dj_crop_box c = {0, 0, 1 + rnd(w), 1 + rnd(h)};
+        c.x = rnd(w - c.w + 1), c.y = rnd(h - c.h + 1);
+        int W = 1 + rnd(40), H = 1 + rnd(40), flip = rnd(2);
+        if (W == c.w && H == c.h)
+            W++; /* a resize, not the same-size path */
+        if (trial == 0) /* a strong downscale: the gathered horizontal taps */
+            c.w = 90, c.x = 0, W = 6; /* 30 taps; spans over 64 inputs */
+        dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, H, W), bf = batch_make(DJ_DTYPE_F32, 1, 1, H, W);
+        CHECK(dj_transform_frame(tf, &f.v, &c, flip, NULL, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &f.v, &c, flip, &dj_norm_imagenet, &bf, 0, 0) == DJ_OK);
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                int q[3];
+                ref_resize_420(&f.v, &c, W, H, i, flip ? W - 1 - j : j, m709 ? 0.2126 : 0.299,
+                               m709 ? 0.0722 : 0.114, full, q);
+                for (int ch = 0; ch < 3; ch++) {
+                    int got = px(&b, 0, ch, 0, i, j), d = abs(got - q[ch]);
+                    values++;
+                    off_by_one += d == 1;
+                    worse += d > 1;
+                    if (d > 1 && worse < 4)
+                        fprintf(stderr, "trial %d (%dx%d crop %d,%d %dx%d -> %dx%d) at %d,%d ch %d: %d, want %d\n",
+                                trial, w, h, c.x, c.y, c.w, c.h, W, H, i, j, ch, got, q[ch]);
+                    float want = (got / 255.0f - dj_norm_imagenet.mean[ch]) / dj_norm_imagenet.std[ch];
+                    f32_bad += fabsf(pxf(&bf, 0, ch, 0, i, j) - want) > 1e-5f;
+                }
+            }
+        dj_tensor_free(&b);
+        dj_tensor_free(&bf);
+        frame_free(&f);
+    }
+    CHECK_MSG(worse == 0, "%lld of %lld values off by more than 1", (long long)worse, (long long)values);
+    CHECK_MSG(off_by_one * 100 < values, "%lld of %lld values off by 1", (long long)off_by_one, (long long)values);
+    CHECK_EQ_INT(f32_bad, 0);
+    dj_transformer_free(tf);
+}
+
+/* The resize agrees with libswscale's SWS_BILINEAR on a smooth picture:
+ * the same samples as YUV420P (dojo's path) and as NV12 (swscale's). */
+static void test_direct_420_resize_agrees_with_swscale(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int w = 160, h = 120;
+    test_frame f, g;
+    frame_random_420(&f, AV_PIX_FMT_YUV420P, w, h, 0, 1);
+    frame_alloc(&g, AV_PIX_FMT_NV12, w, h);
+    memcpy(g.buf[0], f.buf[0], (size_t)w * h);
+    for (int i = 0; i < (w / 2) * (h / 2); i++)
+        g.buf[1][2 * i] = f.buf[1][i], g.buf[1][2 * i + 1] = f.buf[2][i];
+    static const struct {
+        dj_crop_box c;
+        int W, H;
+    } cases[] = {{{0, 0, 160, 120}, 56, 56}, {{20, 10, 120, 100}, 64, 48}, {{10, 6, 60, 40}, 112, 80}};
+    for (int k = 0; k < 3; k++) {
+        dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 2, cases[k].H, cases[k].W);
+        CHECK(dj_transform_frame(tf, &f.v, &cases[k].c, 0, NULL, &b, 0, 0) == DJ_OK);
+        CHECK(dj_transform_frame(tf, &g.v, &cases[k].c, 0, NULL, &b, 0, 1) == DJ_OK);
+        int worst = 0;
+        double sum = 0;
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 1; y < cases[k].H - 1; y++) /* swscale treats the outer pixels differently */
+                for (int x = 1; x < cases[k].W - 1; x++) {
+                    int d = abs(px(&b, 0, ch, 0, y, x) - px(&b, 0, ch, 1, y, x));
+                    worst = d > worst ? d : worst;
+                    sum += d;
+                }
+        double mean = sum / (3.0 * (cases[k].H - 2) * (cases[k].W - 2));
+        /* measured: at most 1, 0.004-0.009 on average */
+        CHECK_MSG(worst <= 2 && mean < 0.05, "case %d: dojo and swscale differ by %d (%.3f on average)", k, worst, mean);
+        dj_tensor_free(&b);
+    }
+    frame_free(&f);
+    frame_free(&g);
+    dj_transformer_free(tf);
+}
+
 /* The row kernel's builds agree with the generic one within 1 (fused
  * multiply-adds may round the half differently), on rows of every length
  * 1..80, every chroma alignment, edges and flips. */
@@ -703,6 +848,95 @@ static void test_yuv_row_builds_agree(void) {
     free(work);
 }
 
+
+/* Horizontal taps for the resize row kernels: random windows of `taps`
+ * within [0, in) and random weights, with their blocked copy. */
+typedef struct test_taps {
+    int32_t start[64], base[4], off[64];
+    float w[64 * 8], bw[4 * 8 * 16];
+} test_taps;
+
+static dj_yuv_taps taps_make(test_taps *t, int in, int W, int taps) {
+    int span = 0;
+    for (int j = 0; j < W; j++) {
+        t->start[j] = rnd(in - taps + 1);
+        for (int k = 0; k < taps; k++)
+            t->w[j * taps + k] = (float)rnd(1000) / 1000 / taps;
+    }
+    for (int b = 0; b < (W + 15) / 16; b++) {
+        t->base[b] = t->start[16 * b];
+        for (int l = 0; l < 16; l++) {
+            int j = 16 * b + l < W ? 16 * b + l : W - 1;
+            t->start[j] = t->start[j] < t->base[b] ? t->base[b] : t->start[j]; /* blocks read from their base on */
+            t->off[16 * b + l] = t->start[j] - t->base[b];
+            span = t->off[16 * b + l] + taps > span ? t->off[16 * b + l] + taps : span;
+            for (int k = 0; k < taps; k++)
+                t->bw[(b * taps + k) * 16 + l] = t->w[j * taps + k];
+        }
+    }
+    return (dj_yuv_taps){taps, t->start, t->w, span, t->base, t->off, t->bw};
+}
+
+/* The resize row kernel's builds agree with the generic one within 1, for
+ * spans of the three kinds (one register pair, two, gathered). */
+static void test_yuv_resize_builds_agree(void) {
+    dj_yuv_resize_row_fn builds[2] = {NULL, NULL};
+#if defined(__x86_64__)
+    dj_cpu_isa isa = dj_cpu_best_isa();
+    if (isa >= DJ_CPU_ISA_AVX2)
+        builds[0] = dj_yuv_resize_row_avx2;
+    if (isa >= DJ_CPU_ISA_AVX512)
+        builds[1] = dj_yuv_resize_row_avx512;
+#endif
+    if (!builds[0] && !builds[1])
+        SKIP("no AVX2 or AVX-512 on this CPU");
+    enum { IN = 200 };
+    static uint8_t rows[3][4][IN];
+    for (int p = 0; p < 3; p++)
+        for (int t = 0; t < 4; t++)
+            for (int x = 0; x < IN; x++)
+                rows[p][t][x] = (uint8_t)rnd(256);
+    dj_yuv_coef k = {16, 255.0f / 219, 1.596f, 0.392f, 0.813f, 2.017f, {1 / 255.f, 2 / 255.f, 3 / 255.f}, {-1, 0, 1}};
+    float *work = malloc(sizeof(float) * (size_t)dj_yuv_resize_work(IN, 64));
+    static test_taps tt[3];
+    int worst = 0, mism = 0, total = 0, kinds[3] = {0, 0, 0};
+    for (int trial = 0; trial < 300; trial++) {
+        int W = 1 + rnd(64), in = 8 + rnd(IN - 8), flip = rnd(2);
+        dj_yuv_resize_src s;
+        memset(&s, 0, sizeof s);
+        for (int p = 0; p < 3; p++) {
+            s.in_w[p] = in;
+            s.vtaps[p] = 1 + rnd(4);
+            for (int t = 0; t < s.vtaps[p]; t++)
+                s.rows[p][t] = rows[p][t], s.vw[p][t] = 1.0f / s.vtaps[p];
+            s.h[p] = taps_make(&tt[p], in, W, 1 + rnd(in < 8 ? in : 8));
+            kinds[s.h[p].span <= 32 ? 0 : s.h[p].span <= 64 ? 1 : 2]++;
+        }
+        uint8_t want[3][64], got[3][64];
+        uint8_t *ow[3] = {want[0], want[1], want[2]}, *og[3] = {got[0], got[1], got[2]};
+        dj_yuv_resize_row_generic(&k, &s, W, flip, ow, NULL, work);
+        for (int b = 0; b < 2; b++) {
+            if (!builds[b])
+                continue;
+            memset(got, 0xEE, sizeof got);
+            builds[b](&k, &s, W, flip, og, NULL, work);
+            for (int c = 0; c < 3; c++) {
+                for (int j = 0; j < W; j++) {
+                    int d = abs(want[c][j] - got[c][j]);
+                    worst = d > worst ? d : worst;
+                    mism += d != 0;
+                    total++;
+                }
+                CHECK_MSG(W == 64 || got[c][W] == 0xEE, "build %d wrote past %d outputs", b, W);
+            }
+        }
+    }
+    CHECK_MSG(worst <= 1, "builds differ by %d", worst);
+    CHECK_MSG(mism * 100 < total, "%d of %d values differ by 1", mism, total);
+    CHECK_MSG(kinds[0] && kinds[1] && kinds[2], "spans tried: %d %d %d", kinds[0], kinds[1], kinds[2]);
+    free(work);
+}
+
 static void test_real_decoded_frames(void) {
     const char *root = dj_test_real_data();
     if (!root)
@@ -756,7 +990,10 @@ int main(void) {
     DJ_RUN(test_short_side_crop_geometry);
     DJ_RUN(test_direct_420_matches_reference);
     DJ_RUN(test_direct_420_agrees_with_swscale);
+    DJ_RUN(test_direct_420_resize_matches_reference);
+    DJ_RUN(test_direct_420_resize_agrees_with_swscale);
     DJ_RUN(test_yuv_row_builds_agree);
+    DJ_RUN(test_yuv_resize_builds_agree);
     DJ_RUN(test_real_decoded_frames);
     return dj_test_finish();
 }
