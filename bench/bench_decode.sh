@@ -6,7 +6,12 @@
 # seeded plan of random 16-frame clips and writes it (--plan-out); the PyAV
 # peer (bench/peers/pyav_decode.py) decodes the same clips the usual PyAV way,
 # and so does torchcodec (bench/peers/torchcodec_decode.py) where it imports.
-# All convert every delivered frame to RGB24 with one decoder thread.
+# One decoder thread each. Every delivered frame is converted to SIZE x SIZE
+# RGB (default 112, the training size of issue #4's target; 0: native):
+# dojo with its loader's transform (channel-planar uint8, as the batch
+# holds it), the peers as their users do (PyAV to_ndarray rgb24, torchcodec
+# RGB24 tensors). DOJO_ARGS adds flags to dojo's runs (e.g. --packed: bare
+# swscale to packed RGB24, the peers' conversion).
 #
 # Two plans (MODES):
 #   independent  each clip on its own, a fresh reader each (a training
@@ -29,6 +34,8 @@ BUILD=${1:-build}
 DATA=${2:-}
 CLIPS=${3:-300}
 ROUNDS=${ROUNDS:-3}
+SIZE=${SIZE:-112}
+DOJO_ARGS=${DOJO_ARGS:-}
 MODES=${MODES:-independent grouped strided}
 DOJO=${DOJO:-$BUILD/dojo}
 [ -x "$DOJO" ] || { echo "bench_decode: build first (make)" >&2; exit 1; }
@@ -94,8 +101,8 @@ while [ "$round" -le "$ROUNDS" ]; do
         echo "round $round/$ROUNDS $mode (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
         l=$(load)
         # shellcheck disable=SC2046
-        "$DOJO" bench decode "$TMP/data.idx" --clips "$CLIPS" --plan-out "$TMP/plan-$mode.json" --json \
-            $(mode_args "$mode") >"$TMP/one.json"
+        "$DOJO" bench decode "$TMP/data.idx" --clips "$CLIPS" --size "$SIZE" --plan-out "$TMP/plan-$mode.json" --json \
+            $(mode_args "$mode") $DOJO_ARGS >"$TMP/one.json"
         printf '{"mode":"%s","runner":"dojo","load":%s,"r":%s}\n' "$mode" "$l" "$(cat "$TMP/one.json")" >>"$results"
         for py in $PEERS; do
             l=$(load)
@@ -121,8 +128,10 @@ modes = []
 for r in rows:
     if r["mode"] not in modes:
         modes.append(r["mode"])
-print("decode bench (medians of %d rounds; 1-minute load average before the runs: %s)"
-      % (len([r for r in rows if r["runner"] == "dojo" and r["mode"] == modes[0]]),
+d0 = [r for r in rows if r["runner"] == "dojo"][0]["r"]
+print("decode bench, frames to %s RGB (dojo: %s); medians of %d rounds; 1-minute load average before the runs: %s"
+      % ("%dx%d" % (d0["size"], d0["size"]) if d0["size"] else "native-size", d0.get("convert", "?"),
+         len([r for r in rows if r["runner"] == "dojo" and r["mode"] == modes[0]]),
          " ".join("%.1f" % r["load"] for r in rows)))
 for mode in modes:
     runs = {}

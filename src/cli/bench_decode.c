@@ -1,8 +1,11 @@
 /* bench_decode.c — `dojo bench decode DATA`: random 16-frame clips (a seeded
  * plan: which video, which start frame, stride 1) read with the exact-seek
- * reader and converted to RGB24 at --size, as a loader would (--stride S:
- * every S-th frame, as strided training clips are). Prints clips
- * per second, frames decoded per frame delivered and seeks per clip; writes
+ * reader, every delivered frame put through the loader's transform
+ * (dj_transform_frame into a channel-planar uint8 RGB slot at --size, the
+ * whole frame; --packed: bare swscale to packed RGB24 instead, what PyAV's
+ * to_ndarray does). --stride S: every S-th frame, as strided training
+ * clips are. Prints clips per second, frames decoded per frame delivered
+ * and seeks per clip; writes
  * the plan as JSON (--plan-out) for bench/peers/pyav_decode.py, which decodes
  * the same clips with PyAV, so bench/bench_decode.sh can compare.
  *
@@ -27,18 +30,19 @@
 #include "cli.h"
 #include "dojo/log.h"
 #include "dojo/rng.h"
+#include "dojo/transform.h"
 #include "dojo/video.h"
 
 static int64_t dj_bd_clips = 200, dj_bd_frames = 16, dj_bd_stride = 1, dj_bd_size = 0, dj_bd_threads = 1,
                dj_bd_seed = 1;
-static int dj_bd_json, dj_bd_no_skip, dj_bd_reuse, dj_bd_share, dj_bd_fresh;
+static int dj_bd_json, dj_bd_no_skip, dj_bd_reuse, dj_bd_share, dj_bd_fresh, dj_bd_packed;
 static const char *dj_bd_plan_out, *dj_bd_order;
 
 static const dj_option dj_bd_options[] = {
     {"clips", DJ_OPT_INT, &dj_bd_clips, "N", "clips to read (default 200)", 1, 1e7},
     {"frames", DJ_OPT_INT, &dj_bd_frames, "T", "frames per clip (default 16)", 1, 4096},
     {"stride", DJ_OPT_INT, &dj_bd_stride, "S", "frames between a clip's frames (default 1: consecutive)", 1, 1024},
-    {"size", DJ_OPT_INT, &dj_bd_size, "S", "convert frames to S x S RGB24 (0: native size, default)", 0, 8192},
+    {"size", DJ_OPT_INT, &dj_bd_size, "S", "convert frames to S x S RGB (0: native size, default)", 0, 8192},
     {"threads", DJ_OPT_INT, &dj_bd_threads, "W", "decoder threads (default 1)", 1, 64},
     {"seed", DJ_OPT_INT, &dj_bd_seed, "S", "seed of the clip plan", 0, 9.2e18},
     {"json", DJ_OPT_FLAG, &dj_bd_json, NULL, "print one JSON object", 0, 0},
@@ -47,6 +51,7 @@ static const dj_option dj_bd_options[] = {
     {"reuse", DJ_OPT_FLAG, &dj_bd_reuse, NULL, "keep the reader while clips come from the same video", 0, 0},
     {"share", DJ_OPT_FLAG, &dj_bd_share, NULL, "read consecutive clips of a video starting in one GOP in one call", 0, 0},
     {"fresh", DJ_OPT_FLAG, &dj_bd_fresh, NULL, "a new reader (and decoder) for every clip instead of reopening one", 0, 0},
+    {"packed", DJ_OPT_FLAG, &dj_bd_packed, NULL, "convert with bare swscale to packed RGB24 (the peers' way) instead of the loader's transform", 0, 0},
     {"no-skip", DJ_OPT_FLAG, &dj_bd_no_skip, NULL, "decode non-reference frames nobody asked for too", 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0},
 };
@@ -54,10 +59,11 @@ static const dj_option dj_bd_options[] = {
 static const dj_cli_spec dj_bd_spec = {
     "bench decode",
     "DATA [--clips N] [--frames T] [--stride S] [--size S] [--threads W] [--json] [--plan-out FILE] [--order random|video] "
-    "[--reuse] [--share] [--fresh] [--no-skip]",
+    "[--reuse] [--share] [--fresh] [--no-skip] [--packed]",
     "DATA is a folder, list file or index file of videos. Reads random clips of\n"
     "T frames, reopening one reader at each clip's video (as a loader's worker\n"
-    "does), converting every delivered frame to RGB24. --order video, --reuse\n"
+    "does), converting every delivered frame to RGB with the loader's transform\n"
+    "(--packed: bare swscale to packed RGB24). --order video, --reuse\n"
     "and --share group the clips of one video (see bench/peers/README.md).",
     dj_bd_options, 1, 1,
 };
@@ -71,30 +77,56 @@ typedef struct dj_bd_clip {
 } dj_bd_clip;
 
 typedef struct dj_bd_sink {
-    struct SwsContext *sws;
-    uint8_t *rgb; /* [S*S*3] or [w*h*3] */
+    struct SwsContext *sws; /* --packed: bare swscale to packed RGB24, the peers' conversion */
+    uint8_t *rgb;           /* [S*S*3] or [w*h*3] */
     size_t cap;
+    dj_transformer *tf; /* otherwise: the loader's transform into a 1x3x1xHxW uint8 slot */
+    dj_tensor slot;
     int64_t frames;
 } dj_bd_sink;
 
-static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
-    dj_bd_sink *s = arg;
-    int w = dj_bd_size ? (int)dj_bd_size : f->width, h = dj_bd_size ? (int)dj_bd_size : f->height;
+static dj_status dj_bd_reserve(dj_bd_sink *s, size_t need) {
+    if (need <= s->cap)
+        return DJ_OK;
+    uint8_t *p = realloc(s->rgb, need);
+    if (!p)
+        return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot allocate a picture");
+    s->rgb = p;
+    s->cap = need;
+    return DJ_OK;
+}
+
+/* Bare sws_scale to packed RGB24 at --size (or native), as PyAV's
+ * to_ndarray(format="rgb24") does. */
+static dj_status dj_bd_convert_packed(dj_bd_sink *s, const dj_frame *f, int w, int h) {
     s->sws = sws_getCachedContext(s->sws, f->width, f->height, (enum AVPixelFormat)f->format, w, h,
                                   AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
     if (!s->sws)
         return dj_error_set(DJ_ERR_UNSUPPORTED, "bench decode", "cannot convert frames to rgb24");
-    size_t need = (size_t)w * (h + 1) * 3 + 256; /* swscale's SIMD may write past the last pixel */
-    if (need > s->cap) {
-        uint8_t *p = realloc(s->rgb, need);
-        if (!p)
-            return dj_error_set(DJ_ERR_NOMEM, "bench decode", "cannot allocate a picture");
-        s->rgb = p;
-        s->cap = need;
-    }
+    DJ_TRY(dj_bd_reserve(s, (size_t)w * (h + 1) * 3 + 256)); /* swscale's SIMD may write past the last pixel */
     uint8_t *dst[4] = {s->rgb, NULL, NULL, NULL};
     int dst_ls[4] = {w * 3, 0, 0, 0};
     sws_scale(s->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_ls);
+    return DJ_OK;
+}
+
+/* What the loader does with a delivered frame: dj_transform_frame into a
+ * uint8 RGB slot of the batch layout (channel-planar, N x 3 x T x H x W). */
+static dj_status dj_bd_convert_loader(dj_bd_sink *s, const dj_frame *f, int w, int h) {
+    DJ_TRY(dj_bd_reserve(s, (size_t)w * h * 3));
+    int64_t shape[5] = {1, 3, 1, h, w};
+    DJ_TRY(dj_tensor_view(DJ_DTYPE_U8, 5, shape, s->rgb, &s->slot));
+    const AVFrame *av = f->avframe;
+    dj_frame_view v = {f->width, f->height, f->format, {f->data[0], f->data[1], f->data[2], f->data[3]},
+                       {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]},
+                       av ? av->color_range : 0, av ? av->colorspace : 0};
+    return dj_transform_frame(s->tf, &v, NULL, 0, NULL, &s->slot, 0, 0);
+}
+
+static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
+    dj_bd_sink *s = arg;
+    int w = dj_bd_size ? (int)dj_bd_size : f->width, h = dj_bd_size ? (int)dj_bd_size : f->height;
+    DJ_TRY(dj_bd_packed ? dj_bd_convert_packed(s, f, w, h) : dj_bd_convert_loader(s, f, w, h));
     s->frames++;
     return DJ_OK;
 }
@@ -230,7 +262,10 @@ static int64_t dj_bd_call_frames(const dj_bd_clip *plan, int64_t c, int64_t *ks,
 
 static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_stats *total, double *secs,
                            double *cpu) {
-    dj_bd_sink sink = {NULL, NULL, 0, 0};
+    dj_bd_sink sink;
+    memset(&sink, 0, sizeof sink);
+    if (!dj_bd_packed)
+        DJ_TRY(dj_transformer_create(&sink.tf));
     dj_video_reader_options o = dj_video_reader_defaults();
     o.threads = (int)dj_bd_threads;
     o.skip_nonref = !dj_bd_no_skip;
@@ -266,6 +301,7 @@ static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_
     *secs = dj_time_now() - t0;
     *cpu = dj_bd_cpu_now() - c0;
     sws_freeContext(sink.sws);
+    dj_transformer_free(sink.tf);
     free(sink.rgb);
     free(ks);
     return st;
@@ -273,7 +309,7 @@ static dj_status dj_bd_run(const dj_index *ix, const dj_bd_clip *plan, dj_video_
 
 int dj_bench_decode(int argc, char **argv) {
     int np = 0;
-    dj_bd_json = dj_bd_no_skip = dj_bd_reuse = dj_bd_share = dj_bd_fresh = 0;
+    dj_bd_json = dj_bd_no_skip = dj_bd_reuse = dj_bd_share = dj_bd_fresh = dj_bd_packed = 0;
     dj_bd_plan_out = dj_bd_order = NULL;
     int rc = dj_cli_parse(&dj_bd_spec, argc, argv, &np);
     if (rc >= 0)
@@ -305,18 +341,18 @@ int dj_bench_decode(int argc, char **argv) {
         printf("{\"bench\":\"decode\",\"clips\":%lld,\"frames\":%lld,\"stride\":%lld,\"size\":%lld,\"threads\":%lld,"
                "\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"clips_per_s\":%.3f,\"clips_per_cpu_s\":%.3f,\"decoded_per_delivered\":%.4f,\"seeks_per_clip\":%.4f,"
                "\"packets_sent_per_delivered\":%.4f,\"bytes_read\":%lld,\"order\":\"%s\",\"reuse\":%d,\"share\":%d,"
-               "\"skip_nonref\":%d,\"fresh\":%d,\"decoders_opened\":%lld}\n",
+               "\"skip_nonref\":%d,\"fresh\":%d,\"decoders_opened\":%lld,\"convert\":\"%s\"}\n",
                (long long)dj_bd_clips, (long long)dj_bd_frames, (long long)dj_bd_stride, (long long)dj_bd_size,
                (long long)dj_bd_threads, secs,
                cpu, cps, cpc, dpd, spc,
                s.frames_delivered ? (double)s.packets_sent / s.frames_delivered : 0.0, (long long)s.bytes_read,
                dj_bd_order ? dj_bd_order : "random", dj_bd_reuse, dj_bd_share, !dj_bd_no_skip, dj_bd_fresh,
-               (long long)s.decoders_opened);
+               (long long)s.decoders_opened, dj_bd_packed ? "packed" : "transform");
     } else {
         printf("decode: %lld clips x %lld frames in %.3f s (%.3f s CPU): %.1f clips/s, %.1f clips per CPU s, "
-               "%.3f decoded per delivered, %.2f seeks per clip (threads %lld, size %lld)\n",
+               "%.3f decoded per delivered, %.2f seeks per clip (threads %lld, size %lld, %s)\n",
                (long long)dj_bd_clips, (long long)dj_bd_frames, secs, cpu, cps, cpc, dpd, spc, (long long)dj_bd_threads,
-               (long long)dj_bd_size);
+               (long long)dj_bd_size, dj_bd_packed ? "packed RGB24 by swscale" : "the loader's transform");
     }
     return DJ_EXIT_OK;
 }

@@ -85,11 +85,14 @@ check bench-decode-grouped-json grep -q '"order":"video","reuse":1,"share":1,"sk
 check bench-plan-grouped grep -q '"reuse":true' "$TMP/plan-grouped.json"
 "$DOJO" bench decode "$TMP/set.idx" --clips 10 --frames 6 --json --no-skip >"$TMP/bd-noskip.json"
 check bench-decode-no-skip grep -q '"skip_nonref":0' "$TMP/bd-noskip.json"
+check bench-decode-transform grep -q '"convert":"transform"' "$TMP/bd-noskip.json"
+"$DOJO" bench decode "$TMP/set.idx" --clips 4 --frames 6 --size 24 --json --packed >"$TMP/bd-packed.json"
+check bench-decode-packed grep -q '"size":24,.*"convert":"packed"' "$TMP/bd-packed.json"
 # by default one reader is reopened from clip to clip (one decoder for like
 # streams); --fresh opens a reader and a decoder per clip
 "$DOJO" bench decode "$TMP/set.idx" --clips 10 --frames 6 --json --fresh >"$TMP/bd-fresh.json"
-check bench-decode-fresh grep -q '"fresh":1,"decoders_opened":10}' "$TMP/bd-fresh.json"
-check bench-decode-reopen sh -c "grep -q '\"fresh\":0,\"decoders_opened\":[1-9]}' '$TMP/bd-noskip.json'"
+check bench-decode-fresh grep -q '"fresh":1,"decoders_opened":10,' "$TMP/bd-fresh.json"
+check bench-decode-reopen sh -c "grep -q '\"fresh\":0,\"decoders_opened\":[1-9],' '$TMP/bd-noskip.json'"
 "$DOJO" bench decode "$TMP/set.idx" --clips 4 --frames 5 --stride 3 --json --plan-out "$TMP/plan-strided.json" >"$TMP/bd-str.json"
 check bench-decode-stride grep -q '"frames":5,"stride":3' "$TMP/bd-str.json"
 check bench-plan-stride grep -q '"pts":\[[0-9]*,[0-9]*,[0-9]*,[0-9]*,[0-9]*\]' "$TMP/plan-strided.json"
