@@ -1,10 +1,11 @@
-/* yuv_rows_avx512.c — the 4:2:0 row kernel of yuv_rows.h written with
+/* yuv_rows_avx512.c — the 4:2:0 row kernels of yuv_rows.h written with
  * AVX-512 intrinsics (the Makefile adds the flags for *_avx512.c); called
  * only after dj_cpu_best_isa() reports AVX512. Same arithmetic as the
  * generic loops of yuv_rows.inc, 16 pixels per step with masked tails: the
  * compiler left to itself vectorises the byte loops 64 wide, and rows of
- * about 100 pixels then ran mostly in scalar remainders (measured 22 us per
- * 112x112 frame against 4 us here). */
+ * about 100 pixels then ran mostly in scalar remainders (the same-size path
+ * measured 22 us per 112x112 float frame built from yuv_rows.inc, 10 us
+ * here; one thread, best of 5 rounds). */
 #include <immintrin.h>
 
 #include "video/yuv_rows.h"
@@ -56,34 +57,34 @@ void dj_yuv_row_avx512(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *co
                        int flip, uint8_t *const o8[3], float *const o32[3], float *work) {
     int c0 = x0 >> 1, c1 = (x0 + w - 1) >> 1, nc = c1 - c0 + 1;
     float *uu = work, *vv = uu + 2 * nc + 32; /* 32 spare: the last block may write past 2 nc */
-    /* chroma columns c0..c1 blended vertically (3 near + far): mid; its
-     * neighbours left and right loaded again from the rows (one column over),
-     * except past the frame's edge, where the edge column repeats. Luma column
-     * 2c blends 3 mid + left, 2c+1 3 mid + right; the two interleave. */
+    /* chroma columns c0..c1 blended vertically (3 near + far), 16 at a time;
+     * each block's neighbours come from the blocks beside it (valignd), the
+     * columns beyond the row from the rows (or the frame's edge column
+     * again). Luma column 2c blends 3 mid + left, 2c+1 3 mid + right; the
+     * two interleave. */
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512 three = _mm512_set1_ps(3.0f);
-    for (int i = 0; i < nc; i += 16) {
-        int n = nc - i < 16 ? nc - i : 16;
-        __mmask16 m = dj_tail(n), ml = m, mr = m;
-        int edge_l = i == 0 && c0 == 0, edge_r = i + n == nc && c1 + 1 >= cw;
-        if (edge_l)
-            ml &= (__mmask16)~1u;
-        if (edge_r)
-            mr &= (__mmask16)~(1u << (n - 1));
-        for (int p = 0; p < 2; p++) {
-            const uint8_t *near = chroma[2 * p] + c0 + i, *far = chroma[2 * p + 1] + c0 + i;
-            __m512 mid = dj_vblend(near, far, m);
-            __m512 left = dj_vblend(near - 1, far - 1, ml), right = dj_vblend(near + 1, far + 1, mr);
-            if (edge_l)
-                left = _mm512_mask_mov_ps(left, 1, mid);
-            if (edge_r)
-                right = _mm512_mask_mov_ps(right, (__mmask16)(1u << (n - 1)), mid);
-            __m512 m3 = _mm512_mul_ps(three, mid);
+    int l = c0 > 0 ? c0 - 1 : 0, r = c1 + 1 < cw ? c1 + 1 : c1;
+    for (int p = 0; p < 2; p++) {
+        const uint8_t *near = chroma[2 * p], *far = chroma[2 * p + 1];
+        float *o = p ? vv : uu;
+        __m512 prev = _mm512_set1_ps((float)(3 * near[l] + far[l]));
+        __m512 cur = dj_vblend(near + c0, far + c0, dj_tail(nc));
+        const __m512 edge_r = _mm512_set1_ps((float)(3 * near[r] + far[r]));
+        for (int i = 0; i < nc; i += 16) {
+            int n = nc - i < 16 ? nc - i : 16;
+            __m512 next = i + 16 < nc ? dj_vblend(near + c0 + i + 16, far + c0 + i + 16, dj_tail(nc - i - 16))
+                                      : _mm512_setzero_ps();
+            __m512 left = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), 15));
+            __m512 right = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1));
+            if (i + n == nc) /* the last column's right neighbour */
+                right = _mm512_mask_mov_ps(right, (__mmask16)(1u << (n - 1)), edge_r);
+            __m512 m3 = _mm512_mul_ps(three, cur);
             __m512 ev = _mm512_add_ps(m3, left), od = _mm512_add_ps(m3, right);
-            float *o = (p ? vv : uu) + 2 * i;
-            _mm512_storeu_ps(o, _mm512_permutex2var_ps(ev, lo, od));
-            _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(ev, hi, od));
+            _mm512_storeu_ps(o + 2 * i, _mm512_permutex2var_ps(ev, lo, od));
+            _mm512_storeu_ps(o + 2 * i + 16, _mm512_permutex2var_ps(ev, hi, od));
+            prev = cur, cur = next;
         }
     }
     const float *u = uu + (x0 & 1), *v = vv + (x0 & 1);
