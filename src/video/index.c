@@ -252,7 +252,7 @@ dj_status dj_video_index_build(const char *path, dj_video_index **out) {
     dj_deadline_start(&dl, 120);
     AVFormatContext *fmt = NULL;
     int s = -1;
-    dj_video_src src = {path, NULL, 0};
+    dj_video_src src = {path, NULL, 0, NULL};
     DJ_TRY(dj_video_open_input(&src, &dl, &fmt, &s));
     dj_status st = dj_video_index_scan(path, fmt, s, &dl, out);
     dj_video_close_input(&fmt);
@@ -419,7 +419,7 @@ static dj_status dj_index_rewrite(dj_video_index *ix, const dj_ts_list *ts) {
 dj_status dj_video_index_verify(dj_video_index *ix, int64_t *mismatches) {
     if (!ix)
         return dj_error_set(DJ_ERR_INVALID, "dj_video_index_verify", "index is NULL");
-    dj_video_src src = {ix->path, NULL, 0};
+    dj_video_src src = {ix->path, NULL, 0, NULL};
     return dj_video_index_verify_src(ix, &src, mismatches);
 }
 

@@ -23,6 +23,7 @@ typedef struct dj_video_src {
     const char *path;
     const uint8_t *data;
     size_t size;
+    const AVInputFormat *demuxer; /* tried first when not NULL (probing if it fails); NULL: probe */
 } dj_video_src;
 
 /* Opens src, reads the stream info, picks the best video stream and checks

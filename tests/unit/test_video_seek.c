@@ -383,6 +383,10 @@ static void test_seek_reopen(void) {
              "-f lavfi -i testsrc=size=96x64:rate=25 -pix_fmt yuv420p -c:v libx264 -g 32 -x264-params scenecut=0 "
              "-frames:v 96 '%s'", b);
     CHECK(ref_ffmpeg(args) == 0);
+    char disguised[600];
+    snprintf(disguised, sizeof disguised, "%s/matroska_named.mp4", dj_test_tmpdir());
+    snprintf(args, sizeof args, "-i '%s' -c copy -f matroska '%s'", b, disguised);
+    CHECK(ref_ffmpeg(args) == 0);
     ref_video ra, rb, rh;
     CHECK(ref_decode(a, &ra, 1000) == 96);
     CHECK(ref_decode(b, &rb, 1000) == 96);
@@ -412,6 +416,12 @@ static void test_seek_reopen(void) {
         CHECK(dj_video_reader_reopen(r, a, NULL) == DJ_OK);
         check_run("reopen a again", r, &ra, 63);
         CHECK_EQ_INT(dj_video_reader_stats(r).decoders_opened, 3);
+        /* a Matroska file named .mp4 after an MP4: the MP4 demuxer tried first
+         * (a reopen to the same extension skips probing) fails, probing finds it */
+        CHECK(dj_video_reader_reopen(r, disguised, NULL) == DJ_OK);
+        check_run("reopen matroska named .mp4", r, &rb, 50);
+        CHECK(dj_video_reader_reopen(r, b, NULL) == DJ_OK);
+        check_run("reopen b after it", r, &rb, 30);
         CHECK(dj_video_reader_reopen(r, NULL, NULL) == DJ_ERR_INVALID);
         dj_video_reader_free(r);
     }
