@@ -397,28 +397,39 @@ static void test_bad_inputs(void) {
     dj_transformer_free(tf);
 }
 
+/* Scalers are made once per geometry and evicted least recently used: the
+ * 4:2:0 path's filters (YUV420P) and libswscale's contexts (NV12) alike. */
 static void test_scaler_cache_reuse(void) {
-    dj_transformer *tf;
-    CHECK(dj_transformer_create(&tf) == DJ_OK);
-    test_frame f;
-    frame_alloc(&f, AV_PIX_FMT_YUV420P, 64, 48);
-    frame_fill(&f, pat_blocks, 0);
-    dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 4, 16, 16);
-    dj_crop_box box = {3, 5, 40, 30};
-    for (int i = 0; i < 12; i++)
-        CHECK(dj_transform_frame(tf, &f.v, &box, i & 1, &dj_norm_imagenet, &b, 0, i % 4) == DJ_OK);
-    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
-    box.x = 10; /* same size elsewhere: same scaler */
-    CHECK(dj_transform_frame(tf, &f.v, &box, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
-    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
-    for (int w = 20; w < 60; w++) { /* 40 sizes: more than the cache holds, evicting */
-        dj_crop_box c = {0, 0, w, 40};
+    int formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NV12};
+    for (int k = 0; k < 2; k++) {
+        dj_transformer *tf;
+        CHECK(dj_transformer_create(&tf) == DJ_OK);
+        test_frame f;
+        frame_alloc(&f, formats[k], 64, 48);
+        frame_fill(&f, pat_blocks, 0);
+        dj_tensor b = batch_make(DJ_DTYPE_F32, 1, 4, 16, 16);
+        dj_crop_box box = {3, 5, 40, 30};
+        for (int i = 0; i < 12; i++)
+            CHECK(dj_transform_frame(tf, &f.v, &box, i & 1, &dj_norm_imagenet, &b, 0, i % 4) == DJ_OK);
+        CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
+        box.x = 10; /* same size elsewhere: same scaler */
+        CHECK(dj_transform_frame(tf, &f.v, &box, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        CHECK_EQ_INT(dj_transformer_contexts_created(tf), 1);
+        for (int w = 20; w < 60; w++) { /* 40 sizes: more than the cache holds, evicting */
+            dj_crop_box c = {0, 0, w, 40};
+            CHECK(dj_transform_frame(tf, &f.v, &c, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        }
+        CHECK_EQ_INT(dj_transformer_contexts_created(tf), 41);
+        dj_crop_box c = {0, 0, 59, 40}; /* the most recent one is still there */
         CHECK(dj_transform_frame(tf, &f.v, &c, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        CHECK_EQ_INT(dj_transformer_contexts_created(tf), 41);
+        c.w = 20; /* the first one was evicted */
+        CHECK(dj_transform_frame(tf, &f.v, &c, 0, &dj_norm_imagenet, &b, 0, 0) == DJ_OK);
+        CHECK_EQ_INT(dj_transformer_contexts_created(tf), 42);
+        dj_tensor_free(&b);
+        frame_free(&f);
+        dj_transformer_free(tf);
     }
-    CHECK_EQ_INT(dj_transformer_contexts_created(tf), 41);
-    dj_tensor_free(&b);
-    frame_free(&f);
-    dj_transformer_free(tf);
 }
 
 static void test_short_side_crop_geometry(void) {
