@@ -19,10 +19,11 @@
  * wider than DJ_YUV_MAX_TAPS, go through libswscale in one pass: it reads
  * the cropped planes in place (we only offset the plane pointers), converts
  * any matrix, range and bit depth, and writes planar GBRP, which maps
- * straight onto the channel-planar NCTHW layout; for float output into a
- * 3*H*W scratch that the normalise (+ flip) pass reads while it is in cache
- * (asking swscale for GBRPF32 directly measured the same, 10.1k vs 9.9k
- * frames/s, and would still need a pass for the mean/std and the flip). */
+ * straight onto the channel-planar NCTHW layout, into a padded scratch (its
+ * vector loops write past the end of narrow rows) that the copy or normalise
+ * (+ flip) pass reads while it is in cache (asking swscale for GBRPF32
+ * directly measured the same, 10.1k vs 9.9k frames/s, and would still need a
+ * pass for the mean/std and the flip). */
 #include "dojo/transform.h"
 
 #include <math.h>
@@ -54,7 +55,7 @@ struct dj_transformer {
     dj_sws_entry cache[DJ_SWS_CACHE];
     uint64_t tick;
     int64_t created;
-    uint8_t *scratch; /* [3][H*W] GBRP bytes for float output */
+    uint8_t *scratch; /* libswscale's GBRP output: 3 planes of H+1 rows of W rounded up to 64 bytes */
     size_t scratch_bytes;
     float *rows; /* the direct 4:2:0 paths' row work */
     int rows_n;
@@ -362,21 +363,25 @@ static void dj_crop_planes(const dj_frame_view *f, const AVPixFmtDescriptor *d, 
     }
 }
 
-static void dj_flip_rows_u8(uint8_t *plane, int H, int W) {
+/* out[H*W] = in[H rows of `stride` bytes], columns reversed when flip. */
+static void dj_copy_plane_u8(const uint8_t *in, size_t stride, uint8_t *out, int H, int W, int flip) {
     for (int y = 0; y < H; y++) {
-        uint8_t *row = plane + (size_t)y * W;
-        for (int a = 0, b = W - 1; a < b; a++, b--) {
-            uint8_t t = row[a];
-            row[a] = row[b];
-            row[b] = t;
-        }
+        const uint8_t *r = in + (size_t)y * stride;
+        uint8_t *o = out + (size_t)y * W;
+        if (flip)
+            for (int x = 0; x < W; x++)
+                o[x] = r[W - 1 - x];
+        else
+            memcpy(o, r, (size_t)W);
     }
 }
 
-/* out[H*W] = in[H*W] * scale + bias, columns reversed when flip. */
-static void dj_normalise_plane(const uint8_t *in, float *out, int H, int W, float scale, float bias, int flip) {
+/* out[H*W] = in[H rows of `stride` bytes] * scale + bias, columns reversed
+ * when flip. */
+static void dj_normalise_plane(const uint8_t *in, size_t stride, float *out, int H, int W, float scale, float bias,
+                               int flip) {
     for (int y = 0; y < H; y++) {
-        const uint8_t *r = in + (size_t)y * W;
+        const uint8_t *r = in + (size_t)y * stride;
         float *o = out + (size_t)y * W;
         if (flip)
             for (int x = 0; x < W; x++)
@@ -534,29 +539,27 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
 
     const uint8_t *in[4];
     dj_crop_planes(src, desc, &box, in);
+    /* libswscale writes into the scratch, never straight into the batch: its
+     * vector loops write past the end of narrow rows (2 and fewer pixels
+     * wrote into the neighbouring slots, measured), so the scratch rows are
+     * 64-byte multiples with a spare row per plane. */
+    size_t S = ((size_t)W + 63) & ~(size_t)63, pstride = S * (size_t)(H + 1);
+    DJ_TRY(dj_scratch_reserve(tf, 3 * pstride + 64));
     uint8_t *rgb[3]; /* R, G, B planes */
-    if (batch->dtype == DJ_DTYPE_U8) {
-        for (int c = 0; c < 3; c++)
-            rgb[c] = (uint8_t *)batch->data + first + c * cstride;
-    } else {
-        DJ_TRY(dj_scratch_reserve(tf, 3 * plane));
-        for (int c = 0; c < 3; c++)
-            rgb[c] = tf->scratch + c * plane;
-    }
+    for (int c = 0; c < 3; c++)
+        rgb[c] = tf->scratch + c * pstride;
     uint8_t *dst[4] = {rgb[1], rgb[2], rgb[0], NULL}; /* GBRP plane order */
-    int dst_stride[4] = {W, W, W, 0};
+    int dst_stride[4] = {(int)S, (int)S, (int)S, 0};
     int in_stride[4] = {src->linesize[0], src->linesize[1], src->linesize[2], src->linesize[3]};
     if (sws_scale(ctx, in, in_stride, 0, box.h, dst, dst_stride) != H)
         return dj_error_set(DJ_ERR_INTERNAL, "transform", "libswscale wrote fewer than %d rows", H);
-
-    if (batch->dtype == DJ_DTYPE_U8) {
-        for (int c = 0; flip && c < 3; c++)
-            dj_flip_rows_u8(rgb[c], H, W);
-        return DJ_OK;
-    }
     for (int c = 0; c < 3; c++) {
+        if (batch->dtype == DJ_DTYPE_U8) {
+            dj_copy_plane_u8(rgb[c], S, (uint8_t *)batch->data + first + c * cstride, H, W, flip);
+            continue;
+        }
         float scale = 1.0f / (255.0f * nm.std[c]), bias = -nm.mean[c] / nm.std[c];
-        dj_normalise_plane(rgb[c], (float *)batch->data + first + c * cstride, H, W, scale, bias, flip);
+        dj_normalise_plane(rgb[c], S, (float *)batch->data + first + c * cstride, H, W, scale, bias, flip);
     }
     return DJ_OK;
 }

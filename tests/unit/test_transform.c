@@ -729,6 +729,8 @@ static void test_direct_420_resize_matches_reference(void) {
         int W = 1 + rnd(40), H = 1 + rnd(40), flip = rnd(2);
         if (W == c.w && H == c.h)
             W++; /* a resize, not the same-size path */
+        W = W < c.w / 20 + 1 ? c.w / 20 + 1 : W; /* within DJ_YUV_MAX_TAPS (wider ones take libswscale) */
+        H = H < c.h / 20 + 1 ? c.h / 20 + 1 : H;
         if (trial == 0) /* a strong downscale: the gathered horizontal taps */
             c.w = 90, c.x = 0, W = 6; /* 30 taps; spans over 64 inputs */
         dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, H, W), bf = batch_make(DJ_DTYPE_F32, 1, 1, H, W);
@@ -948,6 +950,50 @@ static void test_yuv_resize_builds_agree(void) {
     free(work);
 }
 
+/* The two reference tests again with the generic and the AVX2 builds (what
+ * a CPU without AVX-512 runs): DOJO_CPU caps the instruction set a
+ * transformer picks when it is made. */
+static void test_direct_420_other_builds(void) {
+    static const char *caps[] = {"scalar", "avx2"};
+    for (int k = 0; k < 2; k++) {
+        setenv("DOJO_CPU", caps[k], 1);
+        test_direct_420_matches_reference();
+        test_direct_420_resize_matches_reference();
+    }
+    unsetenv("DOJO_CPU");
+}
+
+/* libswscale's vector loops write past narrow rows: the transform's output
+ * stays inside its slot for every width and height from 1 (NV12, 4:4:4 and
+ * RGB take libswscale; YUV420P dojo's own path), uint8 and float. */
+static void test_narrow_outputs_stay_in_slot(void) {
+    dj_transformer *tf;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    int formats[] = {AV_PIX_FMT_NV12, AV_PIX_FMT_YUV444P, AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P};
+    int64_t stray = 0;
+    for (int k = 0; k < 4; k++) {
+        test_frame f;
+        frame_alloc(&f, formats[k], 64, 48);
+        frame_fill(&f, pat_blocks, 0);
+        for (int W = 1; W <= 20; W++)
+            for (int H = 1; H <= 4; H++)
+                for (int dt = 0; dt < 2; dt++) {
+                    dj_tensor b = batch_make(dt ? DJ_DTYPE_F32 : DJ_DTYPE_U8, 1, 3, H, W);
+                    size_t es = dt ? 4 : 1, n = (size_t)dj_tensor_numel(&b);
+                    memset(b.data, 0xAB, n * es);
+                    CHECK(dj_transform_frame(tf, &f.v, NULL, W & 1, &dj_norm_imagenet, &b, 0, 1) == DJ_OK);
+                    for (int c = 0; c < 3; c++)
+                        for (int t = 0; t < 3; t += 2) /* slots 0 and 2 of each channel */
+                            for (size_t i = 0; i < (size_t)H * W * es; i++)
+                                stray += ((uint8_t *)b.data)[((size_t)(c * 3 + t) * H * W) * es + i] != 0xAB;
+                    dj_tensor_free(&b);
+                }
+        frame_free(&f);
+    }
+    CHECK_EQ_INT(stray, 0);
+    dj_transformer_free(tf);
+}
+
 static void test_real_decoded_frames(void) {
     const char *root = dj_test_real_data();
     if (!root)
@@ -1003,6 +1049,8 @@ int main(void) {
     DJ_RUN(test_direct_420_agrees_with_swscale);
     DJ_RUN(test_direct_420_resize_matches_reference);
     DJ_RUN(test_direct_420_resize_agrees_with_swscale);
+    DJ_RUN(test_direct_420_other_builds);
+    DJ_RUN(test_narrow_outputs_stay_in_slot);
     DJ_RUN(test_yuv_row_builds_agree);
     DJ_RUN(test_yuv_resize_builds_agree);
     DJ_RUN(test_real_decoded_frames);
