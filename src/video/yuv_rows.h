@@ -2,7 +2,7 @@
  * of an 8-bit YUV 4:2:0 frame converted to RGB planes without libswscale,
  * taken at its own size (dj_yuv_row_fn) or resized (dj_yuv_resize_row_fn).
  * Generic and AVX2 builds of one loop (yuv_rows.inc), an AVX-512 one in
- * intrinsics; dj_yuv_row_select() picks by CPU. */
+ * intrinsics; dj_yuv_select() picks by CPU. */
 #ifndef DJ_YUV_ROWS_H
 #define DJ_YUV_ROWS_H
 
@@ -74,15 +74,6 @@ typedef struct dj_yuv_kernels {
 
 dj_yuv_kernels dj_yuv_select(void);
 
-void dj_yuv_resize_row_generic(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
-                               uint8_t *const o8[3], float *const o32[3], float *work);
-#if defined(__x86_64__)
-void dj_yuv_resize_row_avx2(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
-                            uint8_t *const o8[3], float *const o32[3], float *work);
-void dj_yuv_resize_row_avx512(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
-                              uint8_t *const o8[3], float *const o32[3], float *work);
-#endif
-
 /* The builds, for tests that compare them. */
 void dj_yuv_row_generic(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *const chroma[4], int cw, int x0, int w,
                         int flip, uint8_t *const o8[3], float *const o32[3], float *work);
@@ -91,6 +82,14 @@ void dj_yuv_row_avx2(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *cons
                      int flip, uint8_t *const o8[3], float *const o32[3], float *work);
 void dj_yuv_row_avx512(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *const chroma[4], int cw, int x0, int w,
                        int flip, uint8_t *const o8[3], float *const o32[3], float *work);
+#endif
+void dj_yuv_resize_row_generic(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
+                               uint8_t *const o8[3], float *const o32[3], float *work);
+#if defined(__x86_64__)
+void dj_yuv_resize_row_avx2(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
+                            uint8_t *const o8[3], float *const o32[3], float *work);
+void dj_yuv_resize_row_avx512(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
+                              uint8_t *const o8[3], float *const o32[3], float *work);
 #endif
 
 #endif
