@@ -25,6 +25,7 @@
 
 #include "dojo/error.h"
 #include "dojo/tensor.h"
+#include "dojo/video.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,10 @@ typedef struct dj_frame_view {
     int color_range; /* enum AVColorRange; 0: unspecified */
     int colorspace;  /* enum AVColorSpace; 2 (or 0): unspecified */
 } dj_frame_view;
+
+/* The view of a frame the reader delivered (planes, size, format, and the
+ * colour range and matrix of its AVFrame). */
+dj_frame_view dj_frame_view_of(const dj_frame *f);
 
 /* A rectangle in source pixels: columns [x, x+w), rows [y, y+h). */
 typedef struct dj_crop_box {

@@ -116,10 +116,7 @@ static dj_status dj_bd_convert_loader(dj_bd_sink *s, const dj_frame *f, int w, i
     DJ_TRY(dj_bd_reserve(s, (size_t)w * h * 3));
     int64_t shape[5] = {1, 3, 1, h, w};
     DJ_TRY(dj_tensor_view(DJ_DTYPE_U8, 5, shape, s->rgb, &s->slot));
-    const AVFrame *av = f->avframe;
-    dj_frame_view v = {f->width, f->height, f->format, {f->data[0], f->data[1], f->data[2], f->data[3]},
-                       {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]},
-                       av ? av->color_range : 0, av ? av->colorspace : 0};
+    dj_frame_view v = dj_frame_view_of(f);
     return dj_transform_frame(s->tf, &v, NULL, 0, NULL, &s->slot, 0, 0);
 }
 

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libavutil/frame.h>
-
 #include "dojo/log.h"
 
 typedef struct dj_ring_slot {
@@ -100,20 +98,7 @@ typedef struct dj_fill_ctx {
 static dj_status dj_fill_frame(void *arg, const dj_frame *f) {
     dj_fill_ctx *c = arg;
     const dj_batch_plan *plan = c->l->plan;
-    const AVFrame *av = f->avframe;
-    dj_frame_view view;
-    memset(&view, 0, sizeof view);
-    view.width = f->width;
-    view.height = f->height;
-    view.format = f->format;
-    for (int p = 0; p < 4; p++) {
-        view.data[p] = f->data[p];
-        view.linesize[p] = f->linesize[p];
-    }
-    if (av) {
-        view.color_range = av->color_range;
-        view.colorspace = av->colorspace;
-    }
+    dj_frame_view view = dj_frame_view_of(f);
     for (int s = 0; s < c->n; s++) {
         const dj_plan_slot *ps = &plan->slots[c->first_slot + s];
         if (ps->video != c->video)

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavutil/frame.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
@@ -55,10 +56,10 @@ struct dj_transformer {
     dj_sws_entry cache[DJ_SWS_CACHE];
     uint64_t tick;
     int64_t created;
-    uint8_t *scratch; /* libswscale's GBRP output: 3 planes of H+1 rows of W rounded up to 64 bytes */
+    void *scratch; /* libswscale's GBRP output: 3 planes of H+1 rows of W rounded up to 64 bytes */
     size_t scratch_bytes;
-    float *rows; /* the direct 4:2:0 paths' row work */
-    int rows_n;
+    void *rows; /* the direct 4:2:0 paths' row work (floats) */
+    size_t rows_bytes;
     dj_yuv_kernels k;
     struct dj_rs_plan *plans[DJ_SWS_CACHE]; /* resize filters of the direct path, least recently used evicted */
 };
@@ -123,6 +124,17 @@ static void dj_rs_plan_free(dj_rs_plan *p) {
     free(p);
 }
 
+/* The input samples [lo, hi] of [0, in) within `support` of centre c
+ * (sample x is centred at x + 0.5). */
+static void dj_rs_window(double c, double support, int in, int *lo, int *hi) {
+    *lo = (int)ceil(c - support - 0.5), *hi = (int)floor(c + support - 0.5);
+    *lo = *lo < 0 ? 0 : *lo, *hi = *hi > in - 1 ? in - 1 : *hi;
+}
+
+/* Chroma samples a crop of n luma samples starting at parity `par` (its
+ * offset's lowest bit) covers in 4:2:0. */
+static int dj_chroma_span(int par, int n) { return ((par + n - 1) >> 1) + 1; }
+
 /* The antialiased bilinear filter (a triangle as wide as the scale when
  * downscaling, as libswscale's SWS_BILINEAR and torchvision's antialiased
  * Resize): output i of n is centred at phase + (i + 0.5) * scale input
@@ -133,11 +145,9 @@ static int dj_rs_axis_make(int in, int n, double scale, double phase, dj_rs_axis
     if (in <= 0 || n <= 0)
         return 0;
     double support = scale > 1 ? scale : 1;
-    int taps = 1;
+    int taps = 1, lo, hi;
     for (int i = 0; i < n; i++) {
-        double c = phase + (i + 0.5) * scale;
-        int lo = (int)ceil(c - support - 0.5), hi = (int)floor(c + support - 0.5);
-        lo = lo < 0 ? 0 : lo, hi = hi > in - 1 ? in - 1 : hi;
+        dj_rs_window(phase + (i + 0.5) * scale, support, in, &lo, &hi);
         taps = hi - lo + 1 > taps ? hi - lo + 1 : taps;
     }
     if (taps > DJ_YUV_MAX_TAPS)
@@ -149,8 +159,7 @@ static int dj_rs_axis_make(int in, int n, double scale, double phase, dj_rs_axis
         return 0;
     for (int i = 0; i < n; i++) {
         double c = phase + (i + 0.5) * scale, sum = 0, wt[DJ_YUV_MAX_TAPS];
-        int lo = (int)ceil(c - support - 0.5), hi = (int)floor(c + support - 0.5);
-        lo = lo < 0 ? 0 : lo, hi = hi > in - 1 ? in - 1 : hi;
+        dj_rs_window(c, support, in, &lo, &hi);
         for (int x = lo; x <= hi; x++) {
             double d = fabs(x + 0.5 - c) / support;
             wt[x - lo] = d < 1 ? 1 - d : 0;
@@ -192,8 +201,8 @@ static dj_status dj_rs_get(dj_transformer *tf, int cw, int ch, int W, int H, dj_
         double sx = (double)cw / W, sy = (double)ch / H;
         ok = dj_rs_axis_make(cw, W, sx, 0, &p->lh) && dj_rs_axis_make(ch, H, sy, 0, &p->lv);
         for (int par = 0; ok && par < 2; par++) /* chroma: half the scale, offset by half a sample on odd crops */
-            ok = dj_rs_axis_make(((par + cw - 1) >> 1) + 1, W, sx / 2, par / 2.0, &p->chh[par]) &&
-                 dj_rs_axis_make(((par + ch - 1) >> 1) + 1, H, sy / 2, par / 2.0, &p->chv[par]);
+            ok = dj_rs_axis_make(dj_chroma_span(par, cw), W, sx / 2, par / 2.0, &p->chh[par]) &&
+                 dj_rs_axis_make(dj_chroma_span(par, ch), H, sy / 2, par / 2.0, &p->chv[par]);
     }
     if (!ok) {
         dj_rs_plan_free(p);
@@ -204,6 +213,14 @@ static dj_status dj_rs_get(dj_transformer *tf, int cw, int ch, int W, int H, dj_
     tf->created++;
     *out = p;
     return DJ_OK;
+}
+
+dj_frame_view dj_frame_view_of(const dj_frame *f) {
+    const AVFrame *av = f->avframe;
+    dj_frame_view v = {f->width, f->height, f->format, {f->data[0], f->data[1], f->data[2], f->data[3]},
+                       {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]},
+                       av ? av->color_range : 0, av ? av->colorspace : 0};
+    return v;
 }
 
 dj_status dj_transformer_create(dj_transformer **out) {
@@ -392,14 +409,15 @@ static void dj_normalise_plane(const uint8_t *in, size_t stride, float *out, int
     }
 }
 
-static dj_status dj_scratch_reserve(dj_transformer *tf, size_t bytes) {
-    if (tf->scratch_bytes >= bytes)
+/* Grows *buf (holding *have bytes) to at least `bytes`. */
+static dj_status dj_buffer_reserve(void **buf, size_t *have, size_t bytes) {
+    if (*have >= bytes)
         return DJ_OK;
-    uint8_t *s = realloc(tf->scratch, bytes);
-    if (!s)
+    void *p = realloc(*buf, bytes);
+    if (!p)
         return dj_error_set(DJ_ERR_NOMEM, "transform", "out of memory for %zu bytes of scratch", bytes);
-    tf->scratch = s;
-    tf->scratch_bytes = bytes;
+    *buf = p;
+    *have = bytes;
     return DJ_OK;
 }
 
@@ -426,17 +444,6 @@ static int dj_is_420_8bit(const dj_frame_view *f) {
     return f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P;
 }
 
-static dj_status dj_rows_reserve(dj_transformer *tf, int n) {
-    if (tf->rows_n >= n)
-        return DJ_OK;
-    float *p = realloc(tf->rows, (size_t)n * sizeof *p);
-    if (!p)
-        return dj_error_set(DJ_ERR_NOMEM, "transform", "out of memory for %d floats of row work", n);
-    tf->rows = p;
-    tf->rows_n = n;
-    return DJ_OK;
-}
-
 static dj_yuv_coef dj_yuv_coef_of(const dj_frame_view *f, int full, const dj_norm *nm) {
     double kr, kb;
     dj_yuv_weights(f->colorspace, &kr, &kb);
@@ -451,23 +458,29 @@ static dj_yuv_coef dj_yuv_coef_of(const dj_frame_view *f, int full, const dj_nor
     return k;
 }
 
-/* The resize rows of output row i: vertical taps (row pointers at the
- * crop's first column) and the horizontal filters. */
-static void dj_rs_src(const dj_rs_plan *p, const dj_frame_view *f, const dj_crop_box *box, int i,
-                      dj_yuv_resize_src *s) {
-    int c0 = box->x >> 1, r0 = box->y >> 1, px = box->x & 1, py = box->y & 1;
-    const dj_rs_axis *v[3] = {&p->lv, &p->chv[py], &p->chv[py]}, *h[3] = {&p->lh, &p->chh[px], &p->chh[px]};
-    int nc = ((px + box->w - 1) >> 1) + 1;
+/* The resize source of a frame: input widths and horizontal filters, the
+ * same for every output row. */
+static void dj_rs_src_frame(const dj_rs_plan *p, const dj_crop_box *box, dj_yuv_resize_src *s) {
+    const dj_rs_axis *h[3] = {&p->lh, &p->chh[box->x & 1], &p->chh[box->x & 1]};
     for (int q = 0; q < 3; q++) {
-        s->in_w[q] = q ? nc : box->w;
+        s->in_w[q] = q ? dj_chroma_span(box->x & 1, box->w) : box->w;
+        s->h[q] = (dj_yuv_taps){h[q]->taps, h[q]->start, h[q]->w, h[q]->span, h[q]->base, h[q]->off, h[q]->bw};
+    }
+}
+
+/* The vertical taps of output row i: row pointers at the crop's first
+ * column (chroma: its chroma column) and their weights. */
+static void dj_rs_src_row(const dj_rs_plan *p, const dj_frame_view *f, const dj_crop_box *box, int i,
+                          dj_yuv_resize_src *s) {
+    const dj_rs_axis *v[3] = {&p->lv, &p->chv[box->y & 1], &p->chv[box->y & 1]};
+    for (int q = 0; q < 3; q++) {
         s->vtaps[q] = v[q]->taps;
-        int first = (q ? r0 : box->y) + v[q]->start[i];
-        const uint8_t *base = f->data[q] + (q ? c0 : box->x);
+        int first = (q ? box->y >> 1 : box->y) + v[q]->start[i];
+        const uint8_t *base = f->data[q] + (q ? box->x >> 1 : box->x);
         for (int t = 0; t < v[q]->taps; t++) {
             s->rows[q][t] = base + (ptrdiff_t)(first + t) * f->linesize[q];
             s->vw[q][t] = v[q]->w[(size_t)i * v[q]->taps + t];
         }
-        s->h[q] = (dj_yuv_taps){h[q]->taps, h[q]->start, h[q]->w, h[q]->span, h[q]->base, h[q]->off, h[q]->bw};
     }
 }
 
@@ -479,9 +492,13 @@ static dj_status dj_transform_420(dj_transformer *tf, const dj_frame_view *f, co
     dj_rs_plan *plan = NULL;
     if (!same && dj_rs_get(tf, box->w, box->h, W, H, &plan) != DJ_OK)
         return DJ_ERR_UNSUPPORTED;
-    DJ_TRY(dj_rows_reserve(tf, same ? dj_yuv_row_work(W) : dj_yuv_resize_work(box->w, W)));
+    size_t work = (size_t)(same ? dj_yuv_row_work(W) : dj_yuv_resize_work(box->w, W)) * sizeof(float);
+    DJ_TRY(dj_buffer_reserve(&tf->rows, &tf->rows_bytes, work));
     dj_yuv_coef k = dj_yuv_coef_of(f, full, nm);
     int cw = (f->width + 1) >> 1, ch = (f->height + 1) >> 1, u8 = batch->dtype == DJ_DTYPE_U8;
+    dj_yuv_resize_src s;
+    if (!same)
+        dj_rs_src_frame(plan, box, &s);
     for (int i = 0; i < H; i++) {
         uint8_t *o8[3] = {NULL, NULL, NULL};
         float *o32[3] = {NULL, NULL, NULL};
@@ -493,8 +510,7 @@ static dj_status dj_transform_420(dj_transformer *tf, const dj_frame_view *f, co
                 o32[c] = (float *)batch->data + at;
         }
         if (!same) {
-            dj_yuv_resize_src s;
-            dj_rs_src(plan, f, box, i, &s);
+            dj_rs_src_row(plan, f, box, i, &s);
             tf->k.resize(&k, &s, W, flip, u8 ? o8 : NULL, o32, tf->rows);
             continue;
         }
@@ -544,10 +560,10 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
      * wrote into the neighbouring slots, measured), so the scratch rows are
      * 64-byte multiples with a spare row per plane. */
     size_t S = ((size_t)W + 63) & ~(size_t)63, pstride = S * (size_t)(H + 1);
-    DJ_TRY(dj_scratch_reserve(tf, 3 * pstride + 64));
+    DJ_TRY(dj_buffer_reserve(&tf->scratch, &tf->scratch_bytes, 3 * pstride + 64));
     uint8_t *rgb[3]; /* R, G, B planes */
     for (int c = 0; c < 3; c++)
-        rgb[c] = tf->scratch + c * pstride;
+        rgb[c] = (uint8_t *)tf->scratch + c * pstride;
     uint8_t *dst[4] = {rgb[1], rgb[2], rgb[0], NULL}; /* GBRP plane order */
     int dst_stride[4] = {(int)S, (int)S, (int)S, 0};
     int in_stride[4] = {src->linesize[0], src->linesize[1], src->linesize[2], src->linesize[3]};

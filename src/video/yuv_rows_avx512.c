@@ -101,8 +101,9 @@ void dj_yuv_row_avx512(const dj_yuv_coef *k, const uint8_t *y, const uint8_t *co
     }
 }
 
-/* The resized row of yuv_rows.h: the vertical taps 16 columns at a time, the
- * horizontal ones gathered for 16 outputs at a time. */
+/* The resized row of yuv_rows.h: the vertical taps 64 columns at a time, the
+ * horizontal ones for 16 outputs at a time, their inputs picked from
+ * registers by permutes (gathered only when 16 outputs span over 64 inputs). */
 void dj_yuv_resize_row_avx512(const dj_yuv_coef *k, const dj_yuv_resize_src *s, int W, int flip,
                               uint8_t *const o8[3], float *const o32[3], float *work) {
     float *tmp = work, *out = work + s->in_w[0] + 96; /* tmp: in_w + 80 read by the permutes; out: [3][W + 16] */

@@ -802,20 +802,28 @@ static void test_direct_420_resize_agrees_with_swscale(void) {
     dj_transformer_free(tf);
 }
 
+/* The vector builds of the row kernels this CPU runs: [0] AVX2, [1]
+ * AVX-512, zeroed where it has not; returns how many. */
+static int vector_builds(dj_yuv_kernels builds[2]) {
+    memset(builds, 0, 2 * sizeof *builds);
+    int n = 0;
+#if defined(__x86_64__)
+    dj_cpu_isa isa = dj_cpu_best_isa();
+    if (isa >= DJ_CPU_ISA_AVX2)
+        builds[0] = (dj_yuv_kernels){dj_yuv_row_avx2, dj_yuv_resize_row_avx2}, n++;
+    if (isa >= DJ_CPU_ISA_AVX512)
+        builds[1] = (dj_yuv_kernels){dj_yuv_row_avx512, dj_yuv_resize_row_avx512}, n++;
+#endif
+    return n;
+}
+
 /* The row kernel's builds agree with the generic one within 1 (fused
  * multiply-adds may round the half differently), on rows of every length
  * 1..80, every chroma alignment, edges and flips. */
 static void test_yuv_row_builds_agree(void) {
-    dj_yuv_row_fn builds[2] = {NULL, NULL};
+    dj_yuv_kernels builds[2];
     const char *names[2] = {"avx2", "avx512"};
-#if defined(__x86_64__)
-    dj_cpu_isa isa = dj_cpu_best_isa();
-    if (isa >= DJ_CPU_ISA_AVX2)
-        builds[0] = dj_yuv_row_avx2;
-    if (isa >= DJ_CPU_ISA_AVX512)
-        builds[1] = dj_yuv_row_avx512;
-#endif
-    if (!builds[0] && !builds[1])
+    if (!vector_builds(builds))
         SKIP("no AVX2 or AVX-512 on this CPU");
     enum { CW = 48 };
     uint8_t luma[2 * CW], chroma[4][CW];
@@ -831,7 +839,7 @@ static void test_yuv_row_builds_agree(void) {
     float want32[3][2 * CW], got32[3][2 * CW];
     int worst = 0, mism = 0, f32_bad = 0;
     for (int b = 0; b < 2; b++) {
-        if (!builds[b])
+        if (!builds[b].row)
             continue;
         for (int w = 1; w <= 80; w++)
             for (int x0 = 0; x0 + w <= 2 * CW; x0 += 1 + (w > 20) * 6)
@@ -840,9 +848,9 @@ static void test_yuv_row_builds_agree(void) {
                     float *o32w[3] = {want32[0], want32[1], want32[2]}, *o32g[3] = {got32[0], got32[1], got32[2]};
                     memset(got8, 0xEE, sizeof got8);
                     dj_yuv_row_generic(&k, luma + x0, rows, CW, x0, w, flip, o8w, NULL, work);
-                    builds[b](&k, luma + x0, rows, CW, x0, w, flip, o8g, NULL, work);
+                    builds[b].row(&k, luma + x0, rows, CW, x0, w, flip, o8g, NULL, work);
                     dj_yuv_row_generic(&k, luma + x0, rows, CW, x0, w, flip, NULL, o32w, work);
-                    builds[b](&k, luma + x0, rows, CW, x0, w, flip, NULL, o32g, work);
+                    builds[b].row(&k, luma + x0, rows, CW, x0, w, flip, NULL, o32g, work);
                     for (int c = 0; c < 3; c++) {
                         for (int j = 0; j < w; j++) {
                             int d = abs(want8[c][j] - got8[c][j]);
@@ -893,15 +901,8 @@ static dj_yuv_taps taps_make(test_taps *t, int in, int W, int taps) {
 /* The resize row kernel's builds agree with the generic one within 1, for
  * spans of the three kinds (one register pair, two, gathered). */
 static void test_yuv_resize_builds_agree(void) {
-    dj_yuv_resize_row_fn builds[2] = {NULL, NULL};
-#if defined(__x86_64__)
-    dj_cpu_isa isa = dj_cpu_best_isa();
-    if (isa >= DJ_CPU_ISA_AVX2)
-        builds[0] = dj_yuv_resize_row_avx2;
-    if (isa >= DJ_CPU_ISA_AVX512)
-        builds[1] = dj_yuv_resize_row_avx512;
-#endif
-    if (!builds[0] && !builds[1])
+    dj_yuv_kernels builds[2];
+    if (!vector_builds(builds))
         SKIP("no AVX2 or AVX-512 on this CPU");
     enum { IN = 200 };
     static uint8_t rows[3][4][IN];
@@ -929,10 +930,10 @@ static void test_yuv_resize_builds_agree(void) {
         uint8_t *ow[3] = {want[0], want[1], want[2]}, *og[3] = {got[0], got[1], got[2]};
         dj_yuv_resize_row_generic(&k, &s, W, flip, ow, NULL, work);
         for (int b = 0; b < 2; b++) {
-            if (!builds[b])
+            if (!builds[b].resize)
                 continue;
             memset(got, 0xEE, sizeof got);
-            builds[b](&k, &s, W, flip, og, NULL, work);
+            builds[b].resize(&k, &s, W, flip, og, NULL, work);
             for (int c = 0; c < 3; c++) {
                 for (int j = 0; j < W; j++) {
                     int d = abs(want[c][j] - got[c][j]);
@@ -994,6 +995,28 @@ static void test_narrow_outputs_stay_in_slot(void) {
     dj_transformer_free(tf);
 }
 
+/* dj_frame_view_of: a delivered frame's planes and size, and its AVFrame's
+ * colour range and matrix (0 without one). */
+static void test_frame_view_of(void) {
+    AVFrame *av = av_frame_alloc();
+    CHECK(av != NULL);
+    if (!av)
+        return;
+    av->color_range = AVCOL_RANGE_JPEG;
+    av->colorspace = AVCOL_SPC_BT709;
+    uint8_t planes[3][4];
+    dj_frame f = {6, 4, AV_PIX_FMT_YUV420P, {planes[0], planes[1], planes[2], NULL}, {8, 4, 4, 0}, 7, 70, 0, av};
+    dj_frame_view v = dj_frame_view_of(&f);
+    CHECK(v.width == 6 && v.height == 4 && v.format == AV_PIX_FMT_YUV420P);
+    for (int p = 0; p < 4; p++)
+        CHECK(v.data[p] == f.data[p] && v.linesize[p] == f.linesize[p]);
+    CHECK(v.color_range == AVCOL_RANGE_JPEG && v.colorspace == AVCOL_SPC_BT709);
+    f.avframe = NULL;
+    v = dj_frame_view_of(&f);
+    CHECK(v.color_range == 0 && v.colorspace == 0);
+    av_frame_free(&av);
+}
+
 static void test_real_decoded_frames(void) {
     const char *root = dj_test_real_data();
     if (!root)
@@ -1053,6 +1076,7 @@ int main(void) {
     DJ_RUN(test_narrow_outputs_stay_in_slot);
     DJ_RUN(test_yuv_row_builds_agree);
     DJ_RUN(test_yuv_resize_builds_agree);
+    DJ_RUN(test_frame_view_of);
     DJ_RUN(test_real_decoded_frames);
     return dj_test_finish();
 }
