@@ -241,15 +241,13 @@ static dj_status dj_reader_open_src(const dj_video_src *src, const dj_video_inde
 }
 
 /* The demuxer of the open file when `path` is likely the same kind: an
- * MP4/MOV or Matroska/WebM file (demuxers that check their header, so a
- * wrong guess fails and dj_video_open_input probes) with the same
- * extension. Skips probing every demuxer at each reopen (73 of 180 us per
+ * MP4/MOV or Matroska/WebM file (a wrong guess fails and
+ * dj_video_open_input probes) with the same extension. Skips probing every demuxer at each reopen (73 of 180 us per
  * open, 1% of a 16-frame clip, measured). */
 static const AVInputFormat *dj_reader_demuxer_for(const dj_video_reader *r, const char *path) {
     if (!r->fmt || !r->path || r->src.data)
         return NULL;
-    const char *name = r->fmt->iformat->name;
-    if (strncmp(name, "mov,", 4) != 0 && strncmp(name, "matroska", 8) != 0)
+    if (!dj_demuxer_is_mov(r->fmt->iformat) && !dj_demuxer_is_matroska(r->fmt->iformat))
         return NULL;
     const char *a = strrchr(r->path, '.'), *b = strrchr(path, '.');
     return a && b && strcmp(a, b) == 0 && !strchr(a, '/') && !strchr(b, '/') ? r->fmt->iformat : NULL;

@@ -58,8 +58,7 @@ static dj_status dj_video_check_stream(const char *path, const AVStream *st) {
 static int dj_video_header_suffices(const AVFormatContext *fmt, int s) {
     if (s < 0 || s >= (int)fmt->nb_streams)
         return 0;
-    const char *name = fmt->iformat->name;
-    if (!strstr(name, "mov") && !strstr(name, "matroska"))
+    if (!dj_demuxer_is_mov(fmt->iformat) && !dj_demuxer_is_matroska(fmt->iformat))
         return 0;
     const AVStream *st = fmt->streams[s];
     const AVCodecParameters *par = st->codecpar;
@@ -207,7 +206,7 @@ dj_status dj_video_open_input(const dj_video_src *src, dj_deadline *deadline, AV
          * parser libavformat runs on each H.264/HEVC packet would only
          * re-read slice headers the index already holds (1.4% of a 16-frame
          * clip's instructions, valgrind). The index itself is built with it. */
-        if (strncmp(fmt->iformat->name, "mov,", 4) == 0)
+        if (dj_demuxer_is_mov(fmt->iformat))
             fmt->flags |= AVFMT_FLAG_NOPARSE | AVFMT_FLAG_NOFILLIN;
         *out = fmt;
         return DJ_OK;

@@ -3,6 +3,8 @@
 #ifndef DJ_VIDEO_INTERNAL_H
 #define DJ_VIDEO_INTERNAL_H
 
+#include <string.h>
+
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 
@@ -25,6 +27,12 @@ typedef struct dj_video_src {
     size_t size;
     const AVInputFormat *demuxer; /* tried first when not NULL (probing if it fails); NULL: probe */
 } dj_video_src;
+
+/* Demuxer families by libavformat's names ("mov,mp4,m4a,3gp,3g2,mj2",
+ * "matroska,webm"): both describe their streams fully in the header and
+ * check it, so a wrong guess fails. */
+static inline int dj_demuxer_is_mov(const AVInputFormat *f) { return f && strncmp(f->name, "mov,", 4) == 0; }
+static inline int dj_demuxer_is_matroska(const AVInputFormat *f) { return f && strncmp(f->name, "matroska", 8) == 0; }
 
 /* Opens src, reads the stream info, picks the best video stream and checks
  * its parameters against the limits. When *stream >= 0 on entry (known from
