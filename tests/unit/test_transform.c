@@ -731,7 +731,7 @@ static void test_direct_420_resize_matches_reference(void) {
             W++; /* a resize, not the same-size path */
         W = W < c.w / 20 + 1 ? c.w / 20 + 1 : W; /* within DJ_YUV_MAX_TAPS (wider ones take libswscale) */
         H = H < c.h / 20 + 1 ? c.h / 20 + 1 : H;
-        if (trial == 0) /* a strong downscale: the gathered horizontal taps */
+        if (trial == 0) /* a strong downscale: horizontal taps loaded per output and reduced */
             c.w = 90, c.x = 0, W = 6; /* 30 taps; spans over 64 inputs */
         dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, H, W), bf = batch_make(DJ_DTYPE_F32, 1, 1, H, W);
         CHECK(dj_transform_frame(tf, &f.v, &c, flip, NULL, &b, 0, 0) == DJ_OK);
@@ -874,7 +874,7 @@ static void test_yuv_row_builds_agree(void) {
  * within [0, in) and random weights, with their blocked copy. */
 typedef struct test_taps {
     int32_t start[64], base[4], off[64];
-    float w[64 * 8], bw[4 * 8 * 16];
+    float w[64 * DJ_YUV_MAX_TAPS], bw[4 * DJ_YUV_MAX_TAPS * 16];
 } test_taps;
 
 static dj_yuv_taps taps_make(test_taps *t, int in, int W, int taps) {
@@ -899,7 +899,8 @@ static dj_yuv_taps taps_make(test_taps *t, int in, int W, int taps) {
 }
 
 /* The resize row kernel's builds agree with the generic one within 1, for
- * spans of the three kinds (one register pair, two, gathered). */
+ * spans of the three kinds (one register pair, two, over 64 inputs: loaded
+ * per output and reduced), with up to 8 taps, or up to the most. */
 static void test_yuv_resize_builds_agree(void) {
     dj_yuv_kernels builds[2];
     if (!vector_builds(builds))
@@ -923,7 +924,8 @@ static void test_yuv_resize_builds_agree(void) {
             s.vtaps[p] = 1 + rnd(4);
             for (int t = 0; t < s.vtaps[p]; t++)
                 s.rows[p][t] = rows[p][t], s.vw[p][t] = 1.0f / s.vtaps[p];
-            s.h[p] = taps_make(&tt[p], in, W, 1 + rnd(in < 8 ? in : 8));
+            int most = rnd(2) ? 8 : DJ_YUV_MAX_TAPS;
+            s.h[p] = taps_make(&tt[p], in, W, 1 + rnd(in < most ? in : most));
             kinds[s.h[p].span <= 32 ? 0 : s.h[p].span <= 64 ? 1 : 2]++;
         }
         uint8_t want[3][64], got[3][64];
