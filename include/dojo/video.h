@@ -44,14 +44,14 @@ typedef struct dj_video_info {
     char pix_fmt[32];     /* "yuv420p" */
     int width, height;    /* coded picture size, before rotation */
     int rotation;         /* display rotation, clockwise degrees: 0, 90, 180, 270 (or other) */
-    double fps_avg;       /* average frame rate (stream's avg_frame_rate, or frames/duration) */
+    double fps_avg;       /* mean frame rate of the frames' timestamps (one frame: the stream's avg_frame_rate) */
     double fps_real;      /* the stream's real base frame rate (r_frame_rate) */
     int vfr;              /* 1 when presentation timestamps are not evenly spaced */
-    double duration_s;    /* stream duration (or container duration) in seconds */
+    double duration_s;    /* stream duration in seconds, from the frames when the header contradicts them */
     int64_t frames;       /* exact frame count from the packet level (see top) */
     int64_t keyframes;    /* keyframe packets among them */
     double mean_gop;      /* frames / keyframes */
-    int64_t bit_rate;     /* bits per second (stream, else container, else size/duration) */
+    int64_t bit_rate;     /* bits per second: the stream's header, else its packet bytes over duration_s */
     int stream_index;     /* the video stream used */
 } dj_video_info;
 

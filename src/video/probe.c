@@ -310,24 +310,40 @@ static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, 
         info->keyframes += ix->frames[i].key;
     info->mean_gop = info->keyframes ? (double)info->frames / info->keyframes : 0;
     double tb = av_q2d(st->time_base);
-    if (st->duration > 0)
-        info->duration_s = st->duration * tb;
-    else if (ix->nframes > 1)
-        info->duration_s = (ix->frames[ix->nframes - 1].pts - ix->frames[0].pts) * tb * ix->nframes / (ix->nframes - 1);
-    else if (fmt->duration > 0)
+    /* From the frames' own timestamps, as the loader reads them: the mean
+     * frame interval and the duration it implies (n intervals). */
+    double span = ix->nframes > 1 ? (ix->frames[ix->nframes - 1].pts - ix->frames[0].pts) * tb : 0;
+    double fps_frames = span > 0 ? (ix->nframes - 1) / span : 0;
+    double dur_frames = fps_frames > 0 ? ix->nframes / fps_frames : 0;
+    info->duration_s = st->duration > 0 ? st->duration * tb : 0;
+    /* A header that cannot describe these frames loses to them: shorter than
+     * they span, or over twice their duration plus a second (a fragmented
+     * MP4's 0xFFFFFFFF, measured 143165 s for 30 frames at 29.97 fps). A
+     * long-held last frame is the one honest case this reads short. */
+    if (dur_frames > 0 && (info->duration_s < span || info->duration_s > 2 * dur_frames + 1))
+        info->duration_s = dur_frames;
+    if (info->duration_s <= 0 && fmt->duration > 0)
         info->duration_s = fmt->duration / (double)AV_TIME_BASE;
     info->fps_real = dj_q2d_or0(st->r_frame_rate);
-    info->fps_avg = dj_q2d_or0(st->avg_frame_rate);
+    /* the frames' mean rate, what target-fps sampling uses (the header's
+     * avg_frame_rate measured 1000 for 30 frames a second in Matroska and
+     * FLV files with millisecond timestamps); the header's for one frame */
+    info->fps_avg = fps_frames > 0 ? fps_frames : dj_q2d_or0(st->avg_frame_rate);
     if (info->fps_avg <= 0 && info->duration_s > 0)
         info->fps_avg = info->frames / info->duration_s;
     info->vfr = dj_index_is_vfr(ix);
+    /* The stream's header, unless it is off by over 2x from the stream's
+     * own bytes over duration_s (it follows a broken duration: 5 b/s in the
+     * fragmented MP4 above); those bytes include frames an edit list hides,
+     * which is why a sound header wins (8.4 Mb/s against 10.1 measured). */
     int64_t bytes = 0;
     for (int64_t i = 0; i < ix->npackets; i++)
         bytes += ix->packets[i].size;
-    if (par->bit_rate > 0)
+    double measured = info->duration_s > 0 ? bytes * 8 / info->duration_s : 0;
+    if (par->bit_rate > 0 && (measured <= 0 || (par->bit_rate >= measured / 2 && par->bit_rate <= measured * 2)))
         info->bit_rate = par->bit_rate;
-    else if (info->duration_s > 0)
-        info->bit_rate = (int64_t)llrint(bytes * 8 / info->duration_s);
+    else if (measured > 0)
+        info->bit_rate = (int64_t)llrint(measured);
     else if (fmt->bit_rate > 0)
         info->bit_rate = fmt->bit_rate;
 }

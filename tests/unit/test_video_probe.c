@@ -1,7 +1,10 @@
 /* test_video_probe.c — dj_video_probe fields on clips made with the ffmpeg
- * tool (known size, rate, GOP, rotation, variable frame rate) and on the
- * rotation samples of the real clips when present. */
+ * tool (known size, rate, GOP, rotation, variable frame rate, a header that
+ * lies about the duration) and on real clips when present (rotations, a
+ * fragmented MP4's broken duration, millisecond timestamps' frame rates). */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/test.h"
@@ -111,11 +114,82 @@ static void test_probe_real_rotations(void) {
     }
 }
 
+/* Overwrites the 32-bit duration of every version-0 `box` (mvhd, mdhd) in
+ * the MP4 at path; returns how many were patched. */
+static int patch_mp4_durations(const char *path, const char *box, uint32_t duration) {
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        return 0;
+    static unsigned char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int patched = 0;
+    for (size_t i = 0; i + 24 <= n; i++)
+        if (!memcmp(buf + i, box, 4) && buf[i + 4] == 0) { /* version 0: 32-bit times */
+            for (int b = 0; b < 4; b++)
+                buf[i + 20 + b] = (unsigned char)(duration >> (24 - 8 * b));
+            patched++;
+        }
+    int ok = fseek(f, 0, SEEK_SET) == 0 && fwrite(buf, 1, n, f) == n;
+    fclose(f);
+    return ok ? patched : 0;
+}
+
+/* A fragmented MP4's header duration of 0xFFFFFFFF ticks (libavformat then
+ * says 279620 s for these 45 frames, and 1 b/s) is not believed: the
+ * frames' timestamps give the duration, and the bit rate follows it. */
+static void test_probe_broken_header_duration(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char src[600], p[600], args[1400];
+    if (!make("lying_src.mp4", "-f lavfi -i testsrc2=size=160x90:rate=30 -frames:v 45 -pix_fmt yuv420p -c:v libx264",
+              src, sizeof src))
+        SKIP("libx264 is not available");
+    /* fragmented: the header's durations are the only ones before the frames */
+    snprintf(args, sizeof args, "-i '%s' -c copy -movflags frag_keyframe+empty_moov", src);
+    if (!make("lying.mp4", args, p, sizeof p))
+        SKIP("cannot remux into a fragmented MP4");
+    dj_video_info honest;
+    CHECK(dj_video_probe(p, &honest) == DJ_OK);
+    CHECK(patch_mp4_durations(p, "mvhd", 0xFFFFFFFFu) == 1 && patch_mp4_durations(p, "mdhd", 0xFFFFFFFFu) == 1);
+    dj_video_info in;
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK_EQ_INT(in.frames, 45);
+    CHECK_CLOSE(in.duration_s, 1.5, 0, 1e-6);
+    CHECK_CLOSE(in.fps_avg, 30.0, 1e-6, 0);
+    CHECK_MSG(in.bit_rate > honest.bit_rate / 2 && in.bit_rate < honest.bit_rate * 2, "%lld b/s, %lld before",
+              (long long)in.bit_rate, (long long)honest.bit_rate);
+}
+
+/* Real files whose headers mislead: a fragmented MP4 (duration field
+ * 0xFFFFFFFF: 143165 s), Matroska and FLV with millisecond timestamps
+ * (avg_frame_rate 1000); each 30 frames at about 30 a second. */
+static void test_probe_real_misleading_headers(void) {
+    const char *real = dj_test_real_data();
+    if (!real)
+        SKIP("no real clips (set DOJO_REAL_DATA or add ../shared/data/real)");
+    const char *files[] = {"mp4/sample_fragmented.mp4", "mkv/sample.mkv", "flv/sample.flv", "mp4/sample.mp4"};
+    for (int i = 0; i < 4; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/androidx_media/%s", real, files[i]);
+        dj_video_info in;
+        if (dj_video_probe(p, &in) != DJ_OK) {
+            printf("SKIP %s: %s\n", p, dj_error_message());
+            continue;
+        }
+        CHECK_EQ_INT(in.frames, 30);
+        CHECK_MSG(in.duration_s > 0.95 && in.duration_s < 1.1, "%s: %g s", files[i], in.duration_s);
+        CHECK_MSG(in.fps_avg > 29.5 && in.fps_avg < 30.5, "%s: %g fps", files[i], in.fps_avg);
+        CHECK_MSG(in.bit_rate > 300000 && in.bit_rate < 3000000, "%s: %lld b/s", files[i], (long long)in.bit_rate);
+    }
+}
+
 int main(void) {
     DJ_RUN(test_probe_basic_fields);
     DJ_RUN(test_probe_rotation);
     DJ_RUN(test_probe_vfr);
     DJ_RUN(test_probe_other_codecs);
     DJ_RUN(test_probe_real_rotations);
+    DJ_RUN(test_probe_broken_header_duration);
+    DJ_RUN(test_probe_real_misleading_headers);
     return dj_test_finish();
 }
