@@ -66,6 +66,12 @@ const char *dj_conv_algo_name(int algo);
  * 2 or 4 for F(2,3) / F(4,3), 1 for a 1-tap (or trimmed) axis; 0 when it
  * runs the implicit GEMM (or the shapes are invalid). */
 int dj_conv3d_winograd_tiles(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5], int m[3]);
+/* What Winograd saves on these shapes: products of the implicit GEMM
+ * (live taps only, see dj_conv3d_gemm_taps) per product of the forward
+ * pass's tiles; 0 when they do not run Winograd here. r3d_18 at
+ * 8x3x8x112x112: 6 in layers 1-2, 3.4 in layer 3 (F(2,3) tiles over
+ * T = 2), 1.7 in layer 4. */
+double dj_conv3d_winograd_saving(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]);
 /* Which code the float32 conv3d of these shapes runs here (forward and
  * weight gradient; the input gradient of DIRECT convs runs the GEMM). */
 typedef enum dj_conv_path {

@@ -170,6 +170,22 @@ int dj_conv3d_winograd_tiles(const dj_conv3d_params *p, const int64_t in_shape[5
     return 1;
 }
 
+double dj_conv3d_winograd_saving(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]) {
+    dj_conv_geom g, gt;
+    dj_wino_conv f;
+    int64_t lo[3];
+    if (dj_conv_geom_init(p, in_shape, w_shape, &g, "dj_conv3d_winograd_saving") != DJ_OK) {
+        dj_error_clear();
+        return 0;
+    }
+    if (!dj_wino_plan(&g, &f, NULL))
+        return 0;
+    double gemm = (double)g.To * g.Ho * g.Wo * (dj_conv_trim(&g, &gt, lo) ? gt.kvol : g.kvol), tiled = 1;
+    for (int a = 0; a < 3; a++)
+        tiled *= (double)f.ax[a].tiles * f.ax[a].a;
+    return gemm / tiled;
+}
+
 static int dj_conv_direct_ok(const dj_conv_geom *g);
 
 dj_conv_path dj_conv3d_path(const dj_conv3d_params *p, const int64_t in_shape[5], const int64_t w_shape[5]) {

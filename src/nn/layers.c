@@ -37,17 +37,30 @@ static dj_conv3d_params dj_conv_params(const dj_node_io *io) {
 /* mixed precision when the graph gave the weight a bf16 copy */
 static const dj_tensor *dj_bf16_weight(const dj_node_io *io) { return io->bf16 ? io->in_bf16[1] : NULL; }
 
-/* The same for conv3d, except for convolutions that run Winograd or the
- * direct path in float32: faster than the bf16 implicit GEMM (r3d_18's
- * layer-1 conv: 4x the float32 GEMM, the bf16 one 1.8x), and Winograd with
- * bf16 operands is not accurate enough (F(4,3) tiles: 2.8e-2 of the
- * outputs' RMS against 2.3e-3 for the bf16 GEMM, measured). */
+/* The same for conv3d, except for convolutions that run the direct path in
+ * float32, or Winograd where it saves at least DJ_BF16_OVER_WINOGRAD times
+ * the GEMM's products: those run faster in float32 (r3d_18's layer-1 conv:
+ * 4x the float32 GEMM, the bf16 one 1.8x), and Winograd with bf16 operands
+ * is not accurate enough (F(4,3) tiles: 2.8e-2 of the outputs' RMS against
+ * 2.3e-3 for the bf16 GEMM, measured). Where Winograd saves less (small
+ * tiles over few frames, deep layers, (3,1,1) kernels) the bf16 GEMM is
+ * faster, forward + backward at 8x3x8x112x112 on 2 threads (`dojo bench ops
+ * --bf16`): r3d_18's layer-3 convs (saving 3.4) 1.21x, layer 4 (1.7) 2.38x;
+ * r2plus1d_18's (3,1,1) convs (2.0) 1.09-2.31x, its 14x14 (1,3,3) ones
+ * (2.25-3.1) 0.99-1.05x; at 4.0 and 6 Winograd's float32 was 1.8-2.4x
+ * faster than bf16. */
+enum { DJ_BF16_OVER_WINOGRAD = 4 };
+
 static const dj_tensor *dj_conv_bf16_weight(const dj_node_io *io) {
     if (!dj_bf16_weight(io))
         return NULL;
     dj_conv3d_params p = dj_conv_params(io);
     dj_conv_path path = dj_conv3d_path(&p, io->in[0]->shape, io->in[1]->shape);
-    return path == DJ_CONV_PATH_WINOGRAD || path == DJ_CONV_PATH_DIRECT ? NULL : io->in_bf16[1];
+    if (path == DJ_CONV_PATH_DIRECT ||
+        (path == DJ_CONV_PATH_WINOGRAD &&
+         dj_conv3d_winograd_saving(&p, io->in[0]->shape, io->in[1]->shape) >= DJ_BF16_OVER_WINOGRAD))
+        return NULL;
+    return io->in_bf16[1];
 }
 
 static dj_status dj_conv_fwd(const dj_exec *ex, dj_node_io *io) {

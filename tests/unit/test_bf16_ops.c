@@ -471,6 +471,59 @@ static void test_graph_bf16_copies(void) {
     dj_graph_free(g);
 }
 
+/* In a bf16 graph a convolution runs the bf16 GEMM unless Winograd saves at
+ * least 4x its products in float32: the graph's output is, bit for bit,
+ * the float32 operator's where the saving is 6 (F(2,3) x F(4,3)^2 tiles), and
+ * the bf16 operator's where it is 2.25 (F(2,3) tiles over a 6x6 frame, one
+ * live temporal tap) or 2 (a (3,1,1) kernel over 8 frames). */
+static void test_graph_bf16_conv_choice(void) {
+    struct {
+        int64_t x[5];
+        int k[3];
+        double saving;
+    } cases[3] = {{{1, 16, 4, 16, 16}, {3, 3, 3}, 6.0}, {{4, 16, 1, 6, 6}, {3, 3, 3}, 2.25}, {{2, 16, 8, 4, 4}, {3, 1, 1}, 2.0}};
+    int checked = 0;
+    for (int c = 0; c < 3; c++) {
+        dj_conv3d_params p = {{1, 1, 1}, {cases[c].k[0] / 2, cases[c].k[1] / 2, cases[c].k[2] / 2}, {1, 1, 1}, 1, 0};
+        int64_t ws[5] = {16, 16, cases[c].k[0], cases[c].k[1], cases[c].k[2]};
+        if (dj_conv3d_path(&p, cases[c].x, ws) != DJ_CONV_PATH_WINOGRAD)
+            continue; /* no AVX-512: no Winograd to choose against */
+        CHECK_CLOSE(dj_conv3d_winograd_saving(&p, cases[c].x, ws), cases[c].saving, 1e-12, 0);
+        dj_graph *g = NULL;
+        CHECK_EQ_INT(dj_graph_create(&g), DJ_OK);
+        int x = dj_graph_input(g, "x", DJ_DTYPE_F32, 5, cases[c].x);
+        int out = dj_layer_conv3d(g, "c", x, 16, dj_conv_same(cases[c].k[0], cases[c].k[1], cases[c].k[2]));
+        dj_graph_mark_output(g, out);
+        dj_graph_set_bf16(g, 1);
+        CHECK_MSG(dj_graph_plan(g, 1) == DJ_OK, "%s", dj_error_message());
+        size_t bytes = dj_graph_scratch_bytes(g);
+        void *scratch = malloc(bytes ? bytes : 1);
+        dj_exec ex = {pools[1], scratch, bytes};
+        dj_tensor *w = dj_graph_tensor(g, dj_graph_find(g, "c.weight")), *xt = dj_graph_tensor(g, x);
+        fill(w, 90 + (uint64_t)c, 0.2f);
+        fill(xt, 95 + (uint64_t)c, 1.0f);
+        CHECK_EQ_INT(dj_graph_forward(g, &ex, 1), DJ_OK);
+        const dj_tensor *got = dj_graph_tensor(g, out);
+        dj_tensor f32 = mk_like(DJ_DTYPE_F32, got), b16 = mk_like(DJ_DTYPE_F32, got), wb = to_bf16(w);
+        size_t sb = dj_conv3d_scratch_bytes(&p, xt, w, 2), sb16 = dj_conv3d_scratch_bytes_bf16(&p, xt, w);
+        void *own = malloc((sb > sb16 ? sb : sb16) + 1);
+        dj_exec ox = {pools[1], own, sb > sb16 ? sb : sb16};
+        CHECK_EQ_INT(dj_conv3d_forward(&ox, &p, xt, w, NULL, &f32), DJ_OK);
+        CHECK_EQ_INT(dj_conv3d_forward_bf16(&ox, &p, xt, w, &wb, NULL, &b16), DJ_OK);
+        int wino = cases[c].saving >= 4;
+        CHECK_MSG(!differs(got, wino ? &f32 : &b16), "case %d: the graph did not run the %s conv", c,
+                  wino ? "float32 Winograd" : "bf16");
+        CHECK_MSG(differs(&f32, &b16), "case %d: float32 and bf16 agree bit for bit: the check is blind", c);
+        free(own);
+        dj_tensor_free(&f32), dj_tensor_free(&b16), dj_tensor_free(&wb);
+        free(scratch);
+        dj_graph_free(g);
+        checked++;
+    }
+    if (!checked)
+        SKIP("conv3d runs no Winograd on this CPU (AVX-512 needed)");
+}
+
 /* After a first pass, bf16 forward passes with weight refreshes allocate
  * nothing (the copies live in the arena, the scratch is planned). */
 static void test_graph_bf16_allocates_nothing(void) {
@@ -513,6 +566,7 @@ int main(void) {
     DJ_RUN(test_linear_bf16);
     DJ_RUN(test_graph_bf16_copies);
     DJ_RUN(test_graph_bf16_allocates_nothing);
+    DJ_RUN(test_graph_bf16_conv_choice);
     for (int i = 0; i < 3; i++)
         dj_threadpool_free(pools[i]);
     return dj_test_finish();
