@@ -28,6 +28,7 @@ static const clip_spec clips[] = {
     {"av1.mkv", "-f lavfi -i testsrc2=size=64x48:rate=25 -pix_fmt yuv420p -c:v libaom-av1 -cpu-used 8 -g 8 -b:v 100k", 20},
     {"mpeg4.avi", SRC " -c:v mpeg4 -g 9 -q:v 5", 40},
     {"mpeg4_bf.mp4", SRC " -c:v mpeg4 -bf 2 -g 9 -q:v 5", 40},
+    {"mpeg4_bf.avi", SRC " -c:v mpeg4 -bf 2 -g 9 -q:v 5", 40}, /* no timestamps but the decode order's */
 };
 enum { NCLIPS = sizeof clips / sizeof clips[0] };
 
