@@ -306,8 +306,13 @@ static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, 
     info->rotation = dj_stream_rotation(st);
     info->stream_index = s;
     info->frames = ix->nframes;
-    for (int64_t i = 0; i < ix->nframes; i++)
-        info->keyframes += ix->frames[i].key;
+    /* keyframe packets that carry a shown picture: the frames' own flags come
+     * from matching timestamps, which a decoder's guesses (AVI's decode-order
+     * stamps, one frame late behind B-frames) can pin on the wrong frames */
+    for (int64_t i = 0; i < ix->npackets; i++) {
+        uint32_t f = ix->packets[i].flags;
+        info->keyframes += (f & DJ_PACKET_KEY) && !(f & (DJ_PACKET_DISCARD | DJ_PACKET_HIDDEN)) && ix->packets[i].size > 0;
+    }
     info->mean_gop = info->keyframes ? (double)info->frames / info->keyframes : 0;
     double tb = av_q2d(st->time_base);
     /* From the frames' own timestamps, as the loader reads them: the mean

@@ -1,11 +1,14 @@
 /* test_video_probe.c — dj_video_probe fields on clips made with the ffmpeg
  * tool (known size, rate, GOP, rotation, variable frame rate, a header that
  * lies about the duration) and on real clips when present (rotations, a
- * fragmented MP4's broken duration, millisecond timestamps' frame rates). */
+ * fragmented MP4's broken duration, millisecond timestamps' frame rates,
+ * the keyframes of an AVI without presentation timestamps). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libavformat/avformat.h>
 
 #include "support/test.h"
 #include "video_ref.h"
@@ -183,6 +186,53 @@ static void test_probe_real_misleading_headers(void) {
     }
 }
 
+/* Keyframe packets of the file's first video stream, read here with
+ * libavformat alone (the reference for the count); -1 on failure. */
+static int64_t key_packets(const char *path) {
+    AVFormatContext *fmt = NULL;
+    if (avformat_open_input(&fmt, path, NULL, NULL) < 0)
+        return -1;
+    int64_t n = -1;
+    int s = avformat_find_stream_info(fmt, NULL) >= 0 ? av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0)
+                                                      : -1;
+    AVPacket *pkt = av_packet_alloc();
+    if (s >= 0 && pkt)
+        for (n = 0; av_read_frame(fmt, pkt) >= 0; av_packet_unref(pkt))
+            n += pkt->stream_index == s && (pkt->flags & AV_PKT_FLAG_KEY);
+    av_packet_free(&pkt);
+    avformat_close_input(&fmt);
+    return n;
+}
+
+/* MPEG-4 with B-frames in AVI: packets carry decode-order stamps only, the
+ * decoder's frames come out one late, so matching stamps to packets puts
+ * the keyframe flags on the wrong frames (the UCF101 sample read 0
+ * keyframes); the count is of keyframe packets. */
+static void test_probe_keyframes_without_pts(void) {
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    char p[600];
+    if (!make("m4bf.avi", "-f lavfi -i testsrc2=size=64x48:rate=20 -frames:v 40 -c:v mpeg4 -bf 2 -g 10", p, sizeof p))
+        SKIP("mpeg4 encoder missing");
+    int64_t want = key_packets(p);
+    CHECK(want >= 4);
+    dj_video_info in;
+    CHECK(dj_video_probe(p, &in) == DJ_OK);
+    CHECK_EQ_INT(in.frames, 40);
+    CHECK_EQ_INT(in.keyframes, want);
+    CHECK_CLOSE(in.mean_gop, 40.0 / (double)want, 1e-9, 0);
+    const char *real = dj_test_real_data();
+    if (!real)
+        return;
+    char u[1200];
+    snprintf(u, sizeof u, "%s/mmaction2_samples/ucf101_ApplyEyeMakeup_visual/test.avi", real);
+    if (dj_video_probe(u, &in) == DJ_OK) {
+        CHECK_EQ_INT(in.frames, 164);
+        CHECK_EQ_INT(in.keyframes, key_packets(u));
+        CHECK(in.keyframes >= 1);
+    }
+}
+
 int main(void) {
     DJ_RUN(test_probe_basic_fields);
     DJ_RUN(test_probe_rotation);
@@ -191,5 +241,6 @@ int main(void) {
     DJ_RUN(test_probe_real_rotations);
     DJ_RUN(test_probe_broken_header_duration);
     DJ_RUN(test_probe_real_misleading_headers);
+    DJ_RUN(test_probe_keyframes_without_pts);
     return dj_test_finish();
 }
