@@ -6,7 +6,9 @@
  * each of the batch's videos (dj_video_reader_reopen: the decoder is kept
  * while the streams are alike), decodes the planned frames once (a frame shared by several views is
  * decoded once) and writes every view's crop straight into the batch tensor
- * (N,3,T,H,W). Which worker decodes which batch depends on timing, but what
+ * (N,3,T,H,W), upright (videos displayed turned by their display matrix,
+ * as phone cameras write them, are turned: dj_transform_frame). Which
+ * worker decodes which batch depends on timing, but what
  * a batch holds depends only on the plan: the bytes of every batch are the
  * same for any number of workers. Batches come out in plan order.
  *
@@ -85,7 +87,9 @@ dj_loader_stats dj_loader_get_stats(dj_loader *l);
 /* Stops the workers (waiting for their current batch) and frees. */
 void dj_loader_free(dj_loader *l);
 
-/* The per-entry facts a batch plan needs, from a data-set index. */
+/* The per-entry facts a batch plan needs, from a data-set index (sizes of
+ * the upright picture: width and height swapped for videos displayed
+ * turned by 90 or 270 degrees, which the loader delivers upright). */
 dj_status dj_loader_plan_entries(const dj_index *index, dj_plan_entry *entries);
 
 #ifdef __cplusplus

@@ -114,7 +114,7 @@ dj_status dj_crop_random_resized(int width, int height, const dj_spatial_spec *s
 /* What the plan needs to know of each dataset entry (from the indexer). */
 typedef struct dj_plan_entry {
     int64_t frame_count;
-    int width, height;
+    int width, height;              /* the upright picture's (crops are drawn in it) */
     double fps;                     /* only read when clip.target_fps > 0 */
     int64_t start_frame, end_frame; /* both -1: the whole video */
 } dj_plan_entry;

@@ -11,6 +11,14 @@
  * tensor, float32 (normalised: (x/255 - mean[c]) / std[c]) or uint8 (raw
  * 0..255 RGB).
  *
+ * Rotation: a frame whose view says it is displayed turned (phone videos
+ * carry a display matrix; dj_video_index.rotation) comes out upright, as
+ * players and the ffmpeg tool show it: crop boxes are then given in the
+ * upright picture's pixels (width and height swapped at 90 and 270), and
+ * flip mirrors the upright picture. The transform runs in the stored
+ * orientation into a scratch of the output's size, which is then turned
+ * into the batch.
+ *
  * Colour: YUV frames are converted with the matrix and range the frame names
  * (colorspace/color_range, AVColorSpace/AVColorRange values); unspecified means
  * BT.601 limited range, except the YUVJ formats (full range). Odd crop offsets
@@ -38,10 +46,11 @@ typedef struct dj_frame_view {
     int linesize[4];
     int color_range; /* enum AVColorRange; 0: unspecified */
     int colorspace;  /* enum AVColorSpace; 2 (or 0): unspecified */
+    int rotation;    /* display rotation, clockwise degrees: 90, 180, 270 turn the picture upright; other values 0 */
 } dj_frame_view;
 
-/* The view of a frame the reader delivered (planes, size, format, and the
- * colour range and matrix of its AVFrame). */
+/* The view of a frame the reader delivered (planes, size, format, the
+ * colour range and matrix of its AVFrame, and its display rotation). */
 dj_frame_view dj_frame_view_of(const dj_frame *f);
 
 /* A rectangle in source pixels: columns [x, x+w), rows [y, y+h). */
@@ -69,6 +78,11 @@ void dj_transformer_free(dj_transformer *tf);
 /* Scalers (filters or libswscale contexts) created so far (cache misses),
  * for tests and benchmarks. */
 int64_t dj_transformer_contexts_created(const dj_transformer *tf);
+
+/* The upright picture's width and height (swapped for a rotation of 90 or
+ * 270), and the rotation the transform applies (0, 90, 180 or 270). */
+void dj_frame_view_upright(const dj_frame_view *src, int *width, int *height);
+int dj_rotation_normal(int degrees);
 
 /* Writes frame `src` cropped to `crop` (NULL: the whole frame), resized to the
  * batch's H x W, mirrored left-right when flip, into batch[n, :, t, :, :].

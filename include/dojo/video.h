@@ -157,6 +157,7 @@ typedef struct dj_frame {
     int64_t pts;         /* its timestamp in the stream time base */
     int slot;            /* position in the frames[] list of the read call */
     const void *avframe; /* the underlying AVFrame, for advanced users */
+    int rotation;        /* the index's display rotation (clockwise degrees); the planes are as stored */
 } dj_frame;
 
 /* Called once per requested entry, in the order of the list. Returning
@@ -223,7 +224,9 @@ void dj_video_reader_free(dj_video_reader *reader);
 /* ------------------------------------------------------------ picture IO -- */
 
 /* Converts frame to RGB24 (resized to out_w x out_h; 0 keeps the native size)
- * and writes it as a PNG file. */
+ * and writes it as a PNG file, turned upright when frame->rotation is a
+ * quarter turn (as the ffmpeg tool shows it; out_w x out_h is then the
+ * upright size; set rotation to 0 for the stored orientation). */
 dj_status dj_frame_write_png(const dj_frame *frame, int out_w, int out_h, const char *path);
 
 /* -------------------------------------------------------- data-set index -- */

@@ -122,7 +122,11 @@ static dj_status dj_bd_convert_loader(dj_bd_sink *s, const dj_frame *f, int w, i
 
 static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
     dj_bd_sink *s = arg;
-    int w = dj_bd_size ? (int)dj_bd_size : f->width, h = dj_bd_size ? (int)dj_bd_size : f->height;
+    dj_frame_view v = dj_frame_view_of(f);
+    int uw = f->width, uh = f->height; /* native size: the loader's frames are upright, packed ones as stored */
+    if (!dj_bd_packed)
+        dj_frame_view_upright(&v, &uw, &uh);
+    int w = dj_bd_size ? (int)dj_bd_size : uw, h = dj_bd_size ? (int)dj_bd_size : uh;
     DJ_TRY(dj_bd_packed ? dj_bd_convert_packed(s, f, w, h) : dj_bd_convert_loader(s, f, w, h));
     s->frames++;
     return DJ_OK;

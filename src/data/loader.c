@@ -65,8 +65,11 @@ dj_status dj_loader_plan_entries(const dj_index *index, dj_plan_entry *entries) 
         dj_plan_entry *e = &entries[i];
         memset(e, 0, sizeof *e);
         e->frame_count = v->nframes;
-        e->width = v->width;
-        e->height = v->height;
+        /* crops are drawn in the upright picture (dj_transform_frame turns
+         * frames whose display matrix says so) */
+        int turned = dj_rotation_normal(v->rotation) % 180 != 0;
+        e->width = turned ? v->height : v->width;
+        e->height = turned ? v->width : v->height;
         e->fps = 0;
         if (v->nframes > 1 && v->tb_den > 0) {
             double span = (double)(v->frames[v->nframes - 1].pts - v->frames[0].pts) * v->tb_num / v->tb_den;

@@ -365,6 +365,7 @@ static dj_status dj_reader_deliver(dj_video_reader *r, int64_t p, int64_t slot, 
     df.index = p;
     df.pts = r->ix->frames[p].pts;
     df.slot = (int)slot;
+    df.rotation = r->ix->rotation;
     df.avframe = f;
     r->stats.frames_delivered++;
     return cb(arg, &df);

@@ -1,5 +1,6 @@
 /* png.c — writing one decoded frame as an RGB24 PNG file, converted (and
- * resized when asked) with swscale and encoded with libavcodec's PNG encoder. */
+ * resized when asked) with swscale, turned upright when the video is
+ * displayed turned, and encoded with libavcodec's PNG encoder. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "dojo/transform.h"
 #include "video_internal.h"
 
 /* frame converted to an RGB24 AVFrame of w x h. */
@@ -79,12 +81,46 @@ static dj_status dj_write_file(const char *path, const uint8_t *data, size_t siz
     return DJ_OK;
 }
 
+/* The RGB24 picture *rgb turned clockwise by rot (90, 180, 270), replacing
+ * it: upright pixel (x, y) of a picture displayed turned. */
+static dj_status dj_rgb_turn(AVFrame **rgb, int rot, const char *path) {
+    const AVFrame *s = *rgb;
+    int W = rot == 180 ? s->width : s->height, H = rot == 180 ? s->height : s->width;
+    AVFrame *d = av_frame_alloc();
+    if (!d)
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a picture");
+    d->format = AV_PIX_FMT_RGB24, d->width = W, d->height = H;
+    if (av_frame_get_buffer(d, 0) < 0) {
+        av_frame_free(&d);
+        return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a %dx%d picture", W, H);
+    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int sx = rot == 90 ? y : rot == 180 ? s->width - 1 - x : s->width - 1 - y;
+            int sy = rot == 90 ? s->height - 1 - x : rot == 180 ? s->height - 1 - y : x;
+            memcpy(d->data[0] + (size_t)y * d->linesize[0] + 3 * (size_t)x,
+                   s->data[0] + (size_t)sy * s->linesize[0] + 3 * (size_t)sx, 3);
+        }
+    av_frame_free(rgb);
+    *rgb = d;
+    return DJ_OK;
+}
+
 dj_status dj_frame_write_png(const dj_frame *frame, int out_w, int out_h, const char *path) {
     if (!frame || !path || out_w < 0 || out_h < 0 || out_w > DJ_VIDEO_MAX_SIDE || out_h > DJ_VIDEO_MAX_SIDE)
         return dj_error_set(DJ_ERR_INVALID, path ? path : "dj_frame_write_png", "bad frame or size");
-    int w = out_w ? out_w : frame->width, h = out_h ? out_h : frame->height;
+    int rot = dj_rotation_normal(frame->rotation), turned = rot % 180 != 0;
+    /* the size asked for is the upright picture's; converted as stored */
+    int w = out_w ? (turned ? out_h : out_w) : frame->width, h = out_h ? (turned ? out_w : out_h) : frame->height;
     AVFrame *rgb = NULL;
     DJ_TRY(dj_frame_to_rgb(frame, w, h, path, &rgb));
+    if (rot) {
+        dj_status ts = dj_rgb_turn(&rgb, rot, path);
+        if (ts != DJ_OK) {
+            av_frame_free(&rgb);
+            return ts;
+        }
+    }
     AVPacket *pkt = av_packet_alloc();
     dj_status st = pkt ? dj_png_encode(rgb, path, pkt) : dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a packet");
     if (st == DJ_OK)

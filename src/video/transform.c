@@ -60,6 +60,8 @@ struct dj_transformer {
     size_t scratch_bytes;
     void *rows; /* the direct 4:2:0 paths' row work (floats) */
     size_t rows_bytes;
+    void *turn; /* a turned frame's output in its stored orientation (dj_transform_rotated) */
+    size_t turn_bytes;
     dj_yuv_kernels k;
     struct dj_rs_plan *plans[DJ_SWS_CACHE]; /* resize filters of the direct path, least recently used evicted */
 };
@@ -219,8 +221,20 @@ dj_frame_view dj_frame_view_of(const dj_frame *f) {
     const AVFrame *av = f->avframe;
     dj_frame_view v = {f->width, f->height, f->format, {f->data[0], f->data[1], f->data[2], f->data[3]},
                        {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]},
-                       av ? av->color_range : 0, av ? av->colorspace : 0};
+                       av ? av->color_range : 0, av ? av->colorspace : 0, f->rotation};
     return v;
+}
+
+int dj_rotation_normal(int degrees) {
+    int r = degrees % 360;
+    r = r < 0 ? r + 360 : r;
+    return r == 90 || r == 180 || r == 270 ? r : 0;
+}
+
+void dj_frame_view_upright(const dj_frame_view *src, int *width, int *height) {
+    int turned = dj_rotation_normal(src->rotation) % 180 != 0;
+    *width = turned ? src->height : src->width;
+    *height = turned ? src->width : src->height;
 }
 
 dj_status dj_transformer_create(dj_transformer **out) {
@@ -240,6 +254,7 @@ void dj_transformer_free(dj_transformer *tf) {
         sws_freeContext(tf->cache[i].ctx);
     free(tf->scratch);
     free(tf->rows);
+    free(tf->turn);
     for (int i = 0; i < DJ_SWS_CACHE; i++)
         dj_rs_plan_free(tf->plans[i]);
     free(tf);
@@ -525,12 +540,18 @@ static dj_status dj_transform_420(dj_transformer *tf, const dj_frame_view *f, co
     return DJ_OK;
 }
 
+static dj_status dj_transform_rotated(dj_transformer *tf, const dj_frame_view *src, int rot, const dj_crop_box *crop,
+                                      int flip, const dj_norm *norm, dj_tensor *batch, int n, int t);
+
 dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const dj_crop_box *crop, int flip,
                              const dj_norm *norm, dj_tensor *batch, int n, int t) {
     const AVPixFmtDescriptor *desc = NULL;
     if (!tf)
         return dj_error_set(DJ_ERR_INVALID, "transform", "transformer is NULL");
     DJ_TRY(dj_check_frame(src, &desc));
+    int rot = dj_rotation_normal(src->rotation);
+    if (rot)
+        return dj_transform_rotated(tf, src, rot, crop, flip, norm, batch, n, t);
     DJ_TRY(dj_check_batch(batch, n, t));
     dj_norm nm = norm ? *norm : (dj_norm){{0, 0, 0}, {1, 1, 1}};
     for (int c = 0; c < 3 && batch->dtype == DJ_DTYPE_F32; c++)
@@ -576,6 +597,67 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
         }
         float scale = 1.0f / (255.0f * nm.std[c]), bias = -nm.mean[c] / nm.std[c];
         dj_normalise_plane(rgb[c], S, (float *)batch->data + first + c * cstride, H, W, scale, bias, flip);
+    }
+    return DJ_OK;
+}
+
+/* ---- rotation ---------------------------------------------------------------------- */
+
+/* A frame displayed turned by rot (clockwise): the crop box, given in the
+ * upright picture, is taken from the stored planes and transformed in their
+ * orientation into tf->turn (3 planes, H x W swapped at 90 and 270, the
+ * batch's dtype, normalised), then each upright output pixel (x, y) is read
+ * from the stored-orientation output O (w_s columns, h_s rows):
+ *    90: O[W-1-x][y]     180: O[H-1-y][W-1-x]     270: O[x][H-1-y]
+ * (x first mirrored when flip). */
+static dj_status dj_transform_rotated(dj_transformer *tf, const dj_frame_view *src, int rot, const dj_crop_box *crop,
+                                      int flip, const dj_norm *norm, dj_tensor *batch, int n, int t) {
+    DJ_TRY(dj_check_batch(batch, n, t));
+    dj_frame_view upright = *src, stored = *src;
+    dj_frame_view_upright(src, &upright.width, &upright.height);
+    stored.rotation = 0;
+    dj_crop_box b = crop ? *crop : (dj_crop_box){0, 0, upright.width, upright.height}, s;
+    DJ_TRY(dj_check_crop(&upright, &b));
+    int Ws = src->width, Hs = src->height;
+    if (rot == 90)
+        s = (dj_crop_box){b.y, Hs - b.x - b.w, b.h, b.w};
+    else if (rot == 180)
+        s = (dj_crop_box){Ws - b.x - b.w, Hs - b.y - b.h, b.w, b.h};
+    else
+        s = (dj_crop_box){Ws - b.y - b.h, b.x, b.h, b.w};
+    int T = (int)batch->shape[2], H = (int)batch->shape[3], W = (int)batch->shape[4];
+    int w_s = rot == 180 ? W : H, h_s = rot == 180 ? H : W;
+    size_t esize = dj_dtype_size(batch->dtype), plane = (size_t)H * W;
+    DJ_TRY(dj_buffer_reserve(&tf->turn, &tf->turn_bytes, 3 * plane * esize));
+    dj_tensor o;
+    DJ_TRY(dj_tensor_view(batch->dtype, 5, (int64_t[]){1, 3, 1, h_s, w_s}, tf->turn, &o));
+    DJ_TRY(dj_transform_frame(tf, &stored, &s, 0, norm, &o, 0, 0));
+    size_t first = ((size_t)n * 3 * T + (size_t)t) * plane, cstride = (size_t)T * plane;
+    /* upright (x, y) reads O at start + x * dx + y * dy */
+    ptrdiff_t dx, dy, start;
+    if (rot == 90)
+        dx = -(ptrdiff_t)w_s, dy = 1, start = (ptrdiff_t)(W - 1) * w_s;
+    else if (rot == 180)
+        dx = -1, dy = -(ptrdiff_t)w_s, start = (ptrdiff_t)(H - 1) * w_s + (W - 1);
+    else
+        dx = (ptrdiff_t)w_s, dy = -1, start = H - 1;
+    if (flip)
+        start += (ptrdiff_t)(W - 1) * dx, dx = -dx;
+    for (int c = 0; c < 3; c++) {
+        size_t in = c * plane, out = first + c * cstride;
+        if (batch->dtype == DJ_DTYPE_U8) {
+            const uint8_t *o = (const uint8_t *)tf->turn + in;
+            uint8_t *d = (uint8_t *)batch->data + out;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    d[(size_t)y * W + x] = o[start + x * dx + y * dy];
+        } else {
+            const float *o = (const float *)tf->turn + in;
+            float *d = (float *)batch->data + out;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    d[(size_t)y * W + x] = o[start + x * dx + y * dy];
+        }
     }
     return DJ_OK;
 }

@@ -40,6 +40,21 @@ close17=$(bigdiff "$TMP/ref17.rgb" "$TMP/got17.rgb")
 close16=$(bigdiff "$TMP/ref16.rgb" "$TMP/got17.rgb")
 echo "# frame 17 vs select 17: $close17 bytes differ by >8; vs select 16: $close16"
 check frames-is-select-17 [ "$close17" -lt "$close16" ]
+# a video displayed turned (tag rotate=270: a quarter turn clockwise, as
+# phone cameras write it) comes out upright, as ffmpeg shows it; --size is
+# then the upright size; --no-autorotate keeps the stored 80x60
+ffmpeg -nostdin -v error -y -i "$A" -c copy -metadata:s:v:0 rotate=270 "$TMP/turned.mp4" </dev/null
+expect frames-turned 0 "wrote 1 frame" -- "$DOJO" frames "$TMP/turned.mp4" --index 17 --out "$TMP/frt"
+ffmpeg -nostdin -v error -y -i "$TMP/turned.mp4" -vf 'select=eq(n\,17)' -frames:v 1 -pix_fmt rgb24 -f rawvideo "$TMP/reft17.rgb" </dev/null
+ffmpeg -nostdin -v error -y -i "$TMP/frt/frame_17.png" -pix_fmt rgb24 -f rawvideo "$TMP/gott17.rgb" </dev/null
+check frames-turned-upright-size sh -c "ffprobe -v error -show_entries stream=width,height -of csv=p=0 '$TMP/frt/frame_17.png' | grep -qx '60,80'"
+turned_far=$(bigdiff "$TMP/reft17.rgb" "$TMP/gott17.rgb")
+echo "# turned frame 17 vs ffmpeg's upright one: $turned_far bytes differ by >8 (of 14400)"
+check frames-turned-matches-ffmpeg [ "$turned_far" -lt 144 ]
+expect frames-turned-size 0 "wrote 1 frame" -- "$DOJO" frames "$TMP/turned.mp4" --index 3 --out "$TMP/frt2" --size 30x40
+check frames-turned-size-upright sh -c "ffprobe -v error -show_entries stream=width,height -of csv=p=0 '$TMP/frt2/frame_3.png' | grep -qx '30,40'"
+expect frames-no-autorotate 0 "wrote 1 frame" -- "$DOJO" frames "$TMP/turned.mp4" --index 3 --out "$TMP/frt3" --no-autorotate
+check frames-no-autorotate-stored sh -c "ffprobe -v error -show_entries stream=width,height -of csv=p=0 '$TMP/frt3/frame_3.png' | grep -qx '80,60'"
 expect frames-size 0 "wrote 1 frame" -- "$DOJO" frames "$A" --index 5 --out "$TMP/fr2/a/b" --size 32x24
 check frames-size-applied sh -c "file '$TMP/fr2/a/b/frame_5.png' 2>/dev/null | grep -q '32 x 24' || ! command -v file >/dev/null"
 expect frames-out-of-range 1 "frame 40 out of range \(the video has 40 frames\).*a\.mp4" -- "$DOJO" frames "$A" --index 40 --out "$TMP/fr3"

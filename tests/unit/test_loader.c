@@ -263,6 +263,116 @@ static void test_difference_clips(void) {
     dj_batch_plan_free(plan);
 }
 
+/* The batches of 8 epochs of a one-video data set in `dir` (u8, 24 x 24,
+ * random resized crops with flips, seed fixed), concatenated. */
+static unsigned char *batches_of(const char *dir, size_t *total, int *w, int *h) {
+    dj_index *ix = NULL;
+    dj_index_build_options bo;
+    memset(&bo, 0, sizeof bo);
+    bo.quiet = 1;
+    if (dj_index_build(dir, &bo, &ix, NULL) != DJ_OK || dj_index_count(ix) != 1) {
+        dj_test_fail_at(__FILE__, __LINE__, "index %s: %s", dir, dj_error_message());
+        dj_index_free(ix);
+        return NULL;
+    }
+    dj_plan_entry e;
+    dj_loader_plan_entries(ix, &e);
+    *w = e.width, *h = e.height;
+    dj_plan_options po;
+    memset(&po, 0, sizeof po);
+    po.batch_size = 1;
+    po.clip.num_frames = 3;
+    po.clip.stride = 2;
+    po.clip.mode = DJ_CLIP_RANDOM;
+    po.spatial.mode = DJ_SPATIAL_RESIZED_CROP;
+    po.spatial.scale_min = 0.3f;
+    po.spatial.scale_max = 1.0f;
+    po.spatial.flip_prob = 0.5f;
+    unsigned char *all = NULL;
+    size_t used = 0;
+    dj_loader_options lo = dj_loader_defaults();
+    lo.height = lo.width = 24;
+    lo.dtype = DJ_DTYPE_U8;
+    for (uint64_t epoch = 0; epoch < 8; epoch++) { /* a new crop, flip and clip each */
+        dj_batch_plan *plan = NULL;
+        dj_loader *l = NULL;
+        if (dj_batch_plan_create(&e, 1, 3, epoch, &po, &plan) == DJ_OK &&
+            dj_loader_create(ix, plan, &lo, &l) == DJ_OK) {
+            const dj_loader_batch *b;
+            while (dj_loader_next(l, &b) == DJ_OK && b) {
+                size_t vb = dj_tensor_nbytes(&b->video);
+                all = realloc(all, used + vb);
+                memcpy(all + used, b->video.data, vb);
+                used += vb;
+            }
+        } else {
+            dj_test_fail_at(__FILE__, __LINE__, "plan or loader: %s", dj_error_message());
+        }
+        dj_loader_free(l);
+        dj_batch_plan_free(plan);
+    }
+    dj_index_free(ix);
+    *total = used;
+    return all;
+}
+
+/* A video whose display matrix turns it a quarter turn (the phone camera's
+ * way) loads as the same video stored upright: crops are drawn in the
+ * upright picture (64 x 48 stored: 48 x 64), flips mirror it, and the
+ * batches match within 1 level (the resize's two passes swap order). Both
+ * files decode to the same pixels: the upright one is the lossless
+ * transpose of the other's lossless frames, turned as the ffmpeg tool shows
+ * the tagged file (its "rotate=90" tag is 90 degrees counter-clockwise, a
+ * rotation of 270 here; "rotate=270" is 90). */
+static void test_rotated_video_loads_upright(void) {
+    if (system("ffmpeg -version >/dev/null 2>&1") != 0)
+        SKIP("the ffmpeg tool is not installed");
+    const struct {
+        const char *tag, *transpose;
+        int rotation;
+    } turns[2] = {{"90", "cclock", 270}, {"270", "clock", 90}};
+    for (int k = 0; k < 2; k++) {
+        char root[600], cmd[4096];
+        snprintf(root, sizeof root, "%s/rot%s", dj_test_tmpdir(), turns[k].tag);
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s/stored/a' '%s/turned/a' '%s/upright/a' && cd '%s' && "
+                 "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=64x48:rate=25 -frames:v 20 -pix_fmt yuv420p "
+                 "-c:v libx264 -qp 0 stored/a/v.mp4 && "
+                 "ffmpeg -nostdin -v error -y -i stored/a/v.mp4 -c copy -metadata:s:v:0 rotate=%s turned/a/v.mp4 && "
+                 "ffmpeg -nostdin -v error -y -i stored/a/v.mp4 -vf transpose=%s -pix_fmt yuv420p -c:v libx264 "
+                 "-qp 0 upright/a/v.mp4",
+                 root, root, root, root, turns[k].tag, turns[k].transpose);
+        if (system(cmd) != 0)
+            SKIP("cannot make the clips (libx264 missing?)");
+        char turned[700], upright[700], stored[700], file[800];
+        snprintf(turned, sizeof turned, "%s/turned", root);
+        snprintf(upright, sizeof upright, "%s/upright", root);
+        snprintf(stored, sizeof stored, "%s/stored", root);
+        snprintf(file, sizeof file, "%s/a/v.mp4", turned);
+        dj_video_info in;
+        CHECK(dj_video_probe(file, &in) == DJ_OK && in.rotation == turns[k].rotation);
+        size_t nt = 0, nu = 0, ns = 0;
+        int tw, th, uw, uh, sw, sh;
+        unsigned char *t = batches_of(turned, &nt, &tw, &th), *u = batches_of(upright, &nu, &uw, &uh),
+                      *st = batches_of(stored, &ns, &sw, &sh);
+        CHECK(tw == 48 && th == 64 && uw == 48 && uh == 64 && sw == 64 && sh == 48);
+        CHECK(t && u && nt == nu && nt > 0);
+        int worst = 0;
+        size_t off_by_one = 0, far_from_stored = 0;
+        for (size_t i = 0; t && u && i < nt && i < nu; i++) {
+            int d = abs((int)t[i] - (int)u[i]);
+            worst = d > worst ? d : worst;
+            off_by_one += d == 1;
+            far_from_stored += st && i < ns && abs((int)t[i] - (int)st[i]) > 8;
+        }
+        CHECK_MSG(worst <= 1, "rotation %d: turned and upright batches differ by %d", turns[k].rotation, worst);
+        CHECK_MSG(off_by_one * 50 < nt, "%zu of %zu bytes off by one", off_by_one, nt);
+        CHECK_MSG(far_from_stored * 4 > nt, "the turned video loaded like the stored one (%zu of %zu bytes far)",
+                  far_from_stored, nt);
+        free(t), free(u), free(st);
+    }
+}
+
 static void test_bad_options(void) {
     if (make_data())
         return;
@@ -351,6 +461,7 @@ int main(void) {
     DJ_RUN(test_broken_video_is_skipped_or_reported);
     DJ_RUN(test_centered_clips_have_zero_mean);
     DJ_RUN(test_difference_clips);
+    DJ_RUN(test_rotated_video_loads_upright);
     DJ_RUN(test_bad_options);
     DJ_RUN(test_workers_run_at_their_nice_value);
     dj_index_free(index_);

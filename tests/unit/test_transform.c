@@ -487,7 +487,7 @@ done:
 }
 
 static dj_frame_view view_of(const AVFrame *f) {
-    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace};
+    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace, 0};
     for (int p = 0; p < 4; p++) {
         v.data[p] = f->data[p];
         v.linesize[p] = f->linesize[p];
@@ -997,8 +997,109 @@ static void test_narrow_outputs_stay_in_slot(void) {
     dj_transformer_free(tf);
 }
 
-/* dj_frame_view_of: a delivered frame's planes and size, and its AVFrame's
- * colour range and matrix (0 without one). */
+/* ---- rotation ---- */
+
+/* dst (the upright plane) from the stored plane src (pw x ph pixels of bpp
+ * bytes) shown turned clockwise by rot. */
+static void plane_upright(const uint8_t *src, int sls, int pw, int ph, int bpp, int rot, uint8_t *dst, int dls) {
+    int dw = rot == 180 ? pw : ph, dh = rot == 180 ? ph : pw;
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++) {
+            int sx = rot == 90 ? y : rot == 180 ? pw - 1 - x : pw - 1 - y;
+            int sy = rot == 90 ? ph - 1 - x : rot == 180 ? ph - 1 - y : x;
+            memcpy(dst + (size_t)y * dls + (size_t)x * bpp, src + (size_t)sy * sls + (size_t)sx * bpp, (size_t)bpp);
+        }
+}
+
+/* A frame displayed turned by 90, 180 or 270 degrees comes out as the
+ * transform of the upright picture (the planes turned here): for random
+ * frames, crops given in the upright picture (odd offsets included),
+ * flips, both dtypes, the 4:2:0 path and libswscale's (4:4:4, RGB). Crops
+ * at the output's size equal it bit for bit; resized ones on the 4:2:0 path
+ * within 1 level (its separable filter's two passes then run in the other
+ * order). libswscale's resized ones are not compared: its horizontal and
+ * vertical filters differ (up to ~200 levels on noise at a few pixels).
+ * Rotations are read modulo 360; others than quarter turns are ignored. */
+static void test_rotation_upright(void) {
+    dj_transformer *tf = NULL;
+    CHECK(dj_transformer_create(&tf) == DJ_OK);
+    const int fmts[3] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, AV_PIX_FMT_RGB24};
+    int worst_resized = 0;
+    for (int trial = 0; trial < 240; trial++) {
+        int fmt = fmts[trial % 3], rot = 90 * (1 + rnd(3));
+        int W = 2 * (3 + rnd(14)), H = 2 * (3 + rnd(14)); /* even: 4:2:0 blocks turn onto blocks */
+        test_frame f, u;
+        memset(&f, 0, sizeof f), memset(&u, 0, sizeof u);
+        frame_alloc(&f, fmt, W, H);
+        int UW = rot == 180 ? W : H, UH = rot == 180 ? H : W;
+        frame_alloc(&u, fmt, UW, UH);
+        int planes = fmt == AV_PIX_FMT_RGB24 ? 1 : 3;
+        for (int p = 0; p < planes; p++) {
+            int pw = fmt == AV_PIX_FMT_YUV420P && p ? W / 2 : W, ph = fmt == AV_PIX_FMT_YUV420P && p ? H / 2 : H;
+            int bpp = fmt == AV_PIX_FMT_RGB24 ? 3 : 1;
+            for (int y = 0; y < ph; y++)
+                for (int x = 0; x < pw * bpp; x++)
+                    f.buf[p][(size_t)y * f.v.linesize[p] + x] = (uint8_t)rnd(256);
+            plane_upright(f.buf[p], f.v.linesize[p], pw, ph, bpp, rot, u.buf[p], u.v.linesize[p]);
+        }
+        f.v.rotation = trial % 7 == 0 ? rot - 360 : trial % 11 == 0 ? rot + 720 : rot;
+        int cw = 1 + rnd(UW), ch = 1 + rnd(UH);
+        dj_crop_box c = {rnd(UW - cw + 1), rnd(UH - ch + 1), cw, ch};
+        int same = rnd(2), OW = same ? cw : 1 + rnd(24), OH = same ? ch : 1 + rnd(24), flip = rnd(2);
+        same = OW == cw && OH == ch;
+        for (int d = 0; d < 2; d++) {
+            dj_dtype dt = d ? DJ_DTYPE_F32 : DJ_DTYPE_U8;
+            dj_tensor got = batch_make(dt, 2, 2, OH, OW), want = batch_make(dt, 2, 2, OH, OW);
+            CHECK_MSG(dj_transform_frame(tf, &f.v, &c, flip, &dj_norm_imagenet, &got, 1, 1) == DJ_OK, "%s",
+                      dj_error_message());
+            CHECK(dj_transform_frame(tf, &u.v, &c, flip, &dj_norm_imagenet, &want, 1, 1) == DJ_OK);
+            for (int ch3 = 0; ch3 < 3; ch3++)
+                for (int y = 0; y < OH; y++)
+                    for (int x = 0; x < OW; x++) {
+                        if (dt == DJ_DTYPE_U8) {
+                            int diff = abs(px(&got, 1, ch3, 1, y, x) - px(&want, 1, ch3, 1, y, x));
+                            if (same)
+                                CHECK_MSG(diff == 0, "fmt %d rot %d crop %dx%d+%d+%d flip %d: (%d,%d) off by %d", fmt,
+                                          rot, c.w, c.h, c.x, c.y, flip, x, y, diff);
+                            if (!same && fmt == AV_PIX_FMT_YUV420P)
+                                worst_resized = diff > worst_resized ? diff : worst_resized;
+                        } else if (same) {
+                            CHECK(pxf(&got, 1, ch3, 1, y, x) == pxf(&want, 1, ch3, 1, y, x));
+                        }
+                    }
+            /* nothing outside slot (1, 1): the other slots stay as made */
+            CHECK(px(&got, 0, 0, 0, 0, 0) == px(&want, 0, 0, 0, 0, 0));
+            dj_tensor_free(&got), dj_tensor_free(&want);
+        }
+        frame_free(&f), frame_free(&u);
+    }
+    CHECK_MSG(worst_resized <= 1, "resized crops differ by %d", worst_resized);
+    /* a crop is checked against the upright picture, and says its size */
+    test_frame f;
+    memset(&f, 0, sizeof f);
+    frame_alloc(&f, AV_PIX_FMT_YUV420P, 40, 20);
+    memset(f.buf[0], 100, 40 * 20), memset(f.buf[1], 128, 20 * 10), memset(f.buf[2], 128, 20 * 10);
+    f.v.rotation = 90;
+    dj_tensor b = batch_make(DJ_DTYPE_U8, 1, 1, 8, 8);
+    CHECK(dj_transform_frame(tf, &f.v, &(dj_crop_box){0, 0, 20, 40}, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK(dj_transform_frame(tf, &f.v, &(dj_crop_box){0, 0, 40, 20}, 0, NULL, &b, 0, 0) == DJ_ERR_RANGE);
+    CHECK_STR_CONTAINS(dj_error_message(), "20x40 frame");
+    int uw, uh;
+    dj_frame_view_upright(&f.v, &uw, &uh);
+    CHECK(uw == 20 && uh == 40);
+    f.v.rotation = 45; /* not a quarter turn: as stored */
+    dj_frame_view_upright(&f.v, &uw, &uh);
+    CHECK(uw == 40 && uh == 20);
+    CHECK(dj_transform_frame(tf, &f.v, &(dj_crop_box){0, 0, 40, 20}, 0, NULL, &b, 0, 0) == DJ_OK);
+    CHECK(dj_rotation_normal(-90) == 270 && dj_rotation_normal(450) == 90 && dj_rotation_normal(180) == 180 &&
+          dj_rotation_normal(10) == 0);
+    dj_tensor_free(&b);
+    frame_free(&f);
+    dj_transformer_free(tf);
+}
+
+/* dj_frame_view_of: a delivered frame's planes, size and rotation, and its
+ * AVFrame's colour range and matrix (0 without one). */
 static void test_frame_view_of(void) {
     AVFrame *av = av_frame_alloc();
     CHECK(av != NULL);
@@ -1007,9 +1108,9 @@ static void test_frame_view_of(void) {
     av->color_range = AVCOL_RANGE_JPEG;
     av->colorspace = AVCOL_SPC_BT709;
     uint8_t planes[3][4];
-    dj_frame f = {6, 4, AV_PIX_FMT_YUV420P, {planes[0], planes[1], planes[2], NULL}, {8, 4, 4, 0}, 7, 70, 0, av};
+    dj_frame f = {6, 4, AV_PIX_FMT_YUV420P, {planes[0], planes[1], planes[2], NULL}, {8, 4, 4, 0}, 7, 70, 0, av, 270};
     dj_frame_view v = dj_frame_view_of(&f);
-    CHECK(v.width == 6 && v.height == 4 && v.format == AV_PIX_FMT_YUV420P);
+    CHECK(v.width == 6 && v.height == 4 && v.format == AV_PIX_FMT_YUV420P && v.rotation == 270);
     for (int p = 0; p < 4; p++)
         CHECK(v.data[p] == f.data[p] && v.linesize[p] == f.linesize[p]);
     CHECK(v.color_range == AVCOL_RANGE_JPEG && v.colorspace == AVCOL_SPC_BT709);
@@ -1079,6 +1180,7 @@ int main(void) {
     DJ_RUN(test_yuv_row_builds_agree);
     DJ_RUN(test_yuv_resize_builds_agree);
     DJ_RUN(test_frame_view_of);
+    DJ_RUN(test_rotation_upright);
     DJ_RUN(test_real_decoded_frames);
     return dj_test_finish();
 }
