@@ -12,12 +12,13 @@
  * 0..255 RGB).
  *
  * Rotation: a frame whose view says it is displayed turned (phone videos
- * carry a display matrix; dj_video_index.rotation) comes out upright, as
- * players and the ffmpeg tool show it: crop boxes are then given in the
- * upright picture's pixels (width and height swapped at 90 and 270), and
- * flip mirrors the upright picture. The transform runs in the stored
- * orientation into a scratch of the output's size, which is then turned
- * into the batch.
+ * carry a display matrix; dj_video_index.rotation, DJ_INDEX_MIRRORED) comes
+ * out upright, as players and the ffmpeg tool show it: crop boxes are then
+ * given in the upright picture's pixels (width and height swapped at 90 and
+ * 270), and flip mirrors the upright picture. The transform runs in the
+ * stored orientation into a scratch of the output's size, which is then
+ * turned into the batch; a mirrored display only mirrors the crop box and
+ * toggles flip.
  *
  * Colour: YUV frames are converted with the matrix and range the frame names
  * (colorspace/color_range, AVColorSpace/AVColorRange values); unspecified means
@@ -47,6 +48,7 @@ typedef struct dj_frame_view {
     int color_range; /* enum AVColorRange; 0: unspecified */
     int colorspace;  /* enum AVColorSpace; 2 (or 0): unspecified */
     int rotation;    /* display rotation, clockwise degrees: 90, 180, 270 turn the picture upright; other values 0 */
+    int mirrored;    /* 1: the display then mirrors the turned picture left-right */
 } dj_frame_view;
 
 /* The view of a frame the reader delivered (planes, size, format, the

@@ -53,6 +53,7 @@ typedef struct dj_video_info {
     double mean_gop;      /* frames / keyframes */
     int64_t bit_rate;     /* bits per second: the stream's header, else its packet bytes over duration_s */
     int stream_index;     /* the video stream used */
+    int mirrored;         /* 1 when the display also mirrors the (rotated) picture left-right */
 } dj_video_info;
 
 /* Opens path, finds its best video stream and counts its packets (one demux
@@ -88,6 +89,7 @@ enum {
     DJ_INDEX_VERIFIED = 1,   /* sequential decoding yields exactly frames[] */
     DJ_INDEX_CORRECTED = 2,  /* frames[] was rewritten from sequential decoding */
     DJ_INDEX_SEQUENTIAL = 4, /* timestamps cannot identify frames: readers decode from the start */
+    DJ_INDEX_MIRRORED = 8,   /* the display matrix mirrors the picture left-right after its rotation */
 };
 
 /* The frame index of one video file. Transparent and read-only for users. */
@@ -158,6 +160,7 @@ typedef struct dj_frame {
     int slot;            /* position in the frames[] list of the read call */
     const void *avframe; /* the underlying AVFrame, for advanced users */
     int rotation;        /* the index's display rotation (clockwise degrees); the planes are as stored */
+    int mirrored;        /* 1: the display then mirrors the turned picture left-right (DJ_INDEX_MIRRORED) */
 } dj_frame;
 
 /* Called once per requested entry, in the order of the list. Returning

@@ -53,7 +53,7 @@ static int dj_bt_frame_make(dj_bt_frame *f, int w, int h) {
             u[(size_t)i * cw + j] = (uint8_t)(64 + (i + j) % 128);
             v[(size_t)i * cw + j] = (uint8_t)(192 - (i * 2 + j) % 128);
         }
-    f->v = (dj_frame_view){w, h, AV_PIX_FMT_YUV420P, {y, u, v, NULL}, {w, cw, cw, 0}, 0, 0, 0};
+    f->v = (dj_frame_view){w, h, AV_PIX_FMT_YUV420P, {y, u, v, NULL}, {w, cw, cw, 0}, 0, 0, 0, 0};
     return 1;
 }
 

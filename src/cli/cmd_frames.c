@@ -50,6 +50,7 @@ static dj_status dj_frames_write(void *arg, const dj_frame *f) {
     snprintf(path, sizeof path, "%s/frame_%lld.png", c->dir, (long long)f->index);
     dj_frame g = *f;
     g.rotation = c->upright ? f->rotation : 0;
+    g.mirrored = c->upright ? f->mirrored : 0;
     return dj_frame_write_png(&g, c->w, c->h, path);
 }
 

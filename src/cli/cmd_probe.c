@@ -50,6 +50,7 @@ static void dj_probe_json(const char *path, const dj_video_info *in) {
     cJSON_AddNumberToObject(o, "width", in->width);
     cJSON_AddNumberToObject(o, "height", in->height);
     cJSON_AddNumberToObject(o, "rotation", in->rotation);
+    cJSON_AddBoolToObject(o, "mirrored", in->mirrored);
     cJSON_AddNumberToObject(o, "fps", in->fps_avg);
     cJSON_AddNumberToObject(o, "fps_real", in->fps_real);
     cJSON_AddBoolToObject(o, "vfr", in->vfr);
@@ -67,6 +68,8 @@ static void dj_probe_text(const char *path, const dj_video_info *in) {
            in->profile[0] ? ")" : "", in->pix_fmt, in->width, in->height);
     if (in->rotation)
         printf(" rotated %d", in->rotation);
+    if (in->mirrored)
+        printf(" mirrored");
     printf(", %.3f fps (real %.3f, %s), %.3f s, %lld frames, %lld keyframes (mean GOP %.1f), %lld kb/s\n",
            in->fps_avg, in->fps_real, in->vfr ? "variable" : "constant", in->duration_s, (long long)in->frames,
            (long long)in->keyframes, in->mean_gop, (long long)(in->bit_rate / 1000));

@@ -366,6 +366,7 @@ static dj_status dj_reader_deliver(dj_video_reader *r, int64_t p, int64_t slot, 
     df.pts = r->ix->frames[p].pts;
     df.slot = (int)slot;
     df.rotation = r->ix->rotation;
+    df.mirrored = (r->ix->flags & DJ_INDEX_MIRRORED) != 0;
     df.avframe = f;
     r->stats.frames_delivered++;
     return cb(arg, &df);

@@ -159,15 +159,9 @@ static void dj_index_fill_params(dj_video_index *ix, const AVStream *st) {
     ix->pix_fmt = par->format;
     ix->tb_num = st->time_base.num;
     ix->tb_den = st->time_base.den;
-    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    ix->rotation = 0;
-    if (m) {
-        double t = -av_display_rotation_get((const int32_t *)m);
-        if (t == t) { /* not NaN */
-            int r = (int)(t < 0 ? t - 0.5 : t + 0.5) % 360;
-            ix->rotation = r < 0 ? r + 360 : r;
-        }
-    }
+    int mirrored = 0;
+    dj_display_orientation(st, &ix->rotation, &mirrored);
+    ix->flags = mirrored ? ix->flags | DJ_INDEX_MIRRORED : ix->flags & ~(uint32_t)DJ_INDEX_MIRRORED;
 }
 
 static dj_status dj_index_read_packets(dj_video_index *ix, AVFormatContext *fmt, int stream,

@@ -81,11 +81,12 @@ static dj_status dj_write_file(const char *path, const uint8_t *data, size_t siz
     return DJ_OK;
 }
 
-/* The RGB24 picture *rgb turned clockwise by rot (90, 180, 270), replacing
- * it: upright pixel (x, y) of a picture displayed turned. */
-static dj_status dj_rgb_turn(AVFrame **rgb, int rot, const char *path) {
+/* The RGB24 picture *rgb turned clockwise by rot (0, 90, 180, 270), then
+ * mirrored left-right when mirror, replacing it: the upright picture of one
+ * displayed turned. */
+static dj_status dj_rgb_turn(AVFrame **rgb, int rot, int mirror, const char *path) {
     const AVFrame *s = *rgb;
-    int W = rot == 180 ? s->width : s->height, H = rot == 180 ? s->height : s->width;
+    int W = rot % 180 ? s->height : s->width, H = rot % 180 ? s->width : s->height;
     AVFrame *d = av_frame_alloc();
     if (!d)
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a picture");
@@ -95,10 +96,11 @@ static dj_status dj_rgb_turn(AVFrame **rgb, int rot, const char *path) {
         return dj_error_set(DJ_ERR_NOMEM, path, "cannot allocate a %dx%d picture", W, H);
     }
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int sx = rot == 90 ? y : rot == 180 ? s->width - 1 - x : s->width - 1 - y;
-            int sy = rot == 90 ? s->height - 1 - x : rot == 180 ? s->height - 1 - y : x;
-            memcpy(d->data[0] + (size_t)y * d->linesize[0] + 3 * (size_t)x,
+        for (int xm = 0; xm < W; xm++) {
+            int x = mirror ? W - 1 - xm : xm;
+            int sx = rot == 0 ? x : rot == 90 ? y : rot == 180 ? s->width - 1 - x : s->width - 1 - y;
+            int sy = rot == 0 ? y : rot == 90 ? s->height - 1 - x : rot == 180 ? s->height - 1 - y : x;
+            memcpy(d->data[0] + (size_t)y * d->linesize[0] + 3 * (size_t)xm,
                    s->data[0] + (size_t)sy * s->linesize[0] + 3 * (size_t)sx, 3);
         }
     av_frame_free(rgb);
@@ -114,8 +116,8 @@ dj_status dj_frame_write_png(const dj_frame *frame, int out_w, int out_h, const 
     int w = out_w ? (turned ? out_h : out_w) : frame->width, h = out_h ? (turned ? out_w : out_h) : frame->height;
     AVFrame *rgb = NULL;
     DJ_TRY(dj_frame_to_rgb(frame, w, h, path, &rgb));
-    if (rot) {
-        dj_status ts = dj_rgb_turn(&rgb, rot, path);
+    if (rot || frame->mirrored) {
+        dj_status ts = dj_rgb_turn(&rgb, rot, frame->mirrored != 0, path);
         if (ts != DJ_OK) {
             av_frame_free(&rgb);
             return ts;

@@ -266,16 +266,32 @@ dj_status dj_video_open_decoder(const char *path, AVFormatContext *fmt, int stre
     return DJ_OK;
 }
 
-/* Clockwise display rotation from the display matrix, 0 when absent. */
-static int dj_stream_rotation(const AVStream *st) {
-    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+/* The display orientation a stream's display matrix asks for, as the ffmpeg
+ * tool's autorotation applies it: a clockwise turn (quarter turns; other
+ * angles rounded, and not applied by the transform), then, when mirrored, a
+ * left-right flip of the turned picture (a matrix with a reflection; the
+ * tool's hflip, vflip and transposes with a flip are these eight cases). */
+void dj_display_orientation(const AVStream *st, int *rotation, int *mirrored) {
+    const int32_t *m = (const int32_t *)av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    *rotation = 0, *mirrored = 0;
     if (!m)
-        return 0;
-    double theta = -av_display_rotation_get((const int32_t *)m);
+        return;
+    double theta = -av_display_rotation_get(m);
     if (isnan(theta))
-        return 0;
+        return;
     theta -= 360 * floor(theta / 360 + 0.9 / 360);
-    return (int)lrint(theta) % 360;
+    if (fabs(theta - 90) < 1.0) {
+        *rotation = 90, *mirrored = m[3] > 0;
+    } else if (fabs(theta - 180) < 1.0) {
+        int h = m[0] < 0, v = m[4] < 0; /* both: a half turn; one: a mirror (vertical = half turn + left-right) */
+        *rotation = v ? 180 : 0, *mirrored = h != v;
+    } else if (fabs(theta - 270) < 1.0) {
+        *rotation = 270, *mirrored = m[3] < 0;
+    } else if (fabs(theta) < 1.0 || fabs(theta - 360) < 1.0) {
+        *rotation = m[4] < 0 ? 180 : 0, *mirrored = m[4] < 0; /* upside down: a vertical flip */
+    } else {
+        *rotation = (int)lrint(theta) % 360;
+    }
 }
 
 static double dj_q2d_or0(AVRational r) { return r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0; }
@@ -303,7 +319,7 @@ static void dj_video_info_fill(dj_video_info *info, const AVFormatContext *fmt, 
     snprintf(info->pix_fmt, sizeof info->pix_fmt, "%s", pf ? pf : "unknown");
     info->width = par->width;
     info->height = par->height;
-    info->rotation = dj_stream_rotation(st);
+    dj_display_orientation(st, &info->rotation, &info->mirrored);
     info->stream_index = s;
     info->frames = ix->nframes;
     /* keyframe packets that carry a shown picture: the frames' own flags come

@@ -221,7 +221,7 @@ dj_frame_view dj_frame_view_of(const dj_frame *f) {
     const AVFrame *av = f->avframe;
     dj_frame_view v = {f->width, f->height, f->format, {f->data[0], f->data[1], f->data[2], f->data[3]},
                        {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]},
-                       av ? av->color_range : 0, av ? av->colorspace : 0, f->rotation};
+                       av ? av->color_range : 0, av ? av->colorspace : 0, f->rotation, f->mirrored != 0};
     return v;
 }
 
@@ -549,6 +549,18 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
     if (!tf)
         return dj_error_set(DJ_ERR_INVALID, "transform", "transformer is NULL");
     DJ_TRY(dj_check_frame(src, &desc));
+    if (src->mirrored) { /* the upright picture is the turned one mirrored: so are its crop and flip */
+        dj_frame_view turned = *src;
+        turned.mirrored = 0;
+        int uw, uh;
+        dj_frame_view_upright(src, &uw, &uh);
+        dj_crop_box b = crop ? *crop : (dj_crop_box){0, 0, uw, uh};
+        dj_frame_view upright = *src;
+        upright.width = uw, upright.height = uh;
+        DJ_TRY(dj_check_crop(&upright, &b));
+        b.x = uw - b.x - b.w;
+        return dj_transform_frame(tf, &turned, &b, !flip, norm, batch, n, t);
+    }
     int rot = dj_rotation_normal(src->rotation);
     if (rot)
         return dj_transform_rotated(tf, src, rot, crop, flip, norm, batch, n, t);

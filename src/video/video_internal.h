@@ -67,4 +67,8 @@ dj_status dj_video_index_scan(const char *path, AVFormatContext *fmt, int stream
  * dj_video_index_build() then verifies by decoding. */
 int dj_video_index_needs_verify(const dj_video_index *index);
 
+/* The display orientation of a stream (probe.c): clockwise rotation in
+ * degrees, and whether the turned picture is then mirrored left-right. */
+void dj_display_orientation(const AVStream *st, int *rotation, int *mirrored);
+
 #endif

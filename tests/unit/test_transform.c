@@ -487,7 +487,7 @@ done:
 }
 
 static dj_frame_view view_of(const AVFrame *f) {
-    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace, 0};
+    dj_frame_view v = {f->width, f->height, f->format, {0}, {0}, f->color_range, f->colorspace, 0, 0};
     for (int p = 0; p < 4; p++) {
         v.data[p] = f->data[p];
         v.linesize[p] = f->linesize[p];
@@ -1000,19 +1000,20 @@ static void test_narrow_outputs_stay_in_slot(void) {
 /* ---- rotation ---- */
 
 /* dst (the upright plane) from the stored plane src (pw x ph pixels of bpp
- * bytes) shown turned clockwise by rot. */
+ * bytes) shown turned clockwise by rot (0, 90, 180, 270). */
 static void plane_upright(const uint8_t *src, int sls, int pw, int ph, int bpp, int rot, uint8_t *dst, int dls) {
-    int dw = rot == 180 ? pw : ph, dh = rot == 180 ? ph : pw;
+    int dw = rot % 180 ? ph : pw, dh = rot % 180 ? pw : ph;
     for (int y = 0; y < dh; y++)
         for (int x = 0; x < dw; x++) {
-            int sx = rot == 90 ? y : rot == 180 ? pw - 1 - x : pw - 1 - y;
-            int sy = rot == 90 ? ph - 1 - x : rot == 180 ? ph - 1 - y : x;
+            int sx = rot == 0 ? x : rot == 90 ? y : rot == 180 ? pw - 1 - x : pw - 1 - y;
+            int sy = rot == 0 ? y : rot == 90 ? ph - 1 - x : rot == 180 ? ph - 1 - y : x;
             memcpy(dst + (size_t)y * dls + (size_t)x * bpp, src + (size_t)sy * sls + (size_t)sx * bpp, (size_t)bpp);
         }
 }
 
-/* A frame displayed turned by 90, 180 or 270 degrees comes out as the
- * transform of the upright picture (the planes turned here): for random
+/* A frame displayed turned by 90, 180 or 270 degrees, or mirrored after its
+ * turn (0 included), comes out as the transform of the upright picture (the
+ * planes turned, and mirrored, here): for random
  * frames, crops given in the upright picture (odd offsets included),
  * flips, both dtypes, the 4:2:0 path and libswscale's (4:4:4, RGB). Crops
  * at the output's size equal it bit for bit; resized ones on the 4:2:0 path
@@ -1026,12 +1027,14 @@ static void test_rotation_upright(void) {
     const int fmts[3] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV444P, AV_PIX_FMT_RGB24};
     int worst_resized = 0;
     for (int trial = 0; trial < 240; trial++) {
-        int fmt = fmts[trial % 3], rot = 90 * (1 + rnd(3));
+        int fmt = fmts[trial % 3], rot = 90 * rnd(4), mirrored = rnd(2);
+        if (!rot && !mirrored)
+            rot = 90;
         int W = 2 * (3 + rnd(14)), H = 2 * (3 + rnd(14)); /* even: 4:2:0 blocks turn onto blocks */
         test_frame f, u;
         memset(&f, 0, sizeof f), memset(&u, 0, sizeof u);
         frame_alloc(&f, fmt, W, H);
-        int UW = rot == 180 ? W : H, UH = rot == 180 ? H : W;
+        int UW = rot % 180 ? H : W, UH = rot % 180 ? W : H;
         frame_alloc(&u, fmt, UW, UH);
         int planes = fmt == AV_PIX_FMT_RGB24 ? 1 : 3;
         for (int p = 0; p < planes; p++) {
@@ -1041,8 +1044,20 @@ static void test_rotation_upright(void) {
                 for (int x = 0; x < pw * bpp; x++)
                     f.buf[p][(size_t)y * f.v.linesize[p] + x] = (uint8_t)rnd(256);
             plane_upright(f.buf[p], f.v.linesize[p], pw, ph, bpp, rot, u.buf[p], u.v.linesize[p]);
+            if (mirrored) /* then left-right */
+                for (int y = 0; y < (rot % 180 ? pw : ph); y++) {
+                    uint8_t *row = u.buf[p] + (size_t)y * u.v.linesize[p];
+                    int n = rot % 180 ? ph : pw;
+                    for (int x = 0; x < n / 2; x++)
+                        for (int b = 0; b < bpp; b++) {
+                            uint8_t tmp = row[x * bpp + b];
+                            row[x * bpp + b] = row[(n - 1 - x) * bpp + b];
+                            row[(n - 1 - x) * bpp + b] = tmp;
+                        }
+                }
         }
         f.v.rotation = trial % 7 == 0 ? rot - 360 : trial % 11 == 0 ? rot + 720 : rot;
+        f.v.mirrored = mirrored;
         int cw = 1 + rnd(UW), ch = 1 + rnd(UH);
         dj_crop_box c = {rnd(UW - cw + 1), rnd(UH - ch + 1), cw, ch};
         int same = rnd(2), OW = same ? cw : 1 + rnd(24), OH = same ? ch : 1 + rnd(24), flip = rnd(2);
@@ -1108,9 +1123,9 @@ static void test_frame_view_of(void) {
     av->color_range = AVCOL_RANGE_JPEG;
     av->colorspace = AVCOL_SPC_BT709;
     uint8_t planes[3][4];
-    dj_frame f = {6, 4, AV_PIX_FMT_YUV420P, {planes[0], planes[1], planes[2], NULL}, {8, 4, 4, 0}, 7, 70, 0, av, 270};
+    dj_frame f = {6, 4, AV_PIX_FMT_YUV420P, {planes[0], planes[1], planes[2], NULL}, {8, 4, 4, 0}, 7, 70, 0, av, 270, 1};
     dj_frame_view v = dj_frame_view_of(&f);
-    CHECK(v.width == 6 && v.height == 4 && v.format == AV_PIX_FMT_YUV420P && v.rotation == 270);
+    CHECK(v.width == 6 && v.height == 4 && v.format == AV_PIX_FMT_YUV420P && v.rotation == 270 && v.mirrored == 1);
     for (int p = 0; p < 4; p++)
         CHECK(v.data[p] == f.data[p] && v.linesize[p] == f.linesize[p]);
     CHECK(v.color_range == AVCOL_RANGE_JPEG && v.colorspace == AVCOL_SPC_BT709);

@@ -3,6 +3,7 @@
  * swscale makes of the frame, at native and requested sizes; bad paths and
  * sizes give clear errors. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libswscale/swscale.h>
@@ -101,8 +102,63 @@ static void test_png_errors(void) {
     dj_video_reader_free(r);
 }
 
+/* Real phone-camera files displayed turned (90, 180, 270) or turned and
+ * mirrored (the display matrix of sample_rotate_and_reflect.mp4): the PNG
+ * is the picture the ffmpeg tool's autorotation shows, at its size and
+ * within rounding (mean 1 level; the wrong turn or mirror measured 40-92). */
+static void test_png_upright_like_ffmpeg(void) {
+    const char *real = dj_test_real_data();
+    if (!real)
+        SKIP("no real clips (set DOJO_REAL_DATA or add ../shared/data/real)");
+    if (!ref_have_ffmpeg())
+        SKIP("the ffmpeg tool is not installed");
+    const struct {
+        const char *file;
+        int rotation, mirrored;
+    } files[4] = {{"decord_samples/video_90.mov", 90, 0},
+                  {"decord_samples/video_180.mov", 180, 0},
+                  {"decord_samples/video_270.mov", 270, 0},
+                  {"androidx_media/mp4/sample_rotate_and_reflect.mp4", 90, 1}};
+    for (int i = 0; i < 4; i++) {
+        char src[1200], got[700], want[700], args[2600];
+        snprintf(src, sizeof src, "%s/%s", real, files[i].file);
+        dj_video_info in;
+        if (dj_video_probe(src, &in) != DJ_OK) {
+            printf("SKIP %s: %s\n", src, dj_error_message());
+            continue;
+        }
+        CHECK_EQ_INT(in.rotation, files[i].rotation);
+        CHECK_EQ_INT(in.mirrored, files[i].mirrored);
+        snprintf(got, sizeof got, "%s/upright_%d.png", dj_test_tmpdir(), i);
+        snprintf(want, sizeof want, "%s/upright_%d_ffmpeg.png", dj_test_tmpdir(), i);
+        dj_video_reader *r = NULL;
+        int64_t k = 1;
+        CHECK(dj_video_reader_open(src, NULL, NULL, &r) == DJ_OK);
+        CHECK(r && dj_video_reader_read(r, &k, 1, write_to, got) == DJ_OK);
+        dj_video_reader_free(r);
+        snprintf(args, sizeof args, "-i '%s' -vf 'select=eq(n\\,1)' -frames:v 1 '%s'", src, want);
+        CHECK(ref_ffmpeg(args) == 0);
+        ref_video a, b;
+        CHECK_EQ_INT(ref_decode(got, &a, 1), 1);
+        CHECK_EQ_INT(ref_decode(want, &b, 1), 1);
+        dj_video_info ga, gb;
+        CHECK(dj_video_probe(got, &ga) == DJ_OK && dj_video_probe(want, &gb) == DJ_OK);
+        CHECK_MSG(ga.width == gb.width && ga.height == gb.height, "%s: %dx%d, ffmpeg %dx%d", files[i].file, ga.width,
+                  ga.height, gb.width, gb.height);
+        if (a.n == 1 && b.n == 1 && a.f[0].size == b.f[0].size) {
+            double sum = 0;
+            for (int j = 0; j < a.f[0].size; j++)
+                sum += abs(a.f[0].bytes[j] - b.f[0].bytes[j]);
+            CHECK_MSG(sum / a.f[0].size < 2.0, "%s: mean difference %.2f from ffmpeg's upright frame", files[i].file,
+                      sum / a.f[0].size);
+        }
+        ref_video_free(&a), ref_video_free(&b);
+    }
+}
+
 int main(void) {
     DJ_RUN(test_png_native_and_resized);
     DJ_RUN(test_png_errors);
+    DJ_RUN(test_png_upright_like_ffmpeg);
     return dj_test_finish();
 }
