@@ -27,7 +27,8 @@ static const dj_cli_spec dj_bt_spec = {
     "bench transform", "[--frames N] [--width W] [--height H] [--size S] [--clip T]",
     "Times dj_transform_frame on a synthetic YUV420P frame, one thread: full\n"
     "frame to SxS float32 (normalised) and uint8, random-resized crops changing\n"
-    "every T frames (scaler cache misses), an SxS crop taken at its size (the\n"
+    "every T frames (scaler cache misses), the full frame of a video displayed\n"
+    "turned 90 degrees (made upright), an SxS crop taken at its size (the\n"
     "direct 4:2:0 path), and bare sws_scale to planar RGB as the peer of each.\n"
     "Each figure is the best of 5 rounds. Prints frames/s; asserts nothing.",
     dj_bt_options, 0, 0,
@@ -71,7 +72,11 @@ static double dj_bt_report(const char *what, const double *seconds, int64_t fram
 /* One round: frames through dj_transform_frame; returns seconds, or -1. */
 static double dj_bt_round(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *batch, int mode) {
     dj_spatial_spec rrc = {.mode = DJ_SPATIAL_RESIZED_CROP, .scale_min = 0.25f, .scale_max = 1.0f};
-    dj_crop_box box = {0, 0, f->v.width, f->v.height};
+    dj_frame_view v = f->v;
+    v.rotation = mode == 4 ? 90 : 0; /* a phone video's frame: displayed a quarter turn clockwise */
+    int uw, uh;
+    dj_frame_view_upright(&v, &uw, &uh);
+    dj_crop_box box = {0, 0, uw, uh};
     if (mode == 3) /* a centred crop as large as the output: no resize */
         box = (dj_crop_box){(f->v.width - (int)dj_bt_size) / 2, (f->v.height - (int)dj_bt_size) / 2, (int)dj_bt_size,
                             (int)dj_bt_size};
@@ -82,17 +87,19 @@ static double dj_bt_round(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *b
         if (mode == 2 && i % dj_bt_clip == 0 &&
             dj_crop_random_resized(f->v.width, f->v.height, &rrc, (uint64_t)(i / dj_bt_clip), &box) != DJ_OK)
             return -1;
-        if (dj_transform_frame(tf, &f->v, &box, (int)(i & 1), norm, batch, 0, (int)(i % T)) != DJ_OK)
+        if (dj_transform_frame(tf, &v, &box, (int)(i & 1), norm, batch, 0, (int)(i % T)) != DJ_OK)
             return -1;
     }
     return dj_time_now() - t0;
 }
 
 /* mode 0: f32 full frame, 1: u8 full frame, 2: f32 random crops per clip,
- * 3: f32 centred crop at the output size (the direct 4:2:0 path) */
+ * 3: f32 centred crop at the output size (the direct 4:2:0 path), 4: f32
+ * full frame displayed turned 90 degrees (upright: the turn's extra pass) */
 static int dj_bt_run(dj_transformer *tf, const dj_bt_frame *f, dj_tensor *batch, int mode, double *fps) {
     static const char *names[] = {"dojo: full frame -> f32 normalised", "dojo: full frame -> u8",
-                                  "dojo: random-resized crop per clip -> f32", "dojo: crop at output size -> f32"};
+                                  "dojo: random-resized crop per clip -> f32", "dojo: crop at output size -> f32",
+                                  "dojo: full frame turned 90 -> f32 upright"};
     double secs[DJ_BT_ROUNDS];
     for (int r = 0; r < DJ_BT_ROUNDS; r++)
         if ((secs[r] = dj_bt_round(tf, f, batch, mode)) < 0)
@@ -143,13 +150,14 @@ int dj_bench_transform(int argc, char **argv) {
     int ok = dj_bt_frame_make(&f, (int)dj_bt_width, (int)dj_bt_height) && dj_transformer_create(&tf) == DJ_OK &&
              dj_tensor_create(DJ_DTYPE_F32, 5, shape, &f32) == DJ_OK &&
              dj_tensor_create(DJ_DTYPE_U8, 5, shape, &u8) == DJ_OK;
-    double fps[6] = {0};
+    double fps[7] = {0};
     int crop = S <= dj_bt_width && S <= dj_bt_height;
     if (ok) {
         printf("transform: %lldx%lld yuv420p -> %dx%d, %lld frames, one thread\n", (long long)dj_bt_width,
                (long long)dj_bt_height, S, S, (long long)dj_bt_frames);
         ok = dj_bt_run(tf, &f, &f32, 0, &fps[0]) && dj_bt_run(tf, &f, &u8, 1, &fps[1]) &&
-             dj_bt_run(tf, &f, &f32, 2, &fps[2]) && dj_bt_peer(&f, S, 0, &fps[3]) &&
+             dj_bt_run(tf, &f, &f32, 2, &fps[2]) && dj_bt_run(tf, &f, &f32, 4, &fps[6]) &&
+             dj_bt_peer(&f, S, 0, &fps[3]) &&
              (!crop || (dj_bt_run(tf, &f, &f32, 3, &fps[4]) && dj_bt_peer(&f, S, 1, &fps[5])));
     }
     if (ok && crop)
