@@ -34,11 +34,21 @@ void dj_softmax_row_forward_avx2(int log, const float *x, float *y, int64_t K);
 void dj_softmax_row_backward_avx2(int log, const float *y, const float *dy, float *dx, int64_t K);
 void dj_softmax_row_forward_avx512(int log, const float *x, float *y, int64_t K);
 void dj_softmax_row_backward_avx512(int log, const float *y, const float *dy, float *dx, int64_t K);
+#define DJ_ATTN_SMALL_DECL(sfx)                                                                                       \
+    void dj_attn_small_nt##sfx(int64_t L, int64_t hd, float alpha, const float *X, const float *Y, int64_t ld,       \
+                               float *C);                                                                             \
+    void dj_attn_small_nn##sfx(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld,       \
+                               float beta, float *C);                                                                 \
+    void dj_attn_small_tn##sfx(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld, float *C);
+DJ_ATTN_SMALL_DECL(_avx2)
+DJ_ATTN_SMALL_DECL(_avx512)
+#undef DJ_ATTN_SMALL_DECL
 #endif
 
 dj_pw_rows dj_pw_rows_select(void) {
-    dj_pw_rows r = {dj_act_row_forward_generic, dj_act_row_backward_generic, dj_softmax_row_forward_generic,
-                     dj_softmax_row_backward_generic, dj_dropout_row_generic};
+    dj_pw_rows r = {dj_act_row_forward_generic,  dj_act_row_backward_generic, dj_softmax_row_forward_generic,
+                    dj_softmax_row_backward_generic, dj_dropout_row_generic,    dj_attn_small_nt_generic,
+                    dj_attn_small_nn_generic,        dj_attn_small_tn_generic};
 #if defined(__x86_64__)
     dj_cpu_isa isa = dj_cpu_best_isa();
     if (isa == DJ_CPU_ISA_AVX512) {
@@ -47,12 +57,14 @@ dj_pw_rows dj_pw_rows_select(void) {
         r.softmax_forward = dj_softmax_row_forward_avx512;
         r.softmax_backward = dj_softmax_row_backward_avx512;
         r.dropout = dj_dropout_row_avx512;
+        r.attn_nt = dj_attn_small_nt_avx512, r.attn_nn = dj_attn_small_nn_avx512, r.attn_tn = dj_attn_small_tn_avx512;
     } else if (isa == DJ_CPU_ISA_AVX2) {
         r.forward = dj_act_row_forward_avx2;
         r.backward = dj_act_row_backward_avx2;
         r.softmax_forward = dj_softmax_row_forward_avx2;
         r.softmax_backward = dj_softmax_row_backward_avx2;
         r.dropout = dj_dropout_row_avx2;
+        r.attn_nt = dj_attn_small_nt_avx2, r.attn_nn = dj_attn_small_nn_avx2, r.attn_tn = dj_attn_small_tn_avx2;
     }
 #endif
     return r;

@@ -4,7 +4,8 @@
  * the pool splits pairs, and each pair runs its three matmuls through
  * dj_sgemm on its own thread, reading Q/K/V in place (leading dimension =
  * the token stride), so no gather is needed and threads never share output;
- * short sequences (<= 32 tokens) use direct loops instead of GEMM calls. */
+ * short sequences (<= 32 tokens) use direct loops instead of GEMM calls
+ * (pw_rows.inc, picked for the CPU like the point-wise rows). */
 #include "dojo/gemm.h"
 #include "nn/pointwise_internal.h"
 
@@ -71,64 +72,35 @@ typedef struct dj_attn_job {
 
 /* ---- the three matmul shapes of one (sequence, head) ---------------------
  * Up to DJ_ATTN_SMALL_L tokens (attention over T = 8 frames) the matrices are
- * tiny and direct loops along head_dim (contiguous, vectorised) beat a GEMM
- * call; above, dj_sgemm does the work. Both run on the calling thread and
- * in a fixed order. */
+ * tiny and direct loops along head_dim (pw_rows.inc, built for the CPU's
+ * widest vectors) beat a GEMM call; above, dj_sgemm does the work. Both run
+ * on the calling thread and in a fixed order. */
 enum { DJ_ATTN_SMALL_L = 32 };
 
-/* Dot product over 8 float lanes (vectorises; fixed order). */
-static float dj_dot8(const float *a, const float *b, int64_t n) {
-    float lane[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++)
-            lane[l] += a[i + l] * b[i + l];
-    for (; i < n; i++)
-        lane[0] += a[i] * b[i];
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
 /* C (L,L) = alpha * X Y^T, X and Y (L,hd) with row stride ld */
-static int dj_mm_nt(int64_t L, int64_t hd, float alpha, const float *X, const float *Y, int64_t ld, float *C) {
+static int dj_mm_nt(const dj_pw_rows *r, int64_t L, int64_t hd, float alpha, const float *X, const float *Y,
+                    int64_t ld, float *C) {
     if (L > DJ_ATTN_SMALL_L)
         return dj_sgemm(NULL, DJ_NO_TRANS, DJ_TRANS, L, L, hd, alpha, X, ld, Y, ld, 0.0f, C, L) != DJ_OK;
-    for (int64_t i = 0; i < L; i++)
-        for (int64_t jx = 0; jx < L; jx++)
-            C[i * L + jx] = alpha * dj_dot8(X + i * ld, Y + jx * ld, hd);
+    r->attn_nt(L, hd, alpha, X, Y, ld, C);
     return 0;
 }
 
 /* C (L,hd, row stride ld) = beta*C + alpha * P Y, P (L,L), Y (L,hd); beta 0 or 1 */
-static int dj_mm_nn(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld, float beta,
-                    float *C) {
+static int dj_mm_nn(const dj_pw_rows *r, int64_t L, int64_t hd, float alpha, const float *P, const float *Y,
+                    int64_t ld, float beta, float *C) {
     if (L > DJ_ATTN_SMALL_L)
         return dj_sgemm(NULL, DJ_NO_TRANS, DJ_NO_TRANS, L, hd, L, alpha, P, L, Y, ld, beta, C, ld) != DJ_OK;
-    for (int64_t i = 0; i < L; i++) {
-        float *c = C + i * ld;
-        if (beta == 0.0f)
-            for (int64_t k = 0; k < hd; k++)
-                c[k] = 0.0f;
-        for (int64_t jx = 0; jx < L; jx++) {
-            const float a = alpha * P[i * L + jx], *y = Y + jx * ld;
-            for (int64_t k = 0; k < hd; k++)
-                c[k] += a * y[k];
-        }
-    }
+    r->attn_nn(L, hd, alpha, P, Y, ld, beta, C);
     return 0;
 }
 
 /* C (L,hd, row stride ld) += alpha * P^T Y */
-static int dj_mm_tn(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld, float *C) {
+static int dj_mm_tn(const dj_pw_rows *r, int64_t L, int64_t hd, float alpha, const float *P, const float *Y,
+                    int64_t ld, float *C) {
     if (L > DJ_ATTN_SMALL_L)
         return dj_sgemm(NULL, DJ_TRANS, DJ_NO_TRANS, L, hd, L, alpha, P, L, Y, ld, 1.0f, C, ld) != DJ_OK;
-    for (int64_t jx = 0; jx < L; jx++) {
-        float *c = C + jx * ld;
-        for (int64_t i = 0; i < L; i++) {
-            const float a = alpha * P[i * L + jx], *y = Y + i * ld;
-            for (int64_t k = 0; k < hd; k++)
-                c[k] += a * y[k];
-        }
-    }
+    r->attn_tn(L, hd, alpha, P, Y, ld, C);
     return 0;
 }
 
@@ -141,10 +113,10 @@ static void dj_attn_fwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
     for (int64_t pr = b; pr < e; pr++) { /* pr = seq * H + head */
         int64_t off = dj_attn_base(g, pr / g->H) + (pr % g->H) * hd;
         float *P = j->probs + pr * L * L;
-        bad |= dj_mm_nt(L, hd, g->scale, j->q + off, j->k + off, ld, P); /* scores = scale Q K^T */
+        bad |= dj_mm_nt(&j->rows, L, hd, g->scale, j->q + off, j->k + off, ld, P); /* scores = scale Q K^T */
         for (int64_t r = 0; r < L; r++)
             j->rows.softmax_forward(0, P + r * L, P + r * L, L);
-        bad |= dj_mm_nn(L, hd, 1.0f, P, j->v + off, ld, 0.0f, j->out + off); /* out = P V */
+        bad |= dj_mm_nn(&j->rows, L, hd, 1.0f, P, j->v + off, ld, 0.0f, j->out + off); /* out = P V */
     }
     if (bad)
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
@@ -160,11 +132,11 @@ static void dj_attn_bwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
         int64_t off = dj_attn_base(g, pr / g->H) + (pr % g->H) * hd;
         const float *P = j->probs + pr * L * L, *dO = j->dout + off;
         if (j->dv) /* dV += P^T dO */
-            bad |= dj_mm_tn(L, hd, 1.0f, P, dO, ld, j->dv + off);
+            bad |= dj_mm_tn(&j->rows, L, hd, 1.0f, P, dO, ld, j->dv + off);
         if (!j->dq && !j->dk)
             continue;
         /* dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) in place */
-        bad |= dj_mm_nt(L, hd, 1.0f, dO, j->v + off, ld, dP);
+        bad |= dj_mm_nt(&j->rows, L, hd, 1.0f, dO, j->v + off, ld, dP);
         for (int64_t r = 0; r < L; r++) {
             float *d = dP + r * L;
             const float *pr = P + r * L;
@@ -173,9 +145,9 @@ static void dj_attn_bwd_pairs(void *arg, int64_t b, int64_t e, int thread) {
                 d[i] = pr[i] * (d[i] - sf);
         }
         if (j->dq) /* dQ += scale dS K */
-            bad |= dj_mm_nn(L, hd, g->scale, dP, j->k + off, ld, 1.0f, j->dq + off);
+            bad |= dj_mm_nn(&j->rows, L, hd, g->scale, dP, j->k + off, ld, 1.0f, j->dq + off);
         if (j->dk) /* dK += scale dS^T Q */
-            bad |= dj_mm_tn(L, hd, g->scale, dP, j->q + off, ld, j->dk + off);
+            bad |= dj_mm_tn(&j->rows, L, hd, g->scale, dP, j->q + off, ld, j->dk + off);
     }
     if (bad)
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
@@ -251,6 +223,7 @@ dj_status dj_attention_backward(const dj_exec *ex, const dj_attention_params *p,
     j.dk = dk ? dk->data : NULL;
     j.dv = dv ? dv->data : NULL;
     j.scratch = ex ? ex->scratch : NULL;
+    j.rows = dj_pw_rows_select();
     dj_parallel_for(dj_pw_pool(ex), j.g.nseq * j.g.H, 1, dj_attn_bwd_pairs, &j);
     if (j.failed)
         return dj_error_set(DJ_ERR_INTERNAL, op, "dj_sgemm failed: %s", dj_error_message());

@@ -210,6 +210,11 @@ typedef struct dj_pw_rows {
     void (*softmax_backward)(int log, const float *y, const float *dy, float *dx, int64_t K);
     void (*dropout)(uint64_t key, uint64_t threshold, float scale, const float *x, float *y, int64_t first, int64_t n,
                     int accumulate);
+    /* attention's products over short sequences (pw_rows.inc) */
+    void (*attn_nt)(int64_t L, int64_t hd, float alpha, const float *X, const float *Y, int64_t ld, float *C);
+    void (*attn_nn)(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld, float beta,
+                    float *C);
+    void (*attn_tn)(int64_t L, int64_t hd, float alpha, const float *P, const float *Y, int64_t ld, float *C);
 } dj_pw_rows;
 
 dj_pw_rows dj_pw_rows_select(void);

@@ -91,6 +91,7 @@ static const pw_case pw_cases[] = {
     {"attn space", PW_ATTN, 3, {4, 4, 4}, {{2, 3, 7, 6}, {2, 3, 7, 6}, {2, 3, 7, 6}}, .axis = DJ_ATTN_SPACE, .flag = 3, .rtol = 1e-4, .atol = 1e-5, .h = 1e-5, .fd_tol = 1e-7},
     {"attn time 1 head scale", PW_ATTN, 3, {4, 4, 4}, {{1, 4, 2, 5}, {1, 4, 2, 5}, {1, 4, 2, 5}}, .axis = DJ_ATTN_TIME, .flag = 1, .p = 0.3f, .rtol = 1e-4, .atol = 1e-5, .h = 1e-5, .fd_tol = 1e-7},
     {"attn space 40 tokens (GEMM path)", PW_ATTN, 3, {4, 4, 4}, {{1, 2, 40, 8}, {1, 2, 40, 8}, {1, 2, 40, 8}}, .axis = DJ_ATTN_SPACE, .flag = 2, .rtol = 1e-4, .atol = 1e-5, .h = 1e-5, .fd_tol = 1e-7},
+    {"attn time T=8 head_dim 20 (8-lane blocks and a tail)", PW_ATTN, 3, {4, 4, 4}, {{1, 8, 2, 40}, {1, 8, 2, 40}, {1, 8, 2, 40}}, .axis = DJ_ATTN_TIME, .flag = 2, .rtol = 1e-4, .atol = 1e-5, .h = 1e-5, .fd_tol = 1e-7},
     {"attn space L=1", PW_ATTN, 3, {4, 4, 4}, {{2, 2, 1, 4}, {2, 2, 1, 4}, {2, 2, 1, 4}}, .axis = DJ_ATTN_SPACE, .flag = 2, .rtol = 1e-4, .atol = 1e-5, .h = 1e-5, .fd_tol = 1e-7},
     {"cross entropy", PW_CE, 2, {2, 1}, {{6, 10}, {6}}, .p = 0.0f, .rtol = 1e-5, .atol = 1e-6, .h = 1e-5, .fd_tol = 1e-7},
     {"cross entropy smooth", PW_CE, 2, {2, 1}, {{9, 17}, {9}}, .p = 0.1f, .rtol = 1e-5, .atol = 1e-6, .h = 1e-5, .fd_tol = 1e-7},
