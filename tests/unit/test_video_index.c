@@ -304,6 +304,49 @@ static void test_index_list_file(void) {
     }
 }
 
+/* The display orientation is indexed and kept by index files: a turned and
+ * mirrored real clip (rotation 90, DJ_INDEX_MIRRORED), a turned one, and a
+ * plain one. */
+static void test_index_orientation_roundtrip(void) {
+    const char *real = dj_test_real_data();
+    if (!real)
+        SKIP("no real clips (set DOJO_REAL_DATA or add ../shared/data/real)");
+    const struct {
+        const char *file;
+        int rotation, mirrored;
+    } files[3] = {{"androidx_media/mp4/sample_rotate_and_reflect.mp4", 90, 1},
+                  {"decord_samples/video_270.mov", 270, 0},
+                  {"androidx_media/mp4/sample.mp4", 0, 0}};
+    char dir[600], cmd[2000], path[700];
+    snprintf(dir, sizeof dir, "%s/orient/a", dj_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    CHECK(system(cmd) == 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "ln -sf '%s/%s' '%s/%d.mp4'", real, files[i].file, dir, i);
+        CHECK(system(cmd) == 0);
+    }
+    snprintf(dir, sizeof dir, "%s/orient", dj_test_tmpdir());
+    dj_index *ix = NULL, *back = NULL;
+    dj_index_build_options o = {1, NULL, 1};
+    CHECK(dj_index_build(dir, &o, &ix, NULL) == DJ_OK);
+    snprintf(path, sizeof path, "%s/orient.djidx", dj_test_tmpdir());
+    CHECK(ix && dj_index_save(ix, path) == DJ_OK && dj_index_load(path, &back) == DJ_OK);
+    for (int64_t v = 0; ix && back && v < dj_index_count(back); v++) {
+        const dj_video_index *a = dj_index_video(ix, v), *b = dj_index_video(back, v);
+        int k = 0; /* the index keeps the links' targets */
+        while (k < 3 && !strstr(a->path, files[k].file))
+            k++;
+        CHECK(k >= 0 && k < 3 && same_video(a, b) && b->rotation == a->rotation);
+        if (k >= 0 && k < 3) {
+            CHECK_MSG(b->rotation == files[k].rotation, "%s: rotation %d", files[k].file, b->rotation);
+            CHECK_EQ_INT((b->flags & DJ_INDEX_MIRRORED) != 0, files[k].mirrored);
+        }
+    }
+    CHECK(ix && dj_index_count(ix) == 3);
+    dj_index_free(ix);
+    dj_index_free(back);
+}
+
 int main(void) {
     DJ_RUN(test_index_folder_classes);
     DJ_RUN(test_index_save_load_roundtrip);
@@ -312,5 +355,6 @@ int main(void) {
     DJ_RUN(test_index_unusable_left_out);
     DJ_RUN(test_index_list_file);
     DJ_RUN(test_index_nested_class_folders);
+    DJ_RUN(test_index_orientation_roundtrip);
     return dj_test_finish();
 }
