@@ -32,6 +32,8 @@ typedef struct dj_train_options {
     const char *val_data;   /* may be NULL: no validation */
     const char *out;        /* the run folder */
     int64_t frames, stride, size, short_side; /* clip: T frames every stride; crop size; eval resize */
+    double target_fps;      /* data.fps: > 0 spaces the T frames 1/fps seconds apart instead of every stride
+                               (by each video's mean frame rate), as PySlowFast's TARGET_FPS; 0: stride */
     int64_t workers;        /* decode threads */
     int64_t worker_nice;    /* their nice value, 0..19 (data.worker_nice, 19: they run in the compute threads' gaps) */
     int strict;             /* a bad video stops the run */
@@ -90,6 +92,7 @@ dj_status dj_train_run(const dj_train_options *o, dj_config *cfg, dj_train_resul
  * label_map maps the index's class ids to the model's (NULL: identity). */
 typedef struct dj_eval_options {
     int64_t frames, stride, size, short_side, clips, crops, workers, batch;
+    double target_fps; /* > 0: frames 1/fps seconds apart instead of every stride */
     int strict;
     dj_norm norm;
     int center_clips;
@@ -106,8 +109,8 @@ struct dj_checkpoint_state;
 dj_status dj_model_from_checkpoint(const char *path, const char *model, int64_t batch, int64_t frames, int64_t size,
                                    int threads, dj_model **out, struct dj_checkpoint_state *st);
 
-/* The evaluation geometry a checkpoint was trained with (frames, stride,
- * size, resize, normalisation, views) from its stored recipe; defaults for
+/* The evaluation geometry a checkpoint was trained with (frames, stride or
+ * target fps, size, resize, normalisation, views) from its stored recipe; defaults for
  * weights without one. */
 dj_status dj_eval_options_from_checkpoint(const struct dj_checkpoint_state *st, dj_eval_options *eo);
 

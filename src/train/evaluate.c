@@ -109,6 +109,7 @@ dj_status dj_evaluate(dj_model *m, const dj_exec *ex, const dj_index *index, con
     po.shard.drop_last = 0;
     po.clip.num_frames = (int)o->frames;
     po.clip.stride = (int)o->stride;
+    po.clip.target_fps = o->target_fps;
     po.clip.mode = o->clips > 1 ? DJ_CLIP_UNIFORM : DJ_CLIP_CENTER;
     po.clip.num_clips = (int)o->clips;
     po.spatial.mode = DJ_SPATIAL_SHORT_SIDE;
@@ -268,6 +269,7 @@ dj_status dj_eval_options_from_checkpoint(const dj_checkpoint_state *st, dj_eval
     memset(eo, 0, sizeof *eo);
     eo->frames = o.frames;
     eo->stride = o.stride;
+    eo->target_fps = o.target_fps;
     eo->size = o.size;
     eo->short_side = o.short_side;
     eo->clips = o.eval_clips;

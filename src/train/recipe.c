@@ -64,6 +64,7 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     DJ_TRY(dj_config_get_string(c, "data.val", &o->val_data));
     DJ_TRY(dj_config_get_int(c, "data.frames", &o->frames));
     DJ_TRY(dj_config_get_int(c, "data.stride", &o->stride));
+    DJ_TRY(dj_config_get_double(c, "data.fps", &o->target_fps));
     DJ_TRY(dj_config_get_int(c, "data.size", &o->size));
     DJ_TRY(dj_config_get_int(c, "data.short_side", &o->short_side));
     DJ_TRY(dj_config_get_int(c, "data.workers", &o->workers));
@@ -168,6 +169,9 @@ dj_status dj_train_options_read(dj_config *c, dj_train_options *o) {
     /* checks */
     if (o->frames < 1 || o->frames > 1024 || o->stride < 1 || o->stride > 1024)
         return dj_error_set(DJ_ERR_INVALID, "data.frames", "recipe: frames and stride must be in 1..1024");
+    if (!(o->target_fps == 0 || (o->target_fps > 0 && o->target_fps <= 1000)))
+        return dj_error_set(DJ_ERR_INVALID, "data.fps", "recipe: %g is not a frame rate in (0, 1000] (0: use data.stride)",
+                            o->target_fps);
     if (o->size < 8 || o->size > 4096 || o->short_side < 0 || o->short_side > 8192)
         return dj_error_set(DJ_ERR_INVALID, "data.size", "recipe: size must be in 8..4096 (short_side 0..8192)");
     if (o->short_side == 0)

@@ -116,6 +116,7 @@ static dj_plan_options dj_train_plan_options(const dj_train_options *o, int rank
     po.shard.global_batch = (int)o->batch;
     po.clip.num_frames = (int)o->frames;
     po.clip.stride = (int)o->stride;
+    po.clip.target_fps = o->target_fps;
     po.clip.mode = DJ_CLIP_RANDOM;
     po.spatial.mode = DJ_SPATIAL_RESIZED_CROP;
     po.spatial.scale_min = (float)o->scale_min;
@@ -382,6 +383,7 @@ static dj_status dj_validate(dj_run *r, int64_t epoch, int64_t step, double wall
     memset(&eo, 0, sizeof eo);
     eo.frames = r->o->frames;
     eo.stride = r->o->stride;
+    eo.target_fps = r->o->target_fps;
     eo.size = r->o->size;
     eo.short_side = r->o->short_side;
     eo.clips = r->o->eval_clips;

@@ -165,6 +165,35 @@ static void test_threads_and_workers_do_not_change_results(void) {
     same_tensors(a, b);
 }
 
+/* data.fps spaces a clip's frames in time: at half the videos' 25 frames a
+ * second it takes every second frame, so a run with data.fps 12.5 is the
+ * run with data.stride 2, bit for bit (clips, crops, weights, evaluation),
+ * and one at 25 fps the run with stride 1. */
+static void test_target_fps_runs_as_stride(void) {
+    if (make_data())
+        return;
+    char a[700], b[700];
+    const double rates[2] = {12.5, 25.0};
+    for (int k = 0; k < 2; k++) {
+        char by_stride[600], by_fps[600];
+        snprintf(by_stride, sizeof by_stride, "%s/run-stride%d", dj_test_tmpdir(), 2 - k);
+        snprintf(by_fps, sizeof by_fps, "%s/run-fps%d", dj_test_tmpdir(), 2 - k);
+        dj_train_options o;
+        dj_train_result r1, r2;
+        options(&o, by_stride, 1);
+        o.stride = 2 - k;
+        CHECK_MSG(run(&o, &r1) == DJ_OK, "%s", dj_error_message());
+        options(&o, by_fps, 1);
+        o.stride = 3; /* overridden */
+        o.target_fps = rates[k];
+        CHECK_MSG(run(&o, &r2) == DJ_OK, "%s", dj_error_message());
+        snprintf(a, sizeof a, "%s/checkpoints/last.safetensors", by_stride);
+        snprintf(b, sizeof b, "%s/checkpoints/last.safetensors", by_fps);
+        same_tensors(a, b);
+        CHECK(r1.val_top1 == r2.val_top1 && r1.val_top5 == r2.val_top5);
+    }
+}
+
 static void test_bad_runs_are_refused(void) {
     if (make_data())
         return;
@@ -349,9 +378,17 @@ static void test_recipe_keys(void) {
     CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
     CHECK_EQ_INT(o.center_clips, 2);
     dj_config_free(c);
+    const char *fps = "data:\n  fps: 12.5\n";
+    CHECK(dj_config_parse(fps, strlen(fps), "recipe.yaml", &c) == DJ_OK);
+    dj_train_defaults(&o);
+    CHECK(o.target_fps == 0);
+    CHECK_MSG(dj_train_options_read(c, &o) == DJ_OK, "%s", dj_error_message());
+    CHECK(o.target_fps == 12.5);
+    dj_config_free(c);
     const char *bad[] = {"optimiser:\n  lr: 1\n", "train:\n  batch: 0\n", "optimizer:\n  kind: lion\n",
                          "augment:\n  scale: [0.9, 0.5]\n", "data:\n  size: 64\n  short_side: 32\n",
-                         "eval:\n  crops: 2\n", "train:\n  bf16: maybe\n", "augment:\n  normalize: frame\n"};
+                         "eval:\n  crops: 2\n", "train:\n  bf16: maybe\n", "augment:\n  normalize: frame\n",
+                         "data:\n  fps: -3\n", "data:\n  fps: 5000\n", "data:\n  fps: fast\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(dj_config_parse(bad[i], strlen(bad[i]), "bad.yaml", &c) == DJ_OK);
         dj_train_defaults(&o);
@@ -366,6 +403,7 @@ int main(void) {
     DJ_RUN(test_run_writes_its_outputs);
     DJ_RUN(test_resume_continues_bit_for_bit);
     DJ_RUN(test_threads_and_workers_do_not_change_results);
+    DJ_RUN(test_target_fps_runs_as_stride);
     DJ_RUN(test_bad_runs_are_refused);
     DJ_RUN(test_bf16_tracks_float32);
     DJ_RUN(test_bf16_resume_and_threads);
