@@ -86,6 +86,20 @@ dj_status dj_clip_sample(const dj_clip_spec *spec, int64_t frame_count, int64_t 
                          double source_fps, uint64_t seed, uint64_t epoch, uint64_t clip_id, int view,
                          int64_t *frames);
 
+/* The same with the video's frame table (presentation order, time base
+ * tb_num/tb_den): with target_fps > 0 the samples are the frames shown at
+ * the times t0 + i / target_fps (the last frame starting at or before each),
+ * t0 the start frame's timestamp, so variable-frame-rate videos (phones,
+ * slow motion) are sampled evenly in time. The start is drawn among the
+ * frames whose last sample falls before the video's end (the last frame's
+ * start plus the interval before it), with the draws of dj_clip_sample: on
+ * a constant-rate video both give the same frames (tested). A
+ * video shorter than the clip, TSN modes and target_fps 0 take
+ * dj_clip_sample (source_fps: the mean rate). */
+dj_status dj_clip_sample_timed(const dj_clip_spec *spec, const dj_frame_entry *table, int tb_num, int tb_den,
+                               int64_t frame_count, int64_t range_start, int64_t range_end, double source_fps,
+                               uint64_t seed, uint64_t epoch, uint64_t clip_id, int view, int64_t *frames);
+
 /* ---- spatial sampling ----------------------------------------------------- */
 
 typedef enum dj_spatial_mode {
@@ -116,6 +130,10 @@ typedef struct dj_plan_entry {
     int64_t frame_count;
     int width, height;              /* the upright picture's (crops are drawn in it) */
     double fps;                     /* only read when clip.target_fps > 0 */
+    const dj_frame_entry *table;    /* frame timestamps (frame_count, presentation order), or NULL: with
+                                       clip.target_fps, samples by time (dj_clip_sample_timed); read
+                                       only while the plan is made */
+    int tb_num, tb_den;             /* their time base */
     int64_t start_frame, end_frame; /* both -1: the whole video */
 } dj_plan_entry;
 

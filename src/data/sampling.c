@@ -209,6 +209,64 @@ dj_status dj_clip_sample(const dj_clip_spec *spec, int64_t frame_count, int64_t 
     return DJ_OK;
 }
 
+/* The last frame of table[a, b) whose timestamp is at or before t (a when
+ * none). */
+static int64_t dj_frame_at(const dj_frame_entry *table, int64_t a, int64_t b, double t) {
+    int64_t lo = a, hi = b - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        if ((double)table[mid].pts <= t)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+dj_status dj_clip_sample_timed(const dj_clip_spec *spec, const dj_frame_entry *table, int tb_num, int tb_den,
+                               int64_t frame_count, int64_t range_start, int64_t range_end, double source_fps,
+                               uint64_t seed, uint64_t epoch, uint64_t clip_id, int view, int64_t *frames) {
+    if (!spec || !table || tb_num <= 0 || tb_den <= 0 || !(spec->target_fps > 0) || spec->mode == DJ_CLIP_TSN_TRAIN ||
+        spec->mode == DJ_CLIP_TSN_TEST)
+        return dj_clip_sample(spec, frame_count, range_start, range_end, source_fps, seed, epoch, clip_id, view,
+                              frames);
+    DJ_TRY(dj_clip_check(spec, source_fps > 0 ? source_fps : spec->target_fps, view));
+    if (!frames)
+        return dj_error_set(DJ_ERR_INVALID, "clip sampling", "frames is NULL");
+    int64_t a = range_start > 0 ? range_start : 0;
+    int64_t b = range_end >= 0 && range_end < frame_count ? range_end : frame_count;
+    if (b <= a)
+        return dj_error_set(DJ_ERR_RANGE, "clip sampling", "no frames in [%lld, %lld) of a %lld-frame video",
+                            (long long)range_start, (long long)range_end, (long long)frame_count);
+    /* In timestamp ticks: the spacing dt, the mean frame duration and a
+     * slack of 1e-9 of it (the frame-count formula's: a sample exactly on a
+     * frame's start takes that frame), and the video's end, the last frame's
+     * start plus the interval before it. */
+    int64_t n = b - a;
+    double dt = (double)tb_den / ((double)tb_num * spec->target_fps), span = (spec->num_frames - 1) * dt;
+    double mean = n > 1 ? (double)(table[b - 1].pts - table[a].pts) / (double)(n - 1) : dt, eps = 1e-9 * mean;
+    double end = (double)table[b - 1].pts + (n > 1 ? (double)(table[b - 1].pts - table[b - 2].pts) : mean);
+    /* the starts whose last sample falls before the end: a prefix [a, a + m) */
+    int64_t m = 0, lo = a, hi = b;
+    while (lo < hi) { /* the first frame that starts too late */
+        int64_t mid = lo + (hi - lo) / 2;
+        if ((double)table[mid].pts + span + eps < end)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    m = lo - a;
+    if (m <= 0) /* shorter than the clip: padded as by frame counts */
+        return dj_clip_sample(spec, frame_count, range_start, range_end, source_fps, seed, epoch, clip_id, view,
+                              frames);
+    dj_draws d = dj_draws_for(seed, DJ_STREAM_CLIP, epoch, clip_id, (uint64_t)view);
+    int64_t s = a + dj_clip_start(spec, m - 1, view, &d);
+    double t0 = (double)table[s].pts;
+    for (int i = 0; i < spec->num_frames; i++)
+        frames[i] = dj_frame_at(table, s, b, t0 + i * dt + eps);
+    return DJ_OK;
+}
+
 /* ---- crops ------------------------------------------------------------------ */
 
 static void dj_spatial_defaults(const dj_spatial_spec *in, dj_spatial_spec *s) {
@@ -323,8 +381,9 @@ static dj_status dj_plan_check(const dj_plan_entry *v, int64_t n, const dj_plan_
 static dj_status dj_plan_fill_slot(dj_plan_slot *slot, const dj_plan_entry *v, uint64_t seed,
                                    uint64_t epoch, const dj_plan_options *o, const dj_spatial_spec *sp) {
     int64_t *frames = (int64_t *)slot->frames;
-    dj_status st = dj_clip_sample(&o->clip, v->frame_count, v->start_frame, v->end_frame, v->fps, seed, epoch,
-                                  (uint64_t)slot->sample, slot->temporal_view, frames);
+    dj_status st = dj_clip_sample_timed(&o->clip, v->table, v->tb_num, v->tb_den, v->frame_count, v->start_frame,
+                                        v->end_frame, v->fps, seed, epoch, (uint64_t)slot->sample,
+                                        slot->temporal_view, frames);
     if (st != DJ_OK) {
         dj_error_prefix("entry %lld", (long long)slot->entry);
         return st;

@@ -373,6 +373,61 @@ static void test_rotated_video_loads_upright(void) {
     }
 }
 
+/* data.fps on a variable-frame-rate video (15 frames at 25 fps, then 15 at
+ * 12.5): the loader's plan entries carry the frame table, so a clip at 25
+ * fps takes, at every sample time, the frame shown then (repeating frames
+ * in the slow part), not the frame a count at the mean rate gives. */
+static void test_target_fps_on_variable_rate_video(void) {
+    if (system("ffmpeg -version >/dev/null 2>&1") != 0)
+        SKIP("the ffmpeg tool is not installed");
+    char root[600], cmd[2048];
+    snprintf(root, sizeof root, "%s/vfr", dj_test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/a' && ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=32x24:rate=25 -frames:v 30 "
+             "-pix_fmt yuv420p -vf \"setpts='if(lt(N,15),N,2*N-15)/25/TB'\" -fps_mode passthrough -c:v libx264 "
+             "'%s/a/v.mkv'",
+             root, root);
+    if (system(cmd) != 0)
+        SKIP("cannot make a variable-frame-rate clip");
+    dj_index *ix = NULL;
+    dj_index_build_options bo;
+    memset(&bo, 0, sizeof bo);
+    bo.quiet = 1;
+    CHECK(dj_index_build(root, &bo, &ix, NULL) == DJ_OK && dj_index_count(ix) == 1);
+    if (!ix)
+        return;
+    const dj_video_index *v = dj_index_video(ix, 0);
+    dj_plan_entry e;
+    dj_loader_plan_entries(ix, &e);
+    CHECK(e.table == v->frames && e.tb_num == v->tb_num && e.tb_den == v->tb_den && e.frame_count == 30);
+    dj_plan_options po;
+    memset(&po, 0, sizeof po);
+    po.batch_size = 1;
+    po.clip.num_frames = 6;
+    po.clip.target_fps = 25;
+    po.clip.mode = DJ_CLIP_RANDOM;
+    po.spatial.mode = DJ_SPATIAL_RESIZED_CROP;
+    int repeats = 0;
+    for (uint64_t epoch = 0; epoch < 20; epoch++) {
+        dj_batch_plan *plan = NULL;
+        CHECK(dj_batch_plan_create(&e, 1, 5, epoch, &po, &plan) == DJ_OK);
+        for (int64_t sl = 0; plan && sl < plan->num_slots; sl++) {
+            const int64_t *f = plan->slots[sl].frames;
+            double tick = (double)v->tb_num / v->tb_den, t0 = (double)v->frames[f[0]].pts * tick;
+            for (int i = 0; i < 6; i++) {
+                double t = t0 + i / 25.0, at = (double)v->frames[f[i]].pts * tick;
+                CHECK_MSG(at <= t + 1e-9 && (f[i] == 29 || (double)v->frames[f[i] + 1].pts * tick > t + 1e-9),
+                          "epoch %llu: sample %d at %.3f s took frame %lld shown at %.3f s", (unsigned long long)epoch,
+                          i, t, (long long)f[i], at);
+                repeats += i > 0 && f[i] == f[i - 1];
+            }
+        }
+        dj_batch_plan_free(plan);
+    }
+    CHECK_MSG(repeats > 0, "no clip reached the slow part");
+    dj_index_free(ix);
+}
+
 static void test_bad_options(void) {
     if (make_data())
         return;
@@ -462,6 +517,7 @@ int main(void) {
     DJ_RUN(test_centered_clips_have_zero_mean);
     DJ_RUN(test_difference_clips);
     DJ_RUN(test_rotated_video_loads_upright);
+    DJ_RUN(test_target_fps_on_variable_rate_video);
     DJ_RUN(test_bad_options);
     DJ_RUN(test_workers_run_at_their_nice_value);
     dj_index_free(index_);

@@ -213,6 +213,79 @@ static void test_target_fps(void) {
     CHECK_STR_CONTAINS(dj_error_message(), "source fps");
 }
 
+/* By timestamps: on constant-rate tables (any tick size, ranges, modes,
+ * views, rates above and below the source's) the frames of
+ * dj_clip_sample_timed are dj_clip_sample's; on a variable-rate one (30
+ * fps, then 240 fps slow motion, then 30 again) each sample is the frame
+ * shown at its time, where counting frames by the mean rate lands far off. */
+static void test_target_fps_by_timestamps(void) {
+    static dj_frame_entry table[2000];
+    int64_t f[16], g[16];
+    const dj_clip_mode modes[3] = {DJ_CLIP_RANDOM, DJ_CLIP_UNIFORM, DJ_CLIP_CENTER};
+    const double rates[6] = {10, 12.5, 7.3, 30, 60, 1};
+    const int ticks[4] = {1, 512, 1001, 3};
+    int compared = 0;
+    for (int trial = 0; trial < 600; trial++) {
+        int fps = trial % 2 ? 30 : 25, d = ticks[trial % 4];
+        int64_t n = 1 + (trial * 37) % 400;
+        for (int64_t k = 0; k < n; k++)
+            table[k].pts = 1000 * d + k * d; /* tb 1/(fps d): frame k at 1000/fps + k/fps s */
+        dj_clip_spec s = clip(1 + trial % 16, 1, modes[trial % 3]);
+        s.num_clips = s.mode == DJ_CLIP_UNIFORM ? 1 + trial % 4 : 0;
+        s.target_fps = rates[trial % 6];
+        int64_t lo = trial % 5 == 0 ? n / 4 : -1, hi = trial % 7 == 0 ? n - n / 5 : -1;
+        int view = s.mode == DJ_CLIP_UNIFORM ? trial % s.num_clips : 0;
+        dj_status a = dj_clip_sample(&s, n, lo, hi, fps, 9, 2, (uint64_t)trial, view, f);
+        dj_status b = dj_clip_sample_timed(&s, table, 1, fps * d, n, lo, hi, fps, 9, 2, (uint64_t)trial, view, g);
+        CHECK_EQ_INT(a, b);
+        if (a == DJ_OK && b == DJ_OK) {
+            CHECK_MSG(memcmp(f, g, sizeof f[0] * (size_t)s.num_frames) == 0,
+                      "trial %d: %d frames of %lld at %g fps from %d fps differ", trial, s.num_frames, (long long)n,
+                      s.target_fps, fps);
+            compared++;
+        }
+        if (!memcmp(f, g, sizeof f[0] * (size_t)s.num_frames))
+            continue;
+        dj_test_fail_at(__FILE__, __LINE__, "stopping after trial %d", trial);
+        break;
+    }
+    CHECK(compared > 500);
+    /* variable rate, time base 1/7680 s: 2 s at 30 fps, 1 s at 240 fps, 2 s at 30 */
+    int64_t n = 0, t = 0;
+    for (; n < 60; n++, t += 256)
+        table[n].pts = t;
+    for (int i = 0; i < 240; i++, n++, t += 32)
+        table[n].pts = t;
+    for (int i = 0; i < 60; i++, n++, t += 256)
+        table[n].pts = t;
+    double mean_fps = (double)(n - 1) / ((double)table[n - 1].pts / 7680);
+    dj_clip_spec s = clip(16, 1, DJ_CLIP_RANDOM);
+    s.target_fps = 5;
+    double worst_timed = 0, worst_counted = 0;
+    for (uint64_t c = 0; c < 200; c++) {
+        CHECK(dj_clip_sample_timed(&s, table, 1, 7680, n, -1, -1, mean_fps, 1, 0, c, 0, g) == DJ_OK);
+        CHECK(dj_clip_sample(&s, n, -1, -1, mean_fps, 1, 0, c, 0, f) == DJ_OK);
+        for (int i = 0; i < 16; i++) {
+            double want = (double)table[g[0]].pts + i * 7680.0 / 5; /* the i-th sample's time */
+            CHECK(g[i] >= 0 && g[i] < n && (double)table[g[i]].pts <= want + 1e-6);
+            CHECK(g[i] == n - 1 || (double)table[g[i] + 1].pts > want + 1e-6); /* the frame shown then */
+            double off = fabs((double)table[g[i]].pts - want) / 7680, offc;
+            worst_timed = off > worst_timed ? off : worst_timed;
+            offc = fabs((double)table[f[i]].pts - ((double)table[f[0]].pts + i * 7680.0 / 5)) / 7680;
+            worst_counted = offc > worst_counted ? offc : worst_counted;
+        }
+    }
+    CHECK_MSG(worst_timed < 1.0 / 30 + 1e-9, "a sample %.3f s from its time", worst_timed);
+    CHECK_MSG(worst_counted > 0.2, "counting frames stayed within %.3f s: the table is not variable enough",
+              worst_counted);
+    /* a clip longer than the video is padded as by frame counts */
+    s = clip(16, 1, DJ_CLIP_CENTER);
+    s.target_fps = 1;
+    CHECK(dj_clip_sample_timed(&s, table, 1, 7680, 20, -1, -1, 30, 1, 0, 0, 0, g) == DJ_OK);
+    CHECK(dj_clip_sample(&s, 20, -1, -1, 30, 1, 0, 0, 0, f) == DJ_OK);
+    CHECK(memcmp(f, g, sizeof f) == 0);
+}
+
 static void test_bad_clip_specs(void) {
     int64_t f[4];
     dj_clip_spec s = clip(0, 1, DJ_CLIP_RANDOM);
@@ -571,6 +644,7 @@ int main(void) {
     DJ_RUN(test_short_videos_pad);
     DJ_RUN(test_frame_range_respected);
     DJ_RUN(test_target_fps);
+    DJ_RUN(test_target_fps_by_timestamps);
     DJ_RUN(test_bad_clip_specs);
     DJ_RUN(test_random_resized_crop);
     DJ_RUN(test_plan_deterministic_and_varies);
