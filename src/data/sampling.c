@@ -183,17 +183,25 @@ static dj_status dj_clip_check(const dj_clip_spec *s, double source_fps, int vie
     return DJ_OK;
 }
 
+/* The frames [a, b) a clip may use: the range within the video. */
+static dj_status dj_clip_window(const int64_t *frames, int64_t frame_count, int64_t range_start, int64_t range_end,
+                                int64_t *a, int64_t *b) {
+    if (!frames)
+        return dj_error_set(DJ_ERR_INVALID, "clip sampling", "frames is NULL");
+    *a = range_start > 0 ? range_start : 0;
+    *b = range_end >= 0 && range_end < frame_count ? range_end : frame_count;
+    if (*b <= *a)
+        return dj_error_set(DJ_ERR_RANGE, "clip sampling", "no frames in [%lld, %lld) of a %lld-frame video",
+                            (long long)range_start, (long long)range_end, (long long)frame_count);
+    return DJ_OK;
+}
+
 dj_status dj_clip_sample(const dj_clip_spec *spec, int64_t frame_count, int64_t range_start, int64_t range_end,
                          double source_fps, uint64_t seed, uint64_t epoch, uint64_t clip_id, int view,
                          int64_t *frames) {
     DJ_TRY(dj_clip_check(spec, source_fps, view));
-    if (!frames)
-        return dj_error_set(DJ_ERR_INVALID, "clip sampling", "frames is NULL");
-    int64_t a = range_start > 0 ? range_start : 0;
-    int64_t b = range_end >= 0 && range_end < frame_count ? range_end : frame_count;
-    if (b <= a)
-        return dj_error_set(DJ_ERR_RANGE, "clip sampling", "no frames in [%lld, %lld) of a %lld-frame video",
-                            (long long)range_start, (long long)range_end, (long long)frame_count);
+    int64_t a = 0, b = 0;
+    DJ_TRY(dj_clip_window(frames, frame_count, range_start, range_end, &a, &b));
     int64_t n = b - a;
     dj_draws d = dj_draws_for(seed, DJ_STREAM_CLIP, epoch, clip_id, (uint64_t)view);
     if (spec->mode == DJ_CLIP_TSN_TRAIN || spec->mode == DJ_CLIP_TSN_TEST) {
@@ -231,13 +239,8 @@ dj_status dj_clip_sample_timed(const dj_clip_spec *spec, const dj_frame_entry *t
         return dj_clip_sample(spec, frame_count, range_start, range_end, source_fps, seed, epoch, clip_id, view,
                               frames);
     DJ_TRY(dj_clip_check(spec, source_fps > 0 ? source_fps : spec->target_fps, view));
-    if (!frames)
-        return dj_error_set(DJ_ERR_INVALID, "clip sampling", "frames is NULL");
-    int64_t a = range_start > 0 ? range_start : 0;
-    int64_t b = range_end >= 0 && range_end < frame_count ? range_end : frame_count;
-    if (b <= a)
-        return dj_error_set(DJ_ERR_RANGE, "clip sampling", "no frames in [%lld, %lld) of a %lld-frame video",
-                            (long long)range_start, (long long)range_end, (long long)frame_count);
+    int64_t a = 0, b = 0;
+    DJ_TRY(dj_clip_window(frames, frame_count, range_start, range_end, &a, &b));
     /* In timestamp ticks: the spacing dt, the mean frame duration and a
      * slack of 1e-9 of it (the frame-count formula's: a sample exactly on a
      * frame's start takes that frame), and the video's end, the last frame's
@@ -247,7 +250,7 @@ dj_status dj_clip_sample_timed(const dj_clip_spec *spec, const dj_frame_entry *t
     double mean = n > 1 ? (double)(table[b - 1].pts - table[a].pts) / (double)(n - 1) : dt, eps = 1e-9 * mean;
     double end = (double)table[b - 1].pts + (n > 1 ? (double)(table[b - 1].pts - table[b - 2].pts) : mean);
     /* the starts whose last sample falls before the end: a prefix [a, a + m) */
-    int64_t m = 0, lo = a, hi = b;
+    int64_t lo = a, hi = b;
     while (lo < hi) { /* the first frame that starts too late */
         int64_t mid = lo + (hi - lo) / 2;
         if ((double)table[mid].pts + span + eps < end)
@@ -255,7 +258,7 @@ dj_status dj_clip_sample_timed(const dj_clip_spec *spec, const dj_frame_entry *t
         else
             hi = mid;
     }
-    m = lo - a;
+    int64_t m = lo - a;
     if (m <= 0) /* shorter than the clip: padded as by frame counts */
         return dj_clip_sample(spec, frame_count, range_start, range_end, source_fps, seed, epoch, clip_id, view,
                               frames);
