@@ -351,6 +351,54 @@ static void test_maxpool_indices_and_nan(void) {
     dj_tensor_free(&x), dj_tensor_free(&y), dj_tensor_free(&idx), dj_tensor_free(&dx), dj_tensor_free(&dy);
 }
 
+/* Max pooling's unclipped runs (taps outermost, outputs innermost, in each
+ * build the CPU has) against the reference on wide rows full of ties, NaNs
+ * and -inf: the same values and the same winning indices (the first maximum,
+ * a NaN wins), for several geometries. */
+static void test_maxpool_runs_match_reference(void) {
+    const dj_pool3d_params ps[4] = {{{1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {0}, 0, 0},
+                                    {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0}, 0, 0},
+                                    {{2, 2, 2}, {1, 1, 1}, {0}, {1, 2, 2}, 0, 0},
+                                    {{1, 2, 3}, {1, 1, 3}, {0, 1, 1}, {0}, 1, 0}};
+    const char *caps[3] = {"scalar", "avx2", "avx512"};
+    int best = (int)dj_cpu_best_isa(), bad = 0;
+    int64_t xs[5] = {1, 2, 5, 9, 70};
+    dj_tensor x = sp_f32(5, xs, NULL), xd;
+    CHECK(dj_tensor_create(DJ_DTYPE_F64, 5, xs, &xd) == DJ_OK); /* the reference's input */
+    float *xv = x.data;
+    for (int64_t i = 0; i < dj_tensor_numel(&x); i++) {
+        uint64_t r = (uint64_t)((sp_uniform(7, 1, (uint64_t)i) + 1) * 1000);
+        xv[i] = r % 37 == 0 ? NAN : r % 41 == 0 ? -INFINITY : (float)(r % 5); /* ties everywhere */
+        ((double *)xd.data)[i] = xv[i];
+    }
+    for (int k = 0; k <= best && k < 3; k++) {
+        setenv("DOJO_CPU", caps[k], 1);
+        for (int c = 0; c < 4; c++) {
+            int64_t os[5];
+            CHECK(dj_pool3d_output_shape(&ps[c], xs, os) == DJ_OK);
+            dj_tensor y = sp_f32(5, os, NULL), yr, ix, ixr;
+            CHECK(dj_tensor_create(DJ_DTYPE_F64, 5, os, &yr) == DJ_OK);
+            CHECK(dj_tensor_create(DJ_DTYPE_I64, 5, os, &ix) == DJ_OK && dj_tensor_create(DJ_DTYPE_I64, 5, os, &ixr) == DJ_OK);
+            CHECK(dj_maxpool3d_forward(NULL, &ps[c], &x, &y, &ix) == DJ_OK);
+            CHECK(dj_maxpool3d_ref_forward(&ps[c], &xd, &yr, &ixr) == DJ_OK);
+            const float *a = y.data;
+            const double *b = yr.data;
+            const int64_t *ia = ix.data, *ib = ixr.data;
+            for (int64_t i = 0; i < dj_tensor_numel(&y); i++)
+                if (ia[i] != ib[i] || !(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])))) {
+                    bad++;
+                    if (bad < 5)
+                        dj_test_fail_at(__FILE__, __LINE__, "DOJO_CPU=%s geometry %d output %lld: %g at %lld, want %g at %lld",
+                                        caps[k], c, (long long)i, a[i], (long long)ia[i], b[i], (long long)ib[i]);
+                }
+            dj_tensor_free(&y), dj_tensor_free(&yr), dj_tensor_free(&ix), dj_tensor_free(&ixr);
+        }
+    }
+    unsetenv("DOJO_CPU");
+    CHECK_EQ_INT(bad, 0);
+    dj_tensor_free(&x), dj_tensor_free(&xd);
+}
+
 static void test_patch_embed_is_conv_then_flatten(void) {
     int64_t xs[5] = {2, 3, 4, 8, 8}, ws[5] = {5, 3, 2, 4, 4}, bs = 5, cs[5] = {2, 5, 2, 2, 2}, ts[3] = {2, 8, 5};
     dj_tensor x = sp_f32(5, xs, NULL), w = sp_f32(5, ws, NULL), b = sp_f32(1, &bs, NULL);
@@ -520,6 +568,7 @@ int main(void) {
     DJ_RUN(test_avgpool_count_include_pad);
     DJ_RUN(test_adaptive_windows);
     DJ_RUN(test_maxpool_indices_and_nan);
+    DJ_RUN(test_maxpool_runs_match_reference);
     DJ_RUN(test_patch_embed_is_conv_then_flatten);
     DJ_RUN(test_bad_shapes_are_clear_errors);
     dj_threadpool_free(sp_pool1);
