@@ -100,20 +100,24 @@ typedef struct dj_pool_job {
 
 /* ---------------------------------------------------------------- max pool */
 
+/* The input positions [*lo, *hi) (step: the dilation) of output o's taps
+ * along `axis` (in positions), those in the padding dropped. */
+static void dj_maxpool_taps(const dj_pool_geom *g, int axis, int64_t o, int64_t in, int64_t *lo, int64_t *hi) {
+    int64_t a = o * g->s[axis] - g->pad[axis], b = a + g->d[axis] * (g->k[axis] - 1) + 1;
+    while (a < 0)
+        a += g->d[axis];
+    *lo = a, *hi = b > in ? in : b;
+}
+
 /* Output (to, ho, wo) of one plane, taps clipped to the input: PyTorch's
  * rule, (v > best || isnan(v)), as selects, not branches, taps in (t, h, w)
  * order (the first maximum wins). */
 static void dj_maxpool_one(const dj_pool_geom *g, const float *x, int64_t to, int64_t ho, int64_t wo, float *y,
                            int64_t *ix) {
-    int64_t t0 = to * g->s[0] - g->pad[0], h0 = ho * g->s[1] - g->pad[1], w0 = wo * g->s[2] - g->pad[2];
-    int64_t t1 = t0 + g->d[0] * (g->k[0] - 1) + 1, h1 = h0 + g->d[1] * (g->k[1] - 1) + 1;
-    int64_t w1 = w0 + g->d[2] * (g->k[2] - 1) + 1;
-    while (t0 < 0) t0 += g->d[0];
-    while (h0 < 0) h0 += g->d[1];
-    while (w0 < 0) w0 += g->d[2];
-    if (t1 > g->T) t1 = g->T;
-    if (h1 > g->H) h1 = g->H;
-    if (w1 > g->W) w1 = g->W;
+    int64_t t0, t1, h0, h1, w0, w1;
+    dj_maxpool_taps(g, 0, to, g->T, &t0, &t1);
+    dj_maxpool_taps(g, 1, ho, g->H, &h0, &h1);
+    dj_maxpool_taps(g, 2, wo, g->W, &w0, &w1);
     float best = -INFINITY;
     int64_t arg_best = (t0 * g->H + h0) * g->W + w0;
     for (int64_t it = t0; it < t1; it += g->d[0])
@@ -165,12 +169,9 @@ static dj_maxpool_run_fn dj_maxpool_run_select(void) {
 
 static int dj_maxpool_run(dj_maxpool_run_fn run, const dj_pool_geom *g, const float *x, int64_t to, int64_t ho, int64_t a,
                           int64_t b, float *y, int64_t *ix) {
-    int64_t t0 = to * g->s[0] - g->pad[0], h0 = ho * g->s[1] - g->pad[1];
-    int64_t t1 = t0 + g->d[0] * (g->k[0] - 1) + 1, h1 = h0 + g->d[1] * (g->k[1] - 1) + 1;
-    while (t0 < 0) t0 += g->d[0];
-    while (h0 < 0) h0 += g->d[1];
-    if (t1 > g->T) t1 = g->T;
-    if (h1 > g->H) h1 = g->H;
+    int64_t t0, t1, h0, h1;
+    dj_maxpool_taps(g, 0, to, g->T, &t0, &t1);
+    dj_maxpool_taps(g, 1, ho, g->H, &h0, &h1);
     int64_t taps[DJ_MAXPOOL_TAPS];
     int n = 0;
     const int64_t w0 = a * g->s[2] - g->pad[2];
