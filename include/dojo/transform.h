@@ -82,8 +82,10 @@ void dj_transformer_free(dj_transformer *tf);
 int64_t dj_transformer_contexts_created(const dj_transformer *tf);
 
 /* The upright picture's width and height (swapped for a rotation of 90 or
- * 270), and the rotation the transform applies (0, 90, 180 or 270). */
+ * 270), of a frame view or of a stored size, and the rotation the transform
+ * applies (0, 90, 180 or 270). */
 void dj_frame_view_upright(const dj_frame_view *src, int *width, int *height);
+void dj_upright_size(int width, int height, int rotation, int *upright_width, int *upright_height);
 int dj_rotation_normal(int degrees);
 
 /* Writes frame `src` cropped to `crop` (NULL: the whole frame), resized to the

@@ -112,12 +112,11 @@ static dj_status dj_bd_convert_packed(dj_bd_sink *s, const dj_frame *f, int w, i
 
 /* What the loader does with a delivered frame: dj_transform_frame into a
  * uint8 RGB slot of the batch layout (channel-planar, N x 3 x T x H x W). */
-static dj_status dj_bd_convert_loader(dj_bd_sink *s, const dj_frame *f, int w, int h) {
+static dj_status dj_bd_convert_loader(dj_bd_sink *s, const dj_frame_view *v, int w, int h) {
     DJ_TRY(dj_bd_reserve(s, (size_t)w * h * 3));
     int64_t shape[5] = {1, 3, 1, h, w};
     DJ_TRY(dj_tensor_view(DJ_DTYPE_U8, 5, shape, s->rgb, &s->slot));
-    dj_frame_view v = dj_frame_view_of(f);
-    return dj_transform_frame(s->tf, &v, NULL, 0, NULL, &s->slot, 0, 0);
+    return dj_transform_frame(s->tf, v, NULL, 0, NULL, &s->slot, 0, 0);
 }
 
 static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
@@ -127,7 +126,7 @@ static dj_status dj_bd_convert(void *arg, const dj_frame *f) {
     if (!dj_bd_packed)
         dj_frame_view_upright(&v, &uw, &uh);
     int w = dj_bd_size ? (int)dj_bd_size : uw, h = dj_bd_size ? (int)dj_bd_size : uh;
-    DJ_TRY(dj_bd_packed ? dj_bd_convert_packed(s, f, w, h) : dj_bd_convert_loader(s, f, w, h));
+    DJ_TRY(dj_bd_packed ? dj_bd_convert_packed(s, f, w, h) : dj_bd_convert_loader(s, &v, w, h));
     s->frames++;
     return DJ_OK;
 }

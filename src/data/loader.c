@@ -67,9 +67,7 @@ dj_status dj_loader_plan_entries(const dj_index *index, dj_plan_entry *entries) 
         e->frame_count = v->nframes;
         /* crops are drawn in the upright picture (dj_transform_frame turns
          * frames whose display matrix says so) */
-        int turned = dj_rotation_normal(v->rotation) % 180 != 0;
-        e->width = turned ? v->height : v->width;
-        e->height = turned ? v->width : v->height;
+        dj_upright_size(v->width, v->height, v->rotation, &e->width, &e->height);
         e->table = v->frames, e->tb_num = v->tb_num, e->tb_den = v->tb_den; /* data.fps samples by time */
         e->fps = v->nframes == 1 ? 1.0 : 0; /* one frame: every clip is that frame, at any rate */
         if (v->nframes > 1 && v->tb_den > 0) {

@@ -111,9 +111,11 @@ static dj_status dj_rgb_turn(AVFrame **rgb, int rot, int mirror, const char *pat
 dj_status dj_frame_write_png(const dj_frame *frame, int out_w, int out_h, const char *path) {
     if (!frame || !path || out_w < 0 || out_h < 0 || out_w > DJ_VIDEO_MAX_SIDE || out_h > DJ_VIDEO_MAX_SIDE)
         return dj_error_set(DJ_ERR_INVALID, path ? path : "dj_frame_write_png", "bad frame or size");
-    int rot = dj_rotation_normal(frame->rotation), turned = rot % 180 != 0;
-    /* the size asked for is the upright picture's; converted as stored */
-    int w = out_w ? (turned ? out_h : out_w) : frame->width, h = out_h ? (turned ? out_w : out_h) : frame->height;
+    /* the size asked for is the upright picture's (0: its own); converted as
+     * stored, so a quarter turn swaps it back */
+    int rot = dj_rotation_normal(frame->rotation), uw, uh, w, h;
+    dj_upright_size(frame->width, frame->height, rot, &uw, &uh);
+    dj_upright_size(out_w ? out_w : uw, out_h ? out_h : uh, rot, &w, &h);
     AVFrame *rgb = NULL;
     DJ_TRY(dj_frame_to_rgb(frame, w, h, path, &rgb));
     if (rot || frame->mirrored) {

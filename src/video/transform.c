@@ -231,10 +231,14 @@ int dj_rotation_normal(int degrees) {
     return r == 90 || r == 180 || r == 270 ? r : 0;
 }
 
+void dj_upright_size(int width, int height, int rotation, int *upright_width, int *upright_height) {
+    int turned = dj_rotation_normal(rotation) % 180 != 0;
+    *upright_width = turned ? height : width;
+    *upright_height = turned ? width : height;
+}
+
 void dj_frame_view_upright(const dj_frame_view *src, int *width, int *height) {
-    int turned = dj_rotation_normal(src->rotation) % 180 != 0;
-    *width = turned ? src->height : src->width;
-    *height = turned ? src->width : src->height;
+    dj_upright_size(src->width, src->height, src->rotation, width, height);
 }
 
 dj_status dj_transformer_create(dj_transformer **out) {
@@ -375,6 +379,16 @@ static dj_status dj_check_crop(const dj_frame_view *f, const dj_crop_box *c) {
         return dj_error_set(DJ_ERR_RANGE, "transform", "crop %dx%d at (%d, %d) is not inside the %dx%d frame", c->w,
                             c->h, c->x, c->y, f->width, f->height);
     return DJ_OK;
+}
+
+/* The crop box in the upright picture (crop, or the whole picture), checked
+ * against its size (*up: the frame's view at the upright size). */
+static dj_status dj_upright_box(const dj_frame_view *src, const dj_crop_box *crop, dj_frame_view *up,
+                                dj_crop_box *box) {
+    *up = *src;
+    dj_frame_view_upright(src, &up->width, &up->height);
+    *box = crop ? *crop : (dj_crop_box){0, 0, up->width, up->height};
+    return dj_check_crop(up, box);
 }
 
 /* ---- the passes --------------------------------------------------------------- */
@@ -550,15 +564,11 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
         return dj_error_set(DJ_ERR_INVALID, "transform", "transformer is NULL");
     DJ_TRY(dj_check_frame(src, &desc));
     if (src->mirrored) { /* the upright picture is the turned one mirrored: so are its crop and flip */
-        dj_frame_view turned = *src;
+        dj_frame_view up, turned = *src;
+        dj_crop_box b;
+        DJ_TRY(dj_upright_box(src, crop, &up, &b));
+        b.x = up.width - b.x - b.w;
         turned.mirrored = 0;
-        int uw, uh;
-        dj_frame_view_upright(src, &uw, &uh);
-        dj_crop_box b = crop ? *crop : (dj_crop_box){0, 0, uw, uh};
-        dj_frame_view upright = *src;
-        upright.width = uw, upright.height = uh;
-        DJ_TRY(dj_check_crop(&upright, &b));
-        b.x = uw - b.x - b.w;
         return dj_transform_frame(tf, &turned, &b, !flip, norm, batch, n, t);
     }
     int rot = dj_rotation_normal(src->rotation);
@@ -570,8 +580,9 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
         if (!(nm.std[c] > 0) || !isfinite(nm.mean[c]))
             return dj_error_set(DJ_ERR_INVALID, "transform", "normalisation std[%d] = %g must be > 0 (mean %g)", c,
                                 nm.std[c], nm.mean[c]);
-    dj_crop_box box = crop ? *crop : (dj_crop_box){0, 0, src->width, src->height};
-    DJ_TRY(dj_check_crop(src, &box));
+    dj_frame_view up;
+    dj_crop_box box;
+    DJ_TRY(dj_upright_box(src, crop, &up, &box)); /* (upright: no turn here) */
     int T = (int)batch->shape[2], H = (int)batch->shape[3], W = (int)batch->shape[4];
     size_t plane = (size_t)H * W;
     /* channel c of slot (n, t) starts at ((n*3 + c)*T + t) * H*W */
@@ -625,11 +636,10 @@ dj_status dj_transform_frame(dj_transformer *tf, const dj_frame_view *src, const
 static dj_status dj_transform_rotated(dj_transformer *tf, const dj_frame_view *src, int rot, const dj_crop_box *crop,
                                       int flip, const dj_norm *norm, dj_tensor *batch, int n, int t) {
     DJ_TRY(dj_check_batch(batch, n, t));
-    dj_frame_view upright = *src, stored = *src;
-    dj_frame_view_upright(src, &upright.width, &upright.height);
+    dj_frame_view up, stored = *src;
+    dj_crop_box b, s;
+    DJ_TRY(dj_upright_box(src, crop, &up, &b));
     stored.rotation = 0;
-    dj_crop_box b = crop ? *crop : (dj_crop_box){0, 0, upright.width, upright.height}, s;
-    DJ_TRY(dj_check_crop(&upright, &b));
     int Ws = src->width, Hs = src->height;
     if (rot == 90)
         s = (dj_crop_box){b.y, Hs - b.x - b.w, b.h, b.w};
